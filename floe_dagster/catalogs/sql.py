@@ -1,0 +1,68 @@
+"""PyIceberg ``SqlCatalog``: SQLite for the embedded default, PostgreSQL in production."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
+
+from floe_dagster.catalogs.pyiceberg_base import PyIcebergCatalogPlugin
+from floe_dagster.plugins.base import PluginConfig
+from floe_dagster.plugins.paths import resolve_local_path
+
+
+class SqlCatalogConfig(PluginConfig):
+    uri: str = Field(
+        "sqlite:///.floe/catalog.db",
+        description="SQLAlchemy URI of the catalog database; a relative sqlite path is relative to the manifest.",
+    )
+    warehouse: str = Field(".floe/warehouse", description="Where table data and metadata are written.")
+    password: SecretStr | None = Field(None, description="Database password, kept out of the URI.")
+
+    @field_validator("uri")
+    @classmethod
+    def _resolve_sqlite_path(cls, value: str, info: ValidationInfo) -> str:
+        prefix = "sqlite:///"
+        if value.startswith(prefix) and value != "sqlite:///:memory:":
+            return prefix + resolve_local_path(value[len(prefix):], info)
+        if "://" not in value:
+            raise ValueError("must be a SQLAlchemy URI such as sqlite:///path/catalog.db or postgresql+psycopg2://host/db")
+        if urlsplit(value).password:
+            raise ValueError("put the password in the 'password' field (e.g. ${env:CATALOG_DB_PASSWORD}), not in the URI")
+        return value
+
+    @field_validator("warehouse")
+    @classmethod
+    def _resolve_warehouse(cls, value: str, info: ValidationInfo) -> str:
+        resolved = resolve_local_path(value, info)
+        return f"file://{resolved}" if resolved.startswith("/") else resolved
+
+
+class SqlCatalogPlugin(PyIcebergCatalogPlugin):
+    type_name: ClassVar[str] = "sql"
+    config_model = SqlCatalogConfig
+    config: SqlCatalogConfig
+
+    def catalog_properties(self) -> dict[str, str]:
+        uri = self.config.uri
+        if self.config.password is not None:
+            parts = urlsplit(uri)
+            user = parts.username or ""
+            netloc = f"{user}:{self.config.password.get_secret_value()}@{parts.hostname}"
+            netloc += f":{parts.port}" if parts.port else ""
+            uri = urlunsplit(parts._replace(netloc=netloc))
+        self._ensure_local_dirs()
+        return {"type": "sql", "uri": uri, "warehouse": self.config.warehouse, "init_catalog_tables": "true"}
+
+    def _ensure_local_dirs(self) -> None:
+        from pathlib import Path
+
+        if self.config.uri.startswith("sqlite:///") and ":memory:" not in self.config.uri:
+            Path(self.config.uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        if self.config.warehouse.startswith("file://"):
+            Path(self.config.warehouse[len("file://"):]).mkdir(parents=True, exist_ok=True)
+
+    def describe(self) -> dict[str, str]:
+        safe_uri = urlunsplit(urlsplit(self.config.uri)._replace(netloc=urlsplit(self.config.uri).hostname or ""))
+        return {**super().describe(), "uri": safe_uri, "warehouse": self.config.warehouse}

@@ -1,0 +1,160 @@
+"""The `floe` command: validate, plan, seed, run and demo a manifest.
+
+Every failure a user can cause prints `file:line:col: message` (or one plain line) on stderr
+and exits 1; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from floe_dagster.manifest.errors import ManifestError
+from floe_dagster.manifest.loader import DEFAULT_MANIFEST, LoadedManifest, load_manifest
+from floe_dagster.plugins.errors import FloeError
+
+EXIT_OK, EXIT_FAILED = 0, 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
+                        format="%(message)s")
+    try:
+        return int(args.handler(args) or EXIT_OK)
+    except ManifestError as exc:
+        for problem in exc.problems:
+            print(str(problem), file=sys.stderr)
+        return EXIT_FAILED
+    except FloeError as exc:
+        print(f"floe: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("floe: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="floe", description="Run a governed Iceberg lakehouse from Dagster.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, handler: Callable[[argparse.Namespace], int | None], help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("manifest", nargs="?", default=str(DEFAULT_MANIFEST),
+                         help=f"path to manifest.yaml (default: {DEFAULT_MANIFEST})")
+        sub.add_argument("-v", "--verbose", action="store_true", help="log progress")
+        sub.set_defaults(handler=handler)
+        return sub
+
+    command("validate", cmd_validate, "Check a manifest; print every problem as file:line:col.")
+    plan = command("plan", cmd_plan, "Show which compute each dbt model runs on, and why.")
+    plan.add_argument("--format", choices=["table", "json"], default="table")
+    command("seed", cmd_seed, "Create the demo's raw Iceberg tables (skips existing ones).")
+    command("run", cmd_run, "Materialise every asset of the manifest's definitions (the main job).")
+    command("demo", cmd_demo, "Seed the demo data, run the main job and show where the outputs are.")
+    plugins = commands.add_parser("plugins", help="List installed plugin types per kind.")
+    plugins.set_defaults(handler=cmd_plugins)
+    return parser
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    loaded = load_manifest(args.manifest)
+    m = loaded.manifest
+    print(f"{loaded.source_map.file}: ok ({m.metadata.name}: {len(m.catalogs)} catalog(s),"
+          f" {len(m.computes.approved)} approved compute(s), {len(m.metastores)} metastore(s))")
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from floe_dagster.manifest.plan import compile_plan
+    from floe_dagster.transforms.dbt_manifest import prepare_dbt_manifest
+    from floe_dagster.transforms.profiles import current_environment
+
+    loaded = load_manifest(args.manifest)
+    plan = compile_plan(loaded, prepare_dbt_manifest(loaded), environment=current_environment())
+    if args.format == "json":
+        print(plan.to_json())
+        return EXIT_OK
+    rows = [("MODEL", "COMPUTE", "TYPE", "REASON")]
+    rows += [(t.name, t.compute, t.compute_type, t.reason) for t in sorted(plan.transforms, key=lambda t: t.name)]
+    print(format_table(rows))
+    print(f"\n{len(plan.transforms)} model(s); environment {plan.environment}; default compute {plan.default_compute}")
+    return EXIT_OK
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from floe_dagster.demo import seed_demo
+
+    created = seed_demo(load_manifest(args.manifest))
+    print(f"created {len(created)} raw table(s): {', '.join(created) or 'none (all present)'}")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from floe_dagster.defs.run import run_main_job
+
+    loaded = load_manifest(args.manifest)
+    summary = run_main_job(loaded)
+    print(f"run {summary.run_id}: {'success' if summary.success else 'FAILED'};"
+          f" {len(summary.materialized)} asset(s) materialised")
+    print_outputs(loaded)
+    return EXIT_OK if summary.success else EXIT_FAILED
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from floe_dagster.demo import seed_demo
+
+    loaded = load_manifest(args.manifest)
+    created = seed_demo(loaded)
+    print(f"raw data: {len(created)} table(s) created" if created else "raw data: present (reused)")
+    return cmd_run(args)
+
+
+def print_outputs(loaded: LoadedManifest) -> None:
+    from floe_dagster.defs.run import dagster_home
+    from floe_dagster.plugins.factory import build_catalog
+
+    m = loaded.manifest
+    if m.transforms.catalog:
+        catalog = build_catalog(loaded, m.transforms.catalog)
+        rows = [("ICEBERG TABLE", "ROWS", "METADATA")]
+        for namespace in sorted(catalog.list_namespaces()):
+            for identifier in sorted(catalog.list_tables(namespace)):
+                table = catalog.load_table(identifier)
+                snapshot = table.current_snapshot()
+                count = snapshot.summary.get("total-records", "?") if snapshot and snapshot.summary else "0"
+                rows.append((".".join(identifier), str(count), table.metadata_location))
+        print(f"\noutputs in catalog '{m.transforms.catalog}':")
+        print(format_table(rows))
+    for name in m.computes.approved:
+        path = getattr(loaded.plugin_config("computes", name), "path", None)
+        if path:
+            print(f"compute '{name}' database: {path}")
+    home = dagster_home()
+    if home:
+        print(f"dagster runs: DAGSTER_HOME={home} (see them with `DAGSTER_HOME={home} dagster dev`)")
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from floe_dagster.plugins.registry import KINDS, available_types
+
+    for kind in KINDS:
+        print(f"{kind}: {', '.join(available_types(kind))}")
+    return EXIT_OK
+
+
+def format_table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
+def json_dumps(value: object) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

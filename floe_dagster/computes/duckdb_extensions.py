@@ -1,0 +1,78 @@
+"""Offline DuckDB extensions: installed from the PyPI ``duckdb-extension-*`` packages, never the network.
+
+DuckDB's own extension repository is not reachable everywhere floe runs, so an extension
+folder is filled once from the wheels (``duckdb_extensions.import_extension``) and every
+connection points ``extension_directory`` at it with auto-install switched off.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+
+# An extension whose LOAD needs another one installed first.
+EXTENSION_DEPENDENCIES: dict[str, tuple[str, ...]] = {"iceberg": ("avro",)}
+
+
+def available_extensions() -> list[str]:
+    """Extensions shipped by installed ``duckdb-extension-<name>`` packages."""
+    import pkgutil
+
+    return sorted(
+        m.name.removeprefix("duckdb_extension_")
+        for m in pkgutil.iter_modules()
+        if m.name.startswith("duckdb_extension_")
+    )
+
+
+def with_dependencies(names: Iterable[str]) -> list[str]:
+    ordered: list[str] = []
+    for name in names:
+        for dep in (*EXTENSION_DEPENDENCIES.get(name, ()), name):
+            if dep not in ordered:
+                ordered.append(dep)
+    return ordered
+
+
+def connection_config(extension_dir: Path) -> dict[str, str | bool]:
+    return {"extension_directory": str(extension_dir), "autoinstall_known_extensions": False}
+
+
+def prepare_extension_directory(extension_dir: Path, names: Iterable[str]) -> list[str]:
+    """Install ``names`` (and what they need) into ``extension_dir``; cheap when already there."""
+    from duckdb_extensions import import_extension
+
+    wanted = with_dependencies(names)
+    extension_dir.mkdir(parents=True, exist_ok=True)
+    missing = [n for n in wanted if not _installed_file(extension_dir, n)]
+    if missing:
+        con = duckdb.connect(":memory:", config=connection_config(extension_dir))  # type: ignore[arg-type]
+        try:
+            for name in missing:
+                if importlib.util.find_spec(f"duckdb_extension_{name}") is None:
+                    raise ValueError(
+                        f"DuckDB extension '{name}' is not installed; available: {available_extensions()}"
+                        f" (pip install duckdb-extension-{name}=={duckdb.__version__})"
+                    )
+                import_extension(name, con=con)
+        finally:
+            con.close()
+    return wanted
+
+
+def _installed_file(extension_dir: Path, name: str) -> bool:
+    return any(extension_dir.glob(f"**/{name}.duckdb_extension"))
+
+
+def connect_with_extensions(
+    database: str, extension_dir: Path, names: Iterable[str], read_only: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with ``names`` loaded from the offline folder."""
+    wanted = prepare_extension_directory(extension_dir, names)
+    con = duckdb.connect(database, read_only=read_only, config=connection_config(extension_dir))  # type: ignore[arg-type]
+    for name in wanted:
+        con.load_extension(name)
+    return con

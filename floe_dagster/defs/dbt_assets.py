@@ -1,0 +1,76 @@
+"""dbt models -> Dagster assets: one dbt multi-asset per compute, each run with its own ``--target``."""
+
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
+
+from floe_dagster.defs.resources import FloeDbtCliResource
+from floe_dagster.defs.sources import TableRef, source_asset_key
+from floe_dagster.manifest.plan import Plan
+
+COMPUTE_TAG = "floe/compute"
+
+
+class FloeDbtTranslator(DagsterDbtTranslator):
+    """dbt sources become the metastore source assets' keys; models are tagged with their compute."""
+
+    def __init__(self, plan: Plan, source_refs: Mapping[str, TableRef]) -> None:
+        super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+        self.plan = plan
+        self.source_refs = source_refs
+        self.compute_by_id = {t.unique_id: t.compute for t in plan.transforms}
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        ref = self.source_refs.get(dbt_resource_props["unique_id"])
+        if ref is not None:
+            return source_asset_key(*ref)
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
+        tags = dict(super().get_tags(dbt_resource_props))
+        compute = self.compute_by_id.get(dbt_resource_props["unique_id"])
+        if compute is not None:
+            tags[COMPUTE_TAG] = compute
+        return tags
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        fqn = dbt_resource_props.get("fqn") or []
+        return fqn[1] if len(fqn) > 2 else "transforms"
+
+
+def fqn_selector(dbt_manifest: Mapping[str, Any], unique_ids: list[str]) -> str:
+    nodes = dbt_manifest["nodes"]
+    return " ".join("fqn:" + ".".join(nodes[u]["fqn"]) for u in sorted(unique_ids))
+
+
+def dbt_asset_groups(
+    plan: Plan, dbt_manifest: Mapping[str, Any], source_refs: Mapping[str, TableRef]
+) -> list[AssetsDefinition]:
+    translator = FloeDbtTranslator(plan, source_refs)
+    groups = plan.by_compute()
+    single = len(groups) == 1
+    definitions = []
+    for compute, transforms in sorted(groups.items()):
+        select = "fqn:*" if single else fqn_selector(dbt_manifest, [t.unique_id for t in transforms])
+        definitions.append(_dbt_group(compute, plan.computes[compute], select, dbt_manifest, translator))
+    return definitions
+
+
+def _dbt_group(
+    compute: str, compute_type: str, select: str, dbt_manifest: Mapping[str, Any], translator: FloeDbtTranslator
+) -> AssetsDefinition:
+    @dbt_assets(
+        manifest=dbt_manifest,
+        select=select,
+        name=f"dbt_{compute}",
+        dagster_dbt_translator=translator,
+        op_tags={COMPUTE_TAG: compute, "floe/compute_type": compute_type},
+    )
+    def run_dbt(context: AssetExecutionContext, dbt: FloeDbtCliResource) -> Iterator[Any]:
+        context.log.info(f"floe: dbt build on compute '{compute}' ({compute_type})")
+        yield from dbt.cli(["build", "--target", compute], context=context).stream()
+
+    return run_dbt

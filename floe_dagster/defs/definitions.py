@@ -1,0 +1,85 @@
+"""Stage 3 of the flow: a Plan (and what the edges report) -> Dagster ``Definitions``."""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+from typing import Any
+
+from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
+
+from floe_dagster.defs.dbt_assets import dbt_asset_groups
+from floe_dagster.defs.resources import (
+    FloeCatalogResource,
+    FloeComputeResource,
+    FloeDbtCliResource,
+    FloeMetastoreResource,
+)
+from floe_dagster.defs.sources import (
+    TableRef,
+    dbt_source_refs,
+    list_metastore_tables,
+    metastore_resource_key,
+    observable_sources,
+)
+from floe_dagster.manifest.loader import DEFAULT_MANIFEST, LoadedManifest, load_manifest
+from floe_dagster.manifest.plan import compile_plan
+from floe_dagster.transforms.dbt_manifest import dbt_executable, prepare_dbt_manifest
+from floe_dagster.transforms.profiles import current_environment, profiles_dir
+
+MAIN_JOB = "floe_main"
+OBSERVE_JOB = "floe_observe_sources"
+
+
+def build_definitions(manifest_path: str | os.PathLike[str] = DEFAULT_MANIFEST) -> Definitions:
+    """manifest.yaml -> Manifest -> Plan -> Definitions (the whole flow of DESIGN.md)."""
+    loaded = load_manifest(manifest_path)
+    dbt_manifest = prepare_dbt_manifest(loaded)
+    plan = compile_plan(loaded, dbt_manifest, environment=current_environment())
+    source_refs = dbt_source_refs(loaded, dbt_manifest)
+
+    refs_by_metastore: dict[str, list[TableRef]] = defaultdict(list)
+    for ref in source_refs.values():
+        refs_by_metastore[ref[0]].append(ref)
+    sources = [
+        observable_sources(loaded, name, list_metastore_tables(loaded, name), refs_by_metastore[name])
+        for name in loaded.manifest.metastores
+    ]
+    observed = [s for s in sources if s is not None]
+    transforms = dbt_asset_groups(plan, dbt_manifest, source_refs)
+    jobs = [define_asset_job(MAIN_JOB, selection=AssetSelection.all(),
+                             description="Materialise every dbt transform of the manifest.")]
+    if observed:
+        jobs.append(define_asset_job(OBSERVE_JOB, selection=AssetSelection.assets(*observed),
+                                     description="Observe every metastore table (records data versions)."))
+    return Definitions(
+        assets=[*observed, *transforms],
+        resources=build_resources(loaded),
+        jobs=jobs,
+        # dbt already runs in its own process; a process per step only adds start-up time and
+        # lets two steps fight over one DuckDB file.
+        executor=in_process_executor,
+    )
+
+
+def build_resources(loaded: LoadedManifest) -> dict[str, Any]:
+    m = loaded.manifest
+    path = str(loaded.path)
+    resources: dict[str, Any] = {
+        "dbt": FloeDbtCliResource(
+            project_dir=str(loaded.dbt_project_dir),
+            profiles_dir=str(profiles_dir(loaded)),
+            dbt_executable=dbt_executable(),
+        )
+    }
+    for name, catalog in m.catalogs.items():
+        resources[f"catalog_{name}"] = FloeCatalogResource(manifest_path=path, name=name, plugin_type=catalog.type)
+    for name in m.computes.approved:
+        resources[f"compute_{name}"] = FloeComputeResource(
+            manifest_path=path, name=name, plugin_type=m.computes.targets[name].type
+        )
+    for name, metastore in m.metastores.items():
+        resources[metastore_resource_key(name)] = FloeMetastoreResource(
+            manifest_path=path, name=name, plugin_type=metastore.type
+        )
+    return resources

@@ -1,0 +1,53 @@
+"""Run the main job outside the UI: what `floe demo` and `floe run` do."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from dagster import DagsterInstance, Definitions
+
+from floe_dagster.defs.definitions import MAIN_JOB, OBSERVE_JOB, build_definitions
+from floe_dagster.manifest.loader import LoadedManifest
+
+logger = logging.getLogger("floe_dagster")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    observe_run_id: str | None
+    run_id: str
+    success: bool
+    materialized: list[str]
+
+
+def dagster_instance(loaded: LoadedManifest) -> DagsterInstance:
+    """The instance of $DAGSTER_HOME, or a persistent one under the state dir (seen by `dagster dev`)."""
+    if not os.environ.get("DAGSTER_HOME"):
+        home = loaded.state_dir / "dagster_home"
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "dagster.yaml").touch()
+        os.environ["DAGSTER_HOME"] = str(home)
+    return DagsterInstance.get()
+
+
+def run_main_job(loaded: LoadedManifest, defs: Definitions | None = None) -> RunSummary:
+    defs = defs or build_definitions(loaded.path)
+    instance = dagster_instance(loaded)
+    observe_run_id = None
+    job_names = {job.name for job in defs.jobs or []}  # type: ignore[union-attr]
+    if OBSERVE_JOB in job_names:
+        observed = defs.resolve_job_def(OBSERVE_JOB).execute_in_process(instance=instance)
+        observe_run_id = observed.run_id
+    result = defs.resolve_job_def(MAIN_JOB).execute_in_process(instance=instance, raise_on_error=False)
+    materialized = sorted(
+        "/".join(e.asset_key.path) for e in result.get_asset_materialization_events() if e.asset_key
+    )
+    return RunSummary(observe_run_id, result.run_id, result.success, materialized)
+
+
+def dagster_home() -> Path | None:
+    value = os.environ.get("DAGSTER_HOME")
+    return Path(value) if value else None

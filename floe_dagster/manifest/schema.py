@@ -1,0 +1,86 @@
+"""The manifest, version 1, as pydantic models.
+
+Enterprise -> domain -> product: the sections below are shaped so that ``extends:`` (a parent
+manifest) and ``environments:`` (per-environment config overrides) slot in beside them.
+Plugin ``config`` blocks are validated by each plugin's own config model (see loader.py), so
+this schema stays the same whatever plugins are installed.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+API_VERSION = "floe.dev/v1"
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Metadata(StrictModel):
+    name: str = Field(min_length=1, description="Name of this platform / data product.")
+    level: Literal["enterprise", "domain", "product"] = "product"
+    description: str | None = None
+    owners: list[str] = Field(default_factory=list)
+
+
+class PluginEntry(StrictModel):
+    type: str = Field(description="Plugin type: an entry-point name (see `floe plugins`).")
+    config: dict[str, Any] = Field(default_factory=dict, description="Validated by the plugin's config model.")
+
+
+class CatalogEntry(PluginEntry):
+    """An Iceberg catalog (``floe.catalogs`` entry points)."""
+
+
+class ComputeTarget(PluginEntry):
+    """A compute engine used as one dbt target (``floe.computes`` entry points)."""
+
+    workload_size: str = Field("small", description="Resource preset: small, medium or large.")
+
+
+class ComputesSection(StrictModel):
+    approved: list[str] = Field(min_length=1, description="Compute names transforms may run on.")
+    default: str = Field(description="Compute for transforms no rule selects; must be approved.")
+    targets: dict[str, ComputeTarget] = Field(default_factory=dict)
+
+
+class MetastoreEntry(PluginEntry):
+    """A metastore whose tables become observable source assets (``floe.metastores``)."""
+
+    include: list[str] = Field(default_factory=lambda: ["*"], description="Glob patterns on namespace.table.")
+    exclude: list[str] = Field(default_factory=list)
+    batch_size: int = Field(100, ge=1, le=1000, description="Tables fetched per batched call.")
+
+
+class AssignmentRule(StrictModel):
+    select: str = Field(min_length=1, description="dbt selector, e.g. 'tag:heavy' or 'path:models/marts'.")
+    compute: str = Field(description="An approved compute name.")
+    exclude: str | None = None
+
+
+class TransformsSection(StrictModel):
+    dbt_project: str = Field(description="Path to the dbt project, relative to this manifest file.")
+    catalog: str | None = Field(None, description="Catalog where model outputs are written as Iceberg tables.")
+    assignments: list[AssignmentRule] = Field(default_factory=list)
+
+
+class Manifest(StrictModel):
+    api_version: Literal["floe.dev/v1"] = Field(alias="apiVersion")
+    kind: Literal["Manifest"]
+    metadata: Metadata
+    catalogs: dict[str, CatalogEntry] = Field(default_factory=dict)
+    computes: ComputesSection
+    metastores: dict[str, MetastoreEntry] = Field(default_factory=dict)
+    transforms: TransformsSection
+    state_dir: str = Field(
+        ".floe", description="Local state (generated profiles, DuckDB files, extension cache), relative to this file."
+    )
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def manifest_json_schema() -> dict[str, Any]:
+    return Manifest.model_json_schema(by_alias=True)

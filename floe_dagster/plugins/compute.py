@@ -1,0 +1,73 @@
+"""The compute contract: an engine that runs dbt transforms, as one dbt target."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from floe_dagster.plugins.base import Plugin, PluginConfig
+
+if TYPE_CHECKING:
+    from floe_dagster.plugins.catalog import CatalogPlugin
+
+
+@dataclass(frozen=True)
+class ConnectionResult:
+    status: Literal["ok", "failed"]
+    latency_ms: float
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class ResourceSpec:
+    """Kubernetes requests and limits for a workload preset."""
+
+    cpu_request: str
+    cpu_limit: str
+    memory_request: str
+    memory_limit: str
+
+    def as_k8s(self) -> dict[str, dict[str, str]]:
+        return {
+            "requests": {"cpu": self.cpu_request, "memory": self.memory_request},
+            "limits": {"cpu": self.cpu_limit, "memory": self.memory_limit},
+        }
+
+
+@dataclass(frozen=True)
+class DbtProfileContext:
+    """What a compute needs to know, beyond its own config, to write its dbt output."""
+
+    compute_name: str
+    manifest_path: str
+    environment: str
+    state_dir: str
+    catalogs: tuple[str, ...]
+    write_catalog: str | None
+
+
+class ComputePlugin(Plugin, abc.ABC):
+    """A query engine used as a dbt target. Stateless: every method takes the validated config."""
+
+    dbt_adapter_type: str = ""
+
+    @abc.abstractmethod
+    def generate_dbt_profile(self, config: PluginConfig, context: DbtProfileContext) -> dict[str, Any]:
+        """One dbt output (the mapping under ``outputs.<target>`` in profiles.yml)."""
+
+    @abc.abstractmethod
+    def get_required_dbt_packages(self) -> list[str]: ...
+
+    @abc.abstractmethod
+    def validate_connection(self, config: PluginConfig) -> ConnectionResult: ...
+
+    @abc.abstractmethod
+    def get_resource_requirements(self, workload_size: str) -> ResourceSpec: ...
+
+    @abc.abstractmethod
+    def get_catalog_attachment_sql(self, catalog: CatalogPlugin) -> list[str] | None: ...

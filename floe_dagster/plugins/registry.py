@@ -1,0 +1,49 @@
+"""Finds plugins through entry points: built-in ones are registered exactly like third-party ones."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Literal
+
+from floe_dagster.plugins.base import Plugin
+from floe_dagster.plugins.errors import PluginNotFoundError
+
+PluginKind = Literal["catalogs", "computes", "metastores"]
+KINDS: tuple[PluginKind, ...] = ("catalogs", "computes", "metastores")
+
+
+def entry_point_group(kind: PluginKind) -> str:
+    return f"floe.{kind}"
+
+
+@cache
+def installed_plugins(kind: PluginKind) -> dict[str, object]:
+    """Entry points of one kind, by name (not yet imported)."""
+    return {ep.name: ep for ep in entry_points(group=entry_point_group(kind))}
+
+
+def available_types(kind: PluginKind) -> list[str]:
+    return sorted(installed_plugins(kind))
+
+
+@cache
+def get_plugin_class(kind: PluginKind, type_name: str) -> type[Plugin]:
+    eps = installed_plugins(kind)
+    if type_name not in eps:
+        choices = ", ".join(available_types(kind)) or "none installed"
+        raise PluginNotFoundError(
+            f"unknown {kind[:-1]} type '{type_name}'; installed: [{choices}]"
+            f" (install the package that provides it, or register an entry point in group"
+            f" '{entry_point_group(kind)}')",
+            provider=type_name,
+            operation="load_plugin",
+        )
+    cls = eps[type_name].load()  # type: ignore[attr-defined]
+    if not (isinstance(cls, type) and issubclass(cls, Plugin)):
+        raise PluginNotFoundError(
+            f"entry point '{type_name}' in '{entry_point_group(kind)}' is {cls!r}, not a Plugin class",
+            provider=type_name,
+            operation="load_plugin",
+        )
+    return cls

@@ -1,0 +1,1 @@
+"""dbt side of the flow: profiles from the manifest, the dbt manifest, Iceberg outputs."""

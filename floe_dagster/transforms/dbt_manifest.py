@@ -1,0 +1,65 @@
+"""Make sure the dbt project's manifest.json exists and is current, then load it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from floe_dagster.manifest.loader import LoadedManifest
+from floe_dagster.plugins.errors import ConfigurationError
+from floe_dagster.transforms.profiles import write_profiles
+
+logger = logging.getLogger("floe_dagster")
+
+IGNORED_DIRS = {"target", "dbt_packages", "logs", ".venv", "__pycache__"}
+
+
+def dbt_executable() -> str:
+    """The ``dbt`` next to the running interpreter (the venv's), else whatever PATH has."""
+    candidate = Path(sys.executable).parent / "dbt"
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def dbt_target_dir(loaded: LoadedManifest) -> Path:
+    return loaded.dbt_project_dir / "target"
+
+
+def newest_source_mtime(project_dir: Path, extra: list[Path]) -> float:
+    newest = max((p.stat().st_mtime for p in extra if p.exists()), default=0.0)
+    for root, dirs, files in os.walk(project_dir):
+        dirs[:] = [d for d in dirs if d not in IGNORED_DIRS and not d.startswith(".")]
+        for name in files:
+            newest = max(newest, os.stat(os.path.join(root, name)).st_mtime)
+    return newest
+
+
+def prepare_dbt_manifest(loaded: LoadedManifest, force: bool = False) -> dict[str, Any]:
+    """Run ``dbt parse`` when manifest.json is missing or older than the project; return it."""
+    profiles = write_profiles(loaded)
+    manifest_json = dbt_target_dir(loaded) / "manifest.json"
+    stale = force or not manifest_json.exists() or (
+        manifest_json.stat().st_mtime < newest_source_mtime(loaded.dbt_project_dir, [profiles / "profiles.yml"])
+    )
+    if stale:
+        run_dbt(loaded, ["parse"], profiles)
+    with manifest_json.open(encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def run_dbt(loaded: LoadedManifest, args: list[str], profiles: Path) -> None:
+    command = [dbt_executable(), *args, "--project-dir", str(loaded.dbt_project_dir), "--profiles-dir", str(profiles)]
+    logger.info("floe: running %s", " ".join(command[:2]))
+    env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=loaded.dbt_project_dir)
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+        raise ConfigurationError(
+            f"`dbt {' '.join(args)}` failed in {loaded.dbt_project_dir} (exit {result.returncode}):\n{tail}",
+            provider="dbt",
+            operation=args[0],
+        )

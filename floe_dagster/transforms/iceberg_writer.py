@@ -1,0 +1,36 @@
+"""Commit a model's output to an Iceberg table through PyIceberg."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+
+from floe_dagster.plugins.catalog import CatalogPlugin, Identifier
+from floe_dagster.plugins.errors import ConflictError, NotFoundError
+
+
+def replace_table_from_parquet(catalog: CatalogPlugin, identifier: Identifier, parquet_path: str) -> int:
+    """Replace the contents of ``identifier`` with the Parquet file; create or re-create as needed.
+
+    A changed schema re-creates the table: a dbt table model is a full rebuild, and keeping
+    old columns alive through schema evolution would surprise its readers.
+    """
+    data = pq.read_table(parquet_path)
+    try:
+        catalog.create_namespace(identifier[:-1])
+    except ConflictError:
+        pass
+    try:
+        table = catalog.load_table(identifier)
+    except NotFoundError:
+        table = None
+    if table is not None and table.schema().column_names != data.schema.names:
+        catalog.drop_table(identifier)
+        table = None
+    if table is not None:
+        try:
+            table.overwrite(data)
+            return data.num_rows
+        except ValueError:  # PyIceberg's answer to an incompatible column type
+            catalog.drop_table(identifier)
+    catalog.create_table(identifier, schema=data.schema).overwrite(data)
+    return data.num_rows

@@ -1,0 +1,70 @@
+"""Generate dbt's profiles.yml from the manifest: one output per approved compute."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from floe_dagster.computes.duckdb_extensions import prepare_extension_directory
+from floe_dagster.manifest.loader import LoadedManifest
+from floe_dagster.plugins.compute import DbtProfileContext
+from floe_dagster.plugins.factory import build_compute
+
+ENVIRONMENT_VARIABLE = "FLOE_ENV"
+
+
+def current_environment() -> str:
+    return os.environ.get(ENVIRONMENT_VARIABLE, "dev")
+
+
+def dbt_profile_name(project_dir: Path) -> str:
+    with (project_dir / "dbt_project.yml").open(encoding="utf-8") as handle:
+        project = yaml.safe_load(handle) or {}
+    return str(project.get("profile") or project.get("name") or "floe")
+
+
+def profiles_dir(loaded: LoadedManifest) -> Path:
+    return loaded.state_dir / "dbt_profiles"
+
+
+def build_profiles(loaded: LoadedManifest) -> dict[str, Any]:
+    m = loaded.manifest
+    outputs: dict[str, Any] = {}
+    for compute_name in m.computes.approved:
+        plugin, config = build_compute(loaded, compute_name)
+        context = DbtProfileContext(
+            compute_name=compute_name,
+            manifest_path=str(loaded.path),
+            environment=current_environment(),
+            state_dir=str(loaded.state_dir),
+            catalogs=tuple(sorted(m.catalogs)),
+            write_catalog=m.transforms.catalog,
+        )
+        outputs[compute_name] = plugin.generate_dbt_profile(config, context)
+    profile = dbt_profile_name(loaded.dbt_project_dir)
+    return {profile: {"target": m.computes.default, "outputs": outputs}}
+
+
+def write_profiles(loaded: LoadedManifest) -> Path:
+    """Write profiles.yml (only when its content changes, so dbt's partial parsing survives)."""
+    content = yaml.safe_dump(build_profiles(loaded), sort_keys=True)
+    directory = profiles_dir(loaded)
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / "profiles.yml"
+    if not target.exists() or target.read_text(encoding="utf-8") != content:
+        target.write_text(content, encoding="utf-8")
+    _prepare_offline_extensions(loaded)
+    return directory
+
+
+def _prepare_offline_extensions(loaded: LoadedManifest) -> None:
+    """Fill the extension folder every DuckDB output points at, so dbt never downloads one."""
+    names: set[str] = set()
+    for compute_name in loaded.manifest.computes.approved:
+        config = loaded.plugin_config("computes", compute_name)
+        names.update(getattr(config, "extensions", []) or [])
+    if names:
+        prepare_extension_directory(loaded.state_dir / "duckdb_extensions", sorted(names))
