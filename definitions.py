@@ -8,4 +8,6 @@ from pathlib import Path
 
 from floe_dagster import build_definitions
 
-defs = build_definitions(os.environ.get("FLOE_MANIFEST") or Path(__file__).parent / "manifests" / "manifest.yaml")
+defs = build_definitions(
+    os.environ.get("FLOE_MANIFEST") or Path(__file__).parent / "manifests" / "manifest.yaml"
+)

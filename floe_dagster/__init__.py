@@ -1,11 +1,32 @@
 """floe-dagster: a governed Iceberg lakehouse, run from Dagster.
 
 The flow (see the README): ``manifest`` (load + govern) -> ``Plan`` -> ``defs.build_definitions``.
+Dagster is imported only when a Dagster-facing name is used, so ``floe validate`` starts fast.
 """
 
-from floe_dagster.defs.definitions import MAIN_JOB, build_definitions
+from typing import TYPE_CHECKING, Any
+
 from floe_dagster.manifest import LoadedManifest, ManifestError, load_manifest
 from floe_dagster.manifest.plan import Plan, compile_plan
 
-__all__ = ["MAIN_JOB", "LoadedManifest", "ManifestError", "Plan", "build_definitions", "compile_plan", "load_manifest"]
+if TYPE_CHECKING:
+    from floe_dagster.defs.definitions import MAIN_JOB, build_definitions
+
+__all__ = [
+    "MAIN_JOB",
+    "LoadedManifest",
+    "ManifestError",
+    "Plan",
+    "build_definitions",
+    "compile_plan",
+    "load_manifest",
+]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("MAIN_JOB", "build_definitions"):
+        from floe_dagster.defs import definitions
+
+        return getattr(definitions, name)
+    raise AttributeError(f"module 'floe_dagster' has no attribute {name!r}")

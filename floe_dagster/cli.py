@@ -22,8 +22,9 @@ EXIT_OK, EXIT_FAILED = 0, 1
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
-                        format="%(message)s")
+    logging.basicConfig(
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING, format="%(message)s"
+    )
     try:
         return int(args.handler(args) or EXIT_OK)
     except ManifestError as exc:
@@ -39,13 +40,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="floe", description="Run a governed Iceberg lakehouse from Dagster.")
+    parser = argparse.ArgumentParser(
+        prog="floe", description="Run a governed Iceberg lakehouse from Dagster."
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    def command(name: str, handler: Callable[[argparse.Namespace], int | None], help_text: str) -> argparse.ArgumentParser:
+    def command(
+        name: str, handler: Callable[[argparse.Namespace], int | None], help_text: str
+    ) -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=help_text, description=help_text)
-        sub.add_argument("manifest", nargs="?", default=str(DEFAULT_MANIFEST),
-                         help=f"path to manifest.yaml (default: {DEFAULT_MANIFEST})")
+        sub.add_argument(
+            "manifest",
+            nargs="?",
+            default=str(DEFAULT_MANIFEST),
+            help=f"path to manifest.yaml (default: {DEFAULT_MANIFEST})",
+        )
         sub.add_argument("-v", "--verbose", action="store_true", help="log progress")
         sub.set_defaults(handler=handler)
         return sub
@@ -64,8 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_validate(args: argparse.Namespace) -> int:
     loaded = load_manifest(args.manifest)
     m = loaded.manifest
-    print(f"{loaded.source_map.file}: ok ({m.metadata.name}: {len(m.catalogs)} catalog(s),"
-          f" {len(m.computes.approved)} approved compute(s), {len(m.metastores)} metastore(s))")
+    print(
+        f"{loaded.source_map.file}: ok ({m.metadata.name}: {len(m.catalogs)} catalog(s),"
+        f" {len(m.computes.approved)} approved compute(s), {len(m.metastores)} metastore(s))"
+    )
     return EXIT_OK
 
 
@@ -80,9 +91,14 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(plan.to_json())
         return EXIT_OK
     rows = [("MODEL", "COMPUTE", "TYPE", "REASON")]
-    rows += [(t.name, t.compute, t.compute_type, t.reason) for t in sorted(plan.transforms, key=lambda t: t.name)]
+    rows += [
+        (t.name, t.compute, t.compute_type, t.reason) for t in sorted(plan.transforms, key=lambda t: t.name)
+    ]
     print(format_table(rows))
-    print(f"\n{len(plan.transforms)} model(s); environment {plan.environment}; default compute {plan.default_compute}")
+    print(
+        f"\n{len(plan.transforms)} model(s); environment {plan.environment};"
+        f" default compute {plan.default_compute}"
+    )
     return EXIT_OK
 
 
@@ -99,8 +115,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     loaded = load_manifest(args.manifest)
     summary = run_main_job(loaded)
-    print(f"run {summary.run_id}: {'success' if summary.success else 'FAILED'};"
-          f" {len(summary.materialized)} asset(s) materialised")
+    print(
+        f"run {summary.run_id}: {'success' if summary.success else 'FAILED'};"
+        f" {len(summary.materialized)} asset(s) materialised"
+    )
     print_outputs(loaded)
     return EXIT_OK if summary.success else EXIT_FAILED
 
@@ -149,7 +167,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 def format_table(rows: Sequence[Sequence[str]]) -> str:
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+    return "\n".join(
+        "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
 
 
 def json_dumps(value: object) -> str:

@@ -10,14 +10,25 @@ import pyarrow as pa
 
 from floe_dagster.manifest.loader import LoadedManifest
 from floe_dagster.plugins.catalog import CatalogPlugin
-from floe_dagster.plugins.errors import ConflictError, NotFoundError
+from floe_dagster.plugins.errors import NotFoundError
 from floe_dagster.plugins.factory import build_catalog
 
 logger = logging.getLogger("floe_dagster")
 
 RAW_NAMESPACE = ("raw",)
 FIRST_NAMES = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Margaret", "Niklaus"]
-LAST_NAMES = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Hamilton", "Wirth"]
+LAST_NAMES = [
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Dijkstra",
+    "Liskov",
+    "Knuth",
+    "Allen",
+    "Thompson",
+    "Hamilton",
+    "Wirth",
+]
 STATUSES = ["placed", "shipped", "completed", "completed", "returned"]
 METHODS = ["credit_card", "bank_transfer", "coupon", "gift_card"]
 
@@ -37,30 +48,51 @@ def demo_tables(customers: int = 100, orders: int = 300, seed: int = 42) -> dict
         "order_date": [start + timedelta(days=rng.randint(0, 300)) for _ in range(orders)],
         "status": [rng.choice(STATUSES) for _ in range(orders)],
     }
-    payment_rows: dict[str, list] = {"id": [], "order_id": [], "payment_method": [], "amount_cents": []}
-    for order_id in order_rows["id"]:
+    payment_rows: dict[str, list[object]] = {
+        "id": [],
+        "order_id": [],
+        "payment_method": [],
+        "amount_cents": [],
+    }
+    for order_id in range(1, orders + 1):
         for _ in range(rng.choice([1, 1, 1, 2])):
             payment_rows["id"].append(len(payment_rows["id"]) + 1)
             payment_rows["order_id"].append(order_id)
             payment_rows["payment_method"].append(rng.choice(METHODS))
             payment_rows["amount_cents"].append(rng.randint(100, 10_000))
     return {
-        "customers": pa.table(customer_rows, schema=pa.schema(
-            [("id", pa.int64()), ("first_name", pa.string()), ("last_name", pa.string())])),
-        "orders": pa.table(order_rows, schema=pa.schema(
-            [("id", pa.int64()), ("customer_id", pa.int64()), ("order_date", pa.date32()), ("status", pa.string())])),
-        "payments": pa.table(payment_rows, schema=pa.schema(
-            [("id", pa.int64()), ("order_id", pa.int64()), ("payment_method", pa.string()),
-             ("amount_cents", pa.int64())])),
+        "customers": pa.table(
+            customer_rows,
+            schema=pa.schema([("id", pa.int64()), ("first_name", pa.string()), ("last_name", pa.string())]),
+        ),
+        "orders": pa.table(
+            order_rows,
+            schema=pa.schema(
+                [
+                    ("id", pa.int64()),
+                    ("customer_id", pa.int64()),
+                    ("order_date", pa.date32()),
+                    ("status", pa.string()),
+                ]
+            ),
+        ),
+        "payments": pa.table(
+            payment_rows,
+            schema=pa.schema(
+                [
+                    ("id", pa.int64()),
+                    ("order_id", pa.int64()),
+                    ("payment_method", pa.string()),
+                    ("amount_cents", pa.int64()),
+                ]
+            ),
+        ),
     }
 
 
 def seed_catalog(catalog: CatalogPlugin) -> list[str]:
     """Create the raw tables that do not exist yet; existing ones are left as they are."""
-    try:
-        catalog.create_namespace(RAW_NAMESPACE)
-    except ConflictError:
-        pass
+    catalog.ensure_namespace(RAW_NAMESPACE)
     created = []
     for name, data in demo_tables().items():
         identifier = (*RAW_NAMESPACE, name)

@@ -102,12 +102,18 @@ class PyIcebergCatalogPlugin(CatalogPlugin):
             return call()
 
     def create_namespace(self, namespace: Identifier, properties: dict[str, str] | None = None) -> None:
-        self._run("create_namespace", ".".join(namespace),
-                  lambda: self.connect().create_namespace(namespace, properties or {}))
+        self._run(
+            "create_namespace",
+            ".".join(namespace),
+            lambda: self.connect().create_namespace(namespace, properties or {}),
+        )
 
     def list_namespaces(self, parent: Identifier | None = None) -> list[Identifier]:
-        return self._run("list_namespaces", ".".join(parent or ()),
-                         lambda: [tuple(n) for n in self.connect().list_namespaces(parent or ())])
+        return self._run(
+            "list_namespaces",
+            ".".join(parent or ()),
+            lambda: [tuple(n) for n in self.connect().list_namespaces(parent or ())],
+        )
 
     def delete_namespace(self, namespace: Identifier) -> None:
         self._run("delete_namespace", ".".join(namespace), lambda: self.connect().drop_namespace(namespace))
@@ -138,8 +144,11 @@ class PyIcebergCatalogPlugin(CatalogPlugin):
         return self._run("load_table", ".".join(identifier), lambda: self.connect().load_table(identifier))
 
     def list_tables(self, namespace: Identifier) -> list[Identifier]:
-        return self._run("list_tables", ".".join(namespace),
-                         lambda: [tuple(t) for t in self.connect().list_tables(namespace)])
+        return self._run(
+            "list_tables",
+            ".".join(namespace),
+            lambda: [tuple(t) for t in self.connect().list_tables(namespace)],
+        )
 
     def drop_table(self, identifier: Identifier, purge: bool = False) -> None:
         catalog = self.connect()

@@ -15,7 +15,9 @@ from floe_dagster.plugins.paths import resolve_local_path
 class SqlCatalogConfig(PluginConfig):
     uri: str = Field(
         "sqlite:///.floe/catalog.db",
-        description="SQLAlchemy URI of the catalog database; a relative sqlite path is relative to the manifest.",
+        description=(
+            "SQLAlchemy URI of the catalog database (a relative sqlite path is relative to the manifest)."
+        ),
     )
     warehouse: str = Field(".floe/warehouse", description="Where table data and metadata are written.")
     password: SecretStr | None = Field(None, description="Database password, kept out of the URI.")
@@ -25,11 +27,15 @@ class SqlCatalogConfig(PluginConfig):
     def _resolve_sqlite_path(cls, value: str, info: ValidationInfo) -> str:
         prefix = "sqlite:///"
         if value.startswith(prefix) and value != "sqlite:///:memory:":
-            return prefix + resolve_local_path(value[len(prefix):], info)
+            return prefix + resolve_local_path(value[len(prefix) :], info)
         if "://" not in value:
-            raise ValueError("must be a SQLAlchemy URI such as sqlite:///path/catalog.db or postgresql+psycopg2://host/db")
+            raise ValueError(
+                "must be a SQLAlchemy URI such as sqlite:///path/catalog.db or postgresql+psycopg2://host/db"
+            )
         if urlsplit(value).password:
-            raise ValueError("put the password in the 'password' field (e.g. ${env:CATALOG_DB_PASSWORD}), not in the URI")
+            raise ValueError(
+                "put the password in the 'password' field (e.g. ${env:CATALOG_DB_PASSWORD}), not in the URI"
+            )
         return value
 
     @field_validator("warehouse")
@@ -59,10 +65,12 @@ class SqlCatalogPlugin(PyIcebergCatalogPlugin):
         from pathlib import Path
 
         if self.config.uri.startswith("sqlite:///") and ":memory:" not in self.config.uri:
-            Path(self.config.uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+            Path(self.config.uri[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
         if self.config.warehouse.startswith("file://"):
-            Path(self.config.warehouse[len("file://"):]).mkdir(parents=True, exist_ok=True)
+            Path(self.config.warehouse[len("file://") :]).mkdir(parents=True, exist_ok=True)
 
     def describe(self) -> dict[str, str]:
-        safe_uri = urlunsplit(urlsplit(self.config.uri)._replace(netloc=urlsplit(self.config.uri).hostname or ""))
+        safe_uri = urlunsplit(
+            urlsplit(self.config.uri)._replace(netloc=urlsplit(self.config.uri).hostname or "")
+        )
         return {**super().describe(), "uri": safe_uri, "warehouse": self.config.warehouse}

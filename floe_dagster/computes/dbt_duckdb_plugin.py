@@ -30,12 +30,12 @@ class Plugin(BasePlugin):
         self.write_catalog: str = plugin_config.get("write_catalog") or ""
 
     @cached_property
-    def _loaded(self):  # type: ignore[no-untyped-def]
+    def _loaded(self):
         from floe_dagster.manifest.loader import load_manifest
 
         return load_manifest(self.manifest_path)
 
-    def _catalog(self, name: str):  # type: ignore[no-untyped-def]
+    def _catalog(self, name: str):
         from floe_dagster.plugins.factory import build_catalog
 
         return build_catalog(self._loaded, name)
@@ -59,5 +59,9 @@ class Plugin(BasePlugin):
 
         relation = target_config.relation
         identifier = (str(relation.schema), str(relation.identifier))
-        rows = replace_table_from_parquet(self._catalog(self.write_catalog), identifier, target_config.location.path)
-        logger.info("floe: wrote %s rows to Iceberg table %s.%s", rows, self.write_catalog, ".".join(identifier))
+        rows = replace_table_from_parquet(
+            self._catalog(self.write_catalog), identifier, target_config.location.path
+        )
+        logger.info(
+            "floe: wrote %s rows to Iceberg table %s.%s", rows, self.write_catalog, ".".join(identifier)
+        )

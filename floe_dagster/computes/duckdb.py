@@ -100,7 +100,10 @@ class DuckDBComputePlugin(ComputePlugin):
             "path": config.path,
             "threads": config.dbt_threads,
             "extensions": list(config.extensions),
-            "config_options": {"extension_directory": str(extension_dir), "autoinstall_known_extensions": False},
+            "config_options": {
+                "extension_directory": str(extension_dir),
+                "autoinstall_known_extensions": False,
+            },
             "external_root": str(external_root),
             "plugins": [
                 {
@@ -137,7 +140,9 @@ class DuckDBComputePlugin(ComputePlugin):
             import tempfile
 
             with tempfile.TemporaryDirectory() as tmp:
-                con = connect_with_extensions(database, Path(tmp), config.extensions, read_only=database != ":memory:")
+                con = connect_with_extensions(
+                    database, Path(tmp), config.extensions, read_only=database != ":memory:"
+                )
                 try:
                     con.execute("SELECT 1").fetchall()
                 finally:

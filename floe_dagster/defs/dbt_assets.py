@@ -1,6 +1,5 @@
 """dbt models -> Dagster assets: one dbt multi-asset per compute, each run with its own ``--target``."""
 
-
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -60,7 +59,11 @@ def dbt_asset_groups(
 
 
 def _dbt_group(
-    compute: str, compute_type: str, select: str, dbt_manifest: Mapping[str, Any], translator: FloeDbtTranslator
+    compute: str,
+    compute_type: str,
+    select: str,
+    dbt_manifest: Mapping[str, Any],
+    translator: FloeDbtTranslator,
 ) -> AssetsDefinition:
     @dbt_assets(
         manifest=dbt_manifest,

@@ -47,11 +47,21 @@ def build_definitions(manifest_path: str | os.PathLike[str] = DEFAULT_MANIFEST) 
     ]
     observed = [s for s in sources if s is not None]
     transforms = dbt_asset_groups(plan, dbt_manifest, source_refs)
-    jobs = [define_asset_job(MAIN_JOB, selection=AssetSelection.all(),
-                             description="Materialise every dbt transform of the manifest.")]
+    jobs = [
+        define_asset_job(
+            MAIN_JOB,
+            selection=AssetSelection.all(),
+            description="Materialise every dbt transform of the manifest.",
+        )
+    ]
     if observed:
-        jobs.append(define_asset_job(OBSERVE_JOB, selection=AssetSelection.assets(*observed),
-                                     description="Observe every metastore table (records data versions)."))
+        jobs.append(
+            define_asset_job(
+                OBSERVE_JOB,
+                selection=AssetSelection.assets(*observed),
+                description="Observe every metastore table (records data versions).",
+            )
+        )
     return Definitions(
         assets=[*observed, *transforms],
         resources=build_resources(loaded),
@@ -73,7 +83,9 @@ def build_resources(loaded: LoadedManifest) -> dict[str, Any]:
         )
     }
     for name, catalog in m.catalogs.items():
-        resources[f"catalog_{name}"] = FloeCatalogResource(manifest_path=path, name=name, plugin_type=catalog.type)
+        resources[f"catalog_{name}"] = FloeCatalogResource(
+            manifest_path=path, name=name, plugin_type=catalog.type
+        )
     for name in m.computes.approved:
         resources[f"compute_{name}"] = FloeComputeResource(
             manifest_path=path, name=name, plugin_type=m.computes.targets[name].type

@@ -51,7 +51,7 @@ class FloeComputeResource(_ManifestEntryResource):
     def plugin(self) -> tuple[ComputePlugin, Any]:
         return build_compute(self.loaded(), self.name)
 
-    def validate(self) -> ConnectionResult:
+    def check_connection(self) -> ConnectionResult:
         plugin, config = self.plugin()
         return plugin.validate_connection(config)
 
@@ -83,5 +83,5 @@ class FloeDbtCliResource(DbtCliResource):
 
         return version.parse(dbt_version)
 
-    def _initialize_dbt_core_adapter(self, args):  # type: ignore[no-untyped-def,override]
+    def _initialize_dbt_core_adapter(self, args):
         return None

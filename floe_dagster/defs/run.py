@@ -37,7 +37,7 @@ def run_main_job(loaded: LoadedManifest, defs: Definitions | None = None) -> Run
     defs = defs or build_definitions(loaded.path)
     instance = dagster_instance(loaded)
     observe_run_id = None
-    job_names = {job.name for job in defs.jobs or []}  # type: ignore[union-attr]
+    job_names = {job.name for job in defs.jobs or []}
     if OBSERVE_JOB in job_names:
         observed = defs.resolve_job_def(OBSERVE_JOB).execute_in_process(instance=instance)
         observe_run_id = observed.run_id

@@ -1,6 +1,5 @@
 """Metastore tables -> observable source assets, one multi-asset observation per metastore."""
 
-
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
@@ -9,8 +8,8 @@ from typing import Any
 from dagster import (
     AssetExecutionContext,
     AssetKey,
-    AssetSpec,
     AssetsDefinition,
+    AssetSpec,
     DataVersion,
     MetadataValue,
     ObserveResult,
@@ -63,12 +62,16 @@ def list_metastore_tables(loaded: LoadedManifest, metastore: str) -> list[Table]
         batch = loaded.manifest.metastores[metastore].batch_size
         return list(connector.scan(table_filter(loaded, metastore), batch_size=batch))
     except FloeError as exc:
-        logger.warning("floe: could not list metastore '%s' (%s); its sources load without metadata", metastore, exc)
+        logger.warning(
+            "floe: could not list metastore '%s' (%s); its sources load without metadata", metastore, exc
+        )
         return []
 
 
 def table_schema(table: Table) -> TableSchema:
-    return TableSchema(columns=[TableColumn(name=c.name, type=c.type, description=c.comment) for c in table.storage.columns])
+    return TableSchema(
+        columns=[TableColumn(name=c.name, type=c.type, description=c.comment) for c in table.storage.columns]
+    )
 
 
 def table_metadata(table: Table) -> dict[str, Any]:
@@ -93,13 +96,24 @@ def observable_sources(
     specs: dict[AssetKey, AssetSpec] = {}
     for table in tables:
         key = source_asset_key(metastore, table.namespace, table.name)
-        specs[key] = AssetSpec(key, group_name=metastore, kinds={provider, table.storage.format},
-                               description=f"{table.qualified_name} in metastore '{metastore}'",
-                               metadata=table_metadata(table))
+        specs[key] = AssetSpec(
+            key,
+            group_name=metastore,
+            kinds={provider, table.storage.format},
+            description=f"{table.qualified_name} in metastore '{metastore}'",
+            metadata=table_metadata(table),
+        )
     for _, namespace, name in extra_refs:
         key = source_asset_key(metastore, namespace, name)
-        specs.setdefault(key, AssetSpec(key, group_name=metastore, kinds={provider},
-                                        description=f"{namespace}.{name} in metastore '{metastore}' (read by dbt)"))
+        specs.setdefault(
+            key,
+            AssetSpec(
+                key,
+                group_name=metastore,
+                kinds={provider},
+                description=f"{namespace}.{name} in metastore '{metastore}' (read by dbt)",
+            ),
+        )
     if not specs:
         return None
 
@@ -111,8 +125,9 @@ def observable_sources(
     )
     def observe(context: AssetExecutionContext) -> Iterator[ObserveResult]:
         resource = getattr(context.resources, metastore_resource_key(metastore))
-        yield from observe_tables(context, resource.connector(), metastore, context.selected_asset_keys,
-                                  resource.batch_size())
+        yield from observe_tables(
+            context, resource.connector(), metastore, context.selected_asset_keys, resource.batch_size()
+        )
 
     return observe
 
@@ -122,8 +137,8 @@ def observe_tables(
 ) -> Iterator[ObserveResult]:
     wanted: dict[str, list[str]] = defaultdict(list)
     for key in keys:
-        *namespace, table = key.path[1:]
-        wanted[".".join(namespace)].append(table)
+        *namespace_parts, table_name = key.path[1:]
+        wanted[".".join(namespace_parts)].append(table_name)
     seen = 0
     for namespace, names in sorted(wanted.items()):
         for start in range(0, len(names), batch_size):
@@ -138,8 +153,9 @@ def observe_tables(
             context.log.info(f"floe: observed {seen} table(s) of metastore '{metastore}'")
 
 
-def _get_tables_skipping_missing(context: AssetExecutionContext, connector: Any, namespace: str,
-                                 names: list[str]) -> list[Table]:
+def _get_tables_skipping_missing(
+    context: AssetExecutionContext, connector: Any, namespace: str, names: list[str]
+) -> list[Table]:
     """A batch, or, when one of its tables is gone, every table of it that is still there."""
     try:
         return list(connector.get_tables(namespace, names))
@@ -149,5 +165,7 @@ def _get_tables_skipping_missing(context: AssetExecutionContext, connector: Any,
             try:
                 found.append(connector.get_table(namespace, name))
             except NotFoundError:
-                context.log.warning(f"floe: table {namespace}.{name} is not in its metastore (yet); not observed")
+                context.log.warning(
+                    f"floe: table {namespace}.{name} is not in its metastore (yet); not observed"
+                )
         return found

@@ -76,8 +76,14 @@ def load_manifest(path: str | os.PathLike[str] = DEFAULT_MANIFEST) -> LoadedMani
     if not manifest_path.is_file():
         what = "is a directory, not a file" if manifest_path.is_dir() else "not found"
         raise ManifestError(
-            [Problem(Position(shown, 1, 1), (), f"manifest file {what}; pass the path of a manifest.yaml"
-                     f" (default: {DEFAULT_MANIFEST})")]
+            [
+                Problem(
+                    Position(shown, 1, 1),
+                    (),
+                    f"manifest file {what}; pass the path of a manifest.yaml"
+                    f" (default: {DEFAULT_MANIFEST})",
+                )
+            ]
         )
     try:
         data, source_map = load_yaml_with_positions(manifest_path)
@@ -85,8 +91,14 @@ def load_manifest(path: str | os.PathLike[str] = DEFAULT_MANIFEST) -> LoadedMani
         raise ManifestError([Problem(exc.position, (), exc.message)]) from None
     if not isinstance(data, dict):
         raise ManifestError(
-            [Problem(Position(shown, 1, 1), (), "a manifest is a YAML mapping with apiVersion, kind,"
-                     " metadata, computes and transforms; see manifests/manifest.yaml")]
+            [
+                Problem(
+                    Position(shown, 1, 1),
+                    (),
+                    "a manifest is a YAML mapping with apiVersion, kind,"
+                    " metadata, computes and transforms; see manifests/manifest.yaml",
+                )
+            ]
         )
     manifest = _validate_schema(data, source_map)
     loaded = LoadedManifest(manifest=manifest, path=manifest_path.resolve(), source_map=source_map)
@@ -138,8 +150,12 @@ def resolve_env_references(value: Any, path: NodePath, source_map: SourceMap, pr
         name = match.group(1)
         if name not in os.environ:
             problems.append(
-                Problem(source_map.position(path), path, f"environment variable {name} is not set; export it"
-                        " or remove the ${env:...} reference")
+                Problem(
+                    source_map.position(path),
+                    path,
+                    f"environment variable {name} is not set; export it"
+                    " or remove the ${env:...} reference",
+                )
             )
             return ""
         return os.environ[name]
@@ -180,8 +196,11 @@ def _validate_plugins(loaded: LoadedManifest, data: dict[str, Any]) -> list[Prob
 
 def _lookup(data: Any, path: NodePath) -> Any:
     for part in path:
-        data = data[part] if isinstance(data, dict | list) else None
-        if data is None:
+        if isinstance(data, dict):
+            data = data.get(part)
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
             return None
     return data
 
@@ -197,27 +216,43 @@ def check_references(loaded: LoadedManifest) -> list[Problem]:
     approved = m.computes.approved
     for index, name in enumerate(approved):
         if name not in m.computes.targets:
-            problem(("computes", "approved", index), f"approved compute '{name}' has no entry in computes.targets"
-                    f" [{', '.join(sorted(m.computes.targets))}]; add computes.targets.{name} with its type")
+            problem(
+                ("computes", "approved", index),
+                f"approved compute '{name}' has no entry in computes.targets"
+                f" [{', '.join(sorted(m.computes.targets))}]; add computes.targets.{name} with its type",
+            )
     if m.computes.default not in approved:
-        problem(("computes", "default"), f"'{m.computes.default}' is not in computes.approved"
-                f" [{', '.join(approved)}]; approve it or pick one of those")
+        problem(
+            ("computes", "default"),
+            f"'{m.computes.default}' is not in computes.approved"
+            f" [{', '.join(approved)}]; approve it or pick one of those",
+        )
     for index, rule in enumerate(m.transforms.assignments):
         if rule.compute not in approved:
-            problem(("transforms", "assignments", index, "compute"),
-                    f"rule {index + 1} ({rule.select!r}) assigns compute '{rule.compute}', which is not in"
-                    f" computes.approved [{', '.join(approved)}]; use one of those")
+            problem(
+                ("transforms", "assignments", index, "compute"),
+                f"rule {index + 1} ({rule.select!r}) assigns compute '{rule.compute}', which is not in"
+                f" computes.approved [{', '.join(approved)}]; use one of those",
+            )
     if m.transforms.catalog is not None and m.transforms.catalog not in m.catalogs:
-        problem(("transforms", "catalog"), f"unknown catalog '{m.transforms.catalog}'; defined catalogs:"
-                f" [{', '.join(sorted(m.catalogs))}]")
+        problem(
+            ("transforms", "catalog"),
+            f"unknown catalog '{m.transforms.catalog}'; defined catalogs:"
+            f" [{', '.join(sorted(m.catalogs))}]",
+        )
     for name in m.metastores:
         config = loaded.plugin_configs.get(("metastores", name))
         referenced = getattr(config, "catalog", None)
         if isinstance(referenced, str) and referenced not in m.catalogs:
-            problem(("metastores", name, "config", "catalog"), f"unknown catalog '{referenced}'; defined"
-                    f" catalogs: [{', '.join(sorted(m.catalogs))}]")
+            problem(
+                ("metastores", name, "config", "catalog"),
+                f"unknown catalog '{referenced}'; defined" f" catalogs: [{', '.join(sorted(m.catalogs))}]",
+            )
     project = loaded.dbt_project_dir
     if not (project / "dbt_project.yml").is_file():
-        problem(("transforms", "dbt_project"), f"no dbt project at {display_path(project)} (no dbt_project.yml);"
-                " the path is relative to the manifest file")
+        problem(
+            ("transforms", "dbt_project"),
+            f"no dbt project at {display_path(project)} (no dbt_project.yml);"
+            " the path is relative to the manifest file",
+        )
     return problems

@@ -9,6 +9,7 @@ exactly what they mean to ``dbt build --select``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -77,11 +78,21 @@ def select_rule_matches(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any])
     from dagster_dbt.utils import select_unique_ids
 
     matches: list[set[str]] = []
-    for rule in loaded.manifest.transforms.assignments:
-        matches.append(
-            set(select_unique_ids(select=rule.select, exclude=rule.exclude or "", selector="",
-                                  project=None, manifest_json=dbt_manifest))
-        )
+    # dbt resolves `path:` selectors against the working directory, which is the project's own
+    # when dbt runs; evaluate them from there too.
+    with contextlib.chdir(loaded.dbt_project_dir):
+        for rule in loaded.manifest.transforms.assignments:
+            matches.append(
+                set(
+                    select_unique_ids(
+                        select=rule.select,
+                        exclude=rule.exclude or "",
+                        selector="",
+                        project=None,
+                        manifest_json=dbt_manifest,
+                    )
+                )
+            )
     return matches
 
 
@@ -99,11 +110,16 @@ def compile_plan(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any], enviro
         if from_meta is not None:
             compute, reason = from_meta, "meta (floe.compute)"
             if from_meta not in approved:
-                problems.append(Problem(
-                    Position(str(Path(loaded.dbt_project_dir.name) / node.get("original_file_path", "")), 1, 1),
-                    (), f"model '{node['name']}' sets meta.floe.compute '{from_meta}', which is not in"
+                problems.append(
+                    Problem(
+                        Position(
+                            str(Path(loaded.dbt_project_dir.name) / node.get("original_file_path", "")), 1, 1
+                        ),
+                        (),
+                        f"model '{node['name']}' sets meta.floe.compute '{from_meta}', which is not in"
                         f" computes.approved [{', '.join(approved)}]; use one of those",
-                ))
+                    )
+                )
                 continue
         else:
             for index, matched in enumerate(rule_matches):
@@ -111,7 +127,9 @@ def compile_plan(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any], enviro
                     rule = m.transforms.assignments[index]
                     compute, reason = rule.compute, f"rule {index + 1} ({rule.select})"
                     break
-        assignments.append(TransformAssignment(unique_id, node["name"], compute, compute_types[compute], reason))
+        assignments.append(
+            TransformAssignment(unique_id, node["name"], compute, compute_types[compute], reason)
+        )
     if problems:
         raise ManifestError(problems)
     return Plan(

@@ -28,7 +28,9 @@ class Metadata(StrictModel):
 
 class PluginEntry(StrictModel):
     type: str = Field(description="Plugin type: an entry-point name (see `floe plugins`).")
-    config: dict[str, Any] = Field(default_factory=dict, description="Validated by the plugin's config model.")
+    config: dict[str, Any] = Field(
+        default_factory=dict, description="Validated by the plugin's config model."
+    )
 
 
 class CatalogEntry(PluginEntry):
@@ -63,7 +65,9 @@ class AssignmentRule(StrictModel):
 
 class TransformsSection(StrictModel):
     dbt_project: str = Field(description="Path to the dbt project, relative to this manifest file.")
-    catalog: str | None = Field(None, description="Catalog where model outputs are written as Iceberg tables.")
+    catalog: str | None = Field(
+        None, description="Catalog where model outputs are written as Iceberg tables."
+    )
     assignments: list[AssignmentRule] = Field(default_factory=list)
 
 
@@ -76,7 +80,8 @@ class Manifest(StrictModel):
     metastores: dict[str, MetastoreEntry] = Field(default_factory=dict)
     transforms: TransformsSection
     state_dir: str = Field(
-        ".floe", description="Local state (generated profiles, DuckDB files, extension cache), relative to this file."
+        ".floe",
+        description="Local state (generated profiles, DuckDB files, extension cache), relative to this file.",
     )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)

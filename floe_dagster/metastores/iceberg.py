@@ -40,8 +40,14 @@ class IcebergCatalogConnector(MetastoreConnector):
     config: IcebergMetastoreConfig
     needs_catalog: ClassVar[bool] = True
     capabilities = frozenset(
-        {Capability.LIST_NAMESPACES, Capability.LIST_TABLES, Capability.GET_TABLE, Capability.GET_TABLES,
-         Capability.LIST_PARTITIONS, Capability.TABLE_STATS}
+        {
+            Capability.LIST_NAMESPACES,
+            Capability.LIST_TABLES,
+            Capability.GET_TABLE,
+            Capability.GET_TABLES,
+            Capability.LIST_PARTITIONS,
+            Capability.TABLE_STATS,
+        }
     )
 
     def __init__(self, name: str, config: PluginConfig, catalog: CatalogPlugin | None = None) -> None:
@@ -49,7 +55,8 @@ class IcebergCatalogConnector(MetastoreConnector):
         if catalog is None:
             raise ConfigurationError(
                 f"metastore '{name}' (iceberg) needs the catalog '{self.config.catalog}'",
-                provider=self.type_name, operation="connect",
+                provider=self.type_name,
+                operation="connect",
             )
         self.catalog = catalog
 
@@ -70,9 +77,14 @@ class IcebergCatalogConnector(MetastoreConnector):
             return []
         rows = self._tagged("list_partitions", lambda: loaded.inspect.partitions().to_pylist())
         return [
-            Partition(values=tuple(str(v) for v in (row.get("partition") or {}).values()), location=None,
-                      parameters={"record_count": str(row.get("record_count")),
-                                  "file_count": str(row.get("file_count"))})
+            Partition(
+                values=tuple(str(v) for v in (row.get("partition") or {}).values()),
+                location=None,
+                parameters={
+                    "record_count": str(row.get("record_count")),
+                    "file_count": str(row.get("file_count")),
+                },
+            )
             for row in rows
         ]
 
@@ -80,7 +92,7 @@ class IcebergCatalogConnector(MetastoreConnector):
         identifier = (*namespace.split("."), table)
         return self._tagged("get_table", lambda: self.catalog.load_table(identifier))
 
-    def _tagged(self, operation, call):  # type: ignore[no-untyped-def]
+    def _tagged(self, operation, call):
         """Re-tag catalog errors with this metastore's provider and the metastore operation."""
         try:
             return call()

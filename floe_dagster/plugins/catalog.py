@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -86,6 +87,13 @@ class CatalogPlugin(Plugin, abc.ABC):
 
     @abc.abstractmethod
     def health_check(self, timeout: float = MAX_HEALTH_TIMEOUT_S) -> HealthStatus: ...
+
+    def ensure_namespace(self, namespace: Identifier) -> None:
+        """Create ``namespace`` unless it exists."""
+        from floe_dagster.plugins.errors import ConflictError
+
+        with contextlib.suppress(ConflictError):
+            self.create_namespace(namespace)
 
     def describe(self) -> dict[str, str]:
         """Non-secret facts for logs, metadata and the UI."""

@@ -28,12 +28,12 @@ def build_compute(loaded: LoadedManifest, name: str) -> tuple[ComputePlugin, Plu
 
 def build_metastore(loaded: LoadedManifest, name: str) -> MetastoreConnector:
     entry = loaded.manifest.metastores[name]
-    cls = get_plugin_class("metastores", entry.type)
+    cls = cast(type[MetastoreConnector], get_plugin_class("metastores", entry.type))
     config = loaded.plugin_config("metastores", name)
     if getattr(cls, "needs_catalog", False):
-        catalog = build_catalog(loaded, config.catalog)  # type: ignore[attr-defined]
+        catalog = build_catalog(loaded, getattr(config, "catalog"))  # noqa: B009
         return cls(name, config, catalog=catalog)  # type: ignore[call-arg]
-    return cast(type[MetastoreConnector], cls)(name, config)
+    return cls(name, config)
 
 
 def table_filter(loaded: LoadedManifest, name: str) -> TableFilter:

@@ -80,7 +80,8 @@ class Table:
     def validate(self) -> Table:
         if not self.storage.location:
             raise ConfigurationError(
-                f"table {self.qualified_name}: storage.location is empty; a table needs a location to be read",
+                f"table {self.qualified_name}: storage.location is empty;"
+                " a table needs a location to be read",
                 operation="validate_table",
             )
         if not self.storage.format:
@@ -107,8 +108,7 @@ class TableFilter:
     def may_match_namespace(self, namespace: str) -> bool:
         """False when no include pattern can match a table of this namespace."""
         return any(
-            fnmatch.fnmatchcase(namespace, p.split(".", 1)[0]) if "." in p else True
-            for p in self.include
+            fnmatch.fnmatchcase(namespace, p.split(".", 1)[0]) if "." in p else True for p in self.include
         )
 
 

@@ -42,8 +42,13 @@ def prepare_dbt_manifest(loaded: LoadedManifest, force: bool = False) -> dict[st
     """Run ``dbt parse`` when manifest.json is missing or older than the project; return it."""
     profiles = write_profiles(loaded)
     manifest_json = dbt_target_dir(loaded) / "manifest.json"
-    stale = force or not manifest_json.exists() or (
-        manifest_json.stat().st_mtime < newest_source_mtime(loaded.dbt_project_dir, [profiles / "profiles.yml"])
+    stale = (
+        force
+        or not manifest_json.exists()
+        or (
+            manifest_json.stat().st_mtime
+            < newest_source_mtime(loaded.dbt_project_dir, [profiles / "profiles.yml"])
+        )
     )
     if stale:
         run_dbt(loaded, ["parse"], profiles)
@@ -52,7 +57,14 @@ def prepare_dbt_manifest(loaded: LoadedManifest, force: bool = False) -> dict[st
 
 
 def run_dbt(loaded: LoadedManifest, args: list[str], profiles: Path) -> None:
-    command = [dbt_executable(), *args, "--project-dir", str(loaded.dbt_project_dir), "--profiles-dir", str(profiles)]
+    command = [
+        dbt_executable(),
+        *args,
+        "--project-dir",
+        str(loaded.dbt_project_dir),
+        "--profiles-dir",
+        str(profiles),
+    ]
     logger.info("floe: running %s", " ".join(command[:2]))
     env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=loaded.dbt_project_dir)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 
 from floe_dagster.plugins.catalog import CatalogPlugin, Identifier
-from floe_dagster.plugins.errors import ConflictError, NotFoundError
+from floe_dagster.plugins.errors import NotFoundError
 
 
 def replace_table_from_parquet(catalog: CatalogPlugin, identifier: Identifier, parquet_path: str) -> int:
@@ -15,10 +15,7 @@ def replace_table_from_parquet(catalog: CatalogPlugin, identifier: Identifier, p
     old columns alive through schema evolution would surprise its readers.
     """
     data = pq.read_table(parquet_path)
-    try:
-        catalog.create_namespace(identifier[:-1])
-    except ConflictError:
-        pass
+    catalog.ensure_namespace(identifier[:-1])
     try:
         table = catalog.load_table(identifier)
     except NotFoundError:

@@ -1,0 +1,98 @@
+"""Bad input through the real `floe` entry point: one line per problem, exit 1, no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import VENV_BIN
+from tests.unit.test_manifest_loader import VALID
+
+FLOE = str(VENV_BIN / "floe")
+
+CASES = {
+    "missing file": (None, "nope.yaml:1:1: manifest file not found"),
+    "yaml syntax": (VALID.replace("  default: duckdb", "  default: [duckdb"), "manifest.yaml:14:"),
+    "unknown top-level key": (VALID + "computez: {}\n", "manifest.yaml:31:1: computez: unknown key"),
+    "wrong type": (
+        VALID.replace("threads: 2", "threads: many"),
+        "manifest.yaml:19:18: computes.targets.duckdb.config.threads",
+    ),
+    "unknown plugin type": (
+        VALID.replace("type: sql", "type: nessie"),
+        "manifest.yaml:7:11: catalogs.lakehouse.type: unknown catalog type 'nessie'",
+    ),
+    "default not approved": (
+        VALID.replace("  default: duckdb", "  default: spark"),
+        "manifest.yaml:13:12: computes.default: 'spark' is not in computes.approved [duckdb]",
+    ),
+    "assignment to unknown compute": (
+        VALID.replace("      compute: duckdb", "      compute: trino"),
+        "manifest.yaml:30:16: transforms.assignments[0].compute",
+    ),
+    "dbt project missing": (
+        VALID.replace("dbt_project: dbt", "dbt_project: gone"),
+        "manifest.yaml:26:16: transforms.dbt_project: no dbt project at gone",
+    ),
+}
+
+
+def snapshot(root: Path) -> set[Path]:
+    return {p.relative_to(root) for p in root.rglob("*")}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_validate_reports_bad_input(case: str, tmp_path: Path) -> None:
+    text, expected = CASES[case]
+    (tmp_path / "dbt").mkdir()
+    (tmp_path / "dbt" / "dbt_project.yml").write_text("name: t\nprofile: t\n")
+    manifest = tmp_path / ("nope.yaml" if text is None else "manifest.yaml")
+    if text is not None:
+        manifest.write_text(text)
+    before = snapshot(tmp_path)
+    for command in ("validate", "plan"):
+        result = subprocess.run(
+            [FLOE, command, manifest.name], cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 1, result.stderr
+        assert result.stdout == ""
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, lines
+        assert lines[0].startswith(expected), lines[0]
+        assert "Traceback" not in result.stderr
+    assert snapshot(tmp_path) == before, "a failed validation must not write anything"
+
+
+def test_validate_accepts_the_demo_manifest() -> None:
+    result = subprocess.run(
+        [FLOE, "validate"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("manifests/manifest.yaml: ok (jaffle-lakehouse:")
+
+
+def test_plan_prints_each_model_with_its_compute_and_reason(
+    demo_project: Path, subprocess_env: dict[str, str]
+) -> None:
+    result = subprocess.run(
+        [FLOE, "plan"], cwd=demo_project, env=subprocess_env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()[1:6]}
+    assert rows["customers"] == ["duckdb", "duckdb", "rule", "1", "(tag:marts)"]
+    assert rows["stg_orders"] == ["duckdb", "duckdb", "default"]
+    as_json = subprocess.run(
+        [FLOE, "plan", "--format", "json"],
+        cwd=demo_project,
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert '"compute": "duckdb"' in as_json.stdout and '"plan_format_version": 1' in as_json.stdout

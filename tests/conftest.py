@@ -1,0 +1,45 @@
+"""Shared fixtures: an isolated copy of the demo project for every test that writes state."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import VENV_BIN, copy_demo_project
+
+
+@pytest.fixture(scope="session")
+def parsed_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the demo whose dbt project was parsed once for the whole session."""
+    from floe_dagster.manifest.loader import load_manifest
+    from floe_dagster.transforms.dbt_manifest import prepare_dbt_manifest
+
+    root = copy_demo_project(tmp_path_factory.mktemp("parsed") / "project")
+    prepare_dbt_manifest(load_manifest(root / "manifests" / "manifest.yaml"))
+    return root
+
+
+@pytest.fixture
+def demo_project(tmp_path: Path, parsed_demo: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh copy of the demo project (not seeded); DAGSTER_HOME and state live inside it."""
+    root = copy_demo_project(tmp_path / "project", parsed_from=parsed_demo)
+    home = root / ".floe" / "dagster_home"
+    home.mkdir(parents=True)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.delenv("FLOE_STATE_DIR", raising=False)
+    monkeypatch.delenv("FLOE_MANIFEST", raising=False)
+    monkeypatch.delenv("FLOE_ENV", raising=False)
+    yield root
+
+
+@pytest.fixture
+def subprocess_env(demo_project: Path) -> dict[str, str]:
+    """Environment for CLI subprocesses: the venv's bin first on PATH, state inside the copy."""
+    return {
+        **os.environ,
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DAGSTER_HOME": str(demo_project / ".floe" / "dagster_home"),
+    }

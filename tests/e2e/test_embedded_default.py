@@ -1,0 +1,103 @@
+"""The embedded default end to end, in process: seed, observe, materialise, read back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from dagster import AssetKey, DagsterInstance
+from dagster._core.definitions.data_version import extract_data_version_from_entry
+
+from floe_dagster import MAIN_JOB, build_definitions, load_manifest
+from floe_dagster.defs.definitions import OBSERVE_JOB
+from floe_dagster.defs.run import run_main_job
+from floe_dagster.demo import demo_tables, seed_demo
+from floe_dagster.plugins.factory import build_catalog
+
+pytestmark = pytest.mark.e2e
+
+RAW_KEYS = [AssetKey(["lakehouse", "raw", t]) for t in ("customers", "orders", "payments")]
+
+
+def latest_data_versions(instance: DagsterInstance, keys: list[AssetKey]) -> dict[AssetKey, str | None]:
+    versions = {}
+    for key in keys:
+        record = instance.get_latest_data_version_record(key, is_source=True)
+        version = extract_data_version_from_entry(record.event_log_entry) if record else None
+        versions[key] = version.value if version else None
+    return versions
+
+
+def test_main_job_writes_every_model_to_iceberg(demo_project: Path) -> None:
+    loaded = load_manifest(demo_project / "manifests" / "manifest.yaml")
+    seed_demo(loaded)
+    summary = run_main_job(loaded)
+    assert summary.success
+    assert summary.materialized == [
+        "marts/customers",
+        "marts/orders",
+        "staging/stg_customers",
+        "staging/stg_orders",
+        "staging/stg_payments",
+    ]
+
+    catalog = build_catalog(loaded, "lakehouse")
+    raw = demo_tables()
+    customers = catalog.load_table(("marts", "customers")).scan().to_arrow()
+    assert customers.num_rows == raw["customers"].num_rows
+    orders = catalog.load_table(("marts", "orders")).scan().to_arrow()
+    assert orders.num_rows == raw["orders"].num_rows
+    # the marts add up: lifetime value over customers equals payments in currency units
+    expected_total = sum(raw["payments"].column("amount_cents").to_pylist()) / 100
+    assert float(pa.compute.sum(customers.column("lifetime_value")).as_py()) == pytest.approx(expected_total)
+    assert float(pa.compute.sum(orders.column("amount")).as_py()) == pytest.approx(expected_total)
+    assert set(catalog.list_namespaces()) == {("raw",), ("staging",), ("marts",)}
+
+    # running it again replaces the outputs instead of appending to them
+    assert run_main_job(loaded).success
+    assert catalog.load_table(("marts", "customers")).scan().to_arrow().num_rows == raw["customers"].num_rows
+
+
+def test_observation_changes_only_the_appended_tables_version(demo_project: Path) -> None:
+    loaded = load_manifest(demo_project / "manifests" / "manifest.yaml")
+    seed_demo(loaded)
+    defs = build_definitions(loaded.path)
+    instance = DagsterInstance.get()
+    observe = defs.resolve_job_def(OBSERVE_JOB)
+
+    assert observe.execute_in_process(instance=instance).success
+    first = latest_data_versions(instance, RAW_KEYS)
+    assert all(first.values()), first
+
+    assert observe.execute_in_process(instance=instance).success
+    assert latest_data_versions(instance, RAW_KEYS) == first, "no data change must keep every version"
+
+    orders = build_catalog(loaded, "lakehouse").load_table(("raw", "orders"))
+    orders.append(demo_tables()["orders"].slice(0, 5))
+    assert observe.execute_in_process(instance=instance).success
+    third = latest_data_versions(instance, RAW_KEYS)
+    changed = {key for key in RAW_KEYS if third[key] != first[key]}
+    assert changed == {AssetKey(["lakehouse", "raw", "orders"])}
+
+
+def test_definitions_wire_sources_to_dbt_models(demo_project: Path) -> None:
+    loaded = load_manifest(demo_project / "manifests" / "manifest.yaml")
+    seed_demo(loaded)
+    defs = build_definitions(loaded.path)
+    graph = defs.resolve_asset_graph()
+    for key in RAW_KEYS:
+        assert graph.get(key).is_observable
+    stg_orders = graph.get(AssetKey(["staging", "stg_orders"]))
+    assert AssetKey(["lakehouse", "raw", "orders"]) in stg_orders.parent_keys
+    assert stg_orders.tags["floe/compute"] == "duckdb"
+    assert {"catalog_lakehouse", "compute_duckdb", "metastore_lakehouse", "dbt"} <= set(defs.resources or {})
+    job_names = {job.name for job in defs.jobs or []}  # type: ignore[union-attr]
+    assert {MAIN_JOB, OBSERVE_JOB} <= job_names
+    source_metadata = graph.get(AssetKey(["lakehouse", "raw", "orders"])).metadata
+    assert [c.name for c in source_metadata["dagster/column_schema"].columns] == [
+        "id",
+        "customer_id",
+        "order_date",
+        "status",
+    ]
