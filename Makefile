@@ -20,7 +20,8 @@ lint: install
 	$(VENV_BIN)/mypy
 
 dev: install
-	$(VENV_BIN)/dagster dev -h 127.0.0.1 -p 3000
+	mkdir -p .floe/dagster_home && touch .floe/dagster_home/dagster.yaml
+	DAGSTER_HOME=$(CURDIR)/.floe/dagster_home $(VENV_BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 bench: install
 	$(VENV_BIN)/python benchmarks/materialize_overhead.py

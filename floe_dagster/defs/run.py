@@ -14,6 +14,9 @@ from floe_dagster.manifest.loader import LoadedManifest
 
 logger = logging.getLogger("floe_dagster")
 
+# Progress without Dagster's per-event DEBUG lines.
+CONSOLE_INFO = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
 
 @dataclass(frozen=True)
 class RunSummary:
@@ -39,9 +42,13 @@ def run_main_job(loaded: LoadedManifest, defs: Definitions | None = None) -> Run
     observe_run_id = None
     job_names = {job.name for job in defs.jobs or []}
     if OBSERVE_JOB in job_names:
-        observed = defs.resolve_job_def(OBSERVE_JOB).execute_in_process(instance=instance)
+        observed = defs.resolve_job_def(OBSERVE_JOB).execute_in_process(
+            instance=instance, run_config=CONSOLE_INFO
+        )
         observe_run_id = observed.run_id
-    result = defs.resolve_job_def(MAIN_JOB).execute_in_process(instance=instance, raise_on_error=False)
+    result = defs.resolve_job_def(MAIN_JOB).execute_in_process(
+        instance=instance, raise_on_error=False, run_config=CONSOLE_INFO
+    )
     materialized = sorted(
         "/".join(e.asset_key.path) for e in result.get_asset_materialization_events() if e.asset_key
     )

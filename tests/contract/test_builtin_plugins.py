@@ -1,0 +1,68 @@
+"""The built-in plugins pass their contracts; incomplete plugins fail loudly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from floe_dagster.catalogs.sql import SqlCatalogConfig, SqlCatalogPlugin
+from floe_dagster.computes.duckdb import DuckDBComputePlugin, DuckDBConfig
+from floe_dagster.metastores.iceberg import IcebergCatalogConnector, IcebergMetastoreConfig
+from floe_dagster.plugins import ComputePlugin
+from tests.contract.contracts import SMALL, CatalogContract, ComputeContract, MetastoreContract
+
+
+def sqlite_catalog(tmp_path: Path) -> SqlCatalogPlugin:
+    config = SqlCatalogConfig.model_validate(
+        {"uri": "sqlite:///catalog.db", "warehouse": "warehouse"}, context={"base_dir": tmp_path}
+    )
+    return SqlCatalogPlugin("contract", config)
+
+
+class TestSqlCatalogOnSqlite(CatalogContract):
+    @pytest.fixture
+    def catalog(self, tmp_path: Path) -> SqlCatalogPlugin:
+        return sqlite_catalog(tmp_path)
+
+
+class TestDuckDBCompute(ComputeContract):
+    @pytest.fixture
+    def compute(self) -> DuckDBComputePlugin:
+        return DuckDBComputePlugin()
+
+    @pytest.fixture
+    def compute_config(self, tmp_path: Path) -> DuckDBConfig:
+        return DuckDBConfig.model_validate(
+            {"path": "db.duckdb", "threads": 1}, context={"base_dir": tmp_path}
+        )
+
+
+class TestIcebergMetastore(MetastoreContract):
+    @pytest.fixture
+    def catalog(self, tmp_path: Path) -> SqlCatalogPlugin:
+        catalog = sqlite_catalog(tmp_path)
+        catalog.create_namespace(("raw",))
+        for name in ("a", "b", "c"):
+            catalog.create_table(("raw", name), schema=SMALL).append(SMALL.empty_table())
+        return catalog
+
+    @pytest.fixture
+    def metastore(self, catalog: SqlCatalogPlugin) -> IcebergCatalogConnector:
+        return IcebergCatalogConnector("lake", IcebergMetastoreConfig(catalog="contract"), catalog=catalog)
+
+    @pytest.fixture
+    def existing_table(self) -> tuple[str, str]:
+        return ("raw", "b")
+
+
+def test_incomplete_plugin_fails_at_instantiation_naming_the_method() -> None:
+    class HalfDone(ComputePlugin):
+        type_name = "half"
+
+        def generate_dbt_profile(self, config, context):  # type: ignore[no-untyped-def]
+            return {}
+
+    with pytest.raises(TypeError) as info:
+        HalfDone()  # type: ignore[abstract]
+    assert "validate_connection" in str(info.value)
