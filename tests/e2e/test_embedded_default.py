@@ -72,6 +72,8 @@ def test_observation_changes_only_the_appended_tables_version(demo_project: Path
 
     assert observe.execute_in_process(instance=instance).success
     assert latest_data_versions(instance, RAW_KEYS) == first, "no data change must keep every version"
+    assert defs.resolve_job_def(MAIN_JOB).execute_in_process(instance=instance).success
+    assert latest_data_versions(instance, RAW_KEYS) == first, "dbt's source tests must not reset versions"
 
     orders = build_catalog(loaded, "lakehouse").load_table(("raw", "orders"))
     orders.append(demo_tables()["orders"].slice(0, 5))
