@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
 from floe_dagster.manifest.errors import ManifestError
 from floe_dagster.manifest.loader import DEFAULT_MANIFEST, LoadedManifest, load_manifest
+from floe_dagster.manifest.plan import Plan
 from floe_dagster.plugins.errors import FloeError
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -37,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("floe: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,19 +64,27 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    command("validate", cmd_validate, "Check a manifest; print every problem as file:line:col.")
+    validate = command("validate", cmd_validate, "Check a manifest; print every problem as file:line:col.")
+    validate.add_argument("--env", help="environment to check (default: $FLOE_ENV or dev)")
     plan = command("plan", cmd_plan, "Show which compute each dbt model runs on, and why.")
     plan.add_argument("--format", choices=["table", "json"], default="table")
+    plan.add_argument("--env", help="environment to plan for (default: $FLOE_ENV or dev)")
+    plan.add_argument("--diff", metavar="OTHER_MANIFEST", help="show only the models whose compute changes")
+    compile_ = command("compile", cmd_compile, "Write the plan as a versioned JSON artifact.")
+    compile_.add_argument("--out", required=True, help="where to write the plan JSON")
+    compile_.add_argument("--env", help="environment to compile for (default: $FLOE_ENV or dev)")
     command("seed", cmd_seed, "Create the demo's raw Iceberg tables (skips existing ones).")
     command("run", cmd_run, "Materialise every asset of the manifest's definitions (the main job).")
     command("demo", cmd_demo, "Seed the demo data, run the main job and show where the outputs are.")
+    schema = commands.add_parser("schema", help="Print the manifest's JSON Schema (for editor completion).")
+    schema.set_defaults(handler=cmd_schema)
     plugins = commands.add_parser("plugins", help="List installed plugin types per kind.")
     plugins.set_defaults(handler=cmd_plugins)
     return parser
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    loaded = load_manifest(args.manifest)
+    loaded = load_manifest(args.manifest, environment=args.env)
     m = loaded.manifest
     print(
         f"{loaded.source_map.file}: ok ({m.metadata.name}: {len(m.catalogs)} catalog(s),"
@@ -80,25 +93,69 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_plan(args: argparse.Namespace) -> int:
+def compiled_plan(manifest: str, environment: str | None) -> Plan:
     from floe_dagster.manifest.plan import compile_plan
     from floe_dagster.transforms.dbt_manifest import prepare_dbt_manifest
-    from floe_dagster.transforms.profiles import current_environment
 
-    loaded = load_manifest(args.manifest)
-    plan = compile_plan(loaded, prepare_dbt_manifest(loaded), environment=current_environment())
+    # Bad rules are reported before dbt parses anything, so a failed plan writes nothing.
+    loaded = load_manifest(manifest, environment=environment)
+    return compile_plan(loaded, prepare_dbt_manifest(loaded))
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    plan = compiled_plan(args.manifest, args.env)
+    if args.diff:
+        return print_plan_diff(plan, compiled_plan(args.diff, args.env), args.format)
     if args.format == "json":
         print(plan.to_json())
         return EXIT_OK
-    rows = [("MODEL", "COMPUTE", "TYPE", "REASON")]
+    rows = [("MODEL", "COMPUTE", "TYPE", "PRESET", "REASON")]
     rows += [
-        (t.name, t.compute, t.compute_type, t.reason) for t in sorted(plan.transforms, key=lambda t: t.name)
+        (t.name, t.compute, t.compute_type, t.workload_size, t.reason)
+        for t in sorted(plan.transforms, key=lambda t: t.name)
     ]
     print(format_table(rows))
     print(
         f"\n{len(plan.transforms)} model(s); environment {plan.environment};"
         f" default compute {plan.default_compute}"
     )
+    return EXIT_OK
+
+
+def print_plan_diff(plan: Plan, other: Plan, output: str) -> int:
+    """The models whose compute differs between two plans ('-': absent from that plan)."""
+    mine = {t.unique_id: t for t in plan.transforms}
+    theirs = {t.unique_id: t for t in other.transforms}
+    changes = []
+    for unique_id in sorted(set(mine) | set(theirs)):
+        before = mine[unique_id].compute if unique_id in mine else "-"
+        after = theirs[unique_id].compute if unique_id in theirs else "-"
+        if before != after:
+            changes.append(((mine.get(unique_id) or theirs[unique_id]).name, before, after))
+    if output == "json":
+        print(json_dumps([{"model": n, "from": a, "to": b} for n, a, b in changes]))
+    elif changes:
+        print(format_table([("MODEL", "FROM", "TO"), *changes]))
+    else:
+        print("no model changes compute")
+    return EXIT_OK
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    plan = compiled_plan(args.manifest, args.env)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(plan.to_json() + "\n", encoding="utf-8")
+    print(f"wrote {out} ({len(plan.transforms)} transform(s), environment {plan.environment})")
+    return EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from floe_dagster.manifest.schema import manifest_json_schema
+
+    print(json_dumps(manifest_json_schema()))
     return EXIT_OK
 
 

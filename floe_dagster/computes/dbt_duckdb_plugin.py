@@ -26,6 +26,7 @@ logger = logging.getLogger("floe_dagster.dbt")
 class Plugin(BasePlugin):
     def initialize(self, plugin_config: dict[str, Any]) -> None:
         self.manifest_path = plugin_config["manifest"]
+        self.environment: str | None = plugin_config.get("environment")
         self.catalog_names: list[str] = list(plugin_config.get("catalogs") or [])
         self.write_catalog: str = plugin_config.get("write_catalog") or ""
 
@@ -33,7 +34,7 @@ class Plugin(BasePlugin):
     def _loaded(self):
         from floe_dagster.manifest.loader import load_manifest
 
-        return load_manifest(self.manifest_path)
+        return load_manifest(self.manifest_path, environment=self.environment, check_assignments=False)
 
     def _catalog(self, name: str):
         from floe_dagster.plugins.factory import build_catalog

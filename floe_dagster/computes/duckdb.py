@@ -127,6 +127,10 @@ class DuckDBComputePlugin(ComputePlugin):
             ]
         return output
 
+    def max_concurrency(self, config: PluginConfig) -> int | None:
+        assert isinstance(config, DuckDBConfig)
+        return None if config.path == ":memory:" else 1  # DuckDB allows one writer per file
+
     def get_required_dbt_packages(self) -> list[str]:
         return ["dbt-duckdb>=1.11,<1.12"]
 

@@ -3,7 +3,7 @@
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, AssetObservation, AssetsDefinition
+from dagster import AssetExecutionContext, AssetKey, AssetObservation, AssetsDefinition, AssetSpec
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
 
 from floe_dagster.defs.resources import FloeDbtCliResource
@@ -11,6 +11,7 @@ from floe_dagster.defs.sources import TableRef, source_asset_key
 from floe_dagster.manifest.plan import Plan
 
 COMPUTE_TAG = "floe/compute"
+K8S_CONFIG_TAG = "dagster-k8s/config"
 
 
 class FloeDbtTranslator(DagsterDbtTranslator):
@@ -27,6 +28,13 @@ class FloeDbtTranslator(DagsterDbtTranslator):
         if ref is not None:
             return source_asset_key(*ref)
         return super().get_asset_key(dbt_resource_props)
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        compute = self.compute_by_id.get(unique_id)
+        if compute is None:
+            return spec
+        return spec.replace_attributes(kinds={"dbt", self.plan.computes[compute], "iceberg"})
 
     def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
         tags = dict(super().get_tags(dbt_resource_props))
@@ -70,13 +78,21 @@ def dbt_asset_groups(
     definitions = []
     for compute, transforms in sorted(groups.items()):
         select = "fqn:*" if single else fqn_selector(dbt_manifest, [t.unique_id for t in transforms])
-        definitions.append(_dbt_group(compute, plan.computes[compute], select, dbt_manifest, translator))
+        resources = transforms[0].resources
+        definitions.append(
+            _dbt_group(compute, plan.computes[compute], resources, select, dbt_manifest, translator)
+        )
     return definitions
+
+
+def pool_name(compute: str) -> str:
+    return f"floe-compute-{compute}"
 
 
 def _dbt_group(
     compute: str,
     compute_type: str,
+    resources: Mapping[str, Mapping[str, str]],
     select: str,
     dbt_manifest: Mapping[str, Any],
     translator: FloeDbtTranslator,
@@ -86,7 +102,13 @@ def _dbt_group(
         select=select,
         name=f"dbt_{compute}",
         dagster_dbt_translator=translator,
-        op_tags={COMPUTE_TAG: compute, "floe/compute_type": compute_type},
+        op_tags={
+            COMPUTE_TAG: compute,
+            "floe/compute_type": compute_type,
+            # read by dagster-k8s executors: each compute group gets its preset's requests/limits
+            K8S_CONFIG_TAG: {"container_config": {"resources": dict(resources)}},
+        },
+        pool=pool_name(compute),
     )
     def run_dbt(context: AssetExecutionContext, dbt: FloeDbtCliResource) -> Iterator[Any]:
         context.log.info(f"floe: dbt build on compute '{compute}' ({compute_type})")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
@@ -23,19 +24,28 @@ from floe_dagster.defs.sources import (
     observable_sources,
 )
 from floe_dagster.manifest.loader import DEFAULT_MANIFEST, LoadedManifest, load_manifest
-from floe_dagster.manifest.plan import compile_plan
+from floe_dagster.manifest.plan import Plan, compile_plan
 from floe_dagster.transforms.dbt_manifest import dbt_executable, prepare_dbt_manifest
-from floe_dagster.transforms.profiles import current_environment, profiles_dir
+from floe_dagster.transforms.profiles import profiles_dir
 
 MAIN_JOB = "floe_main"
 OBSERVE_JOB = "floe_observe_sources"
 
 
-def build_definitions(manifest_path: str | os.PathLike[str] = DEFAULT_MANIFEST) -> Definitions:
-    """manifest.yaml -> Manifest -> Plan -> Definitions (the whole flow of DESIGN.md)."""
-    loaded = load_manifest(manifest_path)
+def build_definitions(
+    manifest_path: str | os.PathLike[str] = DEFAULT_MANIFEST,
+    compiled_plan: str | os.PathLike[str] | None = None,
+) -> Definitions:
+    """manifest.yaml -> Manifest -> Plan -> Definitions (the whole flow of DESIGN.md).
+
+    ``compiled_plan`` is the JSON of ``floe compile``; given, the plan is read instead of compiled.
+    """
+    loaded = load_manifest(manifest_path, check_assignments=False)
     dbt_manifest = prepare_dbt_manifest(loaded)
-    plan = compile_plan(loaded, dbt_manifest, environment=current_environment())
+    if compiled_plan is not None:
+        plan = Plan.from_json(Path(compiled_plan).read_text(encoding="utf-8"))
+    else:
+        plan = compile_plan(loaded, dbt_manifest)
     source_refs = dbt_source_refs(loaded, dbt_manifest)
 
     refs_by_metastore: dict[str, list[TableRef]] = defaultdict(list)
@@ -84,14 +94,17 @@ def build_resources(loaded: LoadedManifest) -> dict[str, Any]:
     }
     for name, catalog in m.catalogs.items():
         resources[f"catalog_{name}"] = FloeCatalogResource(
-            manifest_path=path, name=name, plugin_type=catalog.type
+            manifest_path=path, environment=loaded.environment, name=name, plugin_type=catalog.type
         )
     for name in m.computes.approved:
         resources[f"compute_{name}"] = FloeComputeResource(
-            manifest_path=path, name=name, plugin_type=m.computes.targets[name].type
+            manifest_path=path,
+            environment=loaded.environment,
+            name=name,
+            plugin_type=m.computes.targets[name].type,
         )
     for name, metastore in m.metastores.items():
         resources[metastore_resource_key(name)] = FloeMetastoreResource(
-            manifest_path=path, name=name, plugin_type=metastore.type
+            manifest_path=path, environment=loaded.environment, name=name, plugin_type=metastore.type
         )
     return resources

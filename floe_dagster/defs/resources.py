@@ -24,6 +24,7 @@ from floe_dagster.plugins.metastore import MetastoreConnector, TableFilter
 
 class _ManifestEntryResource(ConfigurableResource):
     manifest_path: str
+    environment: str
     name: str
     plugin_type: str
 
@@ -31,7 +32,9 @@ class _ManifestEntryResource(ConfigurableResource):
 
     def loaded(self) -> LoadedManifest:
         if self._loaded is None:
-            self._loaded = load_manifest(self.manifest_path)
+            self._loaded = load_manifest(
+                self.manifest_path, environment=self.environment, check_assignments=False
+            )
         return self._loaded
 
 

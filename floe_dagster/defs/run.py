@@ -36,9 +36,25 @@ def dagster_instance(loaded: LoadedManifest) -> DagsterInstance:
     return DagsterInstance.get()
 
 
+def apply_pool_limits(loaded: LoadedManifest, instance: DagsterInstance) -> dict[str, int]:
+    """Size each compute's Dagster pool as its plugin says (a DuckDB file: one writer)."""
+    from floe_dagster.defs.dbt_assets import pool_name
+    from floe_dagster.plugins.factory import build_compute
+
+    limits = {}
+    for name in loaded.manifest.computes.approved:
+        plugin, config = build_compute(loaded, name)
+        limit = plugin.max_concurrency(config)
+        if limit is not None:
+            instance.event_log_storage.set_concurrency_slots(pool_name(name), limit)
+            limits[pool_name(name)] = limit
+    return limits
+
+
 def run_main_job(loaded: LoadedManifest, defs: Definitions | None = None) -> RunSummary:
     defs = defs or build_definitions(loaded.path)
     instance = dagster_instance(loaded)
+    apply_pool_limits(loaded, instance)
     observe_run_id = None
     job_names = {job.name for job in defs.jobs or []}
     if OBSERVE_JOB in job_names:

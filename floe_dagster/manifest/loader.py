@@ -1,4 +1,4 @@
-"""Load a manifest file: YAML with positions -> schema -> plugin configs -> references.
+"""Load a manifest: the ``extends:`` chain -> governance -> schema -> environment -> plugin configs.
 
 Every check collects problems instead of stopping at the first, so ``floe validate`` shows a
 user everything that is wrong in one go.
@@ -15,32 +15,42 @@ from typing import Any
 from pydantic import ValidationError
 
 from floe_dagster.manifest.errors import ManifestError, Problem, dotted
-from floe_dagster.manifest.positions import (
-    NodePath,
-    Position,
-    SourceMap,
-    YamlSyntaxError,
-    display_path,
-    load_yaml_with_positions,
+from floe_dagster.manifest.governance import (
+    Layer,
+    check_compute_governance,
+    check_levels,
+    load_chain,
+    merge_chain,
 )
-from floe_dagster.manifest.schema import Manifest
+from floe_dagster.manifest.positions import NodePath, Position, SourceMap, display_path
+from floe_dagster.manifest.schema import ComputeTarget, Manifest
 from floe_dagster.plugins.base import PluginConfig
-from floe_dagster.plugins.errors import PluginNotFoundError
+from floe_dagster.plugins.errors import FloeError, PluginNotFoundError
 from floe_dagster.plugins.registry import PluginKind, get_plugin_class
 
 ENV_REFERENCE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 DEFAULT_MANIFEST = Path("manifests/manifest.yaml")
 STATE_DIR_ENV = "FLOE_STATE_DIR"
+ENVIRONMENT_ENV = "FLOE_ENV"
+DEFAULT_ENVIRONMENT = "dev"
+
+
+def current_environment() -> str:
+    return os.environ.get(ENVIRONMENT_ENV) or DEFAULT_ENVIRONMENT
 
 
 @dataclass(frozen=True)
 class LoadedManifest:
-    """A validated manifest, where it came from, and its plugin configs parsed by their plugins."""
+    """A validated manifest for one environment, where it came from, and its parsed plugin configs."""
 
     manifest: Manifest
     path: Path
     source_map: SourceMap
+    environment: str = DEFAULT_ENVIRONMENT
+    chain: tuple[Layer, ...] = ()
+    targets: dict[str, ComputeTarget] = field(default_factory=dict)
     plugin_configs: dict[tuple[PluginKind, str], PluginConfig] = field(default_factory=dict)
+    target_types_by_environment: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @property
     def base_dir(self) -> Path:
@@ -68,57 +78,54 @@ class LoadedManifest:
     def plugin_config(self, kind: PluginKind, name: str) -> PluginConfig:
         return self.plugin_configs[(kind, name)]
 
+    def target(self, name: str) -> ComputeTarget:
+        """A compute target as the selected environment sees it."""
+        return self.targets.get(name) or self.manifest.computes.targets[name]
 
-def load_manifest(path: str | os.PathLike[str] = DEFAULT_MANIFEST) -> LoadedManifest:
-    """Load and validate a manifest; raise ``ManifestError`` listing every problem."""
-    manifest_path = Path(path)
-    shown = display_path(manifest_path)
-    if not manifest_path.is_file():
-        what = "is a directory, not a file" if manifest_path.is_dir() else "not found"
-        raise ManifestError(
-            [
-                Problem(
-                    Position(shown, 1, 1),
-                    (),
-                    f"manifest file {what}; pass the path of a manifest.yaml"
-                    f" (default: {DEFAULT_MANIFEST})",
-                )
-            ]
-        )
+
+def load_manifest(
+    path: str | os.PathLike[str] = DEFAULT_MANIFEST,
+    environment: str | None = None,
+    check_assignments: bool = True,
+) -> LoadedManifest:
+    """Load and validate a manifest and its parents; raise ``ManifestError`` listing every problem.
+
+    ``check_assignments=False`` leaves the approval of assignment rules to ``compile_plan``,
+    which can also name the models a bad rule selects.
+    """
+    chain = load_chain(Path(path))
+    problems = check_levels(chain) + check_compute_governance(chain)
+    data, source_map = merge_chain(chain)
     try:
-        data, source_map = load_yaml_with_positions(manifest_path)
-    except YamlSyntaxError as exc:
-        raise ManifestError([Problem(exc.position, (), exc.message)]) from None
-    if not isinstance(data, dict):
-        raise ManifestError(
-            [
-                Problem(
-                    Position(shown, 1, 1),
-                    (),
-                    "a manifest is a YAML mapping with apiVersion, kind,"
-                    " metadata, computes and transforms; see manifests/manifest.yaml",
-                )
-            ]
-        )
-    manifest = _validate_schema(data, source_map)
-    loaded = LoadedManifest(manifest=manifest, path=manifest_path.resolve(), source_map=source_map)
-    problems = _validate_plugins(loaded, data)
-    problems += check_references(loaded)
+        manifest = Manifest.model_validate(data)
+    except ValidationError as exc:
+        problems += [problem_from_pydantic(e, (), source_map) for e in exc.errors()]
+        raise ManifestError(problems) from None
+    env = environment or current_environment()
+    loaded = LoadedManifest(
+        manifest=manifest, path=chain[-1].path, source_map=source_map, environment=env, chain=tuple(chain)
+    )
+    problems += _check_environment(loaded)
+    _resolve_environment_targets(loaded)
+    problems += _validate_plugins(loaded)
+    problems += check_references(loaded, check_assignments=check_assignments)
     if problems:
-        raise ManifestError(problems)
+        raise ManifestError(unique_problems(problems))
     return loaded
 
 
-def _validate_schema(data: dict[str, Any], source_map: SourceMap) -> Manifest:
-    try:
-        return Manifest.model_validate(data)
-    except ValidationError as exc:
-        raise ManifestError(
-            [_problem_from_pydantic(error, (), source_map) for error in exc.errors()]
-        ) from None
+def unique_problems(problems: list[Problem]) -> list[Problem]:
+    """One problem per place: a governance rule and a reference check may both see one mistake."""
+    seen: set[tuple[Position, NodePath]] = set()
+    kept = []
+    for problem in problems:
+        if (problem.position, problem.path) not in seen:
+            seen.add((problem.position, problem.path))
+            kept.append(problem)
+    return kept
 
 
-def _problem_from_pydantic(error: Any, prefix: NodePath, source_map: SourceMap) -> Problem:
+def problem_from_pydantic(error: Any, prefix: NodePath, source_map: SourceMap) -> Problem:
     loc: NodePath = (*prefix, *(p for p in error["loc"] if isinstance(p, str | int)))
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -126,7 +133,7 @@ def _problem_from_pydantic(error: Any, prefix: NodePath, source_map: SourceMap) 
         message = f"unknown key '{loc[-1]}' in {parent}; remove it or check its spelling"
         return Problem(source_map.position(loc, prefer_key=True), loc, message)
     if kind == "missing":
-        message = f"required key '{loc[-1]}' is missing; add it"
+        message = f"required key '{loc[-1]}' is missing; add it (here or in a parent manifest)"
         return Problem(source_map.position(loc[:-1], prefer_key=True), loc, message)
     given = error.get("input")
     shown = f" (got {given!r})" if isinstance(given, str | int | float | bool) else ""
@@ -153,8 +160,8 @@ def resolve_env_references(value: Any, path: NodePath, source_map: SourceMap, pr
                 Problem(
                     source_map.position(path),
                     path,
-                    f"environment variable {name} is not set; export it"
-                    " or remove the ${env:...} reference",
+                    f"environment variable {name} is not set;"
+                    " export it or remove the ${env:...} reference",
                 )
             )
             return ""
@@ -163,49 +170,180 @@ def resolve_env_references(value: Any, path: NodePath, source_map: SourceMap, pr
     return ENV_REFERENCE.sub(substitute, value)
 
 
-def _plugin_entries(manifest: Manifest) -> list[tuple[PluginKind, NodePath, str, str]]:
-    entries: list[tuple[PluginKind, NodePath, str, str]] = []
-    for name, catalog in manifest.catalogs.items():
-        entries.append(("catalogs", ("catalogs", name), name, catalog.type))
-    for name, target in manifest.computes.targets.items():
-        entries.append(("computes", ("computes", "targets", name), name, target.type))
-    for name, metastore in manifest.metastores.items():
-        entries.append(("metastores", ("metastores", name), name, metastore.type))
-    return entries
-
-
-def _validate_plugins(loaded: LoadedManifest, data: dict[str, Any]) -> list[Problem]:
-    problems: list[Problem] = []
-    source_map = loaded.source_map
-    for kind, path, name, type_name in _plugin_entries(loaded.manifest):
-        try:
-            plugin_cls = get_plugin_class(kind, type_name)
-        except PluginNotFoundError as exc:
-            problems.append(Problem(source_map.position((*path, "type")), (*path, "type"), exc.message))
-            continue
-        raw = _lookup(data, (*path, "config")) or {}
-        raw = resolve_env_references(raw, (*path, "config"), source_map, problems)
-        try:
-            parsed = plugin_cls.config_model.model_validate(raw, context={"base_dir": loaded.base_dir})
-        except ValidationError as exc:
-            problems += [_problem_from_pydantic(e, (*path, "config"), source_map) for e in exc.errors()]
-            continue
-        loaded.plugin_configs[(kind, name)] = parsed
+def _check_environment(loaded: LoadedManifest) -> list[Problem]:
+    m = loaded.manifest
+    problems = []
+    if (
+        m.environments
+        and loaded.environment not in m.environments
+        and loaded.environment != DEFAULT_ENVIRONMENT
+    ):
+        problems.append(
+            Problem(
+                loaded.source_map.position(("environments",), prefer_key=True),
+                ("environments",),
+                f"{ENVIRONMENT_ENV}={loaded.environment}: no such environment; defined:"
+                f" [{', '.join(sorted(m.environments))}]",
+            )
+        )
+    for env, overrides in m.environments.items():
+        for name in overrides.computes:
+            if name not in m.computes.targets:
+                path: NodePath = ("environments", env, "computes", name)
+                problems.append(
+                    Problem(
+                        loaded.source_map.position(path, prefer_key=True),
+                        path,
+                        f"environment '{env}' overrides compute '{name}', which has no entry in"
+                        f" computes.targets [{', '.join(sorted(m.computes.targets))}]",
+                    )
+                )
+        for name in overrides.catalogs:
+            if name not in m.catalogs:
+                path = ("environments", env, "catalogs", name)
+                problems.append(
+                    Problem(
+                        loaded.source_map.position(path, prefer_key=True),
+                        path,
+                        f"environment '{env}' overrides catalog '{name}', which is not defined"
+                        f" [{', '.join(sorted(m.catalogs))}]",
+                    )
+                )
     return problems
 
 
-def _lookup(data: Any, path: NodePath) -> Any:
-    for part in path:
-        if isinstance(data, dict):
-            data = data.get(part)
-        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
-            data = data[part]
-        else:
-            return None
-    return data
+def environments_of(m: Manifest) -> list[str]:
+    """Every environment a manifest runs in: the base (dev) and each one it defines."""
+    return sorted({DEFAULT_ENVIRONMENT, *m.environments})
 
 
-def check_references(loaded: LoadedManifest) -> list[Problem]:
+def target_in_environment(m: Manifest, name: str, env: str) -> ComputeTarget:
+    from floe_dagster.manifest.governance import deep_merge
+
+    base = m.computes.targets[name]
+    override = m.environments[env].computes.get(name) if env in m.environments else None
+    if override is None:
+        return base
+    return base.model_copy(
+        update={
+            "type": override.type or base.type,
+            "workload_size": override.workload_size or base.workload_size,
+            "timeout_seconds": override.timeout_seconds or base.timeout_seconds,
+            "config": deep_merge(base.config, override.config),
+        }
+    )
+
+
+def _resolve_environment_targets(loaded: LoadedManifest) -> None:
+    m = loaded.manifest
+    for env in environments_of(m):
+        loaded.target_types_by_environment[env] = {
+            name: target_in_environment(m, name, env).type for name in m.computes.targets
+        }
+    selected = loaded.environment if loaded.environment in m.environments else DEFAULT_ENVIRONMENT
+    loaded.targets.update({name: target_in_environment(m, name, selected) for name in m.computes.targets})
+
+
+def _config_sources(m: Manifest, kind: PluginKind, name: str, env: str) -> list[NodePath]:
+    """Where an entry's config may come from, most specific first (for error positions)."""
+    base: NodePath = {
+        "catalogs": ("catalogs", name),
+        "computes": ("computes", "targets", name),
+        "metastores": ("metastores", name),
+    }[kind]
+    sources = [(*base, "config")]
+    if env in m.environments and kind in ("catalogs", "computes"):
+        sources.insert(0, ("environments", env, kind, name, "config"))
+    return sources
+
+
+def _effective_entry(
+    m: Manifest, kind: PluginKind, name: str, env: str
+) -> tuple[str, dict[str, Any], NodePath]:
+    if kind == "computes":
+        target = target_in_environment(m, name, env)
+        override = m.environments[env].computes.get(name) if env in m.environments else None
+        type_path: NodePath = (
+            ("environments", env, "computes", name, "type")
+            if override and override.type
+            else ("computes", "targets", name, "type")
+        )
+        return target.type, target.config, type_path
+    if kind == "catalogs":
+        from floe_dagster.manifest.governance import deep_merge
+
+        catalog = m.catalogs[name]
+        catalog_override = m.environments[env].catalogs.get(name) if env in m.environments else None
+        config = deep_merge(catalog.config, catalog_override.config) if catalog_override else catalog.config
+        return catalog.type, config, ("catalogs", name, "type")
+    metastore = m.metastores[name]
+    return metastore.type, metastore.config, ("metastores", name, "type")
+
+
+def _entries(m: Manifest) -> list[tuple[PluginKind, str]]:
+    return (
+        [("catalogs", n) for n in m.catalogs]
+        + [("computes", n) for n in m.computes.targets]
+        + [("metastores", n) for n in m.metastores]
+    )
+
+
+def _validate_plugins(loaded: LoadedManifest) -> list[Problem]:
+    """Parse every plugin config in every environment; keep the selected environment's."""
+    m, source_map = loaded.manifest, loaded.source_map
+    problems: list[Problem] = []
+    seen: set[tuple[Position, str]] = set()
+
+    def add(problem: Problem) -> None:
+        if (problem.position, problem.message) not in seen:
+            seen.add((problem.position, problem.message))
+            problems.append(problem)
+
+    for env in environments_of(m):
+        for kind, name in _entries(m):
+            type_name, raw, type_path = _effective_entry(m, kind, name, env)
+            try:
+                plugin_cls = get_plugin_class(kind, type_name)
+            except PluginNotFoundError as exc:
+                add(Problem(source_map.position(type_path), type_path, exc.message))
+                continue
+            sources = _config_sources(m, kind, name, env)
+            env_problems: list[Problem] = []
+            raw = resolve_env_references(raw, sources[-1], source_map, env_problems)
+            if env == loaded.environment:
+                for p in env_problems:
+                    add(p)
+            try:
+                parsed = plugin_cls.config_model.model_validate(raw, context={"base_dir": loaded.base_dir})
+            except ValidationError as exc:
+                for error in exc.errors():
+                    add(_config_problem(error, sources, source_map))
+                continue
+            if kind == "computes":
+                _check_workload_size(loaded, plugin_cls, name, env, add)
+            if env == loaded.environment:
+                loaded.plugin_configs[(kind, name)] = parsed
+    return problems
+
+
+def _config_problem(error: Any, sources: list[NodePath], source_map: SourceMap) -> Problem:
+    loc = tuple(p for p in error["loc"] if isinstance(p, str | int))
+    for prefix in sources:
+        if (*prefix, *loc[:1]) in source_map.values or (*prefix, *loc[:1]) in source_map.keys:
+            return problem_from_pydantic(error, prefix, source_map)
+    return problem_from_pydantic(error, sources[-1], source_map)
+
+
+def _check_workload_size(loaded: LoadedManifest, plugin_cls: Any, name: str, env: str, add: Any) -> None:
+    size = target_in_environment(loaded.manifest, name, env).workload_size
+    try:
+        plugin_cls().get_resource_requirements(size)
+    except FloeError as exc:
+        path: NodePath = ("computes", "targets", name, "workload_size")
+        add(Problem(loaded.source_map.position(path), path, f"compute '{name}': {exc.message}"))
+
+
+def check_references(loaded: LoadedManifest, check_assignments: bool = True) -> list[Problem]:
     """Names that must point at something: approved computes, defaults, rules, catalogs, paths."""
     m = loaded.manifest
     problems: list[Problem] = []
@@ -227,13 +365,14 @@ def check_references(loaded: LoadedManifest) -> list[Problem]:
             f"'{m.computes.default}' is not in computes.approved"
             f" [{', '.join(approved)}]; approve it or pick one of those",
         )
-    for index, rule in enumerate(m.transforms.assignments):
-        if rule.compute not in approved:
-            problem(
-                ("transforms", "assignments", index, "compute"),
-                f"rule {index + 1} ({rule.select!r}) assigns compute '{rule.compute}', which is not in"
-                f" computes.approved [{', '.join(approved)}]; use one of those",
-            )
+    if check_assignments:
+        for index, rule in enumerate(m.transforms.assignments):
+            if rule.compute not in approved:
+                problem(
+                    ("transforms", "assignments", index, "compute"),
+                    f"rule {index + 1} ({rule.select!r}) assigns compute '{rule.compute}', which is not in"
+                    f" computes.approved [{', '.join(approved)}]; use one of those",
+                )
     if m.transforms.catalog is not None and m.transforms.catalog not in m.catalogs:
         problem(
             ("transforms", "catalog"),

@@ -30,6 +30,8 @@ class TransformAssignment:
     compute: str
     compute_type: str
     reason: str
+    workload_size: str = "small"
+    resources: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,17 @@ class Plan:
             if t.unique_id == unique_id:
                 return t.compute
         return self.default_compute
+
+    @classmethod
+    def from_json(cls, text: str) -> Plan:
+        payload = json.loads(text)
+        version = payload.pop("plan_format_version", None)
+        if version != PLAN_FORMAT_VERSION:
+            raise ValueError(
+                f"plan format version {version!r}; this floe-dagster reads {PLAN_FORMAT_VERSION}"
+            )
+        payload["transforms"] = tuple(TransformAssignment(**t) for t in payload["transforms"])
+        return cls(**payload)
 
     def to_json(self) -> str:
         payload = {"plan_format_version": PLAN_FORMAT_VERSION, **asdict(self)}
@@ -96,12 +109,15 @@ def select_rule_matches(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any])
     return matches
 
 
-def compile_plan(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any], environment: str = "dev") -> Plan:
+def compile_plan(
+    loaded: LoadedManifest, dbt_manifest: Mapping[str, Any], environment: str | None = None
+) -> Plan:
     m = loaded.manifest
     approved = m.computes.approved
-    compute_types = {name: m.computes.targets[name].type for name in approved}
+    compute_types = {name: loaded.target(name).type for name in approved}
+    resources = {name: compute_resources(loaded, name) for name in approved}
     rule_matches = select_rule_matches(loaded, dbt_manifest)
-    problems: list[Problem] = []
+    problems = unapproved_rule_problems(loaded, dbt_manifest, rule_matches)
     assignments: list[TransformAssignment] = []
     for node in model_nodes(dbt_manifest):
         unique_id = node["unique_id"]
@@ -127,18 +143,101 @@ def compile_plan(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any], enviro
                     rule = m.transforms.assignments[index]
                     compute, reason = rule.compute, f"rule {index + 1} ({rule.select})"
                     break
+        if compute not in approved:
+            continue  # reported by unapproved_rule_problems
         assignments.append(
-            TransformAssignment(unique_id, node["name"], compute, compute_types[compute], reason)
+            TransformAssignment(
+                unique_id,
+                node["name"],
+                compute,
+                compute_types[compute],
+                reason,
+                workload_size=loaded.target(compute).workload_size,
+                resources=resources[compute],
+            )
         )
+    problems += environment_parity_problems(loaded, assignments)
     if problems:
         raise ManifestError(problems)
     return Plan(
         manifest_name=m.metadata.name,
         manifest_path=str(loaded.path),
-        environment=environment,
+        environment=environment or loaded.environment,
         default_compute=m.computes.default,
         computes=compute_types,
         catalogs={name: c.type for name, c in sorted(m.catalogs.items())},
         metastores={name: s.type for name, s in sorted(m.metastores.items())},
         transforms=tuple(assignments),
     )
+
+
+def compute_resources(loaded: LoadedManifest, name: str) -> dict[str, dict[str, str]]:
+    from floe_dagster.plugins.factory import build_compute
+
+    plugin, _ = build_compute(loaded, name)
+    return plugin.get_resource_requirements(loaded.target(name).workload_size).as_k8s()
+
+
+def unapproved_rule_problems(
+    loaded: LoadedManifest, dbt_manifest: Mapping[str, Any], rule_matches: list[set[str]]
+) -> list[Problem]:
+    m = loaded.manifest
+    approved = m.computes.approved
+    nodes = dbt_manifest.get("nodes", {})
+    problems = []
+    for index, rule in enumerate(m.transforms.assignments):
+        if rule.compute in approved:
+            continue
+        models = sorted(
+            nodes[u]["name"] for u in rule_matches[index] if nodes.get(u, {}).get("resource_type") == "model"
+        )
+        path = ("transforms", "assignments", index, "compute")
+        problems.append(
+            Problem(
+                loaded.source_map.position(path),
+                path,
+                f"rule {index + 1} ({rule.select!r}) assigns model(s) [{abbreviated(models) or 'none'}]"
+                f" to compute '{rule.compute}', which is not approved at level {m.metadata.level};"
+                f" allowed: [{', '.join(approved)}]",
+            )
+        )
+    return problems
+
+
+def abbreviated(names: list[str], limit: int = 10) -> str:
+    shown = ", ".join(sorted(names)[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def environment_parity_problems(
+    loaded: LoadedManifest, assignments: list[TransformAssignment]
+) -> list[Problem]:
+    """A transform's compute type must be the same in every environment."""
+    problems = []
+    by_compute: dict[str, list[str]] = {}
+    for t in assignments:
+        by_compute.setdefault(t.compute, []).append(t.name)
+    environments = loaded.manifest.environments
+    for compute, models in sorted(by_compute.items()):
+        types: dict[str, list[str]] = {}
+        for env, env_types in sorted(loaded.target_types_by_environment.items()):
+            types.setdefault(env_types[compute], []).append(env)
+        if len(types) < 2:
+            continue
+        differing = "; ".join(f"{t} in [{', '.join(envs)}]" for t, envs in sorted(types.items()))
+        overriding = next(
+            env
+            for env in sorted(environments)
+            if (o := environments[env].computes.get(compute)) is not None and o.type
+        )
+        path = ("environments", overriding, "computes", compute, "type")
+        problems.append(
+            Problem(
+                loaded.source_map.position(path),
+                path,
+                f"environment parity: transform(s) [{abbreviated(models)}] run on compute '{compute}',"
+                f" whose type differs by environment: {differing};"
+                " a transform must run on the same engine type everywhere",
+            )
+        )
+    return problems

@@ -26,21 +26,35 @@ class Position:
 
 @dataclass
 class SourceMap:
-    """Positions of keys and values in one YAML file, addressed by their path from the root."""
+    """Positions of keys and values, addressed by their path from the document root.
+
+    A merged manifest (``extends:``) has one map whose entries point into several files.
+    """
 
     file: str
-    keys: dict[NodePath, tuple[int, int]] = field(default_factory=dict)
-    values: dict[NodePath, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[NodePath, Position] = field(default_factory=dict)
+    values: dict[NodePath, Position] = field(default_factory=dict)
 
     def position(self, path: NodePath, *, prefer_key: bool = False) -> Position:
         """Position of ``path``, or of its nearest ancestor that the file has."""
+        first, second = (self.keys, self.values) if prefer_key else (self.values, self.keys)
         for end in range(len(path), -1, -1):
             prefix = tuple(path[:end])
-            first, second = (self.keys, self.values) if prefer_key else (self.values, self.keys)
             found = first.get(prefix) or second.get(prefix)
             if found:
-                return Position(self.file, found[0], found[1])
+                return found
         return Position(self.file, 1, 1)
+
+    def overlaid_with(self, child: SourceMap, replaced: tuple[NodePath, ...] = ()) -> SourceMap:
+        """This map with ``child``'s entries on top; subtrees in ``replaced`` come from child only."""
+
+        def keep(path: NodePath) -> bool:
+            return not any(path[: len(r)] == r for r in replaced if r in child.values)
+
+        merged = SourceMap(file=child.file)
+        merged.keys = {p: v for p, v in self.keys.items() if keep(p)} | child.keys
+        merged.values = {p: v for p, v in self.values.items() if keep(p)} | child.values
+        return merged
 
 
 class YamlSyntaxError(Exception):
@@ -73,19 +87,20 @@ def load_yaml_with_positions(path: Path) -> tuple[Any, SourceMap]:
             Position(shown, line, column), f"YAML syntax error: {problem}; fix the YAML at this position"
         ) from None
     source_map = SourceMap(file=shown)
-    source_map.values[()] = (1, 1)
+    source_map.values[()] = Position(shown, 1, 1)
     return _to_plain(document, (), source_map), source_map
 
 
 def _to_plain(node: Any, path: NodePath, source_map: SourceMap) -> Any:
+    file = source_map.file
     if isinstance(node, CommentedMap):
         plain: dict[Any, Any] = {}
         for key, value in node.items():
             child = (*path, str(key))
             key_line, key_col = node.lc.key(key)
             value_line, value_col = node.lc.value(key)
-            source_map.keys[child] = (key_line + 1, key_col + 1)
-            source_map.values[child] = (value_line + 1, value_col + 1)
+            source_map.keys[child] = Position(file, key_line + 1, key_col + 1)
+            source_map.values[child] = Position(file, value_line + 1, value_col + 1)
             plain[str(key)] = _to_plain(value, child, source_map)
         return plain
     if isinstance(node, CommentedSeq):
@@ -93,7 +108,7 @@ def _to_plain(node: Any, path: NodePath, source_map: SourceMap) -> Any:
         for index, value in enumerate(node):
             child = (*path, index)
             line, col = node.lc.item(index)
-            source_map.values[child] = (line + 1, col + 1)
+            source_map.values[child] = Position(file, line + 1, col + 1)
             items.append(_to_plain(value, child, source_map))
         return items
     # ruamel's round-trip scalars subclass the builtins; hand pydantic the builtins themselves

@@ -41,6 +41,9 @@ class ComputeTarget(PluginEntry):
     """A compute engine used as one dbt target (``floe.computes`` entry points)."""
 
     workload_size: str = Field("small", description="Resource preset: small, medium or large.")
+    timeout_seconds: int | None = Field(
+        None, ge=1, description="Query timeout, written into the dbt profile in the engine's own key."
+    )
 
 
 class ComputesSection(StrictModel):
@@ -71,18 +74,82 @@ class TransformsSection(StrictModel):
     assignments: list[AssignmentRule] = Field(default_factory=list)
 
 
+class TargetOverride(StrictModel):
+    """Per-environment override of one compute target (config is merged key by key)."""
+
+    type: str | None = None
+    workload_size: str | None = None
+    timeout_seconds: int | None = Field(None, ge=1)
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class CatalogOverride(StrictModel):
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class EnvironmentOverrides(StrictModel):
+    """What differs in one environment (dev, staging, prod, ...): config, never governance."""
+
+    computes: dict[str, TargetOverride] = Field(default_factory=dict)
+    catalogs: dict[str, CatalogOverride] = Field(default_factory=dict)
+
+
 class Manifest(StrictModel):
+    """The effective manifest: one file, or a product merged with its ``extends:`` parents."""
+
     api_version: Literal["floe.dev/v1"] = Field(alias="apiVersion")
     kind: Literal["Manifest"]
     metadata: Metadata
+    extends: str | None = Field(
+        None, description="Parent manifest (path relative to this file): enterprise -> domain -> product."
+    )
     catalogs: dict[str, CatalogEntry] = Field(default_factory=dict)
     computes: ComputesSection
     metastores: dict[str, MetastoreEntry] = Field(default_factory=dict)
     transforms: TransformsSection
+    environments: dict[str, EnvironmentOverrides] = Field(
+        default_factory=dict,
+        description="Per-environment config overrides; FLOE_ENV selects one (default dev).",
+    )
     state_dir: str = Field(
         ".floe",
         description="Local state (generated profiles, DuckDB files, extension cache), relative to this file.",
     )
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class CatalogLayer(StrictModel):
+    type: str | None = None
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class TargetLayer(StrictModel):
+    type: str | None = None
+    workload_size: str | None = None
+    timeout_seconds: int | None = Field(None, ge=1)
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class ComputesLayer(StrictModel):
+    approved: list[str] | None = Field(None, description="A subset of the parent's approved computes.")
+    default: str | None = None
+    targets: dict[str, TargetLayer] = Field(default_factory=dict)
+
+
+class ManifestLayer(StrictModel):
+    """One file of an ``extends:`` chain: every section optional, merged into its parent's."""
+
+    api_version: Literal["floe.dev/v1"] = Field(alias="apiVersion")
+    kind: Literal["Manifest"]
+    metadata: Metadata
+    extends: str | None = None
+    catalogs: dict[str, CatalogLayer] = Field(default_factory=dict)
+    computes: ComputesLayer | None = None
+    metastores: dict[str, MetastoreEntry] = Field(default_factory=dict)
+    transforms: TransformsSection | None = None
+    environments: dict[str, EnvironmentOverrides] = Field(default_factory=dict)
+    state_dir: str | None = None
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

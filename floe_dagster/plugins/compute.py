@@ -71,3 +71,7 @@ class ComputePlugin(Plugin, abc.ABC):
 
     @abc.abstractmethod
     def get_catalog_attachment_sql(self, catalog: CatalogPlugin) -> list[str] | None: ...
+
+    def max_concurrency(self, config: PluginConfig) -> int | None:
+        """How many dbt steps may use this compute at once (its Dagster pool's limit); None: no limit."""
+        return None

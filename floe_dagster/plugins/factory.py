@@ -21,8 +21,7 @@ def build_catalog(loaded: LoadedManifest, name: str) -> CatalogPlugin:
 
 
 def build_compute(loaded: LoadedManifest, name: str) -> tuple[ComputePlugin, PluginConfig]:
-    entry = loaded.manifest.computes.targets[name]
-    cls = cast(type[ComputePlugin], get_plugin_class("computes", entry.type))
+    cls = cast(type[ComputePlugin], get_plugin_class("computes", loaded.target(name).type))
     return cls(), loaded.plugin_config("computes", name)
 
 

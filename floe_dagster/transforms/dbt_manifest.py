@@ -51,7 +51,11 @@ def prepare_dbt_manifest(loaded: LoadedManifest, force: bool = False) -> dict[st
         )
     )
     if stale:
-        run_dbt(loaded, ["parse"], profiles)
+        # dbt keeps target/partial_parse.msgpack only for the --target it was written with
+        # (its state check hashes the target name, and no --target hashes as ""). Dagster's
+        # dbt steps run `dbt build --target <compute>` from a copy of that file, so parse for
+        # the default compute: otherwise every run re-parses the whole project.
+        run_dbt(loaded, ["parse", "--target", loaded.manifest.computes.default], profiles)
     with manifest_json.open(encoding="utf-8") as handle:
         return json.load(handle)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +11,6 @@ from floe_dagster.computes.duckdb_extensions import prepare_extension_directory
 from floe_dagster.manifest.loader import LoadedManifest
 from floe_dagster.plugins.compute import DbtProfileContext
 from floe_dagster.plugins.factory import build_compute
-
-ENVIRONMENT_VARIABLE = "FLOE_ENV"
-
-
-def current_environment() -> str:
-    return os.environ.get(ENVIRONMENT_VARIABLE, "dev")
 
 
 def dbt_profile_name(project_dir: Path) -> str:
@@ -38,7 +31,7 @@ def build_profiles(loaded: LoadedManifest) -> dict[str, Any]:
         context = DbtProfileContext(
             compute_name=compute_name,
             manifest_path=str(loaded.path),
-            environment=current_environment(),
+            environment=loaded.environment,
             state_dir=str(loaded.state_dir),
             catalogs=tuple(sorted(m.catalogs)),
             write_catalog=m.transforms.catalog,

@@ -85,8 +85,8 @@ def test_plan_prints_each_model_with_its_compute_and_reason(
     )
     assert result.returncode == 0, result.stderr
     rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()[1:6]}
-    assert rows["customers"] == ["duckdb", "duckdb", "rule", "1", "(tag:marts)"]
-    assert rows["stg_orders"] == ["duckdb", "duckdb", "default"]
+    assert rows["customers"] == ["duckdb", "duckdb", "small", "rule", "1", "(tag:marts)"]
+    assert rows["stg_orders"] == ["duckdb", "duckdb", "small", "default"]
     as_json = subprocess.run(
         [FLOE, "plan", "--format", "json"],
         cwd=demo_project,
