@@ -155,4 +155,7 @@ class ManifestLayer(StrictModel):
 
 
 def manifest_json_schema() -> dict[str, Any]:
-    return Manifest.model_json_schema(by_alias=True)
+    """The schema of one manifest file (any level of an extends chain), for editors."""
+    schema = ManifestLayer.model_json_schema(by_alias=True)
+    schema["title"] = "floe-dagster manifest (apiVersion floe.dev/v1)"
+    return schema
