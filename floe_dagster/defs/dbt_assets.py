@@ -1,5 +1,7 @@
 """dbt models -> Dagster assets: one dbt multi-asset per compute, each run with its own ``--target``."""
 
+import contextlib
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -64,6 +66,30 @@ def without_source_observations(events: Iterable[Any], source_keys: set[AssetKey
         yield event
 
 
+@contextlib.contextmanager
+def environment_for_dbt(plan: Plan, compute: str) -> Iterator[None]:
+    """Set the compute's dbt variables (its secrets) while its dbt process is started, then restore.
+
+    The in-process executor runs one step at a time, so no other step sees them.
+    """
+    from floe_dagster.manifest.loader import load_manifest
+    from floe_dagster.plugins.factory import build_compute
+
+    loaded = load_manifest(plan.manifest_path, environment=plan.environment, check_assignments=False)
+    plugin, config = build_compute(loaded, compute)
+    variables = plugin.dbt_env(config, compute)
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def fqn_selector(dbt_manifest: Mapping[str, Any], unique_ids: list[str]) -> str:
     nodes = dbt_manifest["nodes"]
     return " ".join("fqn:" + ".".join(nodes[u]["fqn"]) for u in sorted(unique_ids))
@@ -112,7 +138,8 @@ def _dbt_group(
     )
     def run_dbt(context: AssetExecutionContext, dbt: FloeDbtCliResource) -> Iterator[Any]:
         context.log.info(f"floe: dbt build on compute '{compute}' ({compute_type})")
-        events = dbt.cli(["build", "--target", compute], context=context).stream()
-        yield from without_source_observations(events, translator.source_keys())
+        with environment_for_dbt(translator.plan, compute):
+            invocation = dbt.cli(["build", "--target", compute], context=context)  # starts dbt
+        yield from without_source_observations(invocation.stream(), translator.source_keys())
 
     return run_dbt

@@ -72,6 +72,14 @@ class ComputePlugin(Plugin, abc.ABC):
     @abc.abstractmethod
     def get_catalog_attachment_sql(self, catalog: CatalogPlugin) -> list[str] | None: ...
 
+    def dbt_env(self, config: PluginConfig, compute_name: str) -> dict[str, str]:
+        """Environment variables for this compute's dbt subprocess only (how secrets reach dbt).
+
+        Profiles reference secrets as ``{{ env_var('...') }}``, never in clear; floe sets these
+        variables for the one ``dbt --target <compute>`` invocation that needs them.
+        """
+        return {}
+
     def max_concurrency(self, config: PluginConfig) -> int | None:
         """How many dbt steps may use this compute at once (its Dagster pool's limit); None: no limit."""
         return None

@@ -39,7 +39,15 @@ def get_plugin_class(kind: PluginKind, type_name: str) -> type[Plugin]:
             provider=type_name,
             operation="load_plugin",
         )
-    cls = eps[type_name].load()  # type: ignore[attr-defined]
+    try:
+        cls = eps[type_name].load()  # type: ignore[attr-defined]
+    except ImportError as exc:
+        raise PluginNotFoundError(
+            f"{kind[:-1]} type '{type_name}' is registered but cannot be imported ({exc});"
+            " install the package it needs",
+            provider=type_name,
+            operation="load_plugin",
+        ) from exc
     if not (isinstance(cls, type) and issubclass(cls, Plugin)):
         raise PluginNotFoundError(
             f"entry point '{type_name}' in '{entry_point_group(kind)}' is {cls!r}, not a Plugin class",
