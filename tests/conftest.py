@@ -10,6 +10,9 @@ import pytest
 
 from tests.helpers import VENV_BIN, copy_demo_project
 
+# Session-scoped servers, shared by every module that asks for them.
+pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.hive_metastore"]
+
 
 @pytest.fixture(scope="session")
 def parsed_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:

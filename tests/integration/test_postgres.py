@@ -30,7 +30,7 @@ from floe_dagster.computes.postgres import (
 )
 from floe_dagster.plugins import ConfigurationError, DbtProfileContext
 from tests.contract.contracts import CatalogContract, ComputeContract
-from tests.fixtures.postgres import PostgresServer, closed_port, postgres_server  # noqa: F401
+from tests.fixtures.postgres import PostgresServer, closed_port
 
 pytestmark = pytest.mark.server
 
@@ -90,7 +90,7 @@ class TestPostgresCompute(ComputeContract):
         return PostgresComputePlugin()
 
     @pytest.fixture
-    def compute_config(self, postgres_server: PostgresServer) -> PostgresConfig:  # noqa: F811
+    def compute_config(self, postgres_server: PostgresServer) -> PostgresConfig:
         return postgres_config(postgres_server)
 
 
@@ -102,7 +102,7 @@ class TestRedshiftComputeOverTheWireProtocol(ComputeContract):
         return RedshiftComputePlugin()
 
     @pytest.fixture
-    def compute_config(self, postgres_server: PostgresServer) -> RedshiftConfig:  # noqa: F811
+    def compute_config(self, postgres_server: PostgresServer) -> RedshiftConfig:
         return redshift_config(postgres_server)
 
 
@@ -196,7 +196,7 @@ def test_secret_is_absent_from_config_repr_and_str() -> None:
 # --- bad input ---------------------------------------------------------------------------------
 
 
-def test_wrong_password_fails_without_the_secret(postgres_server: PostgresServer) -> None:  # noqa: F811
+def test_wrong_password_fails_without_the_secret(postgres_server: PostgresServer) -> None:
     for plugin, config in (
         (PostgresComputePlugin(), postgres_config(postgres_server, password=CANARY)),
         (RedshiftComputePlugin(), redshift_config(postgres_server, password=CANARY)),
@@ -209,7 +209,7 @@ def test_wrong_password_fails_without_the_secret(postgres_server: PostgresServer
         assert CANARY not in repr(config) and CANARY not in str(config)
 
 
-def test_missing_password_fails_with_a_clear_message(postgres_server: PostgresServer) -> None:  # noqa: F811
+def test_missing_password_fails_with_a_clear_message(postgres_server: PostgresServer) -> None:
     result = PostgresComputePlugin().validate_connection(postgres_config(postgres_server, password=None))
     assert result.status == "failed"
     assert "no password supplied" in result.message
@@ -291,7 +291,7 @@ def test_unknown_workload_size_lists_presets(plugin: PostgresComputePlugin) -> N
     assert info.value.provider == plugin.type_name
 
 
-def test_statement_timeout_applies_to_validation(postgres_server: PostgresServer) -> None:  # noqa: F811
+def test_statement_timeout_applies_to_validation(postgres_server: PostgresServer) -> None:
     result = PostgresComputePlugin().validate_connection(postgres_config(postgres_server, timeout_seconds=7))
     assert result.ok, result.message
 
@@ -317,7 +317,7 @@ def write_dbt_project(root: Path) -> Path:
     return project
 
 
-def test_dbt_build_runs_on_postgres(postgres_server: PostgresServer, tmp_path: Path) -> None:  # noqa: F811
+def test_dbt_build_runs_on_postgres(postgres_server: PostgresServer, tmp_path: Path) -> None:
     database = postgres_server.create_database()
     config = postgres_config(postgres_server, dbname=database, schema="floe_models", timeout_seconds=45)
     plugin = PostgresComputePlugin()
@@ -382,11 +382,11 @@ def postgres_catalog(server: PostgresServer, tmp_path: Path, password: str | Non
 
 class TestSqlCatalogOnPostgres(CatalogContract):
     @pytest.fixture
-    def catalog(self, postgres_server: PostgresServer, tmp_path: Path) -> SqlCatalogPlugin:  # noqa: F811
+    def catalog(self, postgres_server: PostgresServer, tmp_path: Path) -> SqlCatalogPlugin:
         return postgres_catalog(postgres_server, tmp_path)
 
 
-def test_sql_catalog_uri_with_password_is_rejected(postgres_server: PostgresServer) -> None:  # noqa: F811
+def test_sql_catalog_uri_with_password_is_rejected(postgres_server: PostgresServer) -> None:
     uri = f"postgresql+psycopg2://floe:{CANARY}@127.0.0.1:{postgres_server.port}/postgres"
     with pytest.raises(ValidationError) as info:
         SqlCatalogConfig.model_validate({"uri": uri})
@@ -394,7 +394,7 @@ def test_sql_catalog_uri_with_password_is_rejected(postgres_server: PostgresServ
 
 
 def test_sql_catalog_wrong_password_is_unhealthy_without_the_secret(
-    postgres_server: PostgresServer,  # noqa: F811
+    postgres_server: PostgresServer,
     tmp_path: Path,
 ) -> None:
     catalog = postgres_catalog(postgres_server, tmp_path, password=CANARY)
