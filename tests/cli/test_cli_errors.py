@@ -85,7 +85,7 @@ def test_plan_prints_each_model_with_its_compute_and_reason(
     )
     assert result.returncode == 0, result.stderr
     rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()[1:6]}
-    assert rows["customers"] == ["duckdb", "duckdb", "small", "rule", "1", "(tag:marts)"]
+    assert rows["customers"] == ["duckdb_analytics", "duckdb", "medium", "rule", "1", "(tag:marts)"]
     assert rows["stg_orders"] == ["duckdb", "duckdb", "small", "default"]
     as_json = subprocess.run(
         [FLOE, "plan", "--format", "json"],
@@ -95,4 +95,4 @@ def test_plan_prints_each_model_with_its_compute_and_reason(
         text=True,
         timeout=300,
     )
-    assert '"compute": "duckdb"' in as_json.stdout and '"plan_format_version": 1' in as_json.stdout
+    assert '"compute": "duckdb_analytics"' in as_json.stdout and '"plan_format_version": 1' in as_json.stdout

@@ -14,16 +14,8 @@ from tests.helpers import copy_demo_project
 
 TWO_COMPUTES = """
 computes:
-  approved: [duckdb, duckdb_big]
+  approved: [duckdb, duckdb_analytics]
   default: duckdb
-  targets:
-    duckdb:
-      type: duckdb
-      config: {path: ../.floe/duckdb/a.duckdb}
-    duckdb_big:
-      type: duckdb
-      workload_size: large
-      config: {path: ../.floe/duckdb/b.duckdb}
 """
 
 
@@ -35,7 +27,7 @@ def two_compute_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     start, end = text.index("computes:"), text.index("metastores:")
     manifest.write_text(text[:start] + TWO_COMPUTES.lstrip() + "\n" + text[end:])
     model = root / "dbt_project" / "models" / "staging" / "stg_payments.sql"
-    model.write_text("{{ config(meta={'floe': {'compute': 'duckdb_big'}}) }}\n" + model.read_text())
+    model.write_text("{{ config(meta={'floe': {'compute': 'duckdb_analytics'}}) }}\n" + model.read_text())
     return root
 
 
@@ -54,25 +46,26 @@ def assigned(plan) -> dict[str, tuple[str, str]]:  # type: ignore[no-untyped-def
 
 
 def test_meta_beats_rules_and_rules_beat_default(two_compute_project: Path) -> None:
-    plan = plan_for(two_compute_project, "  assignments:\n    - {select: 'tag:marts', compute: duckdb_big}\n")
+    rules = "  assignments:\n    - {select: 'tag:marts', compute: duckdb_analytics}\n"
+    plan = plan_for(two_compute_project, rules)
     assert assigned(plan) == {
-        "customers": ("duckdb_big", "rule 1 (tag:marts)"),
-        "orders": ("duckdb_big", "rule 1 (tag:marts)"),
+        "customers": ("duckdb_analytics", "rule 1 (tag:marts)"),
+        "orders": ("duckdb_analytics", "rule 1 (tag:marts)"),
         "stg_customers": ("duckdb", "default"),
         "stg_orders": ("duckdb", "default"),
-        "stg_payments": ("duckdb_big", "meta (floe.compute)"),
+        "stg_payments": ("duckdb_analytics", "meta (floe.compute)"),
     }
-    assert plan.computes == {"duckdb": "duckdb", "duckdb_big": "duckdb"}
+    assert plan.computes == {"duckdb": "duckdb", "duckdb_analytics": "duckdb"}
 
 
 def test_first_matching_rule_wins_and_graph_operators_work(two_compute_project: Path) -> None:
     rules = (
         "  assignments:\n"
-        "    - {select: '+orders', exclude: 'orders', compute: duckdb_big}\n"
+        "    - {select: '+orders', exclude: 'orders', compute: duckdb_analytics}\n"
         "    - {select: 'path:models/staging', compute: duckdb}\n"
     )
     plan = assigned(plan_for(two_compute_project, rules))
-    assert plan["stg_orders"] == ("duckdb_big", "rule 1 (+orders)")
+    assert plan["stg_orders"] == ("duckdb_analytics", "rule 1 (+orders)")
     assert plan["stg_customers"] == ("duckdb", "rule 2 (path:models/staging)")
     assert plan["orders"] == ("duckdb", "default")
 
@@ -80,7 +73,7 @@ def test_first_matching_rule_wins_and_graph_operators_work(two_compute_project: 
 def test_meta_naming_an_unapproved_compute_is_an_error(two_compute_project: Path) -> None:
     model = two_compute_project / "dbt_project" / "models" / "staging" / "stg_payments.sql"
     original = model.read_text()
-    model.write_text(original.replace("duckdb_big", "spark"))
+    model.write_text(original.replace("duckdb_analytics", "spark"))
     try:
         with pytest.raises(ManifestError) as info:
             plan_for(two_compute_project, "  assignments: []\n")
@@ -88,7 +81,7 @@ def test_meta_naming_an_unapproved_compute_is_an_error(two_compute_project: Path
         model.write_text(original)
     message = str(info.value)
     assert "models/staging/stg_payments.sql" in message
-    assert "'spark', which is not in computes.approved [duckdb, duckdb_big]" in message
+    assert "'spark', which is not in computes.approved [duckdb, duckdb_analytics]" in message
 
 
 def test_plan_json_is_stable_and_versioned(two_compute_project: Path) -> None:
@@ -99,3 +92,37 @@ def test_plan_json_is_stable_and_versioned(two_compute_project: Path) -> None:
     assert payload["plan_format_version"] == 1
     ids = [t["unique_id"] for t in payload["transforms"]]
     assert ids == sorted(ids) and len(ids) == 5
+
+
+SELECTORS = [
+    ("tag:marts", ""),
+    ("tag:staging", "stg_orders"),
+    ("+orders", "orders"),
+    ("stg_orders+", ""),
+    ("@stg_customers", ""),
+    ("path:models/staging", ""),
+    ("config.materialized:external", ""),
+    ("fqn:floe_demo.marts.*", ""),
+    ("source:raw+", ""),
+    ("tag:marts,+customers", ""),
+    ("2+customers", ""),
+]
+
+
+def test_floe_rule_selector_agrees_with_dagster_dbt(two_compute_project: Path) -> None:
+    """floe builds dbt's selection objects once (plan.DbtRuleSelector) from dagster-dbt's recipe;
+    on any dbt / dagster-dbt upgrade, the two must still select exactly the same nodes."""
+    import contextlib
+
+    from dagster_dbt.utils import select_unique_ids
+
+    from floe_dagster.manifest.plan import DbtRuleSelector
+
+    loaded = load_manifest(two_compute_project / "manifests" / "manifest.yaml")
+    dbt_manifest = prepare_dbt_manifest(loaded)
+    ours = DbtRuleSelector(dbt_manifest)
+    with contextlib.chdir(loaded.dbt_project_dir):
+        for select, exclude in SELECTORS:
+            expected = select_unique_ids(select, exclude, "", None, dbt_manifest)
+            assert set(ours.select(select, exclude)) == set(expected), (select, exclude)
+            assert expected, f"{select!r} selects nothing: the comparison would prove little"

@@ -17,7 +17,8 @@ def test_committed_schema_matches_the_models() -> None:
 
 def test_schema_describes_every_level_and_forbids_unknown_keys() -> None:
     schema = manifest_json_schema()
-    assert {"apiVersion", "kind", "metadata", "extends", "computes", "environments"} <= set(schema["properties"])
+    expected = {"apiVersion", "kind", "metadata", "extends", "computes", "environments"}
+    assert expected <= set(schema["properties"])
     assert schema["additionalProperties"] is False
     assert set(schema["required"]) == {"apiVersion", "kind", "metadata"}
 
