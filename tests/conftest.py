@@ -11,7 +11,12 @@ import pytest
 from tests.helpers import VENV_BIN, copy_demo_project
 
 # Session-scoped servers, shared by every module that asks for them.
-pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.hive_metastore"]
+pytest_plugins = [
+    "tests.fixtures.postgres",
+    "tests.fixtures.hive_metastore",
+    "tests.fixtures.iceberg_rest_server",
+    "tests.fixtures.moto_server",
+]
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,542 @@
+"""The REST and Polaris catalog plugins against an Iceberg REST server, and against a real Polaris.
+
+No Polaris server can run here: ``iceberg_rest_server`` is a fixture implementing the public
+Iceberg REST spec over PyIceberg's ``SqlCatalog`` (see ``tests/fixtures/rest_catalog_app.py``),
+with controls to inject HTTP failures, hang answers and expire tokens. ``TestRealPolaris`` runs
+the same contract against a real Polaris when ``FLOE_TEST_POLARIS_URI``,
+``FLOE_TEST_POLARIS_CLIENT_ID`` and ``FLOE_TEST_POLARIS_CLIENT_SECRET`` are set.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import traceback
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from floe_dagster.catalogs.rest import (
+    PolarisCatalogConfig,
+    PolarisCatalogPlugin,
+    RestCatalogConfig,
+    RestCatalogPlugin,
+    VendedCredentialsError,
+    parse_vended_credentials,
+    rest_catalog_properties,
+)
+from floe_dagster.plugins import (
+    AuthenticationError,
+    CatalogError,
+    ConfigurationError,
+    ConflictError,
+    NotFoundError,
+    NotSupportedError,
+    UnavailableError,
+)
+from tests.contract.contracts import SMALL, CatalogContract, unique
+from tests.fixtures.iceberg_rest_server import IcebergRestServer
+
+pytestmark = pytest.mark.server
+
+WAREHOUSE = "floe"
+POLARIS_ENV = ("FLOE_TEST_POLARIS_URI", "FLOE_TEST_POLARIS_CLIENT_ID", "FLOE_TEST_POLARIS_CLIENT_SECRET")
+FAST_RETRIES = {"retry_backoff_s": 0.01, "retry_max_backoff_s": 0.05}
+
+
+@pytest.fixture
+def rest_server(iceberg_rest_server: IcebergRestServer) -> Iterator[IcebergRestServer]:
+    """The session's server with no injected faults, an empty request log and default lifetimes."""
+    iceberg_rest_server.reset()
+    yield iceberg_rest_server
+    iceberg_rest_server.reset()
+
+
+def rest_catalog(server: IcebergRestServer, **overrides: Any) -> RestCatalogPlugin:
+    raw = {
+        "uri": server.uri,
+        "warehouse": WAREHOUSE,
+        "client_id": server.client_id,
+        "client_secret": server.client_secret,
+        "request_timeout_s": 10,
+        **FAST_RETRIES,
+        **overrides,
+    }
+    return RestCatalogPlugin("contract", RestCatalogConfig.model_validate(raw))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def statuses(server: IcebergRestServer, path: str = "") -> list[tuple[str, int]]:
+    return [(r["path"], r["status"]) for r in server.requests(path)]
+
+
+def error_chain_text(exc: BaseException) -> str:
+    return "".join(traceback.format_exception(exc))
+
+
+class TestRestCatalog(CatalogContract):
+    @pytest.fixture
+    def catalog(self, rest_server: IcebergRestServer) -> RestCatalogPlugin:
+        return rest_catalog(rest_server)
+
+
+class TestPolarisPluginOnRestFixture(CatalogContract):
+    """The ``polaris`` flavour speaks the same protocol: warehouse = Polaris catalog name."""
+
+    @pytest.fixture
+    def catalog(self, rest_server: IcebergRestServer) -> PolarisCatalogPlugin:
+        config = PolarisCatalogConfig.model_validate(
+            {
+                "uri": rest_server.uri,
+                "warehouse": "polaris_catalog",
+                "client_id": rest_server.client_id,
+                "client_secret": rest_server.client_secret,
+                **FAST_RETRIES,
+            }
+        )
+        return PolarisCatalogPlugin("contract", config)
+
+
+@pytest.mark.skipif(
+    not all(os.environ.get(name) for name in POLARIS_ENV),
+    reason="real Polaris lane: set FLOE_TEST_POLARIS_URI, FLOE_TEST_POLARIS_CLIENT_ID and "
+    "FLOE_TEST_POLARIS_CLIENT_SECRET (optional: FLOE_TEST_POLARIS_WAREHOUSE, FLOE_TEST_POLARIS_SCOPE)",
+)
+class TestRealPolaris(CatalogContract):
+    @pytest.fixture
+    def catalog(self) -> PolarisCatalogPlugin:
+        raw: dict[str, Any] = {
+            "uri": os.environ["FLOE_TEST_POLARIS_URI"],
+            "warehouse": os.environ.get("FLOE_TEST_POLARIS_WAREHOUSE", "quickstart_catalog"),
+            "client_id": os.environ["FLOE_TEST_POLARIS_CLIENT_ID"],
+            "client_secret": os.environ["FLOE_TEST_POLARIS_CLIENT_SECRET"],
+        }
+        if scope := os.environ.get("FLOE_TEST_POLARIS_SCOPE"):
+            raw["scope"] = scope
+        return PolarisCatalogPlugin("polaris", PolarisCatalogConfig.model_validate(raw))
+
+
+# -- authentication ---------------------------------------------------------------------------------
+
+
+def test_wrong_client_secret_fails_once_without_leaking_it(
+    rest_server: IcebergRestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    canary = f"canary-{uuid.uuid4().hex}"
+    caplog.set_level(logging.DEBUG)
+    catalog = rest_catalog(rest_server, client_secret=canary, max_retries=3)
+
+    with pytest.raises(AuthenticationError) as info:
+        catalog.list_namespaces()
+
+    assert info.value.retryable is False
+    assert info.value.provider == "rest"
+    assert "invalid_client" in str(info.value)
+    # One token request, refused; no retry and no catalog call after it.
+    assert statuses(rest_server) == [("/v1/oauth/tokens", 401)]
+    assert canary not in error_chain_text(info.value)
+    assert canary not in caplog.text
+
+    health = catalog.health_check(timeout=5)
+    assert health.status == "unhealthy"
+    assert canary not in health.message
+    assert canary not in repr(catalog.config) and canary not in str(catalog.describe())
+
+
+def test_expired_token_is_refreshed_transparently(rest_server: IcebergRestServer) -> None:
+    catalog = rest_catalog(rest_server)
+    ns = (unique("exp"),)
+    catalog.create_namespace(ns)
+    table = catalog.create_table((*ns, "t"), schema=SMALL)
+    rest_server.reset()
+
+    rest_server.expire_tokens()
+    assert ns in catalog.list_namespaces()
+    assert statuses(rest_server) == [
+        (f"/v1/{WAREHOUSE}/namespaces", 401),
+        ("/v1/oauth/tokens", 200),
+        (f"/v1/{WAREHOUSE}/namespaces", 200),
+    ]
+
+    # A commit through the table object re-authenticates the same way.
+    rest_server.expire_tokens()
+    table.append(pa.table({"id": [1], "name": ["a"]}, schema=SMALL))
+    assert catalog.load_table((*ns, "t")).scan().to_arrow().num_rows == 1
+
+
+def test_token_is_refreshed_before_it_expires(rest_server: IcebergRestServer) -> None:
+    rest_server.configure(token_ttl_s=2)
+    catalog = rest_catalog(rest_server, token_refresh_margin_s=1.5)  # capped at half the lifetime
+    catalog.list_namespaces()
+    seen = len(rest_server.requests())
+
+    time.sleep(1.2)  # past expires_in - margin (1 s), before the server's expiry (2 s)
+    catalog.list_namespaces()
+    assert [(r["path"], r["status"]) for r in rest_server.requests()[seen:]] == [
+        ("/v1/oauth/tokens", 200),
+        (f"/v1/{WAREHOUSE}/namespaces", 200),
+    ]
+
+
+def test_a_persistent_401_is_an_authentication_error_after_one_reauthentication(
+    rest_server: IcebergRestServer,
+) -> None:
+    catalog = rest_catalog(rest_server, max_retries=3)
+    catalog.connect()
+    rest_server.reset()
+    rest_server.fail(count=10, status=401, path=f"/v1/{WAREHOUSE}/namespaces")
+
+    with pytest.raises(AuthenticationError) as info:
+        catalog.list_namespaces()
+    assert info.value.retryable is False
+    assert statuses(rest_server) == [
+        (f"/v1/{WAREHOUSE}/namespaces", 401),
+        ("/v1/oauth/tokens", 200),
+        (f"/v1/{WAREHOUSE}/namespaces", 401),
+    ]
+
+
+# -- retries ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 429])
+def test_catalog_down_gives_up_after_max_retries(
+    rest_server: IcebergRestServer, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    catalog = rest_catalog(rest_server, max_retries=2)
+    catalog.connect()
+    rest_server.reset()
+    rest_server.fail(count=100, status=status, path=f"/v1/{WAREHOUSE}/namespaces")
+
+    with pytest.raises(UnavailableError) as info:
+        catalog.list_namespaces()
+
+    assert info.value.retryable is True
+    assert (info.value.provider, info.value.operation) == ("rest", "list_namespaces")
+    assert "after 3 attempts" in str(info.value)
+    assert len(rest_server.requests(f"/v1/{WAREHOUSE}/namespaces")) == 3  # 1 + max_retries
+    assert caplog.text.count("retrying in") == 2
+
+
+def test_transient_failures_are_retried_until_success(rest_server: IcebergRestServer) -> None:
+    catalog = rest_catalog(rest_server, max_retries=3)
+    ns = (unique("retry"),)
+    catalog.create_namespace(ns)
+    rest_server.reset()
+    rest_server.fail(count=2, status=503, path=f"/v1/{WAREHOUSE}/namespaces")
+
+    assert ns in catalog.list_namespaces()
+    assert [s for _, s in statuses(rest_server, f"/v1/{WAREHOUSE}/namespaces")] == [503, 503, 200]
+
+
+def test_connect_is_retried_too(rest_server: IcebergRestServer) -> None:
+    rest_server.fail(count=1, status=503, path="/v1/config")
+    catalog = rest_catalog(rest_server, max_retries=1)
+    assert isinstance(catalog.list_namespaces(), list)
+    assert [s for _, s in statuses(rest_server, "/v1/config")] == [503, 200]
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (400, CatalogError),
+        (403, AuthenticationError),
+        (404, NotFoundError),
+        (409, ConflictError),
+        (422, CatalogError),
+    ],
+)
+def test_client_errors_are_not_retried(
+    rest_server: IcebergRestServer, status: int, error: type[CatalogError]
+) -> None:
+    catalog = rest_catalog(rest_server, max_retries=3)
+    catalog.connect()
+    rest_server.reset()
+    rest_server.fail(count=10, status=status, path=f"/v1/{WAREHOUSE}/namespaces")
+
+    with pytest.raises(error) as info:
+        catalog.list_namespaces()
+    assert not isinstance(info.value, UnavailableError)
+    assert info.value.retryable is False
+    assert "attempt" not in str(info.value)
+    assert len(rest_server.requests(f"/v1/{WAREHOUSE}/namespaces")) == 1
+
+
+def test_unreachable_catalog_is_unavailable_after_retries() -> None:
+    config = RestCatalogConfig.model_validate(
+        {
+            "uri": f"http://127.0.0.1:{free_port()}/api/catalog",
+            "client_id": "x",
+            "client_secret": "y",
+            "max_retries": 2,
+            **FAST_RETRIES,
+        }
+    )
+    catalog = RestCatalogPlugin("down", config)
+    started = time.perf_counter()
+    with pytest.raises(UnavailableError) as info:
+        catalog.list_namespaces()
+    assert time.perf_counter() - started < 5
+    assert "after 3 attempts" in str(info.value)
+    assert info.value.operation == "connect"
+    assert catalog.health_check(timeout=2).status == "unhealthy"
+
+
+def test_hanging_requests_time_out_and_are_retried(rest_server: IcebergRestServer) -> None:
+    catalog = rest_catalog(rest_server, request_timeout_s=0.5, max_retries=1)
+    catalog.connect()
+    rest_server.reset()
+    rest_server.hang(seconds=30, path=f"/v1/{WAREHOUSE}/namespaces")
+
+    started = time.perf_counter()
+    with pytest.raises(UnavailableError) as info:
+        catalog.list_namespaces()
+    assert time.perf_counter() - started < 4
+    assert "after 2 attempts" in str(info.value)
+
+
+# -- catalog semantics --------------------------------------------------------------------------------
+
+
+def test_conflicts_and_missing_objects_are_tagged(rest_server: IcebergRestServer) -> None:
+    catalog = rest_catalog(rest_server)
+    ns = (unique("sem"),)
+    catalog.create_namespace(ns, {"owner": "floe"})
+    catalog.create_table((*ns, "t"), schema=SMALL)
+    rest_server.reset()
+
+    with pytest.raises(ConflictError) as conflict:
+        catalog.create_namespace(ns)
+    assert conflict.value.operation == "create_namespace"
+    with pytest.raises(ConflictError):
+        catalog.create_table((*ns, "t"), schema=SMALL)
+    with pytest.raises(ConflictError) as not_empty:
+        catalog.delete_namespace(ns)
+    assert not_empty.value.operation == "delete_namespace"
+    with pytest.raises(NotFoundError):
+        catalog.drop_table((*ns, "missing"))
+    with pytest.raises(NotFoundError):
+        catalog.delete_namespace((unique("missing"),))
+    with pytest.raises(NotFoundError):
+        catalog.load_table((*ns, "missing"))
+    # None of these was retried: one request each.
+    assert len(rest_server.requests()) == 6
+
+    catalog.drop_table((*ns, "t"), purge=True)
+    catalog.delete_namespace(ns)
+    assert ns not in catalog.list_namespaces()
+
+
+def test_hierarchical_namespaces(rest_server: IcebergRestServer) -> None:
+    catalog = rest_catalog(rest_server)
+    parent = (unique("p"),)
+    catalog.create_namespace(parent)
+    catalog.create_namespace((*parent, "child"))
+    assert catalog.list_namespaces(parent) == [(*parent, "child")]
+    catalog.ensure_namespace((*parent, "child"))
+    catalog.delete_namespace((*parent, "child"))
+    catalog.delete_namespace(parent)
+
+
+# -- vended credentials -------------------------------------------------------------------------------
+
+
+def _table_with_credentials(catalog: RestCatalogPlugin) -> tuple[str, ...]:
+    ns = (unique("vend"),)
+    catalog.create_namespace(ns)
+    catalog.create_table((*ns, "t"), schema=SMALL)
+    return (*ns, "t")
+
+
+def test_vended_credentials_are_parsed_and_bounded(rest_server: IcebergRestServer) -> None:
+    catalog = rest_catalog(rest_server)
+    identifier = _table_with_credentials(catalog)
+    creds = catalog.vend_credentials(identifier, ["read", "write"])
+
+    assert creds.access_key_id.startswith("ASIA")
+    assert isinstance(creds.secret_access_key, SecretStr)
+    assert isinstance(creds.session_token, SecretStr)
+    assert creds.secret_access_key.get_secret_value() not in repr(creds)
+    assert creds.expiration is not None
+    assert abs(creds.expiration - (datetime.now(UTC) + timedelta(hours=1))) < timedelta(minutes=1)
+    # The load carried the access-delegation header (the fixture vends only then).
+    assert rest_server.requests(f"/v1/{WAREHOUSE}/namespaces/{identifier[0]}/tables/t", "GET")
+
+
+@pytest.mark.parametrize(
+    ("ttl_s", "problem"),
+    [(25 * 3600, "at most 24 h"), (-60, "expired already")],
+)
+def test_vended_credentials_outside_24_hours_are_rejected(
+    rest_server: IcebergRestServer, ttl_s: float, problem: str
+) -> None:
+    catalog = rest_catalog(rest_server)
+    identifier = _table_with_credentials(catalog)
+    rest_server.configure(vended_ttl_s=ttl_s)
+
+    with pytest.raises(VendedCredentialsError) as info:
+        catalog.vend_credentials(identifier, ["read"])
+    assert isinstance(info.value, CatalogError)
+    assert info.value.retryable is False
+    assert (info.value.provider, info.value.operation) == ("rest", "vend_credentials")
+    assert problem in str(info.value)
+
+
+def test_no_vended_credentials_is_not_supported(rest_server: IcebergRestServer) -> None:
+    catalog = rest_catalog(rest_server, properties={"header.X-Iceberg-Access-Delegation": ""})
+    identifier = _table_with_credentials(catalog)
+    with pytest.raises(NotSupportedError) as info:
+        catalog.vend_credentials(identifier, ["read"])
+    assert info.value.operation == "vend_credentials"
+    with pytest.raises(ConfigurationError):
+        catalog.vend_credentials(identifier, ["delete"])
+
+
+def test_parse_vended_credentials_edge_cases() -> None:
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    base = {"s3.access-key-id": "AK", "s3.secret-access-key": "SK"}
+    in_ms = str(int((now + timedelta(hours=2)).timestamp() * 1000))
+
+    creds = parse_vended_credentials(
+        {**base, "expiration-time": in_ms}, subject="t", provider="rest", now=now
+    )
+    assert creds.expiration == now + timedelta(hours=2) and creds.session_token is None
+    iso = (now + timedelta(hours=24)).isoformat()
+    assert parse_vended_credentials(
+        {**base, "s3.session-token-expiration": iso}, subject="t", provider="rest", now=now
+    ).expiration == now + timedelta(hours=24)
+    with pytest.raises(VendedCredentialsError, match="no readable expiration"):
+        parse_vended_credentials(base, subject="t", provider="rest", now=now)
+    with pytest.raises(VendedCredentialsError, match="unreadable expiration"):
+        parse_vended_credentials({**base, "expiration-time": "soon"}, subject="t", provider="rest", now=now)
+    with pytest.raises(NotSupportedError, match="gcs.oauth2.token"):
+        parse_vended_credentials({"gcs.oauth2.token": "x"}, subject="t", provider="rest", now=now)
+
+
+# -- health -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("connected", [True, False], ids=["connected", "fresh"])
+def test_health_check_against_a_hanging_server(rest_server: IcebergRestServer, connected: bool) -> None:
+    catalog = rest_catalog(rest_server)
+    if connected:
+        catalog.connect()
+    rest_server.hang(seconds=30)
+
+    started = time.perf_counter()
+    health = catalog.health_check(timeout=1)
+    elapsed = time.perf_counter() - started
+    assert health.status == "unhealthy"
+    assert "within 1s" in health.message or "timed out" in health.message.lower()
+    assert elapsed < 1.5
+    assert health.response_ms < 1500
+
+
+def test_health_check_is_a_single_probe(rest_server: IcebergRestServer) -> None:
+    catalog = rest_catalog(rest_server, max_retries=5)
+    assert catalog.health_check(timeout=5).healthy
+    rest_server.reset()
+    rest_server.fail(count=10, status=503, path=f"/v1/{WAREHOUSE}/namespaces")
+
+    health = catalog.health_check(timeout=5)
+    assert health.status == "unhealthy"
+    assert "ServiceUnavailable" in health.message
+    assert len(rest_server.requests(f"/v1/{WAREHOUSE}/namespaces")) == 1
+
+
+# -- configuration --------------------------------------------------------------------------------------
+
+
+def test_properties_are_normalised_in_one_place() -> None:
+    config = RestCatalogConfig.model_validate(
+        {
+            "uri": "https://polaris.example:8181/api/catalog/",
+            "warehouse": "lake",
+            "client_id": "svc",
+            "client_secret": "s3cr3t",
+            "scope": "PRINCIPAL_ROLE:etl",
+            "token_refresh_margin_s": 30,
+            "request_timeout_s": 5,
+            "properties": {"s3.endpoint": "http://minio:9000", "rest-page-size": "100"},
+        }
+    )
+    assert rest_catalog_properties(config) == {
+        "type": "rest",
+        "uri": "https://polaris.example:8181/api/catalog",
+        "warehouse": "lake",
+        "credential": "svc:s3cr3t",
+        "scope": "PRINCIPAL_ROLE:etl",
+        "oauth2-server-uri": "https://polaris.example:8181/api/catalog/v1/oauth/tokens",
+        "header.X-Iceberg-Access-Delegation": "vended-credentials",
+        "floe.token-refresh-margin-s": "30",
+        "floe.request-timeout-s": "5",
+        "s3.endpoint": "http://minio:9000",
+        "rest-page-size": "100",
+    }
+    anonymous = RestCatalogConfig.model_validate(
+        {"uri": "http://rest:8181", "oauth2_server_uri": "http://idp/token"}
+    )
+    props = rest_catalog_properties(anonymous)
+    assert "credential" not in props and "oauth2-server-uri" not in props and "scope" not in props
+
+
+def test_polaris_defaults_and_requirements() -> None:
+    config = PolarisCatalogConfig.model_validate(
+        {"uri": "http://polaris:8181/api/catalog", "warehouse": "wh", "client_id": "a", "client_secret": "b"}
+    )
+    assert config.scope == "PRINCIPAL_ROLE:ALL"
+    plugin = PolarisCatalogPlugin("p", config)
+    assert plugin.type_name == "polaris"
+    assert plugin.catalog_properties()["scope"] == "PRINCIPAL_ROLE:ALL"
+    assert plugin.describe() == {
+        "catalog": "p",
+        "type": "polaris",
+        "uri": "http://polaris:8181/api/catalog",
+        "warehouse": "wh",
+        "auth": "oauth2-client-credentials",
+    }
+    with pytest.raises(ValidationError) as info:
+        PolarisCatalogConfig.model_validate({"uri": "http://polaris:8181/api/catalog"})
+    assert {e["loc"][0] for e in info.value.errors()} == {"warehouse", "client_id", "client_secret"}
+    assert set(PolarisCatalogPlugin.config_json_schema()["required"]) == {
+        "uri",
+        "warehouse",
+        "client_id",
+        "client_secret",
+    }
+    assert RestCatalogPlugin.config_json_schema()["required"] == ["uri"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "problem"),
+    [
+        ({"uri": "thrift://h:9083"}, "uri", "http://"),
+        ({"uri": "http://user:pw@h:8181"}, "uri", "client_id/client_secret"),
+        ({"uri": "http://h:notaport"}, "uri", "invalid port"),
+        ({"uri": "http://h", "client_id": "a"}, None, "set both or neither"),
+        ({"uri": "http://h", "properties": {"credential": "a:b"}}, "properties", "client_id"),
+        ({"uri": "http://h", "properties": {"token": "t"}}, "properties", "static tokens"),
+        ({"uri": "http://h", "properties": {"auth.type": "basic"}}, "properties", "OAuth2"),
+        ({"uri": "http://h", "max_retries": 11}, "max_retries", "less than or equal"),
+        ({"uri": "http://h", "request_timeout_s": 0}, "request_timeout_s", "greater than"),
+    ],
+)
+def test_invalid_config_names_the_field(raw: dict[str, Any], field: str | None, problem: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        RestCatalogConfig.model_validate(raw)
+    error = info.value.errors()[0]
+    if field is not None:
+        assert error["loc"] == (field,)
+    assert problem in error["msg"]
