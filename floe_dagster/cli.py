@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     compile_ = command("compile", cmd_compile, "Write the plan as a versioned JSON artifact.")
     compile_.add_argument("--out", required=True, help="where to write the plan JSON")
     compile_.add_argument("--env", help="environment to compile for (default: $FLOE_ENV or dev)")
+    health = command("health", cmd_health, "Check every catalog and approved compute; exit 1 if any fails.")
+    health.add_argument("--env", help="environment to check (default: $FLOE_ENV or dev)")
+    health.add_argument("--timeout", type=float, default=10.0, help="seconds per catalog check (at most 10)")
     command("seed", cmd_seed, "Create the demo's raw Iceberg tables (skips existing ones).")
     command("run", cmd_run, "Materialise every asset of the manifest's definitions (the main job).")
     command("demo", cmd_demo, "Seed the demo data, run the main job and show where the outputs are.")
@@ -157,6 +160,34 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
     print(json_dumps(manifest_json_schema()))
     return EXIT_OK
+
+
+def cmd_health(args: argparse.Namespace) -> int:
+    from floe_dagster.plugins.factory import build_catalog, build_compute
+    from floe_dagster.telemetry import configure_from_environment, validate_compute
+
+    configure_from_environment()
+    loaded = load_manifest(args.manifest, environment=args.env)
+    rows = [("KIND", "NAME", "TYPE", "STATUS", "MS", "MESSAGE")]
+    failed = 0
+    for name in sorted(loaded.manifest.catalogs):
+        catalog = build_catalog(loaded, name)
+        health = catalog.health_check(timeout=args.timeout)
+        failed += not health.healthy
+        rows.append(
+            ("catalog", name, catalog.type_name, health.status, f"{health.response_ms:.0f}", health.message)
+        )
+    for name in loaded.manifest.computes.approved:
+        plugin, config = build_compute(loaded, name)
+        result = validate_compute(plugin, config, name)
+        failed += not result.ok
+        rows.append(
+            ("compute", name, plugin.type_name, result.status, f"{result.latency_ms:.0f}", result.message)
+        )
+    print(format_table(rows))
+    if failed:
+        print(f"\n{failed} check(s) failed", file=sys.stderr)
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def cmd_seed(args: argparse.Namespace) -> int:

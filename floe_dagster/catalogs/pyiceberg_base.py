@@ -98,6 +98,14 @@ class PyIcebergCatalogPlugin(CatalogPlugin):
         )
 
     def _run(self, operation: str, subject: str, call: Callable[[], T]) -> T:
+        """Every catalog operation: one OpenTelemetry span around the (possibly retried) call."""
+        from floe_dagster.telemetry import operation_span
+
+        with operation_span("catalog", self.name, self.type_name, operation, subject):
+            return self._attempt(operation, subject, call)
+
+    def _attempt(self, operation: str, subject: str, call: Callable[[], T]) -> T:
+        """One call with provider errors mapped; plugins that retry override this."""
         with self._mapped_errors(operation, subject):
             return call()
 

@@ -440,7 +440,7 @@ class RestCatalogPlugin(PyIcebergCatalogPlugin):
 
     # -- retries and errors ---------------------------------------------------------------------
 
-    def _run(self, operation: str, subject: str, call: Callable[[], T]) -> T:
+    def _attempt(self, operation: str, subject: str, call: Callable[[], T]) -> T:
         import tenacity
 
         attempts = 0

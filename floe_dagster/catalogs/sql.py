@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, ValidationInfo, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from floe_dagster.catalogs.pyiceberg_base import PyIcebergCatalogPlugin
 from floe_dagster.plugins.base import PluginConfig
@@ -37,6 +37,14 @@ class SqlCatalogConfig(PluginConfig):
                 "put the password in the 'password' field (e.g. ${env:CATALOG_DB_PASSWORD}), not in the URI"
             )
         return value
+
+    @model_validator(mode="after")
+    def _password_needs_a_server(self) -> SqlCatalogConfig:
+        if self.password is not None and self.uri.startswith("sqlite:"):
+            raise ValueError(
+                "'password' applies to a database server (e.g. postgresql+psycopg2://), not sqlite"
+            )
+        return self
 
     @field_validator("warehouse")
     @classmethod
