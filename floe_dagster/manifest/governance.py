@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from ruamel.yaml.error import YAMLError
+from ruamel.yaml.reader import ReaderError
 
 from floe_dagster.manifest.errors import ManifestError, Problem
 from floe_dagster.manifest.positions import (
@@ -62,20 +64,25 @@ def load_chain(path: Path) -> list[Layer]:
     current: Path = path
     referrer: Layer | None = None
     while True:
-        resolved = current.resolve()
+        try:
+            resolved, found, unusable = current.resolve(), current.is_file(), ""
+        except (OSError, ValueError) as exc:  # a NUL byte, a name longer than the OS allows
+            resolved, found = current, False
+            unusable = f": {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
         if any(layer.path == resolved for layer in chain):
             names = " -> ".join([*(layer.shown for layer in chain), display_path(resolved)])
             assert referrer is not None  # a cycle needs at least one extends
             message = f"extends cycle: {names}; remove one of these extends"
             raise ManifestError([Problem(referrer.position("extends"), ("extends",), message)])
-        if not current.is_file():
+        if not found:
+            shown = shown_path(current)
             if referrer is None:
                 raise ManifestError(
                     [
                         Problem(
-                            Position(display_path(current), 1, 1),
+                            Position(shown, 1, 1),
                             (),
-                            "manifest file not found; pass the path of a manifest.yaml"
+                            f"manifest file not found{unusable}; pass the path of a manifest.yaml"
                             " (default: manifests/manifest.yaml)",
                         )
                     ]
@@ -86,8 +93,8 @@ def load_chain(path: Path) -> list[Layer]:
                     Problem(
                         referrer.position("extends"),
                         ("extends",),
-                        f"parent manifest {display_path(current)} not found (chain: {names}"
-                        f" -> {display_path(current)}); the path is relative to {referrer.shown}",
+                        f"parent manifest {shown} not found{unusable} (chain: {names}"
+                        f" -> {shown}); the path is relative to {referrer.shown}",
                     )
                 ]
             )
@@ -105,6 +112,10 @@ def _load_layer(path: Path) -> Layer:
         data, source_map = load_yaml_with_positions(path)
     except YamlSyntaxError as exc:
         raise ManifestError([Problem(exc.position, (), exc.message)]) from None
+    except (YAMLError, OSError, ValueError) as exc:
+        # ruamel's reader errors (control characters), bytes that are not UTF-8, an unreadable
+        # file, a tagged scalar ruamel cannot construct (`!!float abc`): still a problem in a file
+        raise ManifestError([_unreadable_problem(path, exc)]) from None
     if not isinstance(data, dict):
         raise ManifestError(
             [
@@ -123,6 +134,45 @@ def _load_layer(path: Path) -> Layer:
     return Layer(path.resolve(), data, source_map, document)
 
 
+def shown_path(path: Path) -> str:
+    """display_path, also for a path the OS refuses (shown as written, a NUL byte escaped)."""
+    try:
+        shown = display_path(path)
+    except (OSError, ValueError):
+        shown = str(path)
+    return shown.replace("\0", "\\0")
+
+
+def _unreadable_problem(path: Path, exc: Exception) -> Problem:
+    shown = shown_path(path)
+    line, column = 1, 1
+    if isinstance(exc, UnicodeDecodeError):
+        try:
+            raw = path.read_bytes()
+            raw.decode("utf-8")
+        except UnicodeDecodeError as decode_error:  # re-decode whole: the reader's offset is per chunk
+            before = raw[: decode_error.start]
+            line, column = before.count(b"\n") + 1, len(before) - (before.rfind(b"\n") + 1) + 1
+        except OSError:
+            pass
+        reason = f"the file is not UTF-8 ({exc.reason}); save it as UTF-8"
+    elif isinstance(exc, ReaderError) and isinstance(exc.character, int):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, ValueError):
+            text = ""
+        offset = min(max(exc.position, 0), len(text))
+        line = text.count("\n", 0, offset) + 1
+        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+        reason = f"unacceptable character #x{exc.character:04x} ({exc.reason}); remove it"
+    elif isinstance(exc, OSError):
+        reason = f"cannot read the file ({exc.strerror or exc}); check its permissions"
+    else:
+        detail = " ".join(str(exc).split())
+        reason = f"{detail}; fix the YAML in this file"
+    return Problem(Position(shown, line, column), (), f"YAML syntax error: {reason}")
+
+
 def check_levels(chain: list[Layer]) -> list[Problem]:
     problems = []
     for parent, child in itertools.pairwise(chain):
@@ -131,11 +181,16 @@ def check_levels(chain: list[Layer]) -> list[Problem]:
                 Problem(
                     child.position("metadata", "level"),
                     ("metadata", "level"),
-                    f"a {child.level} manifest cannot extend a {parent.level} one ({parent.shown}); levels go"
+                    f"{_article(child.level)} {child.level} manifest cannot extend {_article(parent.level)}"
+                    f" {parent.level} one ({parent.shown}); levels go"
                     " enterprise -> domain -> product, so set metadata.level or fix extends",
                 )
             )
     return problems
+
+
+def _article(level: str) -> str:
+    return "an" if level == "enterprise" else "a"
 
 
 def check_compute_governance(chain: list[Layer]) -> list[Problem]:

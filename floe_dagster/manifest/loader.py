@@ -21,8 +21,9 @@ from floe_dagster.manifest.governance import (
     check_levels,
     load_chain,
     merge_chain,
+    shown_path,
 )
-from floe_dagster.manifest.positions import NodePath, Position, SourceMap, display_path
+from floe_dagster.manifest.positions import NodePath, Position, SourceMap
 from floe_dagster.manifest.schema import ComputeTarget, Manifest
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.errors import FloeError, PluginNotFoundError
@@ -335,11 +336,18 @@ def _config_problem(error: Any, sources: list[NodePath], source_map: SourceMap) 
 
 
 def _check_workload_size(loaded: LoadedManifest, plugin_cls: Any, name: str, env: str, add: Any) -> None:
-    size = target_in_environment(loaded.manifest, name, env).workload_size
+    m = loaded.manifest
+    size = target_in_environment(m, name, env).workload_size
     try:
         plugin_cls().get_resource_requirements(size)
     except FloeError as exc:
-        path: NodePath = ("computes", "targets", name, "workload_size")
+        # point at the value that set the size: the environment's override when it has one
+        override = m.environments[env].computes.get(name) if env in m.environments else None
+        path: NodePath = (
+            ("environments", env, "computes", name, "workload_size")
+            if override is not None and override.workload_size
+            else ("computes", "targets", name, "workload_size")
+        )
         add(Problem(loaded.source_map.position(path), path, f"compute '{name}': {exc.message}"))
 
 
@@ -387,11 +395,16 @@ def check_references(loaded: LoadedManifest, check_assignments: bool = True) -> 
                 ("metastores", name, "config", "catalog"),
                 f"unknown catalog '{referenced}'; defined" f" catalogs: [{', '.join(sorted(m.catalogs))}]",
             )
-    project = loaded.dbt_project_dir
-    if not (project / "dbt_project.yml").is_file():
+    try:
+        project, unusable = loaded.dbt_project_dir, ""
+        found = (project / "dbt_project.yml").is_file()
+    except (OSError, ValueError) as exc:  # a NUL byte, a name longer than the OS allows
+        project, found = loaded.base_dir / m.transforms.dbt_project, False
+        unusable = f": {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
+    if not found:
         problem(
             ("transforms", "dbt_project"),
-            f"no dbt project at {display_path(project)} (no dbt_project.yml);"
+            f"no dbt project at {shown_path(project)}{unusable} (no dbt_project.yml);"
             " the path is relative to the manifest file",
         )
     return problems

@@ -101,7 +101,24 @@ def select_rule_matches(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any])
     # when dbt runs; evaluate them from there too.
     with contextlib.chdir(loaded.dbt_project_dir), gc_paused():
         select = rule_selector(dbt_manifest)
-        return [set(select(rule.select, rule.exclude or "")) for rule in rules]
+        matches, problems = [], []
+        for index, rule in enumerate(rules):
+            try:
+                matches.append(set(select(rule.select, rule.exclude or "")))
+            except Exception as exc:  # dbt's InvalidSelectorError and kin: a bad rule, not a crash
+                path = ("transforms", "assignments", index, "select")
+                detail = " ".join(str(exc).split())
+                problems.append(
+                    Problem(
+                        loaded.source_map.position(path),
+                        path,
+                        f"rule {index + 1}: dbt cannot use selector {rule.select!r}"
+                        f"{f' / exclude {rule.exclude!r}' if rule.exclude else ''}: {detail}",
+                    )
+                )
+        if problems:
+            raise ManifestError(problems)
+        return matches
 
 
 @contextlib.contextmanager

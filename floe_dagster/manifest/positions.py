@@ -91,14 +91,26 @@ def load_yaml_with_positions(path: Path) -> tuple[Any, SourceMap]:
     return _to_plain(document, (), source_map), source_map
 
 
+def _line_col(node: CommentedMap, which: str, key: Any) -> tuple[int, int]:
+    """0-based position of a key or value; the mapping's own for keys ruamel did not place
+    (keys merged in with ``<<: *anchor``, the entries of ``!!omap``)."""
+    try:
+        found = getattr(node.lc, which)(key)
+    except (KeyError, TypeError):
+        found = None
+    if isinstance(found, tuple) and len(found) == 2 and None not in found:
+        return found
+    return (node.lc.line or 0, node.lc.col or 0)
+
+
 def _to_plain(node: Any, path: NodePath, source_map: SourceMap) -> Any:
     file = source_map.file
     if isinstance(node, CommentedMap):
         plain: dict[Any, Any] = {}
         for key, value in node.items():
             child = (*path, str(key))
-            key_line, key_col = node.lc.key(key)
-            value_line, value_col = node.lc.value(key)
+            key_line, key_col = _line_col(node, "key", key)
+            value_line, value_col = _line_col(node, "value", key)
             source_map.keys[child] = Position(file, key_line + 1, key_col + 1)
             source_map.values[child] = Position(file, value_line + 1, value_col + 1)
             plain[str(key)] = _to_plain(value, child, source_map)

@@ -21,7 +21,10 @@ def resolve_local_path(value: str, info: ValidationInfo) -> str:
     if parsed.scheme and parsed.scheme != "file" and len(parsed.scheme) > 1:
         return value
     raw = parsed.path if parsed.scheme == "file" else value
-    path = Path(raw).expanduser()
+    try:
+        path = Path(raw).expanduser()
+    except RuntimeError as exc:  # ~unknown-user
+        raise ValueError(f"cannot expand '{raw}': {exc}") from None
     if not path.is_absolute():
         path = base_dir(info) / path
     return str(path.resolve())
