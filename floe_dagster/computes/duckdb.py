@@ -17,8 +17,8 @@ from floe_dagster.plugins.compute import (
     ConnectionResult,
     DbtProfileContext,
     ResourceSpec,
+    pick_preset,
 )
-from floe_dagster.plugins.errors import ConfigurationError
 from floe_dagster.plugins.paths import resolve_local_path
 
 MEMORY_LIMIT = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
@@ -158,13 +158,7 @@ class DuckDBComputePlugin(ComputePlugin):
         return ConnectionResult("ok", round(elapsed, 1), f"duckdb {config.path} answered")
 
     def get_resource_requirements(self, workload_size: str) -> ResourceSpec:
-        if workload_size not in PRESETS:
-            raise ConfigurationError(
-                f"unknown workload size '{workload_size}'; presets: {sorted(PRESETS)}",
-                provider=self.type_name,
-                operation="get_resource_requirements",
-            )
-        return PRESETS[workload_size]
+        return pick_preset(PRESETS, workload_size, self.type_name)
 
     def get_catalog_attachment_sql(self, catalog: CatalogPlugin) -> list[str] | None:
         """Expose a catalog's tables as ``<catalog>.<namespace>.<table>`` views over ``iceberg_scan``.

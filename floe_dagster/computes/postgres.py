@@ -37,8 +37,13 @@ from pydantic import Field, SecretStr, field_validator
 
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.catalog import CatalogPlugin
-from floe_dagster.plugins.compute import ComputePlugin, ConnectionResult, DbtProfileContext, ResourceSpec
-from floe_dagster.plugins.errors import ConfigurationError
+from floe_dagster.plugins.compute import (
+    ComputePlugin,
+    ConnectionResult,
+    DbtProfileContext,
+    ResourceSpec,
+    pick_preset,
+)
 
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
@@ -152,13 +157,7 @@ class _WireProtocolCompute(ComputePlugin):
         return [self.package]
 
     def get_resource_requirements(self, workload_size: str) -> ResourceSpec:
-        if workload_size not in PRESETS:
-            raise ConfigurationError(
-                f"unknown workload size '{workload_size}'; presets: {sorted(PRESETS)}",
-                provider=self.type_name,
-                operation="get_resource_requirements",
-            )
-        return PRESETS[workload_size]
+        return pick_preset(PRESETS, workload_size, self.type_name)
 
     def dbt_env(self, config: PluginConfig, compute_name: str) -> dict[str, str]:
         return dbt_env(config, compute_name)

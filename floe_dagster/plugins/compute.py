@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from floe_dagster.plugins.base import Plugin, PluginConfig
+from floe_dagster.plugins.errors import ComputeConfigurationError
 
 if TYPE_CHECKING:
     from floe_dagster.plugins.catalog import CatalogPlugin
@@ -83,3 +84,14 @@ class ComputePlugin(Plugin, abc.ABC):
     def max_concurrency(self, config: PluginConfig) -> int | None:
         """How many dbt steps may use this compute at once (its Dagster pool's limit); None: no limit."""
         return None
+
+
+def pick_preset(presets: dict[str, ResourceSpec], workload_size: str, compute_type: str) -> ResourceSpec:
+    """The preset for ``workload_size``, or an error listing the presets there are."""
+    if workload_size not in presets:
+        raise ComputeConfigurationError(
+            f"unknown workload size '{workload_size}'; presets: {sorted(presets)}",
+            provider=compute_type,
+            operation="get_resource_requirements",
+        )
+    return presets[workload_size]

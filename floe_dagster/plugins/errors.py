@@ -7,6 +7,8 @@ retrying can help. Provider SDK exceptions are mapped to these at the plugin edg
 
 from __future__ import annotations
 
+import uuid
+
 
 class FloeError(Exception):
     """Base of every error floe-dagster raises on purpose."""
@@ -77,7 +79,46 @@ class CatalogError(FloeError):
 
 
 class ComputeError(FloeError):
-    """Base for compute plugin failures that fit no narrower class."""
+    """Base for compute plugin failures that fit no narrower class.
+
+    Every compute error carries a ``correlation_id``: it is printed with the message, logged
+    with it and attached to spans, so one failure can be found across the CLI output, Dagster's
+    event log and the trace backend.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        operation: str | None = None,
+        retryable: bool | None = None,
+        correlation_id: str | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, operation=operation, retryable=retryable)
+        self.correlation_id = correlation_id or uuid.uuid4().hex[:12]
+
+    def tags(self) -> dict[str, str]:
+        return {**super().tags(), "correlation_id": self.correlation_id}
+
+    def __str__(self) -> str:
+        return f"{super().__str__()} (correlation id {self.correlation_id})"
+
+
+class ComputeConnectionError(ComputeError):
+    """The engine could not be reached or refused the connection."""
+
+    retryable = True
+
+
+class ComputeTimeoutError(ComputeError):
+    """The engine did not answer within the configured timeout."""
+
+    retryable = True
+
+
+class ComputeConfigurationError(ComputeError, ConfigurationError):
+    """A compute's config is unusable (checked before any connection is attempted)."""
 
 
 class MetastoreError(FloeError):
