@@ -12,7 +12,7 @@ AWS credentials come in one of four modes, chosen by which fields are set:
 :func:`aws_client_properties` is the one place that turns this config into PyIceberg's
 ``glue.*`` (catalog client) and ``s3.*`` (PyArrow FileIO) properties. Glue calls are retried by
 botocore in ``standard`` mode up to ``max_attempts`` attempts in all; what still fails is mapped
-to floe's errors (throttling and 5xx: ``UnavailableError``, retryable; access denied:
+to floe's errors (throttling and 5xx: ``CatalogUnavailableError``, retryable; access denied:
 ``AuthenticationError`` naming the missing IAM permission when AWS says which).
 """
 
@@ -31,12 +31,12 @@ from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.catalog import Identifier
 from floe_dagster.plugins.errors import (
     AuthenticationError,
+    CatalogUnavailableError,
     ConfigurationError,
     ConflictError,
     FloeError,
     NotFoundError,
     NotSupportedError,
-    UnavailableError,
 )
 
 if TYPE_CHECKING:
@@ -408,14 +408,14 @@ def _aws_error_class(exc: Exception) -> type[FloeError] | None:
         if code in _AUTH_CODES:
             return AuthenticationError
         if code in _THROTTLING_CODES or code in _UNAVAILABLE_CODES or status >= 500:
-            return UnavailableError
+            return CatalogUnavailableError
         if code in _NOT_FOUND_CODES:
             return NotFoundError
         if code in _CONFLICT_CODES:
             return ConflictError
         return None
     if isinstance(exc, bce.HTTPClientError | bce.ConnectionError):
-        return UnavailableError  # endpoint unreachable, connection reset, timeouts
+        return CatalogUnavailableError  # endpoint unreachable, connection reset, timeouts
     if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError | bce.ProfileNotFound):
         return ConfigurationError
     if isinstance(exc, bce.NoRegionError | bce.ConfigNotFound | bce.ConfigParseError):
@@ -427,7 +427,7 @@ def _aws_error_class(exc: Exception) -> type[FloeError] | None:
         if "ACCESS_DENIED" in text:
             return AuthenticationError
         if any(word in text for word in _ARROW_TRANSIENT):
-            return UnavailableError
+            return CatalogUnavailableError
     return None
 
 
@@ -453,7 +453,7 @@ class GlueCatalogPlugin(PyIcebergCatalogPlugin):
         ):
             self._catalog = None  # the assumed role's credentials are about to expire: assume it again
         if self._catalog is None:
-            with self._mapped_errors("connect"):
+            with self.connection_lifecycle(), self._mapped_errors("connect"):
                 from pyiceberg.catalog.glue import GlueCatalog
 
                 props: dict[str, Any] = self.catalog_properties()
@@ -494,7 +494,7 @@ class GlueCatalogPlugin(PyIcebergCatalogPlugin):
         from botocore.exceptions import ClientError
 
         if not isinstance(exc, ClientError):
-            if target is UnavailableError:
+            if target is CatalogUnavailableError:
                 return f" (max_attempts={self.config.max_attempts})"
             return ""
         if target is AuthenticationError:
@@ -502,7 +502,7 @@ class GlueCatalogPlugin(PyIcebergCatalogPlugin):
             if match:
                 return f" (missing IAM permission: {match.group(1)})"
             return f" (AWS error {exc.response.get('Error', {}).get('Code', '?')})"
-        if target is UnavailableError:
+        if target is CatalogUnavailableError:
             attempts = int(exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)) + 1
             return f" (gave up after {attempts} attempt(s), max_attempts={self.config.max_attempts})"
         return ""

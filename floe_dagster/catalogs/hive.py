@@ -23,12 +23,12 @@ from floe_dagster.catalogs.pyiceberg_base import PyIcebergCatalogPlugin
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.catalog import Identifier
 from floe_dagster.plugins.errors import (
+    CatalogUnavailableError,
     ConfigurationError,
     ConflictError,
     FloeError,
     NotFoundError,
     NotSupportedError,
-    UnavailableError,
 )
 from floe_dagster.plugins.paths import resolve_local_path
 
@@ -131,7 +131,7 @@ def _hive_error_class(exc: Exception) -> type[FloeError] | None:
     except ImportError:
         return None
     if isinstance(exc, TTransportException):
-        return UnavailableError  # refused, reset, timed out, closed by the server
+        return CatalogUnavailableError  # refused, reset, timed out, closed by the server
     if isinstance(exc, TApplicationException):
         return NotSupportedError if exc.type == TApplicationException.UNKNOWN_METHOD else None
     if isinstance(exc, NotImplementedError):
@@ -216,7 +216,7 @@ class HiveCatalogPlugin(PyIcebergCatalogPlugin):
                     provider=self.type_name,
                     operation="connect",
                 )
-            with self._mapped_errors("connect"):
+            with self.connection_lifecycle(), self._mapped_errors("connect"):
                 self._catalog = _floe_hive_catalog(
                     self.name, self.config.timeout_s, self.catalog_properties()
                 )

@@ -7,6 +7,7 @@ health checks and the mapping of PyIceberg exceptions to floe's taxonomy live he
 from __future__ import annotations
 
 import concurrent.futures
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,11 +25,11 @@ from floe_dagster.plugins.catalog import (
 from floe_dagster.plugins.errors import (
     AuthenticationError,
     CatalogError,
+    CatalogUnavailableError,
     ConflictError,
     FloeError,
     NotFoundError,
     NotSupportedError,
-    UnavailableError,
 )
 
 if TYPE_CHECKING:
@@ -37,6 +38,10 @@ if TYPE_CHECKING:
     from pyiceberg.table import Table
 
 T = TypeVar("T")
+
+# Connection lifecycle lines (connecting / connected / failed) with their fields in ``extra``, for
+# log pipelines that index them; the message repeats them as key=value for people reading logs.
+lifecycle_logger = logging.getLogger("floe_dagster.catalogs.lifecycle")
 
 _EXCEPTION_MAP: list[tuple[type[Exception], type[FloeError]]] = [
     (ice.NamespaceAlreadyExistsError, ConflictError),
@@ -49,10 +54,10 @@ _EXCEPTION_MAP: list[tuple[type[Exception], type[FloeError]]] = [
     (ice.UnauthorizedError, AuthenticationError),
     (ice.ForbiddenError, AuthenticationError),
     (ice.OAuthError, AuthenticationError),
-    (ice.ServiceUnavailableError, UnavailableError),
-    (ice.ServerError, UnavailableError),
-    (ConnectionError, UnavailableError),
-    (TimeoutError, UnavailableError),
+    (ice.ServiceUnavailableError, CatalogUnavailableError),
+    (ice.ServerError, CatalogUnavailableError),
+    (ConnectionError, CatalogUnavailableError),
+    (TimeoutError, CatalogUnavailableError),
 ]
 
 
@@ -68,9 +73,37 @@ class PyIcebergCatalogPlugin(CatalogPlugin):
         if self._catalog is None:
             from pyiceberg.catalog import load_catalog
 
-            with self._mapped_errors("connect"):
+            with self.connection_lifecycle(), self._mapped_errors("connect"):
                 self._catalog = load_catalog(self.name, **self.catalog_properties())
         return self._catalog
+
+    @contextmanager
+    def connection_lifecycle(self) -> Iterator[None]:
+        """Log the start, the outcome and the duration of opening this catalog (never a secret)."""
+        facts = self.describe()
+        fields = " ".join(f"{key}={value}" for key, value in sorted(facts.items()))
+        lifecycle_logger.info("catalog.connect.start %s", fields, extra={"floe": {**facts, "event": "start"}})
+        started = time.perf_counter()
+        try:
+            yield
+        except FloeError as exc:
+            elapsed = round((time.perf_counter() - started) * 1000, 1)
+            lifecycle_logger.warning(
+                "catalog.connect.failed %s ms=%s retryable=%s error=%s",
+                fields,
+                elapsed,
+                str(exc.retryable).lower(),
+                exc.message,
+                extra={"floe": {**facts, "event": "failed", "ms": elapsed, "retryable": exc.retryable}},
+            )
+            raise
+        elapsed = round((time.perf_counter() - started) * 1000, 1)
+        lifecycle_logger.info(
+            "catalog.connect.ok %s ms=%s",
+            fields,
+            elapsed,
+            extra={"floe": {**facts, "event": "ok", "ms": elapsed}},
+        )
 
     @contextmanager
     def _mapped_errors(self, operation: str, subject: str = "") -> Iterator[None]:
@@ -88,7 +121,7 @@ class PyIcebergCatalogPlugin(CatalogPlugin):
                 target = mapped
                 break
         if target is CatalogError and type(exc).__module__.startswith("sqlalchemy"):
-            target = UnavailableError
+            target = CatalogUnavailableError
         about = f" {subject}" if subject else ""
         detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return target(

@@ -14,13 +14,13 @@ two ``floe.*`` keys read by the small ``RestCatalog`` subclass built here:
   ``request_timeout_s``.
 * **Retries.** Each plugin operation is retried with exponential backoff and jitter (tenacity) on
   connection errors, timeouts, HTTP 5xx and 429 only, at most ``max_retries`` times; other 4xx
-  answers are never retried. When the attempts run out the error is an ``UnavailableError``
+  answers are never retried. When the attempts run out the error is a ``CatalogUnavailableError``
   (``retryable=True``) that names the number of attempts. Commits made through a ``Table``
   object (``table.append``) go straight to PyIceberg and are not retried by the plugin.
 
 Errors: 401/403 and refused OAuth2 clients -> ``AuthenticationError`` (never retried, the secret
 is never part of a message), 404 -> ``NotFoundError``, 409 -> ``ConflictError``, 5xx/429 and
-network failures -> ``UnavailableError``, 501 -> ``NotSupportedError``.
+network failures -> ``CatalogUnavailableError``, 501 -> ``NotSupportedError``.
 
 ``vend_credentials`` loads the table with ``X-Iceberg-Access-Delegation: vended-credentials`` and
 reads the S3 credentials the catalog put in the table's IO properties. Credentials without an
@@ -58,12 +58,12 @@ from floe_dagster.plugins.catalog import (
 from floe_dagster.plugins.errors import (
     AuthenticationError,
     CatalogError,
+    CatalogUnavailableError,
     ConfigurationError,
     ConflictError,
     FloeError,
     NotFoundError,
     NotSupportedError,
-    UnavailableError,
 )
 
 if TYPE_CHECKING:
@@ -259,7 +259,7 @@ def _error_class(exc: Exception) -> type[FloeError] | None:
     if isinstance(exc, ice.AuthorizationExpiredError) or status in (401, 403, 419):
         return AuthenticationError
     if is_transient(exc) or isinstance(exc, ice.CommitStateUnknownException):
-        return UnavailableError
+        return CatalogUnavailableError
     if isinstance(exc, NotImplementedError) or status == 501:
         return NotSupportedError  # 501, or an endpoint the server does not list
     if status == 404:
@@ -435,7 +435,8 @@ class RestCatalogPlugin(PyIcebergCatalogPlugin):
 
     def connect(self) -> Catalog:
         if self._catalog is None:
-            self._catalog = self._run("connect", self.config.uri, self._build_catalog)
+            with self.connection_lifecycle():
+                self._catalog = self._run("connect", self.config.uri, self._build_catalog)
         return self._catalog
 
     # -- retries and errors ---------------------------------------------------------------------
@@ -490,7 +491,7 @@ class RestCatalogPlugin(PyIcebergCatalogPlugin):
         if target is None or isinstance(mapped, target):
             target = type(mapped)
         message = self._scrub(mapped.message)
-        if target is UnavailableError and attempts:
+        if target is CatalogUnavailableError and attempts:
             plural = "s" if attempts != 1 else ""
             message = message.replace(" failed: ", f" failed after {attempts} attempt{plural}: ", 1)
         return target(message, provider=self.type_name, operation=operation)

@@ -5,6 +5,7 @@ from floe_dagster.plugins.compute import ComputePlugin, ConnectionResult, DbtPro
 from floe_dagster.plugins.errors import (
     AuthenticationError,
     CatalogError,
+    CatalogUnavailableError,
     ComputeConfigurationError,
     ComputeConnectionError,
     ComputeError,
@@ -35,6 +36,7 @@ __all__ = [
     "Capability",
     "CatalogError",
     "CatalogPlugin",
+    "CatalogUnavailableError",
     "Column",
     "ComputeConfigurationError",
     "ComputeConnectionError",

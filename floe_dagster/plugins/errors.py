@@ -78,6 +78,12 @@ class CatalogError(FloeError):
     """Base for catalog plugin failures that fit no narrower class."""
 
 
+class CatalogUnavailableError(CatalogError, UnavailableError):
+    """The catalog could not be reached, or answered 5xx/429, after floe's bounded retries."""
+
+    retryable = True
+
+
 class ComputeError(FloeError):
     """Base for compute plugin failures that fit no narrower class.
 

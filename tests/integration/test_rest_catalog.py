@@ -35,6 +35,7 @@ from floe_dagster.catalogs.rest import (
 from floe_dagster.plugins import (
     AuthenticationError,
     CatalogError,
+    CatalogUnavailableError,
     ConfigurationError,
     ConflictError,
     NotFoundError,
@@ -291,7 +292,36 @@ def test_unreachable_catalog_is_unavailable_after_retries() -> None:
     assert time.perf_counter() - started < 5
     assert "after 3 attempts" in str(info.value)
     assert info.value.operation == "connect"
+    assert isinstance(info.value, CatalogUnavailableError) and info.value.retryable
     assert catalog.health_check(timeout=2).status == "unhealthy"
+
+
+def test_connection_lifecycle_is_logged_with_fields_and_no_secret(
+    rest_server: IcebergRestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    canary = f"canary-{uuid.uuid4().hex}"
+    down = RestCatalogPlugin(
+        "down",
+        RestCatalogConfig.model_validate(
+            {
+                "uri": f"http://127.0.0.1:{free_port()}/api/catalog",
+                "client_id": "x",
+                "client_secret": canary,
+                "max_retries": 0,
+                **FAST_RETRIES,
+            }
+        ),
+    )
+    with caplog.at_level(logging.INFO, logger="floe_dagster.catalogs.lifecycle"):
+        rest_catalog(rest_server).connect()
+        with pytest.raises(CatalogUnavailableError):
+            down.connect()
+    events = [(r.floe["catalog"], r.floe["event"]) for r in caplog.records if hasattr(r, "floe")]
+    assert events == [("contract", "start"), ("contract", "ok"), ("down", "start"), ("down", "failed")]
+    failed = caplog.records[-1]
+    assert failed.floe["retryable"] is True and failed.floe["ms"] >= 0
+    assert "catalog.connect.failed" in failed.getMessage() and "uri=http://127.0.0.1:" in failed.getMessage()
+    assert canary not in caplog.text
 
 
 def test_hanging_requests_time_out_and_are_retried(rest_server: IcebergRestServer) -> None:
