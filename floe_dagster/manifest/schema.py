@@ -58,6 +58,14 @@ class MetastoreEntry(PluginEntry):
     include: list[str] = Field(default_factory=lambda: ["*"], description="Glob patterns on namespace.table.")
     exclude: list[str] = Field(default_factory=list)
     batch_size: int = Field(100, ge=1, le=1000, description="Tables fetched per batched call.")
+    observe_interval_seconds: int = Field(
+        300,
+        ge=30,
+        description=(
+            "Minimum seconds between two ticks of this metastore's observation sensor, which records"
+            " a data version for every table whose version changed."
+        ),
+    )
 
 
 class AssignmentRule(StrictModel):
