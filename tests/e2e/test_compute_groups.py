@@ -83,3 +83,21 @@ def test_failing_test_in_one_group_blocks_downstream_models_of_the_other(demo_pr
     materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events() if e.asset_key}
     assert not materialized & set(MARTS), materialized
     assert not external_outputs(demo_project, "duckdb_analytics")
+
+
+def test_every_compute_reuses_its_own_partial_parse_on_the_next_run(demo_project: Path) -> None:
+    """dbt keeps a partial parse per --target: without floe's per-target cache, every compute but
+    the default re-parsed the whole project on every run (see FloeDbtCliResource)."""
+    loaded = load_manifest(demo_project / "manifests" / "manifest.yaml")
+    seed_demo(loaded)
+    target = demo_project / "dbt_project" / "target"
+    assert run_main_job(loaded).success
+    cached = {p.stem for p in (target / "floe_partial_parse").glob("*.msgpack")}
+    assert cached == {"duckdb", "duckdb_analytics"}
+    first_logs = set(target.glob("*/dbt.log"))
+    assert run_main_job(loaded).success
+    second_logs = set(target.glob("*/dbt.log")) - first_logs
+    assert len(second_logs) == 2, second_logs  # one dbt invocation per compute
+    for log in second_logs:
+        text = log.read_text(encoding="utf-8")
+        assert "Unable to do partial parsing" not in text, f"{log} re-parsed the project"
