@@ -229,7 +229,6 @@ def target_in_environment(m: Manifest, name: str, env: str) -> ComputeTarget:
         update={
             "type": override.type or base.type,
             "workload_size": override.workload_size or base.workload_size,
-            "timeout_seconds": override.timeout_seconds or base.timeout_seconds,
             "config": deep_merge(base.config, override.config),
         }
     )

@@ -41,9 +41,6 @@ class ComputeTarget(PluginEntry):
     """A compute engine used as one dbt target (``floe.computes`` entry points)."""
 
     workload_size: str = Field("small", description="Resource preset: small, medium or large.")
-    timeout_seconds: int | None = Field(
-        None, ge=1, description="Query timeout, written into the dbt profile in the engine's own key."
-    )
 
 
 class ComputesSection(StrictModel):
@@ -87,7 +84,6 @@ class TargetOverride(StrictModel):
 
     type: str | None = None
     workload_size: str | None = None
-    timeout_seconds: int | None = Field(None, ge=1)
     config: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -135,7 +131,6 @@ class CatalogLayer(StrictModel):
 class TargetLayer(StrictModel):
     type: str | None = None
     workload_size: str | None = None
-    timeout_seconds: int | None = Field(None, ge=1)
     config: dict[str, Any] = Field(default_factory=dict)
 
 
