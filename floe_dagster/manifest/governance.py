@@ -254,7 +254,9 @@ def deep_merge(parent: dict[str, Any], child: dict[str, Any], path: NodePath = (
     merged = dict(parent)
     for key, value in child.items():
         here = (*path, key)
-        if here not in REPLACED and isinstance(value, dict) and isinstance(merged.get(key), dict):
+        if value is None:
+            merged.pop(key, None)  # an explicit null resets the key to its default
+        elif here not in REPLACED and isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = deep_merge(merged[key], value, here)
         else:
             merged[key] = value

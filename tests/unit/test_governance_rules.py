@@ -552,3 +552,15 @@ def test_a_path_in_an_unknown_users_home_is_a_manifest_error(chain: Path) -> Non
     [problem] = info.value.problems
     assert str(problem.position) == at(chain, "enterprise.yaml", "path:", '"~no-such', after="    duckdb:")
     assert problem.path == ("computes", "targets", "duckdb", "config", "path")
+
+
+def test_a_null_in_a_child_resets_the_key_to_its_default_instead_of_inheriting(chain: Path) -> None:
+    append(
+        chain,
+        "domains/commerce.yaml",
+        "  targets:\n    duckdb:\n      config:\n        memory_limit: null\n        threads: 4\n",
+    )
+    config = load_manifest(chain / "product.yaml").plugin_config("computes", "duckdb")
+    assert config.memory_limit is None  # type: ignore[attr-defined]  # reset, not the parent's 2GB
+    assert config.threads == 4  # type: ignore[attr-defined]
+    assert config.path == ":memory:"  # type: ignore[attr-defined]  # untouched keys are inherited
