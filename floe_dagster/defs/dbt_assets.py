@@ -72,12 +72,8 @@ def environment_for_dbt(plan: Plan, compute: str) -> Iterator[None]:
 
     The in-process executor runs one step at a time, so no other step sees them.
     """
-    from floe_dagster.manifest.loader import load_manifest
-    from floe_dagster.plugins.factory import build_compute
-
-    loaded = load_manifest(plan.manifest_path, environment=plan.environment, check_assignments=False)
-    plugin, config = build_compute(loaded, compute)
-    variables = plugin.dbt_env(config, compute)
+    plugin, config, context = _compute_of(plan, compute)
+    variables = {**plugin.prepare_dbt_run(config, context), **plugin.dbt_env(config, compute)}
     saved = {name: os.environ.get(name) for name in variables}
     os.environ.update(variables)
     try:
@@ -88,6 +84,22 @@ def environment_for_dbt(plan: Plan, compute: str) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def _compute_of(plan: Plan, compute: str) -> tuple[Any, Any, Any]:
+    from floe_dagster.manifest.loader import load_manifest
+    from floe_dagster.plugins.factory import build_compute
+    from floe_dagster.transforms.profiles import profile_context
+
+    loaded = load_manifest(plan.manifest_path, environment=plan.environment, check_assignments=False)
+    plugin, config = build_compute(loaded, compute)
+    return plugin, config, profile_context(loaded, compute)
+
+
+def finish_dbt_run(plan: Plan, compute: str) -> None:
+    """The compute's after-dbt step (e.g. Spark commits its outputs to the catalog)."""
+    plugin, config, context = _compute_of(plan, compute)
+    plugin.finish_dbt_run(config, context)
 
 
 def fqn_selector(dbt_manifest: Mapping[str, Any], unique_ids: list[str]) -> str:
@@ -141,5 +153,6 @@ def _dbt_group(
         with environment_for_dbt(translator.plan, compute):
             invocation = dbt.cli(["build", "--target", compute], context=context)  # starts dbt
         yield from without_source_observations(invocation.stream(), translator.source_keys())
+        finish_dbt_run(translator.plan, compute)
 
     return run_dbt

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -50,6 +51,7 @@ class DbtProfileContext:
     state_dir: str
     catalogs: tuple[str, ...]
     write_catalog: str | None
+    workload_size: str = "small"
 
 
 class ComputePlugin(Plugin, abc.ABC):
@@ -81,6 +83,14 @@ class ComputePlugin(Plugin, abc.ABC):
         """
         return {}
 
+    def prepare_dbt_run(self, config: PluginConfig, context: DbtProfileContext) -> dict[str, str]:
+        """Called right before this compute's dbt process starts, after every upstream group of the
+        run has finished; returns more variables for that process only. Default: nothing to do."""
+        return {}
+
+    def finish_dbt_run(self, config: PluginConfig, context: DbtProfileContext) -> None:
+        """Called after this compute's dbt process ended (before any downstream group starts)."""
+
     def max_concurrency(self, config: PluginConfig) -> int | None:
         """How many dbt steps may use this compute at once (its Dagster pool's limit); None: no limit."""
         return None
@@ -95,3 +105,33 @@ def pick_preset(presets: dict[str, ResourceSpec], workload_size: str, compute_ty
             operation="get_resource_requirements",
         )
     return presets[workload_size]
+
+
+# The engine is remote: a preset sizes the pod that runs dbt (a client), not the engine itself.
+REMOTE_ENGINE_PRESETS: dict[str, ResourceSpec] = {
+    "small": ResourceSpec("250m", "500m", "512Mi", "1Gi"),
+    "medium": ResourceSpec("500m", "1", "1Gi", "2Gi"),
+    "large": ResourceSpec("1", "2", "2Gi", "4Gi"),
+}
+
+
+def secret_env_name(compute_name: str, field: str = "password") -> str:
+    """``FLOE_SECRET_<COMPUTE>_<FIELD>``: the variable a compute's secret is passed in to dbt.
+
+    ``<COMPUTE>`` and ``<FIELD>`` are upper-cased, every character other than A-Z/0-9 replaced by ``_``.
+    """
+    slug = re.sub(r"[^A-Z0-9]", "_", compute_name.upper())
+    return f"FLOE_SECRET_{slug}_{re.sub(r'[^A-Z0-9]', '_', field.upper())}"
+
+
+def secret_reference(compute_name: str, field: str = "password") -> str:
+    """What a profile holds instead of a secret: ``{{ env_var('FLOE_SECRET_<COMPUTE>_<FIELD>') }}``."""
+    return "{{ env_var('" + secret_env_name(compute_name, field) + "') }}"
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    """``text`` with every non-empty secret replaced by ``**********`` (for driver messages)."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "**********")
+    return text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from floe_dagster.plugins.catalog import CatalogPlugin, Identifier
@@ -14,7 +15,11 @@ def replace_table_from_parquet(catalog: CatalogPlugin, identifier: Identifier, p
     A changed schema re-creates the table: a dbt table model is a full rebuild, and keeping
     old columns alive through schema evolution would surprise its readers.
     """
-    data = pq.read_table(parquet_path)
+    return replace_table_from_arrow(catalog, identifier, pq.read_table(parquet_path))
+
+
+def replace_table_from_arrow(catalog: CatalogPlugin, identifier: Identifier, data: pa.Table) -> int:
+    """Replace the contents of ``identifier`` with ``data`` (see :func:`replace_table_from_parquet`)."""
     catalog.ensure_namespace(identifier[:-1])
     try:
         table = catalog.load_table(identifier)

@@ -23,20 +23,25 @@ def profiles_dir(loaded: LoadedManifest) -> Path:
     return loaded.state_dir / "dbt_profiles"
 
 
+def profile_context(loaded: LoadedManifest, compute_name: str) -> DbtProfileContext:
+    m = loaded.manifest
+    return DbtProfileContext(
+        compute_name=compute_name,
+        manifest_path=str(loaded.path),
+        environment=loaded.environment,
+        state_dir=str(loaded.state_dir),
+        catalogs=tuple(sorted(m.catalogs)),
+        write_catalog=m.transforms.catalog,
+        workload_size=loaded.target(compute_name).workload_size,
+    )
+
+
 def build_profiles(loaded: LoadedManifest) -> dict[str, Any]:
     m = loaded.manifest
     outputs: dict[str, Any] = {}
     for compute_name in m.computes.approved:
         plugin, config = build_compute(loaded, compute_name)
-        context = DbtProfileContext(
-            compute_name=compute_name,
-            manifest_path=str(loaded.path),
-            environment=loaded.environment,
-            state_dir=str(loaded.state_dir),
-            catalogs=tuple(sorted(m.catalogs)),
-            write_catalog=m.transforms.catalog,
-        )
-        outputs[compute_name] = plugin.generate_dbt_profile(config, context)
+        outputs[compute_name] = plugin.generate_dbt_profile(config, profile_context(loaded, compute_name))
     profile = dbt_profile_name(loaded.dbt_project_dir)
     return {profile: {"target": m.computes.default, "outputs": outputs}}
 

@@ -1,0 +1,506 @@
+"""Apache Spark compute (a dbt-spark target): ``session`` locally, ``thrift`` / ``http`` on clusters.
+
+Methods (dbt-spark's documented profile keys):
+
+- ``session``: Spark runs inside the dbt process (pyspark from PyPI, a local master). floe
+  puts every scratch folder of that session under ``<state_dir>/spark/<compute>/`` (the
+  warehouse, Spark's local dir) and uses Spark's in-memory catalog, so no ``metastore_db``,
+  ``derby.log`` or ``spark-warehouse`` is ever written next to the dbt project.
+- ``thrift``: a Spark Thrift server (``host``, ``port`` 10000, ``user``, ``auth``,
+  ``kerberos_service_name``, ``use_ssl``, password as a secret).
+- ``http``: a Databricks-style HTTP endpoint (``host``, ``port`` 443, ``cluster``,
+  ``organization``, ``token`` as a secret).
+
+Both cluster methods need dbt-spark's ``PyHive`` extra, which pins ``thrift<0.23``; this
+project pins ``thrift==0.25`` (PyIceberg's Hive catalog), so only ``session`` is installed here
+(``pip install floe-dagster[spark]``). Profiles for the cluster methods are generated all the
+same, and ``validate_connection`` reaches their endpoint over TCP.
+
+Workload presets map to Spark conf (``spark.driver.memory``, ``spark.executor.memory``,
+``spark.executor.cores``) passed through dbt-spark's ``server_side_parameters`` (a session
+applies them when it starts its JVM; a Thrift server receives them as session conf), and to
+Kubernetes requests/limits for the pod that runs dbt (and, for ``session``, Spark itself).
+
+Secrets never reach profiles.yml: ``token`` / ``password`` are written as
+``{{ env_var('FLOE_SECRET_<COMPUTE>_TOKEN') }}`` / ``..._PASSWORD`` and :meth:`dbt_env` gives
+their values to that compute's dbt process only.
+
+How a Spark model reads the Iceberg catalog (no iceberg-spark-runtime)
+----------------------------------------------------------------------
+The Iceberg runtime for Spark is a Maven jar, not on PyPI, so Spark cannot open the catalog
+itself. Instead, floe hands Spark exactly the current snapshot of every table:
+
+1. Right before the Spark group's dbt process starts (``prepare_dbt_run``, called by the
+   Dagster step after every upstream group of the run has committed), floe plans a PyIceberg
+   scan of each table of each manifest catalog and writes, per table, the statements
+   ``CREATE DATABASE IF NOT EXISTS <namespace>`` and
+   ``CREATE OR REPLACE VIEW <namespace>.<table> AS SELECT <columns> FROM parquet.`<file 1>`
+   UNION ALL ...`` over exactly the data files of the table's current snapshot (a table with a
+   snapshot but no files gets a typed empty view). The list goes to
+   ``<state_dir>/spark/<compute>/attach.jsonl``; its path is passed as ``FLOE_SPARK_ATTACH``.
+2. The dbt project's ``on-run-start`` hook ``floe_spark_attach_catalogs()``
+   (``dbt_project/macros/floe_spark.sql``, a no-op on other adapters) reads that file through
+   Spark and runs the statements, skipping the relations this invocation builds itself.
+
+So a dbt source ``raw.payments`` or a ``ref`` to a model another compute wrote reads what the
+catalog holds at that moment, no older file and no newer one. Where that cannot be true the
+plan step refuses instead of guessing: a snapshot with delete files (merge-on-read) or a
+table whose schema evolved (data files may carry old column names) raises
+``NotSupportedError``. The view selects the columns of the current schema by name, so a data
+file missing one fails the query rather than yielding nulls.
+
+How a Spark model's output reaches the catalog
+----------------------------------------------
+The demo's models are materialised ``external`` (floe's dbt-duckdb plugin commits them). For
+Spark, ``floe_spark.sql`` defines the ``external`` materialisation as a Parquet table in the
+session's warehouse; after the dbt process ends (``finish_dbt_run``), floe commits each table
+the run wrote to ``transforms.catalog`` as the Iceberg table ``<schema>.<model>`` (contents
+replaced, as for DuckDB), so downstream models on any compute read it through the catalog.
+This commit happens for ``session`` only (a cluster's warehouse is not local). The prepare
+step empties the warehouse first, so only this run's outputs are committed.
+
+Outside Dagster, ``python -m floe_dagster.computes.spark MANIFEST COMPUTE`` does the prepare
+step and prints the ``export`` line; then ``dbt build --target COMPUTE``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from pydantic import Field, SecretStr, model_validator
+
+from floe_dagster.computes.postgres import secret_env_name
+from floe_dagster.plugins.base import PluginConfig
+from floe_dagster.plugins.catalog import CatalogPlugin
+from floe_dagster.plugins.compute import (
+    ComputePlugin,
+    ConnectionResult,
+    DbtProfileContext,
+    ResourceSpec,
+    pick_preset,
+)
+from floe_dagster.plugins.errors import ComputeConfigurationError, NotSupportedError
+
+if TYPE_CHECKING:
+    from pyiceberg.table import Table
+
+ATTACH_ENV = "FLOE_SPARK_ATTACH"
+DBT_PACKAGE = "dbt-spark[session]>=1.11,<1.12"
+
+# Kubernetes requests/limits of the pod running dbt (with a local session: Spark too).
+PRESETS: dict[str, ResourceSpec] = {
+    "small": ResourceSpec("1", "2", "2Gi", "3Gi"),
+    "medium": ResourceSpec("2", "4", "4Gi", "6Gi"),
+    "large": ResourceSpec("4", "8", "8Gi", "12Gi"),
+}
+
+SPARK_CONF: dict[str, dict[str, str]] = {
+    "small": {"spark.driver.memory": "1g", "spark.executor.memory": "1g", "spark.executor.cores": "1"},
+    "medium": {"spark.driver.memory": "2g", "spark.executor.memory": "4g", "spark.executor.cores": "2"},
+    "large": {"spark.driver.memory": "4g", "spark.executor.memory": "8g", "spark.executor.cores": "4"},
+}
+
+DEFAULT_PORTS = {"session": 0, "thrift": 10000, "http": 443}
+
+
+class SparkConfig(PluginConfig):
+    method: Literal["session", "thrift", "http"] = Field(
+        "session", description="session: local Spark in the dbt process; thrift / http: a cluster."
+    )
+    host: str | None = Field(None, description="Thrift server or HTTP endpoint host (thrift, http).")
+    port: int | None = Field(None, ge=1, le=65535, description="Default: 10000 (thrift), 443 (http).")
+    cluster: str | None = Field(None, description="Cluster id (http).")
+    organization: str = Field("0", description="Workspace / organization id in the http path.")
+    token: SecretStr | None = Field(None, description="Personal access token (http; use ${env:NAME}).")
+    user: str | None = Field(None, description="User name (thrift).")
+    password: SecretStr | None = Field(None, description="Password for auth LDAP/CUSTOM (thrift).")
+    auth: Literal["NONE", "NOSASL", "LDAP", "KERBEROS", "CUSTOM"] | None = Field(
+        None, description="Thrift SASL mechanism (PyHive's auth)."
+    )
+    kerberos_service_name: str | None = Field(None, description="Kerberos service name (auth KERBEROS).")
+    use_ssl: bool = Field(False, description="TLS to the Thrift server.")
+    schema_: str = Field("default", alias="schema", description="Schema dbt builds models into.")
+    master: str = Field("local[2]", description="Spark master of a local session (session).")
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict, description="More Spark conf (server_side_parameters); overrides presets."
+    )
+    connect_timeout: int = Field(10, ge=1, le=300, description="Seconds to wait for a connection.")
+    connect_retries: int = Field(0, ge=0, le=10)
+    timeout_seconds: int | None = Field(None, ge=1, description="Query timeout (thrift / http only).")
+    threads: int = Field(1, ge=1, le=64, description="dbt's thread count for this target.")
+
+    @model_validator(mode="after")
+    def _check_method(self) -> SparkConfig:
+        if self.method in ("thrift", "http") and not self.host:
+            raise ValueError(f"method '{self.method}' needs 'host' (the cluster's endpoint)")
+        if self.method == "http":
+            if self.token is None:
+                raise ValueError("method 'http' needs 'token' (use ${env:NAME}, never a literal)")
+            if not self.cluster:
+                raise ValueError("method 'http' needs 'cluster' (the cluster id in the endpoint path)")
+        if self.method == "session" and self.timeout_seconds is not None:
+            raise ValueError(
+                "timeout_seconds is dbt-spark's query_timeout, which only the thrift and http methods"
+                " honour; a local session has none"
+            )
+        if self.method == "thrift" and self.auth in ("LDAP", "CUSTOM") and self.password is None:
+            raise ValueError(f"auth '{self.auth}' needs 'password' (use ${{env:NAME}})")
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or DEFAULT_PORTS[self.method]
+
+
+def scratch_dir(context: DbtProfileContext) -> Path:
+    """Where a local session keeps everything it writes (under the manifest's state dir)."""
+    return Path(context.state_dir) / "spark" / context.compute_name
+
+
+def session_conf(scratch: Path, master: str) -> dict[str, str]:
+    """Spark conf that keeps a local session's files in ``scratch`` and its catalog in memory."""
+    return {
+        "spark.master": master,
+        # dbt-spark calls enableHiveSupport(); this later key wins: no Derby metastore_db at all
+        "spark.sql.catalogImplementation": "in-memory",
+        "spark.sql.warehouse.dir": str(scratch / "warehouse"),
+        "spark.local.dir": str(scratch / "tmp"),
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={scratch / 'derby'}",
+        "spark.ui.enabled": "false",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": "4",
+        # Iceberg timestamps are microseconds; Spark's default INT96 is not
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+    }
+
+
+class SparkComputePlugin(ComputePlugin):
+    type_name: ClassVar[str] = "spark"
+    config_model = SparkConfig
+    dbt_adapter_type = "spark"
+
+    # --- dbt profile ---------------------------------------------------------------------------
+
+    def generate_dbt_profile(self, config: PluginConfig, context: DbtProfileContext) -> dict[str, Any]:
+        assert isinstance(config, SparkConfig)
+        params = dict(SPARK_CONF.get(context.workload_size, SPARK_CONF["small"]))
+        if config.method == "session":
+            params.update(session_conf(scratch_dir(context), config.master))
+        params.update(config.spark_conf)
+        output: dict[str, Any] = {
+            "type": "spark",
+            "method": config.method,
+            # dbt-spark requires a host even for a session (it names the connection)
+            "host": config.host or "localhost",
+            "schema": config.schema_,
+            "threads": config.threads,
+            "connect_timeout": config.connect_timeout,
+            "connect_retries": config.connect_retries,
+            "server_side_parameters": params,
+        }
+        if config.method == "thrift":
+            output["port"] = config.effective_port
+            optional: dict[str, Any] = {
+                "user": config.user,
+                "auth": config.auth,
+                "kerberos_service_name": config.kerberos_service_name,
+            }
+            output.update({k: v for k, v in optional.items() if v is not None})
+            output["use_ssl"] = config.use_ssl
+            if config.password is not None:
+                output["password"] = _env_reference(context.compute_name, "password")
+        elif config.method == "http":
+            output.update(
+                {
+                    "port": config.effective_port,
+                    "cluster": config.cluster,
+                    "organization": config.organization,
+                    "token": _env_reference(context.compute_name, "token"),
+                }
+            )
+            if config.user:
+                output["user"] = config.user
+        if config.timeout_seconds:
+            output["query_timeout"] = config.timeout_seconds
+        return output
+
+    def dbt_env(self, config: PluginConfig, compute_name: str) -> dict[str, str]:
+        assert isinstance(config, SparkConfig)
+        env: dict[str, str] = {}
+        if config.method == "http" and config.token is not None:
+            env[secret_env_name(compute_name, "token")] = config.token.get_secret_value()
+        if config.method == "thrift" and config.password is not None:
+            env[secret_env_name(compute_name, "password")] = config.password.get_secret_value()
+        return env
+
+    def get_required_dbt_packages(self) -> list[str]:
+        return [DBT_PACKAGE]
+
+    def get_resource_requirements(self, workload_size: str) -> ResourceSpec:
+        return pick_preset(PRESETS, workload_size, self.type_name)
+
+    def spark_conf_for(self, workload_size: str) -> dict[str, str]:
+        pick_preset(PRESETS, workload_size, self.type_name)  # same error for an unknown size
+        return dict(SPARK_CONF[workload_size])
+
+    def max_concurrency(self, config: PluginConfig) -> int | None:
+        assert isinstance(config, SparkConfig)
+        # a local session's scratch folder is emptied before each run: one run at a time
+        return 1 if config.method == "session" else None
+
+    # --- reading the catalogs ------------------------------------------------------------------
+
+    def get_catalog_attachment_sql(self, catalog: CatalogPlugin) -> list[str] | None:
+        """Spark SQL exposing every table of ``catalog`` as ``<namespace>.<table>`` (current snapshot)."""
+        return [statement for item in attachment_items(catalog) for statement in item["sql"]]
+
+    def prepare_dbt_run(self, config: PluginConfig, context: DbtProfileContext) -> dict[str, str]:
+        assert isinstance(config, SparkConfig)
+        from floe_dagster.manifest.loader import load_manifest
+        from floe_dagster.plugins.factory import build_catalog
+
+        scratch = scratch_dir(context)
+        scratch.mkdir(parents=True, exist_ok=True)
+        if config.method == "session":
+            shutil.rmtree(scratch / "warehouse", ignore_errors=True)  # only this run's tables stay
+        loaded = load_manifest(
+            context.manifest_path, environment=context.environment, check_assignments=False
+        )
+        items: list[dict[str, Any]] = []
+        for name in context.catalogs:
+            items.extend(attachment_items(build_catalog(loaded, name)))
+        attach = scratch / "attach.jsonl"
+        attach.write_text("".join(json.dumps(item) + "\n" for item in items), encoding="utf-8")
+        return {ATTACH_ENV: str(attach)}
+
+    # --- writing the outputs -------------------------------------------------------------------
+
+    def finish_dbt_run(self, config: PluginConfig, context: DbtProfileContext) -> None:
+        assert isinstance(config, SparkConfig)
+        if config.method != "session" or not context.write_catalog:
+            return
+        from floe_dagster.manifest.loader import load_manifest
+        from floe_dagster.plugins.factory import build_catalog
+
+        tables = written_tables(scratch_dir(context) / "warehouse")
+        if not tables:
+            return
+        loaded = load_manifest(
+            context.manifest_path, environment=context.environment, check_assignments=False
+        )
+        catalog = build_catalog(loaded, context.write_catalog)
+        for identifier, folder in tables:
+            commit_parquet_folder(catalog, identifier, folder)
+
+    # --- health ----------------------------------------------------------------------------------
+
+    def validate_connection(self, config: PluginConfig) -> ConnectionResult:
+        assert isinstance(config, SparkConfig)
+        if config.method == "session":
+            return _validate_session(config)
+        return _validate_endpoint(config)
+
+
+def _env_reference(compute_name: str, field: str) -> str:
+    return "{{ env_var('" + secret_env_name(compute_name, field) + "') }}"
+
+
+def _validate_session(config: SparkConfig) -> ConnectionResult:
+    where = f"spark session (master {config.master})"
+    started = time.perf_counter()
+    try:
+        from pyspark.sql import SparkSession
+
+        active = SparkSession.getActiveSession()
+        if active is not None:
+            active.sql("SELECT 1").collect()
+        else:
+            with tempfile.TemporaryDirectory(prefix="floe-spark-validate-") as tmp:
+                builder = SparkSession.builder.appName("floe-validate")
+                for key, value in session_conf(Path(tmp), config.master).items():
+                    builder = builder.config(key, value)
+                session = builder.getOrCreate()
+                try:
+                    session.sql("SELECT 1").collect()
+                finally:
+                    session.stop()
+    except Exception as exc:
+        elapsed = round((time.perf_counter() - started) * 1000, 1)
+        detail = " ".join(str(exc).split())[:300] or type(exc).__name__
+        return ConnectionResult("failed", elapsed, f"{where}: {detail}")
+    elapsed = round((time.perf_counter() - started) * 1000, 1)
+    return ConnectionResult("ok", elapsed, f"{where} answered SELECT 1")
+
+
+def _validate_endpoint(config: SparkConfig) -> ConnectionResult:
+    """Reach the cluster's endpoint over TCP within ``connect_timeout`` (no credentials sent)."""
+    endpoint = f"{config.host}:{config.effective_port}"
+    where = f"spark ({config.method}) {endpoint}"
+    started = time.perf_counter()
+    try:
+        with socket.create_connection(
+            (str(config.host), config.effective_port), timeout=config.connect_timeout
+        ):
+            pass
+    except TimeoutError:
+        elapsed = round((time.perf_counter() - started) * 1000, 1)
+        return ConnectionResult(
+            "failed", elapsed, f"{where}: no answer within connect_timeout={config.connect_timeout}s"
+        )
+    except OSError as exc:
+        elapsed = round((time.perf_counter() - started) * 1000, 1)
+        detail = exc.strerror or str(exc) or type(exc).__name__
+        return ConnectionResult("failed", elapsed, f"{where}: cannot connect: {detail}")
+    elapsed = round((time.perf_counter() - started) * 1000, 1)
+    return ConnectionResult("ok", elapsed, f"{where} accepted a TCP connection")
+
+
+# --- attachment: the current snapshot's files as Spark views ----------------------------------------
+
+
+def attachment_items(catalog: CatalogPlugin) -> list[dict[str, Any]]:
+    """One item per table with a snapshot: ``{"relation": "ns.table", "sql": [statements]}``."""
+    items: list[dict[str, Any]] = []
+    for namespace in catalog.list_namespaces():
+        schema = ".".join(namespace)
+        for identifier in catalog.list_tables(namespace):
+            table = catalog.load_table(identifier)
+            if table.current_snapshot() is None:
+                continue  # never written: like DuckDB's attachment, no view
+            relation = f"{quote(schema)}.{quote(identifier[-1])}"
+            items.append(
+                {
+                    "relation": f"{schema}.{identifier[-1]}".lower(),
+                    "sql": [
+                        f"CREATE DATABASE IF NOT EXISTS {quote(schema)}",
+                        f"CREATE OR REPLACE VIEW {relation} AS {snapshot_select(table, catalog.type_name)}",
+                    ],
+                }
+            )
+    return items
+
+
+def snapshot_select(table: Table, provider: str = "spark") -> str:
+    """A Spark SELECT over exactly the data files of ``table``'s current snapshot."""
+    name = ".".join(table.name())
+    if len(table.metadata.schemas) > 1:
+        raise NotSupportedError(
+            f"table {name} has an evolved schema; its data files may use old column names, which only"
+            " the Iceberg Spark runtime maps (floe's Spark compute reads data files directly)",
+            provider=provider,
+            operation="spark_attach",
+        )
+    schema = table.schema()
+    columns = ", ".join(quote(field.name) for field in schema.fields)
+    files: list[str] = []
+    for task in table.scan().plan_files():
+        if task.delete_files:
+            raise NotSupportedError(
+                f"table {name}: its current snapshot has delete files (merge-on-read), which floe's Spark"
+                " compute cannot apply; compact the table (rewrite data files) first",
+                provider=provider,
+                operation="spark_attach",
+            )
+        if task.file.file_format.name != "PARQUET":
+            raise NotSupportedError(
+                f"table {name}: data file format {task.file.file_format.name} is not read by floe's Spark"
+                " compute (Parquet only)",
+                provider=provider,
+                operation="spark_attach",
+            )
+        files.append(task.file.file_path)
+    if not files:
+        typed = ", ".join(
+            f"CAST(NULL AS {spark_type(f.field_type, name)}) AS {quote(f.name)}" for f in schema.fields
+        )
+        return f"SELECT {typed} WHERE 1 = 0"
+    return " UNION ALL ".join(f"SELECT {columns} FROM parquet.{quote(path)}" for path in sorted(files))
+
+
+def spark_type(field_type: Any, table: str) -> str:
+    """The Spark SQL type of an Iceberg primitive type (for typed empty views)."""
+    from pyiceberg import types as t
+
+    simple = {
+        t.BooleanType: "boolean",
+        t.IntegerType: "int",
+        t.LongType: "bigint",
+        t.FloatType: "float",
+        t.DoubleType: "double",
+        t.DateType: "date",
+        t.TimestampType: "timestamp_ntz",
+        t.TimestamptzType: "timestamp",
+        t.StringType: "string",
+        t.UUIDType: "string",
+        t.BinaryType: "binary",
+        t.FixedType: "binary",
+    }
+    for cls, name in simple.items():
+        if isinstance(field_type, cls):
+            return name
+    if isinstance(field_type, t.DecimalType):
+        return f"decimal({field_type.precision},{field_type.scale})"
+    raise NotSupportedError(
+        f"table {table}: type {field_type} of an empty table has no Spark view here",
+        provider="spark",
+        operation="spark_attach",
+    )
+
+
+def quote(identifier: str) -> str:
+    return "`" + identifier.replace("`", "``") + "`"
+
+
+# --- commit: the session's tables -> the write catalog -------------------------------------------
+
+
+def written_tables(warehouse: Path) -> list[tuple[tuple[str, str], Path]]:
+    """``((schema, table), folder)`` of every Parquet table a session wrote into its warehouse."""
+    found = []
+    for schema_dir in sorted(warehouse.glob("*.db")):
+        schema = schema_dir.name.removesuffix(".db")
+        if schema.startswith("dbt_test__audit"):
+            continue
+        for table_dir in sorted(p for p in schema_dir.iterdir() if p.is_dir()):
+            if any(table_dir.glob("*.parquet")) or (table_dir / "_SUCCESS").exists():
+                found.append(((schema, table_dir.name), table_dir))
+    return found
+
+
+def commit_parquet_folder(catalog: CatalogPlugin, identifier: tuple[str, str], folder: Path) -> int:
+    import pyarrow.parquet as pq
+
+    from floe_dagster.transforms.iceberg_writer import replace_table_from_arrow
+
+    return replace_table_from_arrow(catalog, identifier, pq.read_table(folder))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m floe_dagster.computes.spark MANIFEST COMPUTE``: prepare a plain ``dbt build``."""
+    from floe_dagster.manifest.loader import load_manifest
+    from floe_dagster.plugins.factory import build_compute
+    from floe_dagster.transforms.profiles import profile_context, write_profiles
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 2:
+        print("usage: python -m floe_dagster.computes.spark MANIFEST COMPUTE", file=sys.stderr)
+        return 2
+    loaded = load_manifest(args[0])
+    plugin, config = build_compute(loaded, args[1])
+    if not isinstance(plugin, SparkComputePlugin):
+        raise ComputeConfigurationError(f"compute '{args[1]}' is not a spark compute", provider="spark")
+    write_profiles(loaded)
+    for key, value in plugin.prepare_dbt_run(config, profile_context(loaded, args[1])).items():
+        print(f"export {key}={value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
