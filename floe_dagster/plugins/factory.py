@@ -1,17 +1,37 @@
-"""Instantiate the plugins a loaded manifest names (the only place plugins are constructed)."""
+"""Instantiate the plugins a loaded manifest names (the only place plugins are constructed).
+
+Metastore connectors get their config through ONE function, ``metastore_config``: the auth and
+secret normalisation chokepoint. It infers the provider when the manifest does not name one,
+merges the manifest's options with the environment variables the connector declares (manifest
+first, then ``FLOE_METASTORE_<NAME>_<FIELD>``, then the provider's own variables such as
+``HIVE_METASTORE_URIS``), validates the result into the connector's config model (secrets as
+``SecretStr``), and reports a missing or invalid field as an ``InvalidFieldError`` naming the
+provider, the operation and the field -- never the value. ``FLOE_METASTORE_DEBUG=1`` (or
+``debug=True``) prints each connector's redacted diagnostics when it is built.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+import os
+import sys
+from collections.abc import Mapping
+from typing import IO, TYPE_CHECKING, Any, cast
+from urllib.parse import urlsplit
 
+from pydantic import ValidationError
+
+from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.catalog import CatalogPlugin
 from floe_dagster.plugins.compute import ComputePlugin
-from floe_dagster.plugins.metastore import MetastoreConnector, TableFilter
-from floe_dagster.plugins.registry import get_plugin_class
+from floe_dagster.plugins.errors import ConfigurationError
+from floe_dagster.plugins.metastore import InvalidFieldError, MetastoreConnector, TableFilter
+from floe_dagster.plugins.registry import available_types, get_plugin_class
 
 if TYPE_CHECKING:
     from floe_dagster.manifest.loader import LoadedManifest
-    from floe_dagster.plugins.base import PluginConfig
+
+DEBUG_ENV = "FLOE_METASTORE_DEBUG"
+CONFIGURE = "configure"
 
 
 def build_catalog(loaded: LoadedManifest, name: str) -> CatalogPlugin:
@@ -27,14 +47,145 @@ def build_compute(loaded: LoadedManifest, name: str) -> tuple[ComputePlugin, Plu
 
 def build_metastore(loaded: LoadedManifest, name: str) -> MetastoreConnector:
     entry = loaded.manifest.metastores[name]
-    cls = cast(type[MetastoreConnector], get_plugin_class("metastores", entry.type))
     config = loaded.plugin_config("metastores", name)
-    if getattr(cls, "needs_catalog", False):
+    catalog = None
+    if getattr(get_plugin_class("metastores", entry.type), "needs_catalog", False):
         catalog = build_catalog(loaded, getattr(config, "catalog"))  # noqa: B009
-        return cls(name, config, catalog=catalog)  # type: ignore[call-arg]
-    return cls(name, config)
+    return connect_metastore(name, entry.type, config, catalog=catalog)
 
 
 def table_filter(loaded: LoadedManifest, name: str) -> TableFilter:
     entry = loaded.manifest.metastores[name]
     return TableFilter(include=tuple(entry.include), exclude=tuple(entry.exclude))
+
+
+# --- the metastore auth / secret chokepoint ---------------------------------------------------------
+
+
+def infer_metastore_provider(options: Mapping[str, Any]) -> str:
+    """The connector type for options that name none: a ``catalog`` -> iceberg, ``thrift://`` -> hive."""
+    if options.get("catalog"):
+        return "iceberg"
+    uri = str(options.get("uri") or "").split(",")[0].strip()
+    scheme = urlsplit(uri).scheme if uri else ""
+    if scheme == "thrift":
+        return "hive"
+    if scheme == "glue" or options.get("catalog_id") or options.get("glue_catalog_id"):
+        return "glue"
+    hint = f" (uri scheme '{scheme}')" if scheme else ""
+    raise InvalidFieldError(
+        f"cannot infer the metastore provider from the options{hint}; set `type:` to one of"
+        f" [{', '.join(available_types('metastores'))}]",
+        field="type",
+        provider="-",
+        operation=CONFIGURE,
+    )
+
+
+def env_names(cls: type[MetastoreConnector], name: str, field: str) -> list[str]:
+    """The environment variables that can set ``field`` of metastore ``name``, in precedence order."""
+    own = f"FLOE_METASTORE_{_env_token(name)}_{_env_token(field)}"
+    return [own, *cls.env_options.get(field, ())]
+
+
+def _env_token(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text).upper()
+
+
+def metastore_config(
+    name: str,
+    provider: str | None,
+    options: Mapping[str, Any] | PluginConfig,
+    *,
+    environ: Mapping[str, str] | None = None,
+    operation: str = CONFIGURE,
+) -> tuple[str, PluginConfig]:
+    """(provider, validated config) for metastore ``name``: the one place options meet the environment."""
+    parsed = options if isinstance(options, PluginConfig) else None
+    # A parsed config (the manifest loader validated it): keep its values, SecretStr included.
+    raw = {k: getattr(parsed, k) for k in type(parsed).model_fields} if parsed else dict(options)
+    provider = provider or infer_metastore_provider(raw)
+    cls = cast(type[MetastoreConnector], get_plugin_class("metastores", provider))
+    environ = os.environ if environ is None else environ
+    fields = cls.config_model.model_fields
+    changed = False
+    for field_name in fields:
+        if raw.get(field_name) not in (None, ""):
+            continue
+        for variable in env_names(cls, name, field_name):
+            if environ.get(variable):
+                raw[field_name], changed = environ[variable], True
+                break
+    try:
+        if parsed is not None and not changed and isinstance(parsed, cls.config_model):
+            config = parsed
+        else:
+            config = cls.config_model.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field_path = ".".join(str(p) for p in error["loc"]) or "config"
+        top = str(error["loc"][0]) if error["loc"] else ""
+        if error["type"] == "missing":
+            raise _missing(name, provider, operation, field_path, env_names(cls, name, top)) from None
+        # Never echo the input: it may be a secret.
+        raise InvalidFieldError(
+            f"metastore '{name}' (provider {provider}), operation {operation}: field '{field_path}'"
+            f" {error['msg']}",
+            field=field_path,
+            provider=provider,
+            operation=operation,
+        ) from None
+    for field_name in cls.required_options:
+        if getattr(config, field_name, None) in (None, ""):
+            raise _missing(name, provider, operation, field_name, env_names(cls, name, field_name))
+    check = getattr(config, "check_required", None)
+    if callable(check):
+        for field_name in check():
+            raise _missing(name, provider, operation, field_name, env_names(cls, name, field_name))
+    return provider, config
+
+
+def _missing(name: str, provider: str, operation: str, field: str, variables: list[str]) -> InvalidFieldError:
+    return InvalidFieldError(
+        f"metastore '{name}' (provider {provider}), operation {operation}: missing required field"
+        f" '{field}'; set metastores.{name}.config.{field} or one of the environment variables"
+        f" [{', '.join(variables)}]",
+        field=field,
+        provider=provider,
+        operation=operation,
+    )
+
+
+def connect_metastore(
+    name: str,
+    provider: str | None,
+    options: Mapping[str, Any] | PluginConfig,
+    *,
+    catalog: CatalogPlugin | None = None,
+    environ: Mapping[str, str] | None = None,
+    debug: bool | None = None,
+    stream: IO[str] | None = None,
+) -> MetastoreConnector:
+    """A connector built through ``metastore_config``; with debug on, its redacted diagnostics are printed."""
+    provider, config = metastore_config(name, provider, options, environ=environ)
+    cls = cast(type[MetastoreConnector], get_plugin_class("metastores", provider))
+    if getattr(cls, "needs_catalog", False):
+        if catalog is None:
+            raise ConfigurationError(
+                f"metastore '{name}' ({provider}) needs a catalog plugin",
+                provider=provider,
+                operation=CONFIGURE,
+            )
+        connector = cls(name, config, catalog=catalog)  # type: ignore[call-arg]
+    else:
+        connector = cls(name, config)
+    environ = os.environ if environ is None else environ
+    if debug is None:
+        debug = bool(getattr(config, "debug", False)) or environ.get(DEBUG_ENV, "").lower() in (
+            "1",
+            "true",
+            "yes",
+        )
+    if debug:
+        (stream or sys.stderr).write(connector.debug_report())
+    return connector

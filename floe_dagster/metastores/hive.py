@@ -1,0 +1,776 @@
+"""The tables of a Hive Metastore (Thrift, Hive 2.3 API) as a metastore connector.
+
+* Calls: ``get_all_databases``, ``get_all_tables``, ``get_table_objects_by_name`` in batches, and
+  for partitioned tables ``get_partitions`` bounded by ``max_parts`` (then paged with
+  ``get_partition_names`` + ``get_partitions_by_names``). Only calls Hive 2.3 has are used.
+  A scan of D databases and T unpartitioned tables costs ``1 + D + ceil(T / batch)`` calls
+  (per database: its tables in batches); each partitioned table adds
+  ``ceil(partitions / max_parts)`` (+1 when it has more than ``max_parts`` partitions).
+* Transport: ``thrift://host:port`` URIs, several comma-separated for failover (each new
+  connection tries the last one that answered first), a connect and a read timeout, a small
+  pool of open connections, and retries with exponential backoff (tenacity) on transport
+  errors only. After the retries the error is a retryable ``MetastoreUnavailableError``.
+* Mapping: Parquet, ORC, CSV/text (delimiter from the serde parameters), JSON and Avro serdes;
+  ``table_type=ICEBERG`` tables resolve to their metadata location. Any other serde is a
+  non-retryable ``NotSupportedError`` -- never a guess.
+* Data version: Hive tables hash ``transient_lastDdlTime``, ``numFiles``, ``totalSize``,
+  ``numRows``, the location and every partition's name with the same four parameters; Iceberg
+  tables use the current snapshot id (read from the metadata file, cached per metadata
+  location) or, with ``iceberg_version: metadata_location``, the metadata location itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import socket
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from floe_dagster.plugins.base import PluginConfig
+from floe_dagster.plugins.errors import (
+    ConfigurationError,
+    FloeError,
+    MetastoreError,
+    NotFoundError,
+    NotSupportedError,
+    UnavailableError,
+)
+from floe_dagster.plugins.metastore import (
+    Capability,
+    Column,
+    InvalidFieldError,
+    MetastoreConnector,
+    Partition,
+    PartitionPredicate,
+    StorageDescriptor,
+    Table,
+    TableStats,
+    parse_partition_name,
+    partition_matches,
+    partition_predicates_apply,
+)
+
+logger = logging.getLogger("floe_dagster.metastores.hive")
+
+DEFAULT_PORT = 9083
+MAX_PARTS_LIMIT = 32767  # max_parts is an i16 in the Thrift API
+NO_SNAPSHOT_VERSION = "no-snapshot"
+
+# Metadata that changes when a Hive table's (or partition's) data changes.
+VERSION_KEYS = ("transient_lastDdlTime", "numFiles", "totalSize", "numRows")
+
+PARQUET_SERDES = {
+    "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+    "parquet.hive.serde.ParquetHiveSerDe",
+}
+ORC_SERDES = {"org.apache.hadoop.hive.ql.io.orc.OrcSerde"}
+AVRO_SERDES = {"org.apache.hadoop.hive.serde2.avro.AvroSerDe"}
+JSON_SERDES = {
+    "org.apache.hive.hcatalog.data.JsonSerDe",
+    "org.apache.hadoop.hive.serde2.JsonSerDe",
+    "org.openx.data.jsonserde.JsonSerDe",
+}
+OPENCSV_SERDE = "org.apache.hadoop.hive.serde2.OpenCSVSerde"
+LAZY_SIMPLE_SERDE = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
+TEXT_INPUT_FORMATS = {
+    "org.apache.hadoop.mapred.TextInputFormat",
+    "org.apache.hadoop.mapreduce.lib.input.TextInputFormat",
+}
+INPUT_FORMATS = {
+    "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat": "parquet",
+    "parquet.hive.DeprecatedParquetInputFormat": "parquet",
+    "org.apache.hadoop.hive.ql.io.orc.OrcInputFormat": "orc",
+    "org.apache.hadoop.hive.ql.io.avro.AvroContainerInputFormat": "avro",
+}
+SUPPORTED = "Parquet, ORC, Avro, JSON (hcatalog/openx), CSV (OpenCSVSerde, LazySimpleSerDe on text), Iceberg"
+
+
+class MetastoreUnavailableError(MetastoreError, UnavailableError):
+    """The metastore could not be reached (after floe's bounded retries). Retrying later can help."""
+
+    retryable = True
+
+
+def normalize_uris(value: str) -> str:
+    """``thrift://host[:port]`` URIs, comma-separated, with the port made explicit."""
+    uris = [part.strip() for part in value.split(",") if part.strip()]
+    if not uris:
+        raise ValueError("must name at least one metastore, e.g. thrift://metastore:9083")
+    normalized = []
+    for uri in uris:
+        parts = urlsplit(uri)
+        if parts.scheme != "thrift":
+            raise ValueError("every URI must use the thrift:// scheme, e.g. thrift://metastore:9083")
+        try:
+            port = parts.port or DEFAULT_PORT
+        except ValueError:
+            raise ValueError("a URI has an invalid port") from None
+        if not parts.hostname or parts.path not in ("", "/") or parts.query or parts.username:
+            raise ValueError("URIs must be thrift://host:port with no user, password, path or query")
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        normalized.append(f"thrift://{host}:{port}")
+    return ",".join(normalized)
+
+
+class HiveMetastoreConfig(PluginConfig):
+    uri: str | None = Field(
+        None,
+        description=(
+            "thrift://host:9083; several comma-separated URIs fail over. Or the environment:"
+            " FLOE_METASTORE_<NAME>_URI, HIVE_METASTORE_URIS."
+        ),
+    )
+    auth: Literal["none", "kerberos", "plain"] = Field(
+        "none",
+        description="Thrift auth: none (optional ugi user), kerberos (SASL GSSAPI), plain (SASL PLAIN).",
+    )
+    user: str | None = Field(None, description="User name: the ugi with auth none, the login with plain.")
+    password: SecretStr | None = Field(
+        None, description="Password for auth plain (use ${env:NAME} or FLOE_METASTORE_<NAME>_PASSWORD)."
+    )
+    kerberos_service_name: str = Field("hive", description="Kerberos service name of the metastore.")
+    connect_timeout_s: float = Field(5.0, gt=0, le=300, description="Seconds to open a connection.")
+    read_timeout_s: float = Field(60.0, gt=0, le=3600, description="Seconds to wait for any one answer.")
+    retries: int = Field(3, ge=0, le=10, description="Retries of a call after a transport error.")
+    backoff_s: float = Field(0.2, ge=0, le=60, description="First retry delay; doubles each retry.")
+    backoff_max_s: float = Field(5.0, ge=0, le=300, description="Longest delay between two retries.")
+    pool_size: int = Field(4, ge=1, le=64, description="Open Thrift connections kept for reuse.")
+    batch_size: int = Field(
+        500, ge=1, le=5000, description="Most tables asked for in one get_table_objects_by_name call."
+    )
+    max_parts: int = Field(
+        1000, ge=1, le=MAX_PARTS_LIMIT, description="Most partitions fetched in one call (bounded pages)."
+    )
+    iceberg_version: Literal["snapshot", "metadata_location"] = Field(
+        "snapshot",
+        description=(
+            "Data version of Iceberg tables: the current snapshot id (reads the metadata file once per"
+            " metadata location) or the metadata location (no file read)."
+        ),
+    )
+    io_properties: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="PyIceberg FileIO properties for reading Iceberg metadata (s3.endpoint, keys ...).",
+    )
+    debug: bool = Field(False, description="Print redacted diagnostics when the connector is built.")
+
+    @field_validator("uri")
+    @classmethod
+    def _check_uris(cls, value: str | None) -> str | None:
+        return None if value is None else normalize_uris(value)
+
+    def check_required(self) -> list[str]:
+        """Fields the chosen auth needs that are unset (the factory's chokepoint reports them)."""
+        missing = []
+        if self.auth == "plain":
+            missing += [f for f in ("user", "password") if getattr(self, f) is None]
+        return missing
+
+    @property
+    def uris(self) -> list[str]:
+        return self.uri.split(",") if self.uri else []
+
+
+def _is_transport_error(exc: BaseException) -> bool:
+    from thrift.transport.TTransport import TTransportException
+
+    return isinstance(exc, TTransportException | OSError | EOFError)
+
+
+class _Connection:
+    def __init__(self, transport: Any, client: Any, uri: str) -> None:
+        self.transport, self.client, self.uri = transport, client, uri
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.transport.close()
+
+
+class _Pool:
+    """At most ``size`` open connections; a connection that failed is closed, never reused."""
+
+    def __init__(self, opener: Any, size: int) -> None:
+        self._opener = opener
+        self._size = size
+        self._idle: list[_Connection] = []
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(size)
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[_Connection]:
+        with self._slots:
+            with self._lock:
+                conn = self._idle.pop() if self._idle else None
+            if conn is None:
+                conn = self._opener()
+            try:
+                yield conn
+            except BaseException:
+                conn.close()
+                raise
+            with self._lock:
+                self._idle.append(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    @property
+    def open_connections(self) -> int:
+        return len(self._idle)
+
+
+class HiveMetastoreConnector(MetastoreConnector):
+    type_name: ClassVar[str] = "hive"
+    config_model = HiveMetastoreConfig
+    config: HiveMetastoreConfig
+    capabilities = frozenset(
+        {
+            Capability.LIST_NAMESPACES,
+            Capability.LIST_TABLES,
+            Capability.GET_TABLE,
+            Capability.GET_TABLES,
+            Capability.LIST_PARTITIONS,
+            Capability.TABLE_STATS,
+        }
+    )
+    env_options: ClassVar[dict[str, tuple[str, ...]]] = {
+        "uri": ("HIVE_METASTORE_URIS",),
+        "user": ("HIVE_METASTORE_USER",),
+        "password": ("HIVE_METASTORE_PASSWORD",),
+    }
+    required_options: ClassVar[tuple[str, ...]] = ("uri",)
+
+    def __init__(self, name: str, config: PluginConfig) -> None:
+        super().__init__(name, config)
+        if not self.config.uri:
+            raise InvalidFieldError(
+                f"metastore '{name}' (provider hive), operation configure: missing required field 'uri'",
+                field="uri",
+                provider=self.type_name,
+                operation="configure",
+            )
+        self._uris = self.config.uris
+        self._preferred = 0
+        self._pool = _Pool(self._open, self.config.pool_size)
+        self._count_lock = threading.Lock()
+        self._snapshot_ids: dict[str, str] = {}
+
+    @classmethod
+    def from_options(
+        cls, name: str, options: dict[str, Any], environ: dict[str, str] | None = None
+    ) -> HiveMetastoreConnector:
+        """Through the factory's chokepoint (environment variables, required fields, debug output)."""
+        from floe_dagster.plugins.factory import connect_metastore
+
+        connector = connect_metastore(name, cls.type_name, options, environ=environ)
+        assert isinstance(connector, cls)
+        return connector
+
+    # -- transport -------------------------------------------------------------------------------
+
+    def _open(self) -> _Connection:
+        from hive_metastore.ThriftHiveMetastore import Client
+        from thrift.protocol import TBinaryProtocol
+        from thrift.transport import TSocket, TTransport
+
+        order = [*self._uris[self._preferred :], *self._uris[: self._preferred]]
+        failures = []
+        for uri in order:
+            parts = urlsplit(uri)
+            sock = TSocket.TSocket(parts.hostname, parts.port)
+            sock.setTimeout(self.config.connect_timeout_s * 1000)
+            transport = self._wrap(sock, parts.hostname or "")
+            try:
+                transport.open()
+            except (TTransport.TTransportException, OSError) as exc:
+                failures.append(f"{uri}: {_transport_reason(exc)}")
+                with contextlib.suppress(Exception):
+                    transport.close()
+                continue
+            sock.setTimeout(self.config.read_timeout_s * 1000)
+            self._preferred = self._uris.index(uri)
+            protocol = TBinaryProtocol.TBinaryProtocolAccelerated(transport)
+            client = Client(protocol)
+            if self.config.auth == "none" and self.config.user:
+                self._count("set_ugi")
+                client.set_ugi(self.config.user, [])
+            logger.debug("metastore '%s': connected to %s", self.name, uri)
+            return _Connection(transport, client, uri)
+        raise TTransport.TTransportException(
+            TTransport.TTransportException.NOT_OPEN, "could not connect: " + "; ".join(failures)
+        )
+
+    def _wrap(self, sock: Any, host: str) -> Any:
+        from thrift.transport import TTransport
+
+        if self.config.auth == "none":
+            return TTransport.TBufferedTransport(sock)
+        try:
+            import puresasl  # noqa: F401
+        except ImportError:
+            raise ConfigurationError(
+                f"metastore '{self.name}': auth {self.config.auth} needs SASL support;"
+                " install pyiceberg[hive-kerberos] (puresasl)",
+                provider=self.type_name,
+                operation="connect",
+            ) from None
+        if self.config.auth == "kerberos":
+            return TTransport.TSaslClientTransport(sock, host, self.config.kerberos_service_name)
+        assert self.config.password is not None
+        return TTransport.TSaslClientTransport(
+            sock,
+            host,
+            self.config.kerberos_service_name,
+            mechanism="PLAIN",
+            username=self.config.user,
+            password=self.config.password.get_secret_value(),
+        )
+
+    def _count(self, method: str) -> None:
+        with self._count_lock:
+            self.call_counts[method] += 1
+
+    @property
+    def thrift_calls(self) -> int:
+        return self.api_calls
+
+    def _call(self, operation: str, method: str, *args: Any, subject: str = "") -> Any:
+        """One Thrift call through the pool, retried with exponential backoff on transport errors."""
+        retrying = Retrying(
+            stop=stop_after_attempt(self.config.retries + 1),
+            wait=wait_exponential(multiplier=self.config.backoff_s, max=self.config.backoff_max_s),
+            retry=retry_if_exception(_is_transport_error),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt, self._pool.connection() as conn:
+                    self._count(method)
+                    return getattr(conn.client, method)(*args)
+        except FloeError:
+            raise
+        except Exception as exc:
+            raise self._map_error(exc, operation, subject) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _map_error(self, exc: Exception, operation: str, subject: str) -> FloeError:
+        from hive_metastore import ttypes
+        from thrift.Thrift import TApplicationException
+
+        what = f" {subject}" if subject else ""
+        tags: dict[str, Any] = {"provider": self.type_name, "operation": operation}
+        if _is_transport_error(exc):
+            attempts = self.config.retries + 1
+            return MetastoreUnavailableError(
+                f"hive metastore '{self.name}' unavailable at {self.config.uri} during {operation}{what}"
+                f" after {attempts} attempt(s): {_transport_reason(exc)}",
+                **tags,
+            )
+        if isinstance(
+            exc, ttypes.NoSuchObjectException | ttypes.UnknownDBException | ttypes.UnknownTableException
+        ):
+            return NotFoundError(f"{subject or 'object'} not found in metastore '{self.name}'", **tags)
+        if isinstance(exc, TApplicationException) and exc.type == TApplicationException.UNKNOWN_METHOD:
+            return NotSupportedError(
+                f"metastore '{self.name}' at {self.config.uri} does not support {operation}: {exc.message}",
+                retryable=False,
+                **tags,
+            )
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        return MetastoreError(
+            self.redact(f"metastore '{self.name}' failed {operation}{what}: {type(exc).__name__}: {message}"),
+            retryable=False,
+            **tags,
+        )
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def __enter__(self) -> HiveMetastoreConnector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- the contract ----------------------------------------------------------------------------
+
+    def list_namespaces(self) -> list[str]:
+        return sorted(self._call("list_namespaces", "get_all_databases"))
+
+    def list_tables(self, namespace: str) -> list[str]:
+        return sorted(self._call("list_tables", "get_all_tables", namespace, subject=namespace))
+
+    def get_table(self, namespace: str, table: str) -> Table:
+        raw = self._call("get_table", "get_table", namespace, table, subject=f"table {namespace}.{table}")
+        result = self._neutral(namespace, raw, "get_table")
+        if isinstance(result, FloeError):
+            raise result
+        return result
+
+    def get_tables(self, namespace: str, names: Sequence[str]) -> list[Table]:
+        results = self.get_tables_or_errors(namespace, names)
+        for result in results:
+            if isinstance(result, FloeError):
+                raise result
+        return [r for r in results if isinstance(r, Table)]
+
+    def get_tables_or_errors(self, namespace: str, names: Sequence[str]) -> list[Table | FloeError]:
+        """``get_table_objects_by_name`` in batches of ``batch_size``; a missing table is a NotFoundError."""
+        results: list[Table | FloeError] = []
+        size = self.config.batch_size
+        for start in range(0, len(names), size):
+            chunk = list(names[start : start + size])
+            raw = self._call("get_tables", "get_table_objects_by_name", namespace, chunk, subject=namespace)
+            by_name = {t.tableName.lower(): t for t in raw or []}
+            for name in chunk:
+                found = by_name.get(name.lower())
+                if found is None:
+                    results.append(
+                        NotFoundError(
+                            f"table {namespace}.{name} not found in metastore '{self.name}'",
+                            provider=self.type_name,
+                            operation="get_tables",
+                        )
+                    )
+                else:
+                    results.append(self._neutral(namespace, found, "get_tables"))
+        return results
+
+    def list_partitions(
+        self, namespace: str, table: str, predicates: Sequence[PartitionPredicate] = ()
+    ) -> list[Partition]:
+        """The table's partitions in name order; with predicates, only the matching ones are fetched.
+
+        Pruning needs the table's explicit partition keys; without them (or with predicates on
+        other columns only) every partition is listed and the fallback is logged.
+        """
+        if predicates:
+            described = self.get_table(namespace, table)
+            if partition_predicates_apply(described, predicates):
+                return self._pruned_partitions(described, predicates)
+        return [_neutral_partition(p) for p in self._all_partitions(namespace, table)]
+
+    # -- partitions ------------------------------------------------------------------------------
+
+    def _all_partitions(self, namespace: str, table: str) -> list[Any]:
+        """Every Thrift partition: one call bounded by ``max_parts``, then pages by name if it was full."""
+        subject = f"table {namespace}.{table}"
+        max_parts = self.config.max_parts
+        first = self._call("list_partitions", "get_partitions", namespace, table, max_parts, subject=subject)
+        if len(first) < max_parts:
+            return sorted(first, key=_by_values)
+        names = self._call("list_partitions", "get_partition_names", namespace, table, -1, subject=subject)
+        return sorted(self._partitions_by_names(namespace, table, list(names)), key=_by_values)
+
+    def _pruned_partitions(self, table: Table, predicates: Sequence[PartitionPredicate]) -> list[Partition]:
+        subject = f"table {table.qualified_name}"
+        names = self._call(
+            "list_partitions", "get_partition_names", table.namespace, table.name, -1, subject=subject
+        )
+        wanted = [n for n in names if partition_matches(table, parse_partition_name(n), predicates)]
+        logger.debug(
+            "metastore '%s': %s: %d of %d partitions match", self.name, subject, len(wanted), len(names)
+        )
+        found = self._partitions_by_names(table.namespace, table.name, wanted)
+        return [_neutral_partition(p) for p in sorted(found, key=_by_values)]
+
+    def _partitions_by_names(self, namespace: str, table: str, names: list[str]) -> list[Any]:
+        found: list[Any] = []
+        for start in range(0, len(names), self.config.max_parts):
+            found += self._call(
+                "list_partitions",
+                "get_partitions_by_names",
+                namespace,
+                table,
+                names[start : start + self.config.max_parts],
+                subject=f"table {namespace}.{table}",
+            )
+        return found
+
+    # -- mapping ---------------------------------------------------------------------------------
+
+    def _neutral(self, namespace: str, raw: Any, operation: str) -> Table | FloeError:
+        """The neutral table for a Thrift table, or the (non-retryable) error that prevents one.
+
+        Retryable errors (the metastore went away while listing partitions) are raised.
+        """
+        try:
+            return self._to_table(namespace, raw, operation)
+        except FloeError as exc:
+            if exc.retryable:
+                raise
+            return exc
+
+    def _to_table(self, namespace: str, raw: Any, operation: str) -> Table:
+        qualified = f"{namespace}.{raw.tableName}"
+        params = dict(raw.parameters or {})
+        sd = raw.sd
+        location = (sd.location if sd is not None else None) or ""
+        if not location:
+            raise InvalidFieldError(
+                f"table {qualified} ({raw.tableType or 'table'}) has no storage location; it cannot be read",
+                field="storage.location",
+                provider=self.type_name,
+                operation=operation,
+            )
+        columns = tuple(Column(c.name, c.type, c.comment) for c in (sd.cols or []))
+        partition_keys = tuple(Column(c.name, c.type, c.comment) for c in (raw.partitionKeys or []))
+        serde_info = sd.serdeInfo
+        serde = serde_info.serializationLib if serde_info is not None else None
+        serde_params = dict((serde_info.parameters if serde_info is not None else None) or {})
+        ddl_time = _int(params.get("transient_lastDdlTime"))
+        last_modified = datetime.fromtimestamp(ddl_time, tz=UTC) if ddl_time else None
+
+        if params.get("table_type", "").upper() == "ICEBERG":
+            metadata_location = params.get("metadata_location")
+            if not metadata_location:
+                raise InvalidFieldError(
+                    f"Iceberg table {qualified} has no metadata_location parameter",
+                    field="storage.options.metadata_location",
+                    provider=self.type_name,
+                    operation=operation,
+                )
+            return Table(
+                namespace=namespace,
+                name=raw.tableName,
+                storage=StorageDescriptor(
+                    location=location,
+                    format="iceberg",
+                    columns=columns,
+                    serde=serde,
+                    input_format=sd.inputFormat,
+                    output_format=sd.outputFormat,
+                    options={"metadata_location": metadata_location},
+                    serde_parameters=serde_params,
+                ),
+                data_version=self._iceberg_version(qualified, metadata_location, operation),
+                partition_keys=partition_keys,
+                properties=params,
+                stats=TableStats(last_modified=last_modified),
+                table_type="ICEBERG",
+                catalog="hive",
+            )
+
+        fmt, options = storage_format(qualified, serde, sd.inputFormat, serde_params, params)
+        partitions: list[tuple[str, Any]] = []
+        if partition_keys:
+            key_names = [k.name for k in partition_keys]
+            partitions = sorted(
+                (
+                    (_hive_partition_name(key_names, p.values), p)
+                    for p in self._all_partitions(namespace, raw.tableName)
+                ),
+                key=_by_name,
+            )
+        stats = _stats(params, [p for _, p in partitions], bool(partition_keys), last_modified)
+        return Table(
+            namespace=namespace,
+            name=raw.tableName,
+            storage=StorageDescriptor(
+                location=location,
+                format=fmt,
+                columns=columns,
+                serde=serde,
+                input_format=sd.inputFormat,
+                output_format=sd.outputFormat,
+                options=options,
+                serde_parameters=serde_params,
+            ),
+            data_version=hive_data_version(location, params, partitions),
+            partition_keys=partition_keys,
+            properties=params,
+            stats=stats,
+            table_type=raw.tableType or "MANAGED_TABLE",
+            catalog="hive",
+        )
+
+    def _iceberg_version(self, qualified: str, metadata_location: str, operation: str) -> str:
+        if self.config.iceberg_version == "metadata_location":
+            return "metadata:" + hashlib.sha256(metadata_location.encode()).hexdigest()[:32]
+        cached = self._snapshot_ids.get(metadata_location)
+        if cached is not None:
+            return cached
+        try:
+            from pyiceberg.io import load_file_io
+            from pyiceberg.serializers import FromInputFile
+
+            properties = {k: v.get_secret_value() for k, v in self.config.io_properties.items()}
+            io = load_file_io(properties, metadata_location)
+            metadata = FromInputFile.table_metadata(io.new_input(metadata_location))
+        except Exception as exc:
+            raise MetastoreError(
+                self.redact(
+                    f"Iceberg table {qualified}: cannot read its metadata file to find the current"
+                    f" snapshot ({type(exc).__name__}: {exc}); give io_properties to reach it, or set"
+                    " iceberg_version: metadata_location"
+                ),
+                provider=self.type_name,
+                operation=operation,
+                retryable=False,
+            ) from None
+        snapshot_id = metadata.current_snapshot_id
+        version = str(snapshot_id) if snapshot_id is not None else NO_SNAPSHOT_VERSION
+        self._snapshot_ids[metadata_location] = version
+        return version
+
+    # -- diagnostics -----------------------------------------------------------------------------
+
+    def endpoint(self) -> str:
+        return self.config.uri or "-"
+
+    def auth_strategy(self) -> str:
+        if self.config.auth == "kerberos":
+            return f"kerberos (SASL GSSAPI, service {self.config.kerberos_service_name})"
+        if self.config.auth == "plain":
+            password = "set" if self.config.password is not None else "unset"
+            return f"plain (SASL PLAIN, user {self.config.user or '-'}, password {password})"
+        return f"none (ugi {self.config.user})" if self.config.user else "none"
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "uri": self.config.uri}
+
+
+# --- mapping helpers ------------------------------------------------------------------------------
+
+
+def storage_format(
+    qualified: str,
+    serde: str | None,
+    input_format: str | None,
+    serde_params: dict[str, str],
+    table_params: dict[str, str],
+) -> tuple[str, dict[str, str]]:
+    """(format, reader options) for a Hive serde + input format; NotSupportedError otherwise."""
+    serde = serde or ""
+    input_format = input_format or ""
+    if serde in PARQUET_SERDES or INPUT_FORMATS.get(input_format) == "parquet":
+        return "parquet", {}
+    if serde in ORC_SERDES or INPUT_FORMATS.get(input_format) == "orc":
+        return "orc", {}
+    if serde in AVRO_SERDES or INPUT_FORMATS.get(input_format) == "avro":
+        return "avro", {}
+    text = input_format in TEXT_INPUT_FORMATS
+    header = str(_int(table_params.get("skip.header.line.count")) or 0)
+    if serde in JSON_SERDES and text:
+        return "json", {}
+    if serde == OPENCSV_SERDE and text:
+        return "csv", {
+            "delimiter": serde_params.get("separatorChar", ","),
+            "quote": serde_params.get("quoteChar", '"'),
+            "escape": serde_params.get("escapeChar", "\\"),
+            "header": header,
+            "all_varchar": "true",  # OpenCSVSerde reads every column as a string
+        }
+    if serde == LAZY_SIMPLE_SERDE and text:
+        delimiter = _hive_byte(
+            serde_params.get("field.delim") or serde_params.get("serialization.format"), "\x01"
+        )
+        options = {
+            "delimiter": delimiter,
+            "quote": "",
+            "escape": _hive_byte(serde_params.get("escape.delim"), ""),
+            "header": header,
+            "null": serde_params.get("serialization.null.format", "\\N"),
+        }
+        return "csv", options
+    raise NotSupportedError(
+        f"table {qualified}: serde {serde or '(none)'} with input format {input_format or '(none)'}"
+        f" is not supported; supported: {SUPPORTED}",
+        provider="hive",
+        operation="map_storage",
+        retryable=False,
+    )
+
+
+def hive_data_version(location: str, params: dict[str, str], partitions: list[tuple[str, Any]]) -> str:
+    """A digest of the metadata that changes with the data (and nothing else)."""
+    payload = {
+        "location": location,
+        "table": {k: params.get(k) for k in VERSION_KEYS},
+        "partitions": [
+            [name, {k: (p.parameters or {}).get(k) for k in VERSION_KEYS}] for name, p in partitions
+        ],
+    }
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode())
+    return "hive:" + digest.hexdigest()[:32]
+
+
+def _stats(
+    params: dict[str, str], partitions: list[Any], partitioned: bool, last_modified: datetime | None
+) -> TableStats:
+    def total(key: str) -> int | None:
+        if not partitioned:
+            value = _int(params.get(key))
+            return value if value is not None and value >= 0 else None
+        values = [_int((p.parameters or {}).get(key)) for p in partitions]
+        if not values or any(v is None or v < 0 for v in values):
+            return None
+        return sum(v for v in values if v is not None)
+
+    return TableStats(
+        row_count=total("numRows"),
+        size_bytes=total("totalSize"),
+        file_count=total("numFiles"),
+        last_modified=last_modified,
+        partition_count=len(partitions) if partitioned else None,
+    )
+
+
+def _neutral_partition(raw: Any) -> Partition:
+    return Partition(
+        values=tuple(raw.values or ()),
+        location=raw.sd.location if raw.sd is not None else None,
+        parameters=dict(raw.parameters or {}),
+    )
+
+
+def _hive_partition_name(keys: Sequence[str], values: Sequence[str]) -> str:
+    return Partition(tuple(values), None).name(keys)
+
+
+def _hive_byte(value: str | None, default: str) -> str:
+    """Hive's ``LazySerDeParameters.getByte``: a number is a byte ('1' = Ctrl-A), else its first char."""
+    if not value:
+        return default
+    try:
+        code = int(value)
+    except ValueError:
+        return value[0]
+    return chr(code % 256) if -128 <= code <= 127 else value[0]
+
+
+def _by_values(partition: Any) -> tuple[str, ...]:
+    return tuple(partition.values or ())
+
+
+def _by_name(item: tuple[str, Any]) -> str:
+    return item[0]
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _transport_reason(exc: BaseException) -> str:
+    inner = getattr(exc, "inner", None)
+    if isinstance(inner, socket.timeout | TimeoutError):
+        return "timed out"
+    if isinstance(inner, ConnectionRefusedError):
+        return "connection refused"
+    message = getattr(exc, "message", None) or str(exc)
+    return message or type(exc).__name__
