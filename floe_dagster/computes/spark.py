@@ -76,7 +76,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from floe_dagster.computes.postgres import secret_env_name
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.catalog import CatalogPlugin
 from floe_dagster.plugins.compute import (
@@ -85,6 +84,8 @@ from floe_dagster.plugins.compute import (
     DbtProfileContext,
     ResourceSpec,
     pick_preset,
+    secret_env_name,
+    secret_reference,
 )
 from floe_dagster.plugins.errors import ComputeConfigurationError, NotSupportedError
 
@@ -215,14 +216,14 @@ class SparkComputePlugin(ComputePlugin):
             output.update({k: v for k, v in optional.items() if v is not None})
             output["use_ssl"] = config.use_ssl
             if config.password is not None:
-                output["password"] = _env_reference(context.compute_name, "password")
+                output["password"] = secret_reference(context.compute_name, "password")
         elif config.method == "http":
             output.update(
                 {
                     "port": config.effective_port,
                     "cluster": config.cluster,
                     "organization": config.organization,
-                    "token": _env_reference(context.compute_name, "token"),
+                    "token": secret_reference(context.compute_name, "token"),
                 }
             )
             if config.user:
@@ -306,10 +307,6 @@ class SparkComputePlugin(ComputePlugin):
         if config.method == "session":
             return _validate_session(config)
         return _validate_endpoint(config)
-
-
-def _env_reference(compute_name: str, field: str) -> str:
-    return "{{ env_var('" + secret_env_name(compute_name, field) + "') }}"
 
 
 def _validate_session(config: SparkConfig) -> ConnectionResult:
