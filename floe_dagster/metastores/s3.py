@@ -1,0 +1,742 @@
+"""The files under an S3 prefix as a metastore (``type: s3``): one table per key prefix.
+
+Discovery lists the bucket (``ListObjectsV2`` with pagination, under ``path_prefix``), keeps
+the keys of ``file_type`` and groups them into tables by :func:`table_name_for_key`:
+
+* a file at the bucket root is a table named after the file without its extension
+  (``orders.parquet`` -> ``orders``);
+* a nested key is a table named after its prefix segments joined by ``_``, the file name
+  dropped (``sales/eu-west/2024.01/part-0.parquet`` -> ``sales_eu_west_2024_01``), so every
+  file under one prefix belongs to the same table;
+* hyphens, dots and any other character outside ``[A-Za-z0-9_]`` become ``_``; repeated
+  separators collapse to one ``_`` and leading/trailing ones are dropped. Case is kept.
+
+Two prefixes that normalise to the same name (``a-b/`` and ``a_b/``) are one table.
+
+A table's schema comes from its files' Parquet footers, fetched with ranged ``GetObject``
+requests (the tail of the object, never the whole object); files of one table whose schemas
+differ stop that table with a :class:`SchemaMismatchError` naming both files and the differing
+columns. The data version is a digest of the table's objects' keys, sizes and ETags: it changes
+exactly when an object is added, replaced or removed.
+
+Credentials: the fields below go through the metastore chokepoint (``plugins/factory.py``
+``metastore_config``: manifest, then ``FLOE_METASTORE_<NAME>_<FIELD>``), and are turned into
+an S3 client by the Glue plugin's ``aws_client_properties`` (catalogs/glue.py), the one place
+that resolves AWS credential modes: static keys (+ session token), a named profile, role
+assumption, or boto3's default chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import re
+import struct
+import threading
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from itertools import islice
+from typing import Any, ClassVar, Literal, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from floe_dagster.plugins.base import PluginConfig
+from floe_dagster.plugins.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    FloeError,
+    MetastoreError,
+    NotFoundError,
+    UnavailableError,
+)
+from floe_dagster.plugins.metastore import (
+    Capability,
+    Column,
+    MetastoreConnector,
+    StorageDescriptor,
+    Table,
+    TableStats,
+)
+
+logger = logging.getLogger("floe_dagster.metastores.s3")
+
+FileType = Literal["parquet", "csv", "json"]
+EXTENSIONS: dict[str, tuple[str, ...]] = {
+    "parquet": (".parquet",),
+    "csv": (".csv",),
+    "json": (".json", ".jsonl", ".ndjson"),
+}
+DEFAULT_ROWS_PER_RECORD = 500
+DEFAULT_CONCURRENCY = 50
+# -1 (unlimited) still runs reads on a thread pool; this is its size.
+UNLIMITED_THREADS = 256
+FOOTER_PROBE_BYTES = 64 * 1024
+SCHEMA_PROBE_BYTES = 1024 * 1024  # CSV/JSON: types are inferred from the first MiB
+PARQUET_MAGIC = b"PAR1"
+
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_NOT_WORD = re.compile(r"[^A-Za-z0-9]+")
+
+
+# --- naming (pure) ---------------------------------------------------------------------------------
+
+
+def normalise_name(text: str) -> str:
+    """``text`` with every run of characters outside ``[A-Za-z0-9]`` as one ``_``, trimmed."""
+    return _NOT_WORD.sub("_", text).strip("_")
+
+
+def table_name_for_key(key: str, extensions: Sequence[str] = EXTENSIONS["parquet"]) -> str:
+    """The table an object key belongs to ("" when nothing usable is left of the key).
+
+    Root file -> its name without extension; nested key -> its prefix segments joined by ``_``.
+    """
+    segments = [s for s in key.split("/") if s]
+    if not segments:
+        return ""
+    if len(segments) == 1:
+        base = segments[0]
+        lowered = base.lower()
+        for extension in sorted(extensions, key=len, reverse=True):
+            if lowered.endswith(extension):
+                base = base[: -len(extension)]
+                break
+        return normalise_name(base)
+    return normalise_name("_".join(segments[:-1]))
+
+
+@dataclass(frozen=True)
+class S3Object:
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime  # UTC
+
+
+def group_objects(
+    objects: Iterable[S3Object], extensions: Sequence[str] = EXTENSIONS["parquet"]
+) -> dict[str, list[S3Object]]:
+    """Table name -> its objects (sorted by key); keys that give no usable name are logged and left out."""
+    tables: dict[str, list[S3Object]] = defaultdict(list)
+    for obj in objects:
+        name = table_name_for_key(obj.key, extensions)
+        if not name:
+            logger.warning("s3: key %r gives no usable table name; ignored", obj.key)
+            continue
+        tables[name].append(obj)
+    return {name: sorted(objs, key=lambda o: o.key) for name, objs in sorted(tables.items())}
+
+
+def data_version(objects: Iterable[S3Object]) -> str:
+    """Digest of the objects' keys, sizes and ETags (order-independent)."""
+    digest = hashlib.sha256()
+    for obj in sorted(objects, key=lambda o: o.key):
+        digest.update(f"{obj.key}\0{obj.size}\0{obj.etag}\n".encode())
+    return digest.hexdigest()[:32]
+
+
+def column_differences(first: dict[str, str], second: dict[str, str]) -> list[str]:
+    """How two ``column -> type`` maps differ, one phrase per difference (empty when equal)."""
+    differences = [f"column '{c}' only in the first" for c in first if c not in second]
+    differences += [f"column '{c}' only in the second" for c in second if c not in first]
+    differences += [
+        f"column '{c}' is {first[c]} in the first and {second[c]} in the second"
+        for c in first
+        if c in second and first[c] != second[c]
+    ]
+    if not differences and list(first) != list(second):
+        differences.append(f"column order differs: {list(first)} vs {list(second)}")
+    return differences
+
+
+def arrow_columns(schema: Any) -> dict[str, str]:
+    return {field.name: str(field.type) for field in schema}
+
+
+# --- errors ---------------------------------------------------------------------------------------
+
+
+class SchemaMismatchError(MetastoreError):
+    """Two files of one table have different schemas; the message names both and the columns."""
+
+    def __init__(self, table: str, first: str, second: str, differences: list[str], **kwargs: Any) -> None:
+        super().__init__(
+            f"table '{table}': {first} (first) and {second} (second) have different schemas: "
+            + "; ".join(differences),
+            **kwargs,
+        )
+        self.table, self.first, self.second, self.differences = table, first, second, differences
+
+
+class ObjectSkipped(MetastoreError):
+    """An object that cannot be read and is skipped: gone, changed since listing, or malformed."""
+
+    def __init__(self, key: str, reason: str, *, provider: str = "s3", operation: str = "read_object"):
+        super().__init__(f"{key}: {reason}", provider=provider, operation=operation)
+        self.key, self.reason = key, reason
+
+
+# --- config ---------------------------------------------------------------------------------------
+
+
+class S3IngestConfig(PluginConfig):
+    """Opt-in: ingest each discovered table into an Iceberg table (``defs/ingest.py``)."""
+
+    enabled: bool = Field(False, description="Add one incremental ingest asset per discovered table.")
+    catalog: str | None = Field(
+        None, description="Catalog to write to; default: the manifest's transforms.catalog."
+    )
+    namespace: str = Field(
+        "raw_s3", min_length=1, description="Iceberg namespace of the ingested tables (created if missing)."
+    )
+    commit_mb: float = Field(
+        128,
+        gt=0,
+        description=(
+            "Commit to Iceberg (data and cursor together) whenever this many MB of Arrow data are"
+            " buffered, and at the end; bounds memory and the work a crash loses."
+        ),
+    )
+
+    @field_validator("namespace")
+    @classmethod
+    def _plain_namespace(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError("must be one identifier of letters, digits and _ (e.g. raw_s3)")
+        return value
+
+
+class S3MetastoreConfig(PluginConfig):
+    # Never echo inputs (they may be secrets) in the text of validation errors.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    bucket: str = Field(..., description="Bucket name (no s3:// and no key).")
+    region: str | None = Field(
+        None, description="AWS region of the bucket, e.g. eu-west-1 (or AWS_REGION / AWS_DEFAULT_REGION)."
+    )
+    path_prefix: str = Field("", description="Only keys under this prefix are listed, e.g. raw/.")
+    endpoint: str | None = Field(
+        None, description="S3-compatible endpoint (MinIO, moto, ...), http(s)://host[:port]. Unset: AWS."
+    )
+    namespace: str | None = Field(
+        None,
+        description="Namespace of the discovered tables (asset key <metastore>/<namespace>/<table>);"
+        " default: the bucket name normalised like table names.",
+    )
+    file_type: FileType = Field("parquet", description="parquet, csv or json (types inferred).")
+    rows_per_record: int = Field(
+        DEFAULT_ROWS_PER_RECORD, ge=1, description="Rows per Arrow record batch when reading."
+    )
+    concurrency: int = Field(
+        DEFAULT_CONCURRENCY, description="Object reads in flight at most; -1: no limit of floe's own."
+    )
+    access_key_id: str | None = Field(None, min_length=1, description="Static credentials: access key ID.")
+    secret_access_key: SecretStr | None = Field(
+        None, min_length=1, description="Static credentials: secret access key (use ${env:NAME})."
+    )
+    session_token: SecretStr | None = Field(
+        None, min_length=1, description="Static credentials: session token of temporary keys."
+    )
+    profile: str | None = Field(None, min_length=1, description="Named profile of the AWS config files.")
+    role_arn: str | None = Field(None, description="IAM role to assume with STS.")
+    external_id: str | None = Field(None, description="External ID the role's trust policy requires.")
+    session_name: str | None = Field(None, description="Role session name.")
+    sts_endpoint: str | None = Field(None, description="STS endpoint override (role_arn).")
+    max_attempts: int = Field(5, ge=1, le=20, description="Attempts per S3 request in all (botocore).")
+    ingest: S3IngestConfig = Field(default_factory=lambda: S3IngestConfig.model_validate({}))
+
+    @field_validator("bucket")
+    @classmethod
+    def _check_bucket(cls, value: str) -> str:
+        if value.startswith("s3://") or "/" in value:
+            raise ValueError("must be a bucket name only; put the key prefix in path_prefix")
+        if not _BUCKET.match(value) or ".." in value:
+            raise ValueError("must be 3-63 characters of lowercase letters, digits, dots and hyphens")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _check_region(cls, value: str | None) -> str | None:
+        if value is not None and not _REGION.match(value):
+            raise ValueError("must be an AWS region name such as us-east-1 or eu-west-1")
+        return value
+
+    @field_validator("path_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        if value.startswith(("/", "s3://")):
+            raise ValueError("must be a key prefix relative to the bucket, e.g. raw/ (no leading / or s3://)")
+        return value
+
+    @field_validator("endpoint", "sts_endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.rstrip("/"))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL such as http://127.0.0.1:9000")
+        if parts.username or parts.password:
+            raise ValueError("must not carry credentials")
+        return value.rstrip("/")
+
+    @field_validator("namespace")
+    @classmethod
+    def _check_namespace(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_]+", value):
+            raise ValueError("must be letters, digits and _ only")
+        return value
+
+    @field_validator("concurrency")
+    @classmethod
+    def _check_concurrency(cls, value: int) -> int:
+        if value == 0 or value < -1:
+            raise ValueError("must be at least 1, or -1 for no limit")
+        return value
+
+    @model_validator(mode="after")
+    def _one_credential_mode(self) -> S3MetastoreConfig:
+        self.aws_config()  # raises a ValidationError located at the offending credential field
+        return self
+
+    def aws_config(self) -> Any:
+        """These credentials as the Glue plugin's config, whose ``aws_client_properties`` resolves them."""
+        from floe_dagster.catalogs.glue import GlueCatalogConfig
+
+        fields = {
+            "region": self.region or "us-east-1",
+            "s3_endpoint": self.endpoint,
+            "sts_endpoint": self.sts_endpoint,
+            "access_key_id": self.access_key_id,
+            "secret_access_key": self.secret_access_key,
+            "session_token": self.session_token,
+            "profile": self.profile,
+            "role_arn": self.role_arn,
+            "external_id": self.external_id,
+            "session_name": self.session_name,
+            "max_attempts": self.max_attempts,
+        }
+        return GlueCatalogConfig.model_validate({k: v for k, v in fields.items() if v is not None})
+
+    @property
+    def table_namespace(self) -> str:
+        return self.namespace or normalise_name(self.bucket)
+
+    @property
+    def max_in_flight(self) -> int | None:
+        return None if self.concurrency < 0 else self.concurrency
+
+
+# --- bounded, ordered parallel reads ---------------------------------------------------------------
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def ordered_parallel(items: Sequence[T], work: Callable[[T], R], limit: int | None) -> Iterator[R]:
+    """``work(item)`` for every item, results in input order, at most ``limit`` submitted ahead.
+
+    ``limit`` None: every item at once (on at most ``UNLIMITED_THREADS`` threads). Leaving the
+    generator early cancels what has not started and waits for what has.
+    """
+    if not items:
+        return
+    ahead = len(items) if limit is None else limit
+    pool = ThreadPoolExecutor(max_workers=max(1, min(ahead, len(items), UNLIMITED_THREADS)))
+    queue: deque[Future[R]] = deque()
+    remaining = iter(items)
+    try:
+        for item in islice(remaining, ahead):
+            queue.append(pool.submit(work, item))
+        while queue:
+            result = queue.popleft().result()
+            for item in islice(remaining, 1):
+                queue.append(pool.submit(work, item))
+            yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+# --- the connector --------------------------------------------------------------------------------
+
+_FOOTERS: dict[tuple[str, str, str], tuple[Any, int]] = {}  # (bucket, key, etag) -> (schema, rows)
+_FOOTERS_LOCK = threading.Lock()
+_FOOTERS_MAX = 100_000
+
+
+@dataclass(frozen=True)
+class ObjectData:
+    obj: S3Object
+    table: Any  # pyarrow.Table, batches of rows_per_record rows
+
+
+class S3MetastoreConnector(MetastoreConnector):
+    """Tables discovered from key prefixes of one bucket; see the module docstring for the rules."""
+
+    type_name: ClassVar[str] = "s3"
+    config_model = S3MetastoreConfig
+    config: S3MetastoreConfig
+    required_options: ClassVar[tuple[str, ...]] = ("region",)
+    env_options: ClassVar[dict[str, tuple[str, ...]]] = {"region": ("AWS_REGION", "AWS_DEFAULT_REGION")}
+    capabilities = frozenset(
+        {
+            Capability.LIST_NAMESPACES,
+            Capability.LIST_TABLES,
+            Capability.GET_TABLE,
+            Capability.GET_TABLES,
+            Capability.TABLE_STATS,
+        }
+    )
+
+    def __init__(self, name: str, config: PluginConfig) -> None:
+        super().__init__(name, config)
+        self._client: Any = None
+        self._client_lock = threading.Lock()
+        self._tables: dict[str, list[S3Object]] | None = None
+        self._count_lock = threading.Lock()
+
+    # -- client and errors --
+
+    @property
+    def extensions(self) -> tuple[str, ...]:
+        return EXTENSIONS[self.config.file_type]
+
+    def client(self) -> Any:
+        with self._client_lock:
+            if self._client is None:
+                self._client = self._new_client()
+            return self._client
+
+    def _new_client(self) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        from floe_dagster.catalogs.glue import (
+            S3_ACCESS_KEY_ID,
+            S3_ENDPOINT,
+            S3_SECRET_ACCESS_KEY,
+            S3_SESSION_TOKEN,
+            aws_client_properties,
+        )
+
+        try:
+            props = aws_client_properties(self.config.aws_config())
+        except Exception as exc:  # STS / profile resolution
+            raise self.map_error(exc, "connect", "credentials") from None
+        pool = self.config.max_in_flight or UNLIMITED_THREADS
+        return boto3.session.Session().client(
+            "s3",
+            region_name=self.config.region,
+            endpoint_url=props.get(S3_ENDPOINT),
+            aws_access_key_id=props.get(S3_ACCESS_KEY_ID),
+            aws_secret_access_key=props.get(S3_SECRET_ACCESS_KEY),
+            aws_session_token=props.get(S3_SESSION_TOKEN),
+            config=Config(
+                max_pool_connections=max(10, pool),
+                retries={"total_max_attempts": self.config.max_attempts, "mode": "standard"},
+                s3={"addressing_style": "path"} if self.config.endpoint else None,
+            ),
+        )
+
+    def _count(self, operation: str) -> None:
+        with self._count_lock:
+            self.call_counts[operation] += 1
+
+    def endpoint(self) -> str:
+        return self.config.endpoint or f"s3.{self.config.region}.amazonaws.com"
+
+    def auth_strategy(self) -> str:
+        return str(self.config.aws_config().credential_mode)
+
+    def location(self, key: str = "") -> str:
+        return f"s3://{self.config.bucket}/{key}"
+
+    def map_error(self, exc: Exception, operation: str, subject: str = "") -> FloeError:
+        """A boto3/botocore failure as floe's error, with what to check; never a secret."""
+        from floe_dagster.catalogs.glue import _aws_error_class
+
+        where = self.location(subject if subject != "credentials" else self.config.path_prefix)
+        target = _aws_error_class(exc) or MetastoreError
+        code = ""
+        response = getattr(exc, "response", None)
+        if isinstance(response, dict):
+            code = str(response.get("Error", {}).get("Code", ""))
+        mode = self.config.aws_config().credential_mode
+        if code in ("NoSuchBucket",) or (target is NotFoundError and operation == "list_objects"):
+            message = (
+                f"metastore '{self.name}': bucket '{self.config.bucket}' does not exist at"
+                f" {self.endpoint()}; check metastores.{self.name}.config.bucket, region"
+                f" ({self.config.region}) and endpoint"
+            )
+            return NotFoundError(message, provider=self.type_name, operation=operation, retryable=False)
+        if target is AuthenticationError:
+            message = (
+                f"metastore '{self.name}': access denied ({code or type(exc).__name__}) on {where} during"
+                f" {operation}; check the credentials (mode: {mode}) and that they allow s3:ListBucket on"
+                f" arn:aws:s3:::{self.config.bucket} and s3:GetObject on"
+                f" arn:aws:s3:::{self.config.bucket}/{self.config.path_prefix}*"
+            )
+            return AuthenticationError(message, provider=self.type_name, operation=operation)
+        if target is ConfigurationError:
+            message = (
+                f"metastore '{self.name}': no usable AWS credentials or region ({type(exc).__name__});"
+                " set access_key_id + secret_access_key, profile or role_arn, or configure the default chain"
+            )
+            return ConfigurationError(message, provider=self.type_name, operation=operation)
+        if issubclass(target, UnavailableError):
+            message = (
+                f"metastore '{self.name}': S3 at {self.endpoint()} is unavailable during {operation} on"
+                f" {where} ({code or type(exc).__name__}, after {self.config.max_attempts} attempt(s));"
+                " check the endpoint and the network"
+            )
+            return UnavailableError(message, provider=self.type_name, operation=operation)
+        message = f"metastore '{self.name}': {operation} on {where} failed: {code or type(exc).__name__}"
+        return target(self.redact(message), provider=self.type_name, operation=operation)
+
+    # -- discovery --
+
+    def list_objects(self) -> list[S3Object]:
+        """Every object under ``path_prefix`` with an extension of ``file_type`` (paginated)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        found: list[S3Object] = []
+        try:
+            paginator = self.client().get_paginator("list_objects_v2")
+            pages = paginator.paginate(Bucket=self.config.bucket, Prefix=self.config.path_prefix)
+            for page in pages:
+                self._count("list_objects")
+                for item in page.get("Contents", []):
+                    key = item["Key"]
+                    if key.endswith("/") or not key.lower().endswith(self.extensions):
+                        continue
+                    found.append(
+                        S3Object(
+                            key=key,
+                            size=int(item["Size"]),
+                            etag=str(item.get("ETag", "")).strip('"'),
+                            last_modified=item["LastModified"].astimezone(UTC),
+                        )
+                    )
+        except (ClientError, BotoCoreError) as exc:
+            raise self.map_error(exc, "list_objects", self.config.path_prefix) from None
+        return found
+
+    def discover(self, refresh: bool = False) -> dict[str, list[S3Object]]:
+        """Table name -> objects, listed once per connector (``refresh`` lists again)."""
+        if self._tables is None or refresh:
+            objects = self.list_objects()
+            self._tables = group_objects(objects, self.extensions)
+            logger.info(
+                "s3 metastore '%s': %d object(s) in %d table(s) under %s",
+                self.name,
+                len(objects),
+                len(self._tables),
+                self.location(self.config.path_prefix),
+            )
+            for table, objs in self._tables.items():
+                logger.info("s3 metastore '%s': table %s: %d object(s)", self.name, table, len(objs))
+        return self._tables
+
+    def list_namespaces(self) -> list[str]:
+        return [self.config.table_namespace]
+
+    def list_tables(self, namespace: str) -> list[str]:
+        self._check_namespace(namespace, "list_tables")
+        return list(self.discover())
+
+    def get_table(self, namespace: str, table: str) -> Table:
+        self._check_namespace(namespace, "get_table")
+        objects = self.discover().get(table)
+        if not objects:
+            raise NotFoundError(
+                f"metastore '{self.name}': no {self.config.file_type} object makes table '{table}'"
+                f" under {self.location(self.config.path_prefix)}",
+                provider=self.type_name,
+                operation="get_table",
+            )
+        return self._describe(namespace, table, objects)
+
+    def get_tables(self, namespace: str, names: Sequence[str]) -> list[Table]:
+        self._check_namespace(namespace, "get_tables")
+        found = self.discover()
+        tables = []
+        for name in names:
+            if name in found:
+                tables.append(self._describe(namespace, name, found[name]))
+        if len(tables) < len(names):
+            missing = sorted(set(names) - set(found))
+            raise NotFoundError(
+                f"metastore '{self.name}': no table(s) {missing}",
+                provider=self.type_name,
+                operation="get_tables",
+            )
+        return tables
+
+    def _check_namespace(self, namespace: str, operation: str) -> None:
+        if namespace != self.config.table_namespace:
+            raise NotFoundError(
+                f"metastore '{self.name}' has one namespace, '{self.config.table_namespace}',"
+                f" not '{namespace}'",
+                provider=self.type_name,
+                operation=operation,
+            )
+
+    def _describe(self, namespace: str, table: str, objects: list[S3Object]) -> Table:
+        schemas = list(ordered_parallel(objects, self._schema_or_skip, self.config.max_in_flight))
+        reference: tuple[S3Object, Any] | None = None
+        rows = 0
+        for obj, found in zip(objects, schemas, strict=True):
+            if found is None:
+                continue
+            schema, count = found
+            rows += count
+            if reference is None:
+                reference = (obj, schema)
+                continue
+            differences = column_differences(arrow_columns(reference[1]), arrow_columns(schema))
+            if differences:
+                raise SchemaMismatchError(
+                    table,
+                    self.location(reference[0].key),
+                    self.location(obj.key),
+                    differences,
+                    provider=self.type_name,
+                    operation="get_table",
+                )
+        columns = tuple(Column(n, t) for n, t in arrow_columns(reference[1]).items()) if reference else ()
+        prefixes = sorted({o.key.rsplit("/", 1)[0] + "/" if "/" in o.key else o.key for o in objects})
+        first = prefixes[0]
+        location = first if not first.endswith("/") else f"{first}*{self.extensions[0]}"
+        return Table(
+            namespace=namespace,
+            name=table,
+            storage=StorageDescriptor(
+                location=self.location(location),
+                format=self.config.file_type,
+                columns=columns,
+            ),
+            data_version=data_version(objects),
+            properties={"floe.s3.prefixes": ",".join(prefixes), "floe.s3.objects": str(len(objects))},
+            stats=TableStats(
+                row_count=rows if self.config.file_type == "parquet" else None,
+                size_bytes=sum(o.size for o in objects),
+                file_count=len(objects),
+                last_modified=max(o.last_modified for o in objects),
+                partition_count=0,
+            ),
+        )
+
+    def _schema_or_skip(self, obj: S3Object) -> tuple[Any, int] | None:
+        try:
+            return self.read_schema(obj)
+        except ObjectSkipped as exc:
+            logger.warning("s3 metastore '%s': skipped %s", self.name, self.redact(str(exc)))
+            return None
+
+    # -- reading objects --
+
+    def _get(self, obj: S3Object, byte_range: str | None = None) -> bytes:
+        """The object's bytes (or a range); ``ObjectSkipped`` when it is gone or changed since listing."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        request: dict[str, Any] = {"Bucket": self.config.bucket, "Key": obj.key}
+        if obj.etag:
+            request["IfMatch"] = f'"{obj.etag}"'
+        if byte_range:
+            request["Range"] = byte_range
+        self._count("get_object_range" if byte_range else "get_object")
+        try:
+            return bytes(self.client().get_object(**request)["Body"].read())
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in ("NoSuchKey", "404", "NotFound"):
+                raise ObjectSkipped(obj.key, "deleted since it was listed") from None
+            if code in ("PreconditionFailed", "412"):
+                raise ObjectSkipped(obj.key, "replaced since it was listed; read on the next run") from None
+            raise self.map_error(exc, "read_object", obj.key) from None
+        except BotoCoreError as exc:
+            raise self.map_error(exc, "read_object", obj.key) from None
+
+    def read_schema(self, obj: S3Object) -> tuple[Any, int]:
+        """(Arrow schema, row count) of one object: Parquet from its footer via ranged reads."""
+        cache_key = (self.config.bucket, obj.key, obj.etag)
+        with _FOOTERS_LOCK:
+            cached = _FOOTERS.get(cache_key)
+        if cached is not None:
+            return cached
+        result = self._parquet_footer(obj) if self.config.file_type == "parquet" else self._text_schema(obj)
+        with _FOOTERS_LOCK:
+            if len(_FOOTERS) >= _FOOTERS_MAX:
+                _FOOTERS.clear()
+            _FOOTERS[cache_key] = result
+        return result
+
+    def _parquet_footer(self, obj: S3Object) -> tuple[Any, int]:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        if obj.size < 12:
+            raise ObjectSkipped(obj.key, f"malformed Parquet: {obj.size} bytes is too small")
+        tail = self._get(obj, f"bytes=-{min(obj.size, FOOTER_PROBE_BYTES)}")
+        if tail[-4:] != PARQUET_MAGIC:
+            raise ObjectSkipped(obj.key, "malformed Parquet: no PAR1 magic at the end")
+        footer_length = struct.unpack("<I", tail[-8:-4])[0]
+        if footer_length + 8 > obj.size - 4:
+            raise ObjectSkipped(obj.key, "malformed Parquet: footer length exceeds the object")
+        if footer_length + 8 > len(tail):
+            tail = self._get(obj, f"bytes=-{footer_length + 8}")
+        try:
+            metadata = pq.read_metadata(pa.BufferReader(PARQUET_MAGIC + tail[-(footer_length + 8) :]))
+            return metadata.schema.to_arrow_schema(), int(metadata.num_rows)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise ObjectSkipped(obj.key, f"malformed Parquet footer ({type(exc).__name__})") from None
+
+    def _text_schema(self, obj: S3Object) -> tuple[Any, int]:
+        """CSV/JSON: the types inferred from the object's first MiB (the row count is not known)."""
+        head = self._get(obj, f"bytes=0-{SCHEMA_PROBE_BYTES - 1}") if obj.size else b""
+        if obj.size > SCHEMA_PROBE_BYTES:
+            head = head[: head.rfind(b"\n") + 1]
+        return self._decode(obj, head).schema, -1
+
+    def read_object(self, obj: S3Object) -> ObjectData:
+        """One whole object as an Arrow table in batches of ``rows_per_record`` rows."""
+        return ObjectData(obj, self._decode(obj, self._get(obj)))
+
+    def _decode(self, obj: S3Object, data: bytes) -> Any:
+        import pyarrow as pa
+
+        batch = self.config.rows_per_record
+        try:
+            if self.config.file_type == "parquet":
+                import pyarrow.parquet as pq
+
+                parquet = pq.ParquetFile(pa.BufferReader(data))
+                schema = parquet.schema_arrow
+                return pa.Table.from_batches(list(parquet.iter_batches(batch_size=batch)), schema=schema)
+            if self.config.file_type == "csv":
+                import pyarrow.csv as pcsv
+
+                table = pcsv.read_csv(io.BytesIO(data))
+            else:
+                import pyarrow.json as pjson
+
+                table = pjson.read_json(io.BytesIO(data))
+            return pa.Table.from_batches(table.to_batches(max_chunksize=batch), schema=table.schema)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise ObjectSkipped(
+                obj.key, f"malformed {self.config.file_type} ({type(exc).__name__})"
+            ) from None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            "bucket": self.config.bucket,
+            "path_prefix": self.config.path_prefix,
+            "file_type": self.config.file_type,
+        }
