@@ -77,6 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("--env", help="environment to check (default: $FLOE_ENV or dev)")
     health.add_argument("--timeout", type=float, default=10.0, help="seconds per catalog check (at most 10)")
     command("seed", cmd_seed, "Create the demo's raw Iceberg tables (skips existing ones).")
+    refresh = command(
+        "refresh", cmd_refresh, "List every metastore and cache its tables as Dagster defs state."
+    )
+    refresh.add_argument("--metastore", metavar="NAME", help="refresh only this metastore")
+    refresh.add_argument("--env", help="environment (default: $FLOE_ENV or dev)")
+    observe = command(
+        "observe", cmd_observe, "Print every metastore table's asset key and data version (no Dagster)."
+    )
+    observe.add_argument("--metastore", metavar="NAME", help="observe only this metastore")
+    observe.add_argument("--format", choices=["table", "json"], default="table")
+    observe.add_argument("--env", help="environment (default: $FLOE_ENV or dev)")
     command("run", cmd_run, "Materialise every asset of the manifest's definitions (the main job).")
     command("demo", cmd_demo, "Seed the demo data, run the main job and show where the outputs are.")
     schema = commands.add_parser("schema", help="Print the manifest's JSON Schema (for editor completion).")
@@ -193,9 +204,57 @@ def cmd_health(args: argparse.Namespace) -> int:
 def cmd_seed(args: argparse.Namespace) -> int:
     from floe_dagster.demo import seed_demo
 
-    created = seed_demo(load_manifest(args.manifest))
+    loaded = load_manifest(args.manifest)
+    created = seed_demo(loaded)
     print(f"created {len(created)} raw table(s): {', '.join(created) or 'none (all present)'}")
+    refresh_after_seed(loaded, created)
     return EXIT_OK
+
+
+def refresh_after_seed(loaded: LoadedManifest, created: Sequence[str]) -> None:
+    """New tables become source assets: refresh a defs state written before they existed."""
+    from floe_dagster.defs.state import default_state_path, write_state
+
+    if created and default_state_path(loaded).exists():
+        write_state(loaded)
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    from floe_dagster.defs.state import select_metastores, write_state
+
+    loaded = load_manifest(args.manifest, environment=args.env)
+    names = select_metastores(loaded, args.metastore)
+    result = write_state(loaded, metastores=names)
+    for name in names:
+        if name in result.failed:
+            print(f"floe: metastore '{name}': {result.failed[name]} (state kept)", file=sys.stderr)
+        else:
+            print(f"metastore '{name}': {len(result.state.tables(name))} table(s)")
+    print(f"defs state: {result.path}")
+    return EXIT_FAILED if result.failed else EXIT_OK
+
+
+def cmd_observe(args: argparse.Namespace) -> int:
+    from floe_dagster.defs.state import observe_metastore, select_metastores
+
+    loaded = load_manifest(args.manifest, environment=args.env)
+    observed, failed = [], 0
+    for name in select_metastores(loaded, args.metastore):
+        try:
+            observed += observe_metastore(loaded, name)
+        except FloeError as exc:
+            failed += 1
+            print(f"floe: metastore '{name}' could not be observed: {exc}", file=sys.stderr)
+    if args.format == "json":
+        print(
+            json_dumps(
+                [{"metastore": t.metastore, "key": t.key, "data_version": t.data_version} for t in observed]
+            )
+        )
+    else:
+        print(format_table([("KEY", "DATA VERSION"), *((t.key, t.data_version) for t in observed)]))
+        print(f"\n{len(observed)} table(s)")
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -217,6 +276,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     loaded = load_manifest(args.manifest)
     created = seed_demo(loaded)
     print(f"raw data: {len(created)} table(s) created" if created else "raw data: present (reused)")
+    refresh_after_seed(loaded, created)
     return cmd_run(args)
 
 

@@ -10,19 +10,21 @@ from typing import Any
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
 from floe_dagster.defs.dbt_assets import dbt_asset_groups
+from floe_dagster.defs.health import compute_health
 from floe_dagster.defs.resources import (
     FloeCatalogResource,
     FloeComputeResource,
     FloeDbtCliResource,
     FloeMetastoreResource,
 )
+from floe_dagster.defs.sensors import observation_sensor
 from floe_dagster.defs.sources import (
     TableRef,
     dbt_source_refs,
-    list_metastore_tables,
     metastore_resource_key,
     observable_sources,
 )
+from floe_dagster.defs.state import load_sources_state
 from floe_dagster.manifest.loader import DEFAULT_MANIFEST, LoadedManifest, load_manifest
 from floe_dagster.manifest.plan import Plan, compile_plan
 from floe_dagster.transforms.dbt_manifest import dbt_executable, prepare_dbt_manifest
@@ -35,10 +37,13 @@ OBSERVE_JOB = "floe_observe_sources"
 def build_definitions(
     manifest_path: str | os.PathLike[str] = DEFAULT_MANIFEST,
     compiled_plan: str | os.PathLike[str] | None = None,
+    state_path: str | os.PathLike[str] | None = None,
 ) -> Definitions:
     """manifest.yaml -> Manifest -> Plan -> Definitions (the whole flow of DESIGN.md).
 
     ``compiled_plan`` is the JSON of ``floe compile``; given, the plan is read instead of compiled.
+    Metastore tables come from the defs state (``state_path``, default under the manifest's
+    state_dir; see defs/state.py): with a current state, loading calls no metastore.
     """
     loaded = load_manifest(manifest_path, check_assignments=False)
     dbt_manifest = prepare_dbt_manifest(loaded)
@@ -51,11 +56,17 @@ def build_definitions(
     refs_by_metastore: dict[str, list[TableRef]] = defaultdict(list)
     for ref in source_refs.values():
         refs_by_metastore[ref[0]].append(ref)
-    sources = [
-        observable_sources(loaded, name, list_metastore_tables(loaded, name), refs_by_metastore[name])
+    state = load_sources_state(loaded, state_path)
+    sources = {
+        name: observable_sources(loaded, name, state.tables(name), refs_by_metastore[name])
         for name in loaded.manifest.metastores
+    }
+    observed = [s for s in sources.values() if s is not None]
+    sensors = [
+        observation_sensor(loaded, name, source.keys)
+        for name, source in sources.items()
+        if source is not None
     ]
-    observed = [s for s in sources if s is not None]
     transforms = dbt_asset_groups(plan, dbt_manifest, source_refs)
     jobs = [
         define_asset_job(
@@ -72,10 +83,13 @@ def build_definitions(
                 description="Observe every metastore table (records data versions).",
             )
         )
+    health = compute_health(loaded)  # compute connection checks and the floe_health job
     return Definitions(
-        assets=[*observed, *transforms],
+        assets=[*observed, *transforms, *health.specs],
+        asset_checks=[health.checks],
         resources=build_resources(loaded),
-        jobs=jobs,
+        jobs=[*jobs, health.job],
+        sensors=sensors,
         # dbt already runs in its own process; a process per step only adds start-up time and
         # lets two steps fight over one DuckDB file.
         executor=in_process_executor,

@@ -1,6 +1,10 @@
-"""Metastore tables -> observable source assets, one multi-asset observation per metastore."""
+"""Metastore tables -> observable source assets, one multi-asset observation per metastore.
 
-import logging
+The asset specs are built from the defs state (``defs/state.py``), never from a live listing;
+the observation (the "Observe" button, the ``floe_observe_sources`` job) asks the metastore for
+the selected tables in batches and records each one's data version.
+"""
+
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -11,6 +15,7 @@ from dagster import (
     AssetsDefinition,
     AssetSpec,
     DataVersion,
+    Failure,
     MetadataValue,
     ObserveResult,
     TableColumn,
@@ -18,12 +23,10 @@ from dagster import (
     multi_observable_source_asset,
 )
 
+from floe_dagster.defs.state import TableRecord, last_ddl_time
 from floe_dagster.manifest.loader import LoadedManifest
 from floe_dagster.plugins.errors import FloeError, NotFoundError
-from floe_dagster.plugins.factory import build_metastore, table_filter
 from floe_dagster.plugins.metastore import Table
-
-logger = logging.getLogger("floe_dagster")
 
 TableRef = tuple[str, str, str]  # metastore, namespace, table
 
@@ -55,19 +58,6 @@ def dbt_source_refs(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any]) -> 
     return refs
 
 
-def list_metastore_tables(loaded: LoadedManifest, metastore: str) -> list[Table]:
-    """The tables a metastore has now; an unreachable metastore logs and yields none."""
-    try:
-        connector = build_metastore(loaded, metastore)
-        batch = loaded.manifest.metastores[metastore].batch_size
-        return list(connector.scan(table_filter(loaded, metastore), batch_size=batch))
-    except FloeError as exc:
-        logger.warning(
-            "floe: could not list metastore '%s' (%s); its sources load without metadata", metastore, exc
-        )
-        return []
-
-
 def table_schema(table: Table) -> TableSchema:
     return TableSchema(
         columns=[TableColumn(name=c.name, type=c.type, description=c.comment) for c in table.storage.columns]
@@ -75,6 +65,7 @@ def table_schema(table: Table) -> TableSchema:
 
 
 def table_metadata(table: Table) -> dict[str, Any]:
+    """Metadata of one observation: what the metastore says about the table now."""
     metadata: dict[str, Any] = {
         "dagster/column_schema": table_schema(table),
         "floe/location": MetadataValue.path(table.storage.location),
@@ -85,23 +76,50 @@ def table_metadata(table: Table) -> dict[str, Any]:
         metadata["dagster/row_count"] = table.stats.row_count
     if table.stats.last_modified is not None:
         metadata["floe/last_updated"] = MetadataValue.timestamp(table.stats.last_modified)
+    ddl_time = last_ddl_time(table)
+    if ddl_time is not None:
+        metadata["floe/last_ddl_time"] = MetadataValue.timestamp(ddl_time)
+    return metadata
+
+
+def record_metadata(record: TableRecord) -> dict[str, Any]:
+    """Definition metadata of one table, from the defs state (no metastore call)."""
+    metadata: dict[str, Any] = {
+        "dagster/column_schema": TableSchema(
+            columns=[TableColumn(name=n or "", type=t or "", description=c) for n, t, c in record["columns"]]
+        ),
+        "floe/location": MetadataValue.path(record["location"]),
+        "floe/format": record["format"],
+        "floe/partition_keys": ", ".join(name for name, _ in record["partition_keys"]) or "(none)",
+    }
+    if record["partition_count"] is not None:
+        metadata["floe/partition_count"] = record["partition_count"]
+    if record["last_ddl_time"] is not None:
+        metadata["floe/last_ddl_time"] = MetadataValue.timestamp(record["last_ddl_time"])
     return metadata
 
 
 def observable_sources(
-    loaded: LoadedManifest, metastore: str, tables: Iterable[Table], extra_refs: Iterable[TableRef] = ()
+    loaded: LoadedManifest,
+    metastore: str,
+    tables: Iterable[TableRecord],
+    extra_refs: Iterable[TableRef] = (),
 ) -> AssetsDefinition | None:
-    """One multi-asset whose single observation covers every table of ``metastore``."""
+    """One multi-asset whose single observation covers every table of ``metastore``.
+
+    ``tables`` come from the defs state (``defs/state.py``); building makes no metastore call.
+    """
     provider = loaded.manifest.metastores[metastore].type
     specs: dict[AssetKey, AssetSpec] = {}
-    for table in tables:
-        key = source_asset_key(metastore, table.namespace, table.name)
+    for record in tables:
+        namespace, name = record["namespace"], record["name"]
+        key = source_asset_key(metastore, namespace, name)
         specs[key] = AssetSpec(
             key,
             group_name=metastore,
-            kinds={provider, table.storage.format},
-            description=f"{table.qualified_name} in metastore '{metastore}'",
-            metadata=table_metadata(table),
+            kinds={provider, record["format"]},
+            description=f"{namespace}.{name} in metastore '{metastore}'",
+            metadata=record_metadata(record),
         )
     for _, namespace, name in extra_refs:
         key = source_asset_key(metastore, namespace, name)
@@ -125,11 +143,37 @@ def observable_sources(
     )
     def observe(context: AssetExecutionContext) -> Iterator[ObserveResult]:
         resource = getattr(context.resources, metastore_resource_key(metastore))
-        yield from observe_tables(
-            context, resource.connector(), metastore, context.selected_asset_keys, resource.batch_size()
-        )
+        try:
+            yield from observe_tables(
+                context, resource.connector(), metastore, context.selected_asset_keys, resource.batch_size()
+            )
+        except FloeError as exc:
+            raise observation_failure(metastore, exc) from exc
 
     return observe
+
+
+def unreachable_message(metastore: str, exc: FloeError) -> str:
+    retry = (
+        "retryable: yes, the next observation tries again"
+        if exc.retryable
+        else "retryable: no, fix the cause first"
+    )
+    return f"metastore '{metastore}' could not be observed: {exc} ({retry})"
+
+
+def observation_failure(metastore: str, exc: FloeError) -> Failure:
+    """A failed observation that says which metastore, what failed and whether retrying helps."""
+    return Failure(
+        description=unreachable_message(metastore, exc),
+        metadata={
+            "metastore": metastore,
+            "provider": exc.provider or "-",
+            "operation": exc.operation or "-",
+            "retryable": exc.retryable,
+        },
+        allow_retries=exc.retryable,
+    )
 
 
 def observe_tables(
@@ -140,9 +184,10 @@ def observe_tables(
         *namespace_parts, table_name = key.path[1:]
         wanted[".".join(namespace_parts)].append(table_name)
     seen = 0
-    for namespace, names in sorted(wanted.items()):
+    for namespace, unsorted in sorted(wanted.items()):
+        names = sorted(unsorted)
         for start in range(0, len(names), batch_size):
-            batch = sorted(names)[start : start + batch_size]
+            batch = names[start : start + batch_size]
             for table in _get_tables_skipping_missing(context, connector, namespace, batch):
                 seen += 1
                 yield ObserveResult(

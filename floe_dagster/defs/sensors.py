@@ -1,0 +1,164 @@
+"""One observation sensor per metastore: data versions recorded without launching a run.
+
+Each tick lists the metastore in batches (``MetastoreConnector.scan``: one namespace listing,
+one table listing per namespace, one batched get per ``batch_size`` tables), compares every
+table's data version with the sensor's cursor, and returns ``SensorResult(asset_events=...)``
+with one ``AssetObservation`` per table whose version changed. The daemon records those
+observations; each carries the ``dagster/data_version`` tag exactly as an observation run
+would, so declarative automation sees the new version. A table whose version did not change
+is not reported at all, so a repeated tick never looks like new data.
+
+The cursor is compact JSON: ``{"v": 1, "t": {"<namespace>.<table>": "<digest of version>"}}``.
+The observable source asset's "Observe" button stays available for a manual full pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from dagster import (
+    AssetKey,
+    AssetObservation,
+    DefaultSensorStatus,
+    SensorDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    sensor,
+)
+from dagster._core.definitions.data_version import (
+    DATA_VERSION_IS_USER_PROVIDED_TAG,
+    DATA_VERSION_TAG,
+)
+
+from floe_dagster.defs.sources import (
+    metastore_resource_key,
+    source_asset_key,
+    table_metadata,
+    unreachable_message,
+)
+from floe_dagster.manifest.loader import LoadedManifest
+from floe_dagster.plugins.errors import FloeError, MetastoreError
+from floe_dagster.plugins.metastore import MetastoreConnector, TableFilter
+
+CURSOR_VERSION = 1
+
+
+def sensor_name(metastore: str) -> str:
+    return f"observe_{metastore}_sensor"
+
+
+def version_digest(version: str) -> str:
+    """A short, stable stand-in for a data version in the cursor (bounded whatever the version)."""
+    return hashlib.blake2b(version.encode(), digest_size=8).hexdigest()
+
+
+def encode_cursor(versions: Mapping[str, str]) -> str:
+    return json.dumps({"v": CURSOR_VERSION, "t": dict(versions)}, separators=(",", ":"), sort_keys=True)
+
+
+def decode_cursor(cursor: str | None) -> dict[str, str]:
+    """The versions a cursor holds; an empty, foreign or older cursor holds none (report all)."""
+    if not cursor:
+        return {}
+    try:
+        document = json.loads(cursor)
+    except ValueError:
+        return {}
+    if not isinstance(document, dict) or document.get("v") != CURSOR_VERSION:
+        return {}
+    tables = document.get("t")
+    return {str(k): str(v) for k, v in tables.items()} if isinstance(tables, dict) else {}
+
+
+def observation_tags(data_version: str) -> dict[str, str]:
+    """The tags an observation run writes for a data version (what automation reads)."""
+    return {DATA_VERSION_TAG: data_version, DATA_VERSION_IS_USER_PROVIDED_TAG: "true"}
+
+
+@dataclass
+class ObservationPass:
+    """One listing of a metastore, compared with the previous versions."""
+
+    events: list[AssetObservation] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)  # namespace.table -> version digest
+    listed: int = 0
+    unknown: list[str] = field(default_factory=list)  # in the metastore, not in the definitions
+
+
+def observe_changes(
+    connector: MetastoreConnector,
+    table_filter: TableFilter,
+    batch_size: int,
+    metastore: str,
+    previous: Mapping[str, str],
+    known_keys: Collection[AssetKey] | None = None,
+) -> ObservationPass:
+    """Observations for the tables whose version differs from ``previous`` (all, when empty)."""
+    result = ObservationPass()
+    for table in connector.scan(table_filter, batch_size=batch_size):
+        result.listed += 1
+        key = source_asset_key(metastore, table.namespace, table.name)
+        if known_keys is not None and key not in known_keys:
+            result.unknown.append(table.qualified_name)
+            continue
+        digest = version_digest(table.data_version)
+        result.versions[table.qualified_name] = digest
+        if previous.get(table.qualified_name) != digest:
+            result.events.append(
+                AssetObservation(
+                    asset_key=key,
+                    tags=observation_tags(table.data_version),
+                    metadata=table_metadata(table),
+                )
+            )
+    return result
+
+
+def observation_sensor(
+    loaded: LoadedManifest, metastore: str, asset_keys: Iterable[AssetKey]
+) -> SensorDefinition:
+    """The sensor that records changed data versions of ``metastore``'s source assets."""
+    entry = loaded.manifest.metastores[metastore]
+    resource_key = metastore_resource_key(metastore)
+    known = frozenset(asset_keys)
+
+    @sensor(
+        name=sensor_name(metastore),
+        minimum_interval_seconds=entry.observe_interval_seconds,
+        required_resource_keys={resource_key},
+        default_status=DefaultSensorStatus.RUNNING,
+        description=(
+            f"Lists metastore '{metastore}' in batches every {entry.observe_interval_seconds} s and"
+            " records an observation (with its data version) for each table whose version changed."
+            " Launches no run."
+        ),
+    )
+    def observe_metastore(context: SensorEvaluationContext) -> SensorResult:
+        resource = getattr(context.resources, resource_key)
+        try:
+            observed = observe_changes(
+                resource.connector(),
+                resource.table_filter(),
+                resource.batch_size(),
+                metastore,
+                decode_cursor(context.cursor),
+                known,
+            )
+        except FloeError as exc:
+            # The tick fails with this message and keeps its cursor: the next tick tries again.
+            raise MetastoreError(unreachable_message(metastore, exc), retryable=exc.retryable) from exc
+        context.log.info(
+            f"floe: {len(observed.events)} of {observed.listed} table(s) of metastore"
+            f" '{metastore}' changed data version"
+        )
+        if observed.unknown:
+            context.log.warning(
+                f"floe: {len(observed.unknown)} table(s) of metastore '{metastore}' are not source"
+                f" assets yet (e.g. {observed.unknown[0]}); run `floe refresh` to add them"
+            )
+        return SensorResult(asset_events=observed.events, cursor=encode_cursor(observed.versions))
+
+    return observe_metastore

@@ -1,0 +1,344 @@
+"""Metastore listings cached as Dagster defs state, so a code location loads without the metastore.
+
+The split follows Dagster's ``StateBackedComponent``:
+
+- ``write_state(loaded, state_path)`` lists every metastore of the manifest (the only network
+  calls) and writes what the source assets are built from: per table its columns, location,
+  format, partition keys and count, and last DDL time;
+- ``read_state(state_path)`` + ``defs/sources.py`` build the observable source assets and the
+  observation sensors from that file with no network call (``build_definitions`` does that).
+
+Where: the manifest's ``state_dir`` holds ``defs_state/<key>/state``, the layout (and key
+sanitising) Dagster uses for ``LOCAL_FILESYSTEM`` defs state, keyed by the manifest's name and
+environment so two platforms in one code location never share a file. ``floe refresh``
+rewrites it; a metastore missing from it (or whose manifest entry changed since) is listed once
+when definitions load, and written back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypedDict
+
+from floe_dagster.manifest.loader import LoadedManifest
+from floe_dagster.plugins.errors import ConfigurationError, FloeError, NotSupportedError
+from floe_dagster.plugins.factory import build_metastore, table_filter
+from floe_dagster.plugins.metastore import Capability, MetastoreConnector, Table
+
+logger = logging.getLogger("floe_dagster")
+
+STATE_FORMAT = "floe-sources-state"
+STATE_VERSION = 1
+STATE_DIR_NAME = "defs_state"
+DDL_TIME_PROPERTY = "transient_lastDdlTime"  # Hive's, in epoch seconds
+
+
+class TableRecord(TypedDict):
+    """One table as the state file keeps it (everything an ``AssetSpec`` needs)."""
+
+    namespace: str
+    name: str
+    format: str
+    location: str
+    columns: list[list[str | None]]  # [name, type, comment]
+    partition_keys: list[list[str]]  # [name, type]
+    partition_count: int | None
+    last_ddl_time: float | None  # epoch seconds
+    table_type: str
+
+
+@dataclass
+class MetastoreState:
+    type: str
+    fingerprint: str
+    refreshed_at: float
+    tables: list[TableRecord] = field(default_factory=list)
+
+
+@dataclass
+class SourcesState:
+    manifest: str
+    environment: str
+    metastores: dict[str, MetastoreState] = field(default_factory=dict)
+
+    def tables(self, metastore: str) -> list[TableRecord]:
+        entry = self.metastores.get(metastore)
+        return entry.tables if entry is not None else []
+
+    def to_json(self) -> str:
+        document = {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "manifest": self.manifest,
+            "environment": self.environment,
+            "metastores": {
+                name: {
+                    "type": m.type,
+                    "fingerprint": m.fingerprint,
+                    "refreshed_at": m.refreshed_at,
+                    "tables": m.tables,
+                }
+                for name, m in sorted(self.metastores.items())
+            },
+        }
+        return json.dumps(document, separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> SourcesState:
+        document = json.loads(text)
+        if document.get("format") != STATE_FORMAT or document.get("version") != STATE_VERSION:
+            raise ValueError(f"not a {STATE_FORMAT} v{STATE_VERSION} document")
+        return cls(
+            manifest=document["manifest"],
+            environment=document["environment"],
+            metastores={
+                name: MetastoreState(
+                    type=m["type"],
+                    fingerprint=m["fingerprint"],
+                    refreshed_at=m["refreshed_at"],
+                    tables=m["tables"],
+                )
+                for name, m in document["metastores"].items()
+            },
+        )
+
+
+def defs_state_key(loaded: LoadedManifest) -> str:
+    """The defs state key: one per manifest name and environment."""
+    return f"FloeSources[{loaded.name}@{loaded.environment}]"
+
+
+def sanitize_state_key(key: str) -> str:
+    """Dagster's own sanitising of a defs state key into a folder name."""
+    return re.sub(r"[^A-Za-z0-9._-]", "__", key)
+
+
+def default_state_path(loaded: LoadedManifest) -> Path:
+    return loaded.state_dir / STATE_DIR_NAME / sanitize_state_key(defs_state_key(loaded)) / "state"
+
+
+def metastore_fingerprint(loaded: LoadedManifest, metastore: str) -> str:
+    """Changes when what a listing depends on changes in the manifest (secrets masked out)."""
+    entry = loaded.manifest.metastores[metastore]
+    config = loaded.plugin_config("metastores", metastore).model_dump(mode="json")
+    described = {
+        "type": entry.type,
+        "config": config,
+        "include": entry.include,
+        "exclude": entry.exclude,
+        "environment": loaded.environment,
+    }
+    return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+# --- building records from a metastore (the network side) -------------------------------------
+
+
+def last_ddl_time(table: Table) -> float | None:
+    """The table's last DDL time in epoch seconds: Hive's property, else its last metadata change."""
+    raw = table.properties.get(DDL_TIME_PROPERTY)
+    if raw is not None:
+        try:
+            return float(raw)
+        except ValueError:
+            pass
+    if table.stats.last_modified is not None:
+        return table.stats.last_modified.timestamp()
+    return None
+
+
+def partition_count(connector: MetastoreConnector, table: Table) -> int | None:
+    """How many partitions the table has (None when the metastore cannot tell)."""
+    known = getattr(table.stats, "partition_count", None)
+    if known is not None:
+        return int(known)
+    if not table.partition_keys:
+        return 0
+    if Capability.LIST_PARTITIONS not in connector.capabilities:
+        return None
+    try:
+        return len(connector.list_partitions(table.namespace, table.name))
+    except NotSupportedError:
+        return None
+
+
+def table_record(table: Table, partitions: int | None) -> TableRecord:
+    return {
+        "namespace": table.namespace,
+        "name": table.name,
+        "format": table.storage.format,
+        "location": table.storage.location,
+        "columns": [[c.name, c.type, c.comment] for c in table.storage.columns],
+        "partition_keys": [[c.name, c.type] for c in table.partition_keys],
+        "partition_count": partitions,
+        "last_ddl_time": last_ddl_time(table),
+        "table_type": table.table_type,
+    }
+
+
+def list_metastore(loaded: LoadedManifest, metastore: str) -> MetastoreState:
+    """List one metastore in batches; raises the connector's ``FloeError`` when it fails."""
+    started = time.monotonic()
+    connector = build_metastore(loaded, metastore)
+    batch = loaded.manifest.metastores[metastore].batch_size
+    tables = [
+        table_record(t, partition_count(connector, t))
+        for t in connector.scan(table_filter(loaded, metastore), batch_size=batch)
+    ]
+    logger.info(
+        "floe: listed %d table(s) of metastore '%s' in %.2f s",
+        len(tables),
+        metastore,
+        time.monotonic() - started,
+    )
+    return MetastoreState(
+        type=loaded.manifest.metastores[metastore].type,
+        fingerprint=metastore_fingerprint(loaded, metastore),
+        refreshed_at=time.time(),
+        tables=tables,
+    )
+
+
+# --- reading and writing the state file --------------------------------------------------------
+
+
+def read_state(state_path: str | os.PathLike[str]) -> SourcesState | None:
+    """The state at ``state_path``; None when there is none (or it is unreadable, logged)."""
+    path = Path(state_path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        return SourcesState.from_json(text)
+    except (ValueError, KeyError, TypeError) as exc:
+        logger.warning("floe: ignoring unreadable defs state %s (%s); it will be rewritten", path, exc)
+        return None
+
+
+def save_state(state: SourcesState, state_path: str | os.PathLike[str]) -> Path:
+    """Write atomically: a code location loading at the same moment reads the old or the new file."""
+    path = Path(state_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    partial.write_text(state.to_json(), encoding="utf-8")
+    os.replace(partial, path)
+    return path
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    path: Path
+    state: SourcesState
+    failed: dict[str, FloeError]
+
+
+def write_state(
+    loaded: LoadedManifest,
+    state_path: str | os.PathLike[str] | None = None,
+    metastores: Sequence[str] | None = None,
+) -> RefreshResult:
+    """List ``metastores`` (default: all of the manifest) and write the state file.
+
+    A metastore that fails keeps its previous entry (if any) and is reported in ``failed``;
+    the others are written.
+    """
+    path = Path(state_path) if state_path is not None else default_state_path(loaded)
+    names = list(metastores) if metastores is not None else list(loaded.manifest.metastores)
+    previous = read_state(path)
+    state = SourcesState(manifest=loaded.name, environment=loaded.environment)
+    if previous is not None:
+        state.metastores = {n: m for n, m in previous.metastores.items() if n in loaded.manifest.metastores}
+    failed: dict[str, FloeError] = {}
+    for name in names:
+        try:
+            state.metastores[name] = list_metastore(loaded, name)
+        except FloeError as exc:
+            failed[name] = exc
+    save_state(state, path)
+    return RefreshResult(path=path, state=state, failed=failed)
+
+
+def stale_metastores(loaded: LoadedManifest, state: SourcesState | None) -> list[str]:
+    """Metastores of the manifest the state lacks, or whose manifest entry changed since."""
+    return [
+        name
+        for name in loaded.manifest.metastores
+        if state is None
+        or name not in state.metastores
+        or state.metastores[name].fingerprint != metastore_fingerprint(loaded, name)
+    ]
+
+
+def load_sources_state(
+    loaded: LoadedManifest, state_path: str | os.PathLike[str] | None = None
+) -> SourcesState:
+    """The state definitions are built from; lists only the metastores the state lacks.
+
+    With a current state file this makes no network call at all. A metastore that cannot be
+    listed here loads with the sources dbt names only, and is tried again on the next load.
+    """
+    path = Path(state_path) if state_path is not None else default_state_path(loaded)
+    state = read_state(path)
+    missing = stale_metastores(loaded, state)
+    if not missing:
+        assert state is not None
+        return state
+    result = write_state(loaded, path, missing)
+    for name, exc in result.failed.items():
+        logger.warning(
+            "floe: could not list metastore '%s' (%s); its sources load without metadata"
+            " until `floe refresh` succeeds",
+            name,
+            exc,
+        )
+    return result.state
+
+
+def record_keys(records: Iterable[TableRecord]) -> list[tuple[str, str]]:
+    return [(r["namespace"], r["name"]) for r in records]
+
+
+# --- for the CLI (no Dagster import) ------------------------------------------------------------
+
+
+def select_metastores(loaded: LoadedManifest, name: str | None) -> list[str]:
+    """``[name]`` if the manifest has it, every metastore when None; else a clear error."""
+    names = list(loaded.manifest.metastores)
+    if name is None:
+        return names
+    if name not in loaded.manifest.metastores:
+        there = ", ".join(sorted(names)) if names else "none"
+        raise ConfigurationError(f"unknown metastore '{name}'; the manifest {loaded.path.name} has: {there}")
+    return [name]
+
+
+@dataclass(frozen=True)
+class ObservedTable:
+    metastore: str
+    namespace: str
+    name: str
+    data_version: str
+
+    @property
+    def key(self) -> str:
+        """The asset key as Dagster shows it: ``<metastore>/<namespace parts>/<table>``."""
+        return "/".join([self.metastore, *self.namespace.split("."), self.name])
+
+
+def observe_metastore(loaded: LoadedManifest, metastore: str) -> list[ObservedTable]:
+    """Every table of one metastore with its current data version (a full, batched pass)."""
+    connector = build_metastore(loaded, metastore)
+    batch = loaded.manifest.metastores[metastore].batch_size
+    return [
+        ObservedTable(metastore, t.namespace, t.name, t.data_version)
+        for t in connector.scan(table_filter(loaded, metastore), batch_size=batch)
+    ]
