@@ -235,7 +235,7 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
 
 def cmd_observe(args: argparse.Namespace) -> int:
-    from floe_dagster.defs.state import observe_metastore, select_metastores
+    from floe_dagster.defs.state import observe_metastore, select_metastores, unreachable_message
 
     loaded = load_manifest(args.manifest, environment=args.env)
     observed, failed = [], 0
@@ -244,7 +244,7 @@ def cmd_observe(args: argparse.Namespace) -> int:
             observed += observe_metastore(loaded, name)
         except FloeError as exc:
             failed += 1
-            print(f"floe: metastore '{name}' could not be observed: {exc}", file=sys.stderr)
+            print(f"floe: {unreachable_message(name, exc)}", file=sys.stderr)
     if args.format == "json":
         print(
             json_dumps(

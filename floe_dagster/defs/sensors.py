@@ -37,8 +37,8 @@ from floe_dagster.defs.sources import (
     metastore_resource_key,
     source_asset_key,
     table_metadata,
-    unreachable_message,
 )
+from floe_dagster.defs.state import unreachable_message
 from floe_dagster.manifest.loader import LoadedManifest
 from floe_dagster.plugins.errors import FloeError, MetastoreError
 from floe_dagster.plugins.metastore import MetastoreConnector, TableFilter

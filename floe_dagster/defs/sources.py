@@ -23,7 +23,7 @@ from dagster import (
     multi_observable_source_asset,
 )
 
-from floe_dagster.defs.state import TableRecord, last_ddl_time
+from floe_dagster.defs.state import TableRecord, last_ddl_time, unreachable_message
 from floe_dagster.manifest.loader import LoadedManifest
 from floe_dagster.plugins.errors import FloeError, NotFoundError
 from floe_dagster.plugins.metastore import Table
@@ -151,15 +151,6 @@ def observable_sources(
             raise observation_failure(metastore, exc) from exc
 
     return observe
-
-
-def unreachable_message(metastore: str, exc: FloeError) -> str:
-    retry = (
-        "retryable: yes, the next observation tries again"
-        if exc.retryable
-        else "retryable: no, fix the cause first"
-    )
-    return f"metastore '{metastore}' could not be observed: {exc} ({retry})"
 
 
 def observation_failure(metastore: str, exc: FloeError) -> Failure:

@@ -310,6 +310,15 @@ def record_keys(records: Iterable[TableRecord]) -> list[tuple[str, str]]:
 # --- for the CLI (no Dagster import) ------------------------------------------------------------
 
 
+def unreachable_message(metastore: str, exc: FloeError) -> str:
+    retry = (
+        "retryable: yes, the next observation tries again"
+        if exc.retryable
+        else "retryable: no, fix the cause first"
+    )
+    return f"metastore '{metastore}' could not be observed: {exc} ({retry})"
+
+
 def select_metastores(loaded: LoadedManifest, name: str | None) -> list[str]:
     """``[name]`` if the manifest has it, every metastore when None; else a clear error."""
     names = list(loaded.manifest.metastores)
