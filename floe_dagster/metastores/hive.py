@@ -51,6 +51,7 @@ from floe_dagster.plugins.metastore import (
     MetastoreConnector,
     Partition,
     PartitionPredicate,
+    ScanDescription,
     StorageDescriptor,
     Table,
     TableStats,
@@ -64,6 +65,7 @@ logger = logging.getLogger("floe_dagster.metastores.hive")
 DEFAULT_PORT = 9083
 MAX_PARTS_LIMIT = 32767  # max_parts is an i16 in the Thrift API
 NO_SNAPSHOT_VERSION = "no-snapshot"
+UNVERSIONED = "unversioned"  # a table described for reading only (describe_scan)
 
 # Metadata that changes when a Hive table's (or partition's) data changes.
 VERSION_KEYS = ("transient_lastDdlTime", "numFiles", "totalSize", "numRows")
@@ -184,6 +186,26 @@ def _is_transport_error(exc: BaseException) -> bool:
     from thrift.transport.TTransport import TTransportException
 
     return isinstance(exc, TTransportException | OSError | EOFError)
+
+
+class _ApplicationError:
+    """An error the metastore answered with (not a transport failure): not retried.
+
+    Generated Thrift exceptions are immutable, so they cannot travel through context managers
+    (which set ``__traceback__``); they are carried out of the retry loop in this wrapper.
+    """
+
+    def __init__(self, exception: Exception) -> None:
+        self.exception = exception
+
+
+def _invoke(client: Any, method: str, args: tuple[Any, ...]) -> Any:
+    try:
+        return getattr(client, method)(*args)
+    except Exception as exc:
+        if _is_transport_error(exc):
+            raise
+        return _ApplicationError(exc)
 
 
 class _Connection:
@@ -354,16 +376,19 @@ class HiveMetastoreConnector(MetastoreConnector):
             retry=retry_if_exception(_is_transport_error),
             reraise=True,
         )
+        answer: Any = None
         try:
             for attempt in retrying:
                 with attempt, self._pool.connection() as conn:
                     self._count(method)
-                    return getattr(conn.client, method)(*args)
+                    answer = _invoke(conn.client, method, args)
         except FloeError:
             raise
         except Exception as exc:
             raise self._map_error(exc, operation, subject) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+        if isinstance(answer, _ApplicationError):
+            raise self._map_error(answer.exception, operation, subject) from None
+        return answer
 
     def _map_error(self, exc: Exception, operation: str, subject: str) -> FloeError:
         from hive_metastore import ttypes
@@ -451,16 +476,34 @@ class HiveMetastoreConnector(MetastoreConnector):
     def list_partitions(
         self, namespace: str, table: str, predicates: Sequence[PartitionPredicate] = ()
     ) -> list[Partition]:
-        """The table's partitions in name order; with predicates, only the matching ones are fetched.
+        """The table's partitions in value order; with predicates, only the matching ones are fetched.
 
         Pruning needs the table's explicit partition keys; without them (or with predicates on
         other columns only) every partition is listed and the fallback is logged.
         """
         if predicates:
-            described = self.get_table(namespace, table)
+            described = self._unversioned_table(namespace, table)
             if partition_predicates_apply(described, predicates):
                 return self._pruned_partitions(described, predicates)
         return [_neutral_partition(p) for p in self._all_partitions(namespace, table)]
+
+    def describe_scan(
+        self, namespace: str, table: str, predicates: Sequence[PartitionPredicate] = ()
+    ) -> ScanDescription:
+        """One ``get_table``, then only the partitions that match ``predicates`` (all without them)."""
+        described = self._unversioned_table(namespace, table)
+        if described.storage.format == "iceberg" or not described.partition_spec.is_partitioned:
+            return ScanDescription.from_table(described, None, predicates)
+        if partition_predicates_apply(described, predicates):
+            partitions = self._pruned_partitions(described, predicates)
+        else:
+            partitions = [_neutral_partition(p) for p in self._all_partitions(namespace, table)]
+        return ScanDescription.from_table(described, partitions, predicates)
+
+    def _unversioned_table(self, namespace: str, table: str) -> Table:
+        """The table's mapping without its data version (no partition listing): for reading it."""
+        raw = self._call("get_table", "get_table", namespace, table, subject=f"table {namespace}.{table}")
+        return self._to_table(namespace, raw, "get_table", versioned=False)
 
     # -- partitions ------------------------------------------------------------------------------
 
@@ -513,7 +556,7 @@ class HiveMetastoreConnector(MetastoreConnector):
                 raise
             return exc
 
-    def _to_table(self, namespace: str, raw: Any, operation: str) -> Table:
+    def _to_table(self, namespace: str, raw: Any, operation: str, versioned: bool = True) -> Table:
         qualified = f"{namespace}.{raw.tableName}"
         params = dict(raw.parameters or {})
         sd = raw.sd
@@ -555,7 +598,9 @@ class HiveMetastoreConnector(MetastoreConnector):
                     options={"metadata_location": metadata_location},
                     serde_parameters=serde_params,
                 ),
-                data_version=self._iceberg_version(qualified, metadata_location, operation),
+                data_version=self._iceberg_version(qualified, metadata_location, operation)
+                if versioned
+                else UNVERSIONED,
                 partition_keys=partition_keys,
                 properties=params,
                 stats=TableStats(last_modified=last_modified),
@@ -565,7 +610,7 @@ class HiveMetastoreConnector(MetastoreConnector):
 
         fmt, options = storage_format(qualified, serde, sd.inputFormat, serde_params, params)
         partitions: list[tuple[str, Any]] = []
-        if partition_keys:
+        if partition_keys and versioned:
             key_names = [k.name for k in partition_keys]
             partitions = sorted(
                 (
@@ -574,7 +619,7 @@ class HiveMetastoreConnector(MetastoreConnector):
                 ),
                 key=_by_name,
             )
-        stats = _stats(params, [p for _, p in partitions], bool(partition_keys), last_modified)
+        stats = _stats(params, [p for _, p in partitions], bool(partition_keys) and versioned, last_modified)
         return Table(
             namespace=namespace,
             name=raw.tableName,
@@ -588,7 +633,7 @@ class HiveMetastoreConnector(MetastoreConnector):
                 options=options,
                 serde_parameters=serde_params,
             ),
-            data_version=hive_data_version(location, params, partitions),
+            data_version=hive_data_version(location, params, partitions) if versioned else UNVERSIONED,
             partition_keys=partition_keys,
             properties=params,
             stats=stats,

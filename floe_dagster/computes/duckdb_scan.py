@@ -1,0 +1,205 @@
+"""DuckDB SQL that reads a metastore table through its storage location.
+
+``relation_sql(scan)`` turns a ``ScanDescription`` (plugins/metastore.py) into a relation for a
+``FROM`` clause: ``read_parquet`` / ``read_csv`` / ``read_json`` / ``read_avro`` over the table's
+files, or ``iceberg_scan`` of its metadata file. Partitioned tables:
+
+* every partition (``scan.partitions is None``): one glob per partition level under the
+  location, with ``hive_partitioning`` and the partition columns typed from the partition spec;
+* selected partitions (pruned by the connector): only those partitions' folders are listed,
+  so DuckDB never opens a file of another partition. Partition folders named ``k=v`` are
+  read with ``hive_partitioning``; partitions at other locations are read one by one with their
+  values as constant columns (``UNION ALL BY NAME``); no partition left gives an empty relation
+  with the table's columns.
+
+Hidden files (``_SUCCESS``, ``.crc``) are skipped by the glob ``[!_.]*``. ORC has no reader in
+DuckDB and an HDFS location none either: both raise ``NotSupportedError``.
+``create_view`` registers a scan as a view, which is how a dbt source backed by a metastore
+table becomes readable on DuckDB.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from floe_dagster.plugins.errors import NotSupportedError
+from floe_dagster.plugins.metastore import Column, Partition, ScanDescription
+
+PROVIDER = "duckdb"
+FILES = "[!_.]*"  # data files only: not _SUCCESS, _committed_*, .crc, ...
+EXTENSIONS = {"iceberg": ("avro", "iceberg"), "avro": ("avro",)}
+_READERS = {"parquet": "read_parquet", "csv": "read_csv", "json": "read_json", "avro": "read_avro"}
+_HIVE_PARTITIONING = {"parquet", "csv", "json"}
+
+_SIMPLE_TYPES = {
+    "string": "VARCHAR",
+    "varchar": "VARCHAR",
+    "char": "VARCHAR",
+    "tinyint": "TINYINT",
+    "smallint": "SMALLINT",
+    "int": "INTEGER",
+    "integer": "INTEGER",
+    "bigint": "BIGINT",
+    "float": "FLOAT",
+    "double": "DOUBLE",
+    "double precision": "DOUBLE",
+    "boolean": "BOOLEAN",
+    "date": "DATE",
+    "timestamp": "TIMESTAMP",
+    "binary": "BLOB",
+}
+
+
+def duckdb_type(hive_type: str) -> str:
+    """The DuckDB type for a Hive column type (complex types read as VARCHAR from text)."""
+    text = hive_type.strip().lower()
+    decimal = re.fullmatch(r"decimal\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)", text)
+    if decimal:
+        return f"DECIMAL({decimal.group(1)},{decimal.group(2)})"
+    if text == "decimal":
+        return "DECIMAL(10,0)"
+    return _SIMPLE_TYPES.get(text.split("(", 1)[0].strip(), "VARCHAR")
+
+
+def quote_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def duckdb_path(location: str, table: str = "") -> str:
+    """A path DuckDB can open: ``file:/x`` and ``file:///x`` -> ``/x``; s3/gs/az/http(s) as they are."""
+    parts = urlsplit(location)
+    if parts.scheme in ("", "file"):
+        path = parts.path if parts.scheme else location
+        return path.rstrip("/") or "/"
+    if parts.scheme in ("s3", "s3a", "s3n", "gs", "gcs", "az", "abfss", "http", "https", "r2"):
+        return location.replace("s3a://", "s3://", 1).replace("s3n://", "s3://", 1).rstrip("/")
+    raise NotSupportedError(
+        f"table {table}: DuckDB cannot read {parts.scheme}:// locations ({location})",
+        provider=PROVIDER,
+        operation="scan",
+        retryable=False,
+    )
+
+
+def required_extensions(scan: ScanDescription) -> tuple[str, ...]:
+    """DuckDB extensions the relation needs (load them before running it)."""
+    return EXTENSIONS.get(scan.format, ())
+
+
+def relation_sql(scan: ScanDescription) -> str:
+    """A DuckDB relation (for a FROM clause) reading ``scan``."""
+    if scan.format == "iceberg":
+        if not scan.metadata_location:
+            raise NotSupportedError(
+                f"table {scan.table}: an Iceberg scan needs the metadata location",
+                provider=PROVIDER,
+                operation="scan",
+            )
+        return f"iceberg_scan({quote_literal(duckdb_path(scan.metadata_location, scan.table))})"
+    if scan.format not in _READERS:
+        raise NotSupportedError(
+            f"table {scan.table}: DuckDB has no reader for format {scan.format!r}"
+            f" (readable: {', '.join(sorted([*_READERS, 'iceberg']))})",
+            provider=PROVIDER,
+            operation=f"read_{scan.format}",
+            retryable=False,
+        )
+    location = duckdb_path(scan.location, scan.table)
+    keys = scan.partition_columns
+    if not keys:
+        return _reader(scan, [f"{location}/{FILES}"], hive=False)
+    if scan.partitions is None:
+        levels = "/".join(["*"] * len(keys))
+        return _reader(scan, [f"{location}/{levels}/{FILES}"], hive=True)
+    if not scan.partitions:
+        return _empty(scan)
+    names = [c.name for c in keys]
+    folders = [
+        (p, duckdb_path(p.location or _default_location(location, names, p), scan.table))
+        for p in scan.partitions
+    ]
+    if scan.format in _HIVE_PARTITIONING and all(_is_hive_folder(f, names, p) for p, f in folders):
+        return _reader(scan, [f"{folder}/{FILES}" for _, folder in folders], hive=True)
+    selects = [
+        "SELECT *, "
+        + ", ".join(
+            f"CAST({quote_literal(v)} AS {duckdb_type(c.type)}) AS {quote_ident(c.name)}"
+            for c, v in zip(keys, p.values, strict=True)
+        )
+        + f" FROM {_reader(scan, [f'{folder}/{FILES}'], hive=False)}"
+        for p, folder in folders
+    ]
+    return "(" + " UNION ALL BY NAME ".join(selects) + ")"
+
+
+def select_sql(scan: ScanDescription, columns: Sequence[str] | None = None) -> str:
+    projection = ", ".join(quote_ident(c) for c in columns) if columns else "*"
+    return f"SELECT {projection} FROM {relation_sql(scan)}"
+
+
+def create_view(con: Any, view: str, scan: ScanDescription, schema: str | None = None) -> str:
+    """``CREATE OR REPLACE VIEW [schema.]view`` over ``scan`` on a DuckDB connection; returns the SQL.
+
+    The extensions the scan needs must be loaded on ``con`` (``required_extensions``).
+    """
+    name = quote_ident(view) if schema is None else f"{quote_ident(schema)}.{quote_ident(view)}"
+    if schema is not None:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
+    sql = f"CREATE OR REPLACE VIEW {name} AS {select_sql(scan)}"
+    con.execute(sql)
+    return sql
+
+
+def _reader(scan: ScanDescription, paths: list[str], hive: bool) -> str:
+    args = ["[" + ", ".join(quote_literal(p) for p in paths) + "]"]
+    options = scan.options
+    if scan.format == "csv":
+        all_varchar = options.get("all_varchar") == "true"
+        args += [
+            f"delim={quote_literal(options.get('delimiter', ','))}",
+            f"quote={quote_literal(options.get('quote', ''))}",
+            f"escape={quote_literal(options.get('escape', ''))}",
+            f"header={'true' if int(options.get('header') or 0) > 0 else 'false'}",
+            f"columns={_struct(scan.columns, all_varchar)}",
+        ]
+        if "null" in options:
+            args.append(f"nullstr={quote_literal(options['null'])}")
+    elif scan.format == "json":
+        args += ["format='newline_delimited'", f"columns={_struct(scan.columns)}"]
+    elif scan.format == "parquet":
+        args.append("union_by_name=true")
+    if hive and scan.format in _HIVE_PARTITIONING:
+        hive_types = {c.name: duckdb_type(c.type) for c in scan.partition_columns}
+        args += ["hive_partitioning=true", f"hive_types={_struct_literal(hive_types)}"]
+    elif scan.format in _HIVE_PARTITIONING:
+        args.append("hive_partitioning=false")
+    return f"{_READERS[scan.format]}({', '.join(args)})"
+
+
+def _struct(columns: Sequence[Column], all_varchar: bool = False) -> str:
+    return _struct_literal({c.name: "VARCHAR" if all_varchar else duckdb_type(c.type) for c in columns})
+
+
+def _struct_literal(items: dict[str, str]) -> str:
+    return "{" + ", ".join(f"{quote_literal(k)}: {quote_literal(v)}" for k, v in items.items()) + "}"
+
+
+def _empty(scan: ScanDescription) -> str:
+    columns = [*scan.columns, *scan.partition_columns]
+    body = ", ".join(f"CAST(NULL AS {duckdb_type(c.type)}) AS {quote_ident(c.name)}" for c in columns)
+    return f"(SELECT {body or 'NULL AS _'} WHERE false)"
+
+
+def _default_location(location: str, names: list[str], partition: Partition) -> str:
+    return f"{location}/{partition.name(names)}"
+
+
+def _is_hive_folder(folder: str, names: list[str], partition: Partition) -> bool:
+    return folder.endswith("/" + partition.name(names))
