@@ -39,6 +39,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
@@ -208,6 +209,28 @@ class PolarisCatalogConfig(RestCatalogConfig):
         ..., description="Client secret of the Polaris principal, e.g. ${env:POLARIS_CLIENT_SECRET}."
     )
     scope: str = Field("PRINCIPAL_ROLE:ALL", description="OAuth2 scope: the principal roles to activate.")
+
+
+@dataclass(frozen=True)
+class IcebergRestEndpoint:
+    """How an engine with its own Iceberg REST client (DuckDB's iceberg extension) reaches this catalog.
+
+    Built from the catalog plugin's config by :meth:`RestCatalogPlugin.iceberg_rest_endpoint`, so a
+    compute never copies the catalog's endpoint or credentials into its own config. The secret
+    stays a ``SecretStr``; the engine that needs it in clear reads it at the last moment.
+    """
+
+    uri: str
+    warehouse: str | None
+    client_id: str | None
+    client_secret: SecretStr | None
+    oauth2_server_uri: str | None
+    scope: str
+    vended_credentials: bool
+
+    @property
+    def has_credentials(self) -> bool:
+        return self.client_id is not None and self.client_secret is not None
 
 
 def rest_catalog_properties(config: RestCatalogConfig) -> dict[str, str]:
@@ -563,6 +586,28 @@ class RestCatalogPlugin(PyIcebergCatalogPlugin):
             response_ms=round(elapsed, 1),
             message=message,
             details={"uri": self.config.uri},
+        )
+
+    def iceberg_rest_endpoint(self) -> IcebergRestEndpoint:
+        """The endpoint, warehouse and OAuth2 client of this catalog, for engines that attach it.
+
+        Same values as PyIceberg's properties: the token endpoint defaults to
+        ``<uri>/v1/oauth/tokens``, the scope to PyIceberg's ``catalog``, and vended credentials
+        are asked for unless ``properties`` overrides the access-delegation header.
+        """
+        config = self.config
+        has_client = config.client_id is not None and config.client_secret is not None
+        delegation = self.catalog_properties().get(ACCESS_DELEGATION_HEADER, "")
+        return IcebergRestEndpoint(
+            uri=config.uri,
+            warehouse=config.warehouse,
+            client_id=config.client_id,
+            client_secret=config.client_secret,
+            oauth2_server_uri=(config.oauth2_server_uri or f"{config.uri}/v1/oauth/tokens")
+            if has_client
+            else None,
+            scope=config.scope or "catalog",
+            vended_credentials="vended-credentials" in [d.strip() for d in delegation.split(",")],
         )
 
     def describe(self) -> dict[str, str]:

@@ -6,6 +6,8 @@ result as a Dagster materialisation.
 
 - Reading: ``configure_connection`` runs the compute plugin's catalog attachment SQL, so every
   table of every manifest catalog is ``<catalog>.<namespace>.<table>`` (dbt sources name them so).
+  For a REST catalog that SQL holds the client secret: it is executed, never logged, and errors
+  are re-raised with it masked.
 - Writing: models materialised as ``external`` with ``plugin: floe`` are written by DuckDB to
   Parquet, then ``store`` commits that file to the write catalog as the Iceberg table
   ``<schema>.<model>`` (replacing its contents, as dbt's table materialisation does).
@@ -42,12 +44,23 @@ class Plugin(BasePlugin):
         return build_catalog(self._loaded, name)
 
     def configure_connection(self, conn: Any) -> None:
-        from floe_dagster.computes.duckdb import DuckDBComputePlugin
+        """Attach every manifest catalog. The statements may hold a catalog's client secret:
+        they are never logged, and a failure is re-raised with the secret masked (no chained
+        exception, whose message and traceback could still carry the statement)."""
+        from floe_dagster.computes.duckdb import DuckDBComputePlugin, redact_sql, scrub_secrets
 
         compute = DuckDBComputePlugin()
         for name in self.catalog_names:
-            for statement in compute.get_catalog_attachment_sql(self._catalog(name)) or []:
-                conn.execute(statement)
+            statements = compute.get_catalog_attachment_sql(self._catalog(name)) or []
+            for statement in statements:
+                try:
+                    conn.execute(statement)
+                except Exception as exc:
+                    detail = scrub_secrets(f"{type(exc).__name__}: {exc}", statements)
+                    raise RuntimeError(
+                        f"floe: attaching catalog '{name}' failed: {detail}"
+                        f" (statement: {scrub_secrets(redact_sql(statement), statements)})"
+                    ) from None
 
     def store(self, target_config: TargetConfig) -> None:
         if not self.write_catalog:

@@ -1,11 +1,31 @@
-"""DuckDB: the reference compute plugin and the embedded default (dbt-duckdb target)."""
+"""DuckDB: the reference compute plugin and the embedded default (dbt-duckdb target).
+
+Catalogs become DuckDB databases named after the catalog (see ``get_catalog_attachment_sql``):
+
+- an **Iceberg REST** catalog (``rest``, ``polaris``) is attached natively by DuckDB's iceberg
+  extension: ``CREATE OR REPLACE TEMPORARY SECRET`` (``TYPE iceberg`` with the catalog's OAuth2
+  client id/secret, token endpoint and scope) and ``ATTACH '<warehouse>' AS <catalog> (TYPE
+  iceberg, ENDPOINT '<uri>', SECRET ...)``. Endpoint and credentials come from the catalog
+  plugin (``RestCatalogPlugin.iceberg_rest_endpoint``), never from the compute's config. These
+  statements carry the client secret by necessity: nothing logs them, and errors raised while
+  running them go through :func:`redact_sql` / :func:`scrub_secrets` first.
+- any other catalog (the local SQL catalog) becomes an in-memory database of views over
+  ``iceberg_scan`` of each table's current metadata file.
+
+Timeouts: DuckDB has no statement timeout setting, so floe does not pretend to set one.
+``timeout_seconds`` bounds floe's own connection check (``validate_connection``: open, load the
+extensions, ``SELECT 1``), enforced with DuckDB's interrupt; dbt queries on this compute are not
+interrupted (bound a whole run with Dagster's ``dagster/max_runtime`` run tag, which the run
+monitoring daemon enforces).
+"""
 
 from __future__ import annotations
 
 import re
+import threading
 import time
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -20,6 +40,9 @@ from floe_dagster.plugins.compute import (
     pick_preset,
 )
 from floe_dagster.plugins.paths import resolve_local_path
+
+if TYPE_CHECKING:
+    from floe_dagster.catalogs.rest import IcebergRestEndpoint
 
 MEMORY_LIMIT = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 DBT_PLUGIN_MODULE = "floe_dagster.computes.dbt_duckdb_plugin"
@@ -50,7 +73,15 @@ class DuckDBConfig(PluginConfig):
     extensions: list[str] = Field(default_factory=lambda: ["iceberg"], description="Loaded offline.")
     settings: dict[str, str | int | float | bool] = Field(default_factory=dict)
     attach: list[DuckDBAttachment] = Field(default_factory=list)
-    timeout_seconds: int | None = Field(None, ge=1)
+    timeout_seconds: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "Longest floe's connection check may take (open, load extensions, SELECT 1), enforced"
+            " with DuckDB's interrupt. DuckDB has no statement timeout: dbt queries are not bounded"
+            " by it (use Dagster's dagster/max_runtime run tag for a whole run)."
+        ),
+    )
     dbt_threads: int = Field(1, ge=1, description="dbt's own thread count for this target.")
 
     @field_validator("path")
@@ -135,38 +166,69 @@ class DuckDBComputePlugin(ComputePlugin):
         return ["dbt-duckdb>=1.11,<1.12"]
 
     def validate_connection(self, config: PluginConfig) -> ConnectionResult:
+        """Open the database (read-only when the file exists), load the extensions, ``SELECT 1``.
+
+        With ``timeout_seconds``, a check still running after that long is interrupted and fails
+        naming the field; without it, it may take as long as the extensions take to load.
+        """
         assert isinstance(config, DuckDBConfig)
         started = time.perf_counter()
-        try:
-            database = ":memory:"
-            if config.path != ":memory:" and Path(config.path).exists():
-                database = config.path
+        outcome: dict[str, Any] = {}
+        opened: list[Any] = []
+
+        def check() -> None:
             import tempfile
 
-            with tempfile.TemporaryDirectory() as tmp:
-                con = connect_with_extensions(
-                    database, Path(tmp), config.extensions, read_only=database != ":memory:"
-                )
-                try:
-                    con.execute("SELECT 1").fetchall()
-                finally:
-                    con.close()
-        except Exception as exc:
-            elapsed = (time.perf_counter() - started) * 1000
-            return ConnectionResult("failed", round(elapsed, 1), f"duckdb '{config.path}': {exc}")
-        elapsed = (time.perf_counter() - started) * 1000
-        return ConnectionResult("ok", round(elapsed, 1), f"duckdb {config.path} answered")
+            try:
+                database = ":memory:"
+                if config.path != ":memory:" and Path(config.path).exists():
+                    database = config.path
+                with tempfile.TemporaryDirectory() as tmp:
+                    con = connect_with_extensions(
+                        database, Path(tmp), config.extensions, read_only=database != ":memory:"
+                    )
+                    opened.append(con)
+                    try:
+                        con.execute(PROBE_SQL).fetchall()
+                    finally:
+                        con.close()
+            except Exception as exc:
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=check, name="floe-duckdb-validate", daemon=True)
+        worker.start()
+        worker.join(config.timeout_seconds)
+        if worker.is_alive():
+            for con in opened:
+                con.interrupt()  # DuckDB's own cancellation of the running query
+            worker.join(5)
+            elapsed = round((time.perf_counter() - started) * 1000, 1)
+            return ConnectionResult(
+                "failed",
+                elapsed,
+                f"duckdb '{config.path}': no answer within timeout_seconds={config.timeout_seconds}"
+                " (connection check interrupted)",
+            )
+        elapsed = round((time.perf_counter() - started) * 1000, 1)
+        if "error" in outcome:
+            return ConnectionResult("failed", elapsed, f"duckdb '{config.path}': {outcome['error']}")
+        return ConnectionResult("ok", elapsed, f"duckdb {config.path} answered")
 
     def get_resource_requirements(self, workload_size: str) -> ResourceSpec:
         return pick_preset(PRESETS, workload_size, self.type_name)
 
     def get_catalog_attachment_sql(self, catalog: CatalogPlugin) -> list[str] | None:
-        """Expose a catalog's tables as ``<catalog>.<namespace>.<table>`` views over ``iceberg_scan``.
+        """SQL that makes ``catalog`` the DuckDB database ``<catalog>`` (tables: catalog.namespace.table).
 
-        DuckDB has no native attachment for a PyIceberg SQL catalog, so the catalog becomes an
-        in-memory database of views pinned to each table's current metadata file: nothing stale
-        is kept in the DuckDB file, and dbt sources address tables as catalog.namespace.table.
+        An Iceberg REST catalog is attached natively (see :func:`rest_attachment_sql`; the
+        statements contain its client secret: never log them, pass errors through
+        :func:`scrub_secrets`). Any other catalog is listed through its plugin: DuckDB has no
+        native attachment for a PyIceberg SQL catalog, so the catalog becomes an in-memory
+        database of views pinned to each table's current metadata file.
         """
+        endpoint = getattr(catalog, "iceberg_rest_endpoint", None)
+        if callable(endpoint):
+            return rest_attachment_sql(catalog.name, endpoint())
         statements = [f"ATTACH IF NOT EXISTS ':memory:' AS {quote(catalog.name)}"]
         for namespace in catalog.list_namespaces():
             schema = ".".join(namespace)
@@ -181,6 +243,74 @@ class DuckDBComputePlugin(ComputePlugin):
                     f" AS SELECT * FROM iceberg_scan({literal(metadata)})"
                 )
         return statements
+
+
+PROBE_SQL = "SELECT 1"
+# Options of DuckDB's CREATE SECRET whose values are secrets (TYPE iceberg / s3 ...).
+SECRET_OPTIONS = ("CLIENT_SECRET", "TOKEN", "SECRET", "SESSION_TOKEN")
+_SECRET_VALUE = re.compile(r"\b(" + "|".join(SECRET_OPTIONS) + r")(\s+)'((?:[^']|'')*)'", re.IGNORECASE)
+REDACTED = "**********"
+
+
+def secret_name(catalog_name: str) -> str:
+    return f"floe_catalog_{re.sub(r'[^A-Za-z0-9_]', '_', catalog_name)}"
+
+
+def rest_attachment_sql(name: str, endpoint: IcebergRestEndpoint) -> list[str]:
+    """``CREATE SECRET`` + ``ATTACH (TYPE iceberg)`` for a REST catalog, then a name-clash guard.
+
+    The secret is TEMPORARY (this connection's memory only, never written to disk) and created
+    with ``OR REPLACE`` and the attachment with ``IF NOT EXISTS``, so a connection configured
+    twice stays valid. DuckDB fetches the OAuth2 token when the secret is created. Without
+    client credentials the catalog is attached with ``AUTHORIZATION_TYPE 'none'``.
+    """
+    statements: list[str] = []
+    options = [f"TYPE iceberg, ENDPOINT {literal(endpoint.uri)}"]
+    if endpoint.has_credentials:
+        assert endpoint.client_id is not None and endpoint.client_secret is not None
+        assert endpoint.oauth2_server_uri is not None
+        secret = secret_name(name)
+        statements.append(
+            f"CREATE OR REPLACE TEMPORARY SECRET {quote(secret)} (TYPE iceberg,"
+            f" CLIENT_ID {literal(endpoint.client_id)},"
+            f" CLIENT_SECRET {literal(endpoint.client_secret.get_secret_value())},"
+            f" OAUTH2_SERVER_URI {literal(endpoint.oauth2_server_uri)},"
+            f" OAUTH2_SCOPE {literal(endpoint.scope)})"
+        )
+        options.append(f"SECRET {quote(secret)}")
+    else:
+        options.append("AUTHORIZATION_TYPE 'none'")
+    mode = "vended_credentials" if endpoint.vended_credentials else "none"
+    options.append(f"ACCESS_DELEGATION_MODE '{mode}'")
+    statements.append(
+        f"ATTACH IF NOT EXISTS {literal(endpoint.warehouse or '')} AS {quote(name)} ({', '.join(options)})"
+    )
+    # IF NOT EXISTS keeps a database of the same name (e.g. the compute's own lakehouse.duckdb):
+    # fail clearly instead of reading the wrong database.
+    clash = (
+        f"catalog '{name}' cannot be attached: a DuckDB database named '{name}' is already attached"
+        " (the compute's own file?); rename one of them"
+    )
+    statements.append(
+        "SELECT CASE WHEN (SELECT type FROM duckdb_databases() WHERE database_name ="
+        f" {literal(name)}) <> 'iceberg' THEN error({literal(clash)}) END"
+    )
+    return statements
+
+
+def redact_sql(statement: str) -> str:
+    """``statement`` with the value of every secret option (CLIENT_SECRET, TOKEN ...) masked."""
+    return _SECRET_VALUE.sub(lambda m: f"{m.group(1)}{m.group(2)}'{REDACTED}'", statement)
+
+
+def scrub_secrets(text: str, statements: list[str]) -> str:
+    """``text`` (an error message) with every secret value found in ``statements`` masked."""
+    for statement in statements:
+        for match in _SECRET_VALUE.finditer(statement):
+            value = match.group(3).replace("''", "'")
+            if value:
+                text = text.replace(value, REDACTED)
+    return text
 
 
 def quote(identifier: str) -> str:

@@ -15,6 +15,9 @@ import duckdb
 
 # An extension whose LOAD needs another one installed first.
 EXTENSION_DEPENDENCIES: dict[str, tuple[str, ...]] = {"iceberg": ("avro",)}
+# Installed beside an extension but not loaded: DuckDB autoloads them from the offline folder when
+# they are used (iceberg's REST catalog client and s3:// paths need httpfs; LOAD does not).
+EXTENSION_COMPANIONS: dict[str, tuple[str, ...]] = {"iceberg": ("httpfs",)}
 
 
 def available_extensions() -> list[str]:
@@ -42,12 +45,21 @@ def connection_config(extension_dir: Path) -> dict[str, str | bool]:
 
 
 def prepare_extension_directory(extension_dir: Path, names: Iterable[str]) -> list[str]:
-    """Install ``names`` (and what they need) into ``extension_dir``; cheap when already there."""
+    """Install ``names`` (and what they need) into ``extension_dir``; cheap when already there.
+
+    Returns the extensions to LOAD (``names`` and their dependencies, not the companions).
+    """
     from duckdb_extensions import import_extension
 
     wanted = with_dependencies(names)
+    companions = [  # optional: skipped when their package is not installed
+        c
+        for n in wanted
+        for c in EXTENSION_COMPANIONS.get(n, ())
+        if c not in wanted and importlib.util.find_spec(f"duckdb_extension_{c}") is not None
+    ]
     extension_dir.mkdir(parents=True, exist_ok=True)
-    missing = [n for n in wanted if not _installed_file(extension_dir, n)]
+    missing = [n for n in [*wanted, *companions] if not _installed_file(extension_dir, n)]
     if missing:
         con = duckdb.connect(":memory:", config=connection_config(extension_dir))  # type: ignore[arg-type]
         try:
