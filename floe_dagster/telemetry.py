@@ -70,28 +70,95 @@ def record_validation(compute: str, plugin_type: str, ok: bool, duration_ms: flo
 
 
 def validate_compute(plugin: Any, config: Any, compute: str) -> Any:
-    """``plugin.validate_connection`` inside a span, with the duration histogram and error counter."""
+    """``plugin.validate_connection`` inside a span, with the duration histogram and error counter.
+
+    The result's message starts with ``compute '<name>' (<type>):`` so every reader (CLI,
+    Dagster check metadata, logs) knows which compute it is about. A plugin that raises instead
+    of returning a failed result is reported as a failed result too (a check never crashes).
+    """
+    from floe_dagster.plugins.compute import ConnectionResult
+
     started = time.perf_counter()
+    prefix = f"compute '{compute}' ({plugin.type_name}): "
     with operation_span("compute", compute, plugin.type_name, "validate_connection") as span:
-        result = plugin.validate_connection(config)
+        try:
+            result = plugin.validate_connection(config)
+        except Exception as exc:
+            elapsed = round((time.perf_counter() - started) * 1000, 1)
+            detail = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            result = ConnectionResult("failed", elapsed, f"{type(exc).__name__}: {detail}")
+            span.set_attribute("floe.error", type(exc).__name__)
+        if not result.message.startswith(prefix):
+            result = ConnectionResult(result.status, result.latency_ms, prefix + result.message)
         span.set_attribute("floe.status", result.status)
+        span.set_attribute("floe.latency_ms", float(result.latency_ms))
+        if not result.ok:
+            span.set_status(Status(StatusCode.ERROR, "connection validation failed"))
     record_validation(compute, plugin.type_name, result.ok, (time.perf_counter() - started) * 1000)
     return result
 
 
+_configured = False
+
+
 def configure_from_environment() -> None:
-    """Install SDK providers when the standard OTEL_* exporter variables ask for console output."""
-    if os.environ.get("OTEL_TRACES_EXPORTER") == "console":
+    """Install SDK providers for the standard ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER``.
+
+    ``console`` prints spans and metrics; ``otlp`` exports them with the OTLP exporter package
+    (``opentelemetry-exporter-otlp``, configured by the standard ``OTEL_EXPORTER_OTLP_*``
+    variables) and fails clearly when it is not installed; unset or ``none`` installs nothing.
+    The SDK itself reads ``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES`` and
+    ``OTEL_METRIC_EXPORT_INTERVAL``. Safe to call more than once (only the first call acts).
+    """
+    global _configured
+    if _configured:
+        return
+    traces = os.environ.get("OTEL_TRACES_EXPORTER", "none").strip().lower()
+    metrics_exporter = os.environ.get("OTEL_METRICS_EXPORTER", "none").strip().lower()
+    if traces not in ("", "none"):
         from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
         provider = TracerProvider()
-        provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
-        trace.set_tracer_provider(provider)
-    if os.environ.get("OTEL_METRICS_EXPORTER") == "console":
-        from opentelemetry.sdk.metrics import MeterProvider
-        from opentelemetry.sdk.metrics.export import ConsoleMetricExporter, PeriodicExportingMetricReader
+        if traces == "console":
+            from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
-        metrics.set_meter_provider(
-            MeterProvider(metric_readers=[PeriodicExportingMetricReader(ConsoleMetricExporter())])
-        )
+            provider.add_span_processor(SimpleSpanProcessor(ConsoleSpanExporter()))
+        else:
+            provider.add_span_processor(BatchSpanProcessor(_otlp("trace", traces)()))
+        trace.set_tracer_provider(provider)
+    if metrics_exporter not in ("", "none"):
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+
+        if metrics_exporter == "console":
+            from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+
+            exporter: Any = ConsoleMetricExporter()
+        else:
+            exporter = _otlp("metric", metrics_exporter)()
+        metrics.set_meter_provider(MeterProvider(metric_readers=[PeriodicExportingMetricReader(exporter)]))
+    _configured = True
+
+
+def _otlp(signal: str, name: str) -> Any:
+    """The OTLP exporter class for ``signal`` ("trace" or "metric"), by the OTEL_*_EXPORTER value."""
+    variable = "OTEL_TRACES_EXPORTER" if signal == "trace" else "OTEL_METRICS_EXPORTER"
+    if name != "otlp":
+        raise ValueError(f"{variable}={name!r} is not supported by floe; use console, otlp or none")
+    class_name = "OTLPSpanExporter" if signal == "trace" else "OTLPMetricExporter"
+    protocol = os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+    module = (
+        f"opentelemetry.exporter.otlp.proto.grpc.{signal}_exporter"
+        if protocol == "grpc"
+        else f"opentelemetry.exporter.otlp.proto.http.{signal}_exporter"
+    )
+    try:
+        import importlib
+
+        return getattr(importlib.import_module(module), class_name)
+    except ImportError:
+        raise ValueError(
+            f"{variable}=otlp needs the OTLP exporter: pip install opentelemetry-exporter-otlp"
+            f" (protocol {protocol})"
+        ) from None
