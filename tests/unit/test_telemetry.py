@@ -78,3 +78,86 @@ def test_compute_validation_emits_duration_and_errors(tmp_path: Path) -> None:
     assert errors == {"broken": 1}
     span_names = [s.name for s in SPANS.get_finished_spans()]
     assert span_names.count("floe.compute.validate_connection") >= 2
+
+
+def _points(name: str) -> list:
+    found: list = []
+    for resource_metrics in METRICS.get_metrics_data().resource_metrics:
+        for scope in resource_metrics.scope_metrics:
+            for metric in scope.metrics:
+                if metric.name == name:
+                    found.extend(metric.data.data_points)
+    return found
+
+
+def test_each_validation_is_one_span_naming_the_compute_with_status_and_latency(tmp_path: Path) -> None:
+    SPANS.clear()
+    plugin = DuckDBComputePlugin()
+    bad_file = tmp_path / "broken.duckdb"
+    bad_file.write_text("not DuckDB")
+    config = DuckDBConfig.model_validate({"path": str(bad_file)}, context={"base_dir": tmp_path})
+    result = validate_compute(plugin, config, "span_check")
+    assert result.message.startswith("compute 'span_check' (duckdb): ")
+    [span] = [s for s in SPANS.get_finished_spans() if s.attributes.get("floe.compute") == "span_check"]
+    assert span.name == "floe.compute.validate_connection"
+    assert span.attributes["floe.plugin_type"] == "duckdb"
+    assert span.attributes["floe.status"] == "failed"
+    assert span.attributes["floe.latency_ms"] == result.latency_ms
+    assert span.status.status_code.name == "ERROR"
+
+
+def test_a_plugin_that_raises_is_a_failed_validation_and_is_counted(tmp_path: Path) -> None:
+    class Exploding(DuckDBComputePlugin):
+        def validate_connection(self, config):  # type: ignore[no-untyped-def]
+            raise RuntimeError("driver crashed")
+
+    config = DuckDBConfig.model_validate({"path": ":memory:"}, context={"base_dir": tmp_path})
+    result = validate_compute(Exploding(), config, "exploding")
+    assert not result.ok
+    assert result.message == "compute 'exploding' (duckdb): RuntimeError: driver crashed"
+    errors = {p.attributes["compute"]: p.value for p in _points("validation_errors")}
+    assert errors["exploding"] == 1
+    assert any(p.attributes["compute"] == "exploding" for p in _points("validation_duration"))
+
+
+def test_the_dagster_health_check_emits_the_validation_span_and_metrics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dagster import DagsterInstance
+
+    from floe_dagster.defs.health import HEALTH_JOB
+    from tests.unit.test_compute_health import health_definitions
+
+    SPANS.clear()
+    monkeypatch.setenv("FLOE_HEALTH_PG_PASSWORD", "CANARY-otel")
+    defs, _ = health_definitions(tmp_path)
+    assert defs.resolve_job_def(HEALTH_JOB).execute_in_process(instance=DagsterInstance.ephemeral()).success
+    spans = {s.attributes.get("floe.compute"): s for s in SPANS.get_finished_spans()}
+    assert spans["fast"].attributes["floe.status"] == "ok"
+    assert spans["warehouse"].attributes["floe.status"] == "failed"
+    assert {"fast", "warehouse"} <= {p.attributes["compute"] for p in _points("validation_duration")}
+    assert {p.attributes["compute"]: p.value for p in _points("validation_errors")}["warehouse"] >= 1
+    assert all("CANARY" not in str(dict(s.attributes)) for s in SPANS.get_finished_spans())
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "words"),
+    [
+        ("OTEL_TRACES_EXPORTER", "otlp", "pip install opentelemetry-exporter-otlp"),
+        ("OTEL_METRICS_EXPORTER", "zipkin", "OTEL_METRICS_EXPORTER='zipkin' is not supported"),
+    ],
+)
+def test_exporters_come_from_the_standard_otel_variables(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, words: str
+) -> None:
+    import importlib.util
+
+    from floe_dagster import telemetry
+
+    if value == "otlp" and importlib.util.find_spec("opentelemetry.exporter") is not None:
+        pytest.skip("the OTLP exporter is installed here")
+    monkeypatch.setattr(telemetry, "_configured", False)
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValueError, match=words):
+        telemetry.configure_from_environment()
+    assert telemetry._configured is False

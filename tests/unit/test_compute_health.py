@@ -1,0 +1,129 @@
+"""Compute health in Dagster: the ``floe_health`` job runs one ``connection`` check per compute."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, Definitions
+
+from floe_dagster.defs.health import CHECK_NAME, HEALTH_GROUP, HEALTH_JOB, compute_health
+from floe_dagster.defs.resources import FloeComputeResource
+from floe_dagster.manifest import load_manifest
+from tests.fixtures.postgres import closed_port
+
+CANARY = "CANARY-health-3b9f"
+
+MANIFEST = """\
+apiVersion: floe.dev/v1
+kind: Manifest
+metadata: {{name: health}}
+computes:
+  approved: [fast, warehouse]
+  default: fast
+  targets:
+    fast:
+      type: duckdb
+      config: {{path: ":memory:", extensions: []}}
+    warehouse:
+      type: postgres
+      config:
+        host: 127.0.0.1
+        port: {port}
+        user: floe
+        password: ${{env:FLOE_HEALTH_PG_PASSWORD}}
+        dbname: floe
+        connect_timeout: 3
+transforms:
+  dbt_project: dbt
+"""
+
+
+def health_definitions(root: Path) -> tuple[Definitions, int]:
+    (root / "dbt").mkdir()
+    (root / "dbt" / "dbt_project.yml").write_text("name: t\nprofile: t\n")
+    port = closed_port()
+    path = root / "manifest.yaml"
+    path.write_text(MANIFEST.format(port=port))
+    loaded = load_manifest(path)
+    health = compute_health(loaded)
+    resources = {
+        f"compute_{name}": FloeComputeResource(
+            manifest_path=str(path),
+            environment=loaded.environment,
+            name=name,
+            plugin_type=loaded.target(name).type,
+        )
+        for name in loaded.manifest.computes.approved
+    }
+    defs = Definitions(
+        assets=health.specs, asset_checks=[health.checks], jobs=[health.job], resources=resources
+    )
+    return defs, port
+
+
+def run_health(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, dict[str, Any], int, Any]:
+    monkeypatch.setenv("FLOE_HEALTH_PG_PASSWORD", CANARY)
+    defs, port = health_definitions(tmp_path)
+    instance = DagsterInstance.ephemeral()
+    result = defs.resolve_job_def(HEALTH_JOB).execute_in_process(instance=instance)
+    evaluations = {e.asset_key.path[-1]: e for e in result.get_asset_check_evaluations()}
+    return result, evaluations, port, instance
+
+
+def test_health_job_reports_each_compute_with_status_latency_and_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result, evaluations, port, instance = run_health(tmp_path, monkeypatch)
+    assert result.success  # a failed check is a result, not a crashed run
+    assert set(evaluations) == {"fast", "warehouse"}
+
+    ok = evaluations["fast"]
+    assert ok.passed and ok.check_name == CHECK_NAME
+    assert ok.asset_key == AssetKey(["floe_compute", "fast"])
+    assert ok.metadata["status"].value == "ok"
+    assert ok.metadata["latency_ms"].value > 0
+    assert ok.metadata["message"].value.startswith("compute 'fast' (duckdb): ")
+
+    failed = evaluations["warehouse"]
+    assert not failed.passed
+    assert failed.severity == AssetCheckSeverity.ERROR
+    assert failed.metadata["status"].value == "failed"
+    message = failed.metadata["message"].value
+    assert message.startswith("compute 'warehouse' (postgres): ")
+    assert f"127.0.0.1:{port}" in message and "refused" in message.lower()
+    assert failed.description == message
+
+    records = instance.get_records_for_run(result.run_id).records
+    events = "\n".join(json.dumps(r.event_log_entry.to_json()) for r in records)
+    assert "warehouse" in events and CANARY not in events
+
+
+def test_compute_assets_stand_apart_from_the_materialised_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOE_HEALTH_PG_PASSWORD", CANARY)
+    defs, _ = health_definitions(tmp_path)
+    graph = defs.resolve_asset_graph()
+    keys = {AssetKey(["floe_compute", "fast"]), AssetKey(["floe_compute", "warehouse"])}
+    for key in keys:
+        node = graph.get(key)
+        assert node.group_name == HEALTH_GROUP
+        assert not node.is_materializable  # it stands for the engine; "Materialize all" skips it
+    assert graph.get(AssetKey(["floe_compute", "warehouse"])).kinds == {"postgres"}
+
+
+def test_a_compute_whose_plugin_cannot_be_built_is_a_failed_check() -> None:
+    from floe_dagster.defs.health import validate
+
+    class Broken:
+        def plugin(self) -> Any:
+            raise RuntimeError("manifest.yaml:9:7: computes.targets.x.config.host: field required")
+
+    result = validate(Broken(), "x", "postgres")
+    assert not result.ok
+    assert result.message == (
+        "compute 'x' (postgres): manifest.yaml:9:7: computes.targets.x.config.host: field required"
+    )
