@@ -17,6 +17,7 @@ from __future__ import annotations
 import abc
 import fnmatch
 import logging
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -198,12 +199,19 @@ class TableFilter:
         )
 
     def may_match_namespace(self, namespace: str) -> bool:
-        """False when no include pattern can match a table of this namespace (or all are excluded)."""
+        """False when no table of this namespace can pass the filter (so it is not even listed).
+
+        Sound, not exact: a pattern may match ``<namespace>.<table>`` only if its literal prefix
+        (before the first wildcard) and ``<namespace>.`` agree on their common length.
+        """
         if any(p.endswith(".*") and fnmatch.fnmatchcase(namespace, p[:-2]) for p in self.exclude):
             return False
-        return any(
-            fnmatch.fnmatchcase(namespace, p.split(".", 1)[0]) if "." in p else True for p in self.include
-        )
+        qualified = f"{namespace}."
+        for pattern in self.include:
+            prefix = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
+            if qualified.startswith(prefix) or prefix.startswith(qualified):
+                return True
+        return False
 
 
 PredicateOp = Literal["=", "!=", "<", "<=", ">", ">=", "in"]

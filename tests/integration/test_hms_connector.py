@@ -35,6 +35,7 @@ from floe_dagster.plugins.metastore import (
     StorageDescriptor,
     Table,
     TableFilter,
+    parse_partition_name,
 )
 from tests.contract.contracts import MetastoreContract, unique
 from tests.fixtures.hive_metastore import (
@@ -510,3 +511,22 @@ def test_column_model_is_provider_neutral() -> None:
     fields = set(Table.__dataclass_fields__)
     assert "provider" not in fields and "provider" not in set(StorageDescriptor.__dataclass_fields__)
     assert Column("a", "int") == Column("a", "int")
+
+
+def test_table_filter_skips_namespaces_no_pattern_can_match() -> None:
+    assert not TableFilter(include=("obs_*",)).may_match_namespace("default")
+    assert TableFilter(include=("obs_*",)).may_match_namespace("obs_01")
+    assert not TableFilter(include=("raw.*",)).may_match_namespace("raw2")
+    assert TableFilter(include=("*.orders",)).may_match_namespace("anything")
+    assert not TableFilter(include=("*",), exclude=("raw.*",)).may_match_namespace("raw")
+
+
+def test_partition_predicates_compare_by_column_type_and_names_round_trip() -> None:
+    assert PartitionPredicate("bucket", "<", "10").matches("9", "int")
+    assert not PartitionPredicate("bucket", "<", "10").matches("9", "string")  # '9' > '10' as text
+    assert PartitionPredicate("ds", "in", ("a", "b")).matches("b")
+    assert not PartitionPredicate("ds", "!=", "x").matches("__HIVE_DEFAULT_PARTITION__")
+    odd = Partition(("2024/01/01", "a=b"), None)
+    name = odd.name(["ds", "k"])
+    assert name == "ds=2024%2F01%2F01/k=a%3Db"
+    assert parse_partition_name(name) == {"ds": "2024/01/01", "k": "a=b"}
