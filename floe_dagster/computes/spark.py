@@ -43,9 +43,10 @@ itself. Instead, floe hands Spark exactly the current snapshot of every table:
    Spark and runs the statements, skipping the relations this invocation builds itself.
 
 So a dbt source ``raw.payments`` or a ``ref`` to a model another compute wrote reads what the
-catalog holds at that moment, no older file and no newer one. Where that cannot be true the
-plan step refuses instead of guessing: a snapshot with delete files (merge-on-read) or a
-table whose schema evolved (data files may carry old column names) raises
+catalog holds at that moment, no older file and no newer one. (On a cluster, the views name the
+data files' URIs as the catalog stores them: the cluster must be able to read that storage.)
+Where that cannot be true the plan step refuses instead of guessing: a snapshot with delete
+files (merge-on-read) or a table whose schema evolved (data files may carry old column names) raises
 ``NotSupportedError``. The view selects the columns of the current schema by name, so a data
 file missing one fails the query rather than yielding nulls.
 
