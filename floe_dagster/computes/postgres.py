@@ -29,7 +29,6 @@ password.
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any, ClassVar, Literal
 
@@ -38,21 +37,19 @@ from pydantic import Field, SecretStr, field_validator
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.catalog import CatalogPlugin
 from floe_dagster.plugins.compute import (
+    REMOTE_ENGINE_PRESETS,
     ComputePlugin,
     ConnectionResult,
     DbtProfileContext,
     ResourceSpec,
     pick_preset,
+    secret_env_name,
 )
 
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
 # The engine is remote: a preset sizes the pod that runs dbt (a client), not the database.
-PRESETS: dict[str, ResourceSpec] = {
-    "small": ResourceSpec("250m", "500m", "512Mi", "1Gi"),
-    "medium": ResourceSpec("500m", "1", "1Gi", "2Gi"),
-    "large": ResourceSpec("1", "2", "2Gi", "4Gi"),
-}
+PRESETS: dict[str, ResourceSpec] = REMOTE_ENGINE_PRESETS
 
 
 class _WireProtocolConfig(PluginConfig):
@@ -102,12 +99,6 @@ class RedshiftConfig(_WireProtocolConfig):
                 " (a WLM query monitoring rule, or ALTER USER <user> SET statement_timeout TO <ms>)"
             )
         return value
-
-
-def secret_env_name(compute_name: str, field: str = "password") -> str:
-    """``FLOE_SECRET_<COMPUTE>_<FIELD>``: the variable a compute's secret is passed in to dbt."""
-    slug = re.sub(r"[^A-Z0-9]", "_", compute_name.upper())
-    return f"FLOE_SECRET_{slug}_{field.upper()}"
 
 
 def dbt_env(config: PluginConfig, compute_name: str) -> dict[str, str]:
