@@ -11,6 +11,7 @@ from dagster import AssetSelection, Definitions, define_asset_job, in_process_ex
 
 from floe_dagster.defs.dbt_assets import dbt_asset_groups
 from floe_dagster.defs.health import compute_health
+from floe_dagster.defs.ingest import ingest_assets
 from floe_dagster.defs.resources import (
     FloeCatalogResource,
     FloeComputeResource,
@@ -68,6 +69,12 @@ def build_definitions(
         if source is not None
     ]
     transforms = dbt_asset_groups(plan, dbt_manifest, source_refs)
+    source_keys = [key for source in observed for key in source.keys]
+    ingests = [  # opt-in incremental ingest of s3 metastores' tables into Iceberg (defs/ingest.py)
+        ingest
+        for name in loaded.manifest.metastores
+        if (ingest := ingest_assets(loaded, name, state.tables(name), source_keys)) is not None
+    ]
     jobs = [
         define_asset_job(
             MAIN_JOB,
@@ -85,7 +92,7 @@ def build_definitions(
         )
     health = compute_health(loaded)  # compute connection checks and the floe_health job
     return Definitions(
-        assets=[*observed, *transforms, *health.specs],
+        assets=[*observed, *ingests, *transforms, *health.specs],
         asset_checks=[health.checks],
         resources=build_resources(loaded),
         jobs=[*jobs, health.job],

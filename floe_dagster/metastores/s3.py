@@ -71,6 +71,7 @@ EXTENSIONS: dict[str, tuple[str, ...]] = {
     "csv": (".csv",),
     "json": (".json", ".jsonl", ".ndjson"),
 }
+FORMAT_NAMES = {"parquet": "Parquet", "csv": "CSV", "json": "JSON"}
 DEFAULT_ROWS_PER_RECORD = 500
 DEFAULT_CONCURRENCY = 50
 # -1 (unlimited) still runs reads on a thread pool; this is its size.
@@ -177,9 +178,18 @@ class SchemaMismatchError(MetastoreError):
 class ObjectSkipped(MetastoreError):
     """An object that cannot be read and is skipped: gone, changed since listing, or malformed."""
 
-    def __init__(self, key: str, reason: str, *, provider: str = "s3", operation: str = "read_object"):
+    def __init__(
+        self,
+        key: str,
+        reason: str,
+        *,
+        changed: bool = False,
+        provider: str = "s3",
+        operation: str = "read_object",
+    ) -> None:
         super().__init__(f"{key}: {reason}", provider=provider, operation=operation)
         self.key, self.reason = key, reason
+        self.changed = changed  # replaced since listing: its new version is read on the next run
 
 
 # --- config ---------------------------------------------------------------------------------------
@@ -383,6 +393,8 @@ class S3MetastoreConnector(MetastoreConnector):
     config_model = S3MetastoreConfig
     config: S3MetastoreConfig
     required_options: ClassVar[tuple[str, ...]] = ("region",)
+    # Keys per ListObjectsV2 page (None: S3's default of 1,000); tests lower it to see pagination.
+    page_size: int | None = None
     env_options: ClassVar[dict[str, tuple[str, ...]]] = {"region": ("AWS_REGION", "AWS_DEFAULT_REGION")}
     capabilities = frozenset(
         {
@@ -508,7 +520,11 @@ class S3MetastoreConnector(MetastoreConnector):
         found: list[S3Object] = []
         try:
             paginator = self.client().get_paginator("list_objects_v2")
-            pages = paginator.paginate(Bucket=self.config.bucket, Prefix=self.config.path_prefix)
+            pages = paginator.paginate(
+                Bucket=self.config.bucket,
+                Prefix=self.config.path_prefix,
+                PaginationConfig={"PageSize": self.page_size} if self.page_size else {},
+            )
             for page in pages:
                 self._count("list_objects")
                 for item in page.get("Contents", []):
@@ -658,7 +674,9 @@ class S3MetastoreConnector(MetastoreConnector):
             if code in ("NoSuchKey", "404", "NotFound"):
                 raise ObjectSkipped(obj.key, "deleted since it was listed") from None
             if code in ("PreconditionFailed", "412"):
-                raise ObjectSkipped(obj.key, "replaced since it was listed; read on the next run") from None
+                raise ObjectSkipped(
+                    obj.key, "replaced since it was listed; read on the next run", changed=True
+                ) from None
             raise self.map_error(exc, "read_object", obj.key) from None
         except BotoCoreError as exc:
             raise self.map_error(exc, "read_object", obj.key) from None
@@ -730,7 +748,7 @@ class S3MetastoreConnector(MetastoreConnector):
             return pa.Table.from_batches(table.to_batches(max_chunksize=batch), schema=table.schema)
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise ObjectSkipped(
-                obj.key, f"malformed {self.config.file_type} ({type(exc).__name__})"
+                obj.key, f"malformed {FORMAT_NAMES[self.config.file_type]} ({type(exc).__name__})"
             ) from None
 
     def describe(self) -> dict[str, Any]:

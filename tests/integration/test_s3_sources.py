@@ -1,0 +1,490 @@
+"""The ``s3`` metastore and the incremental ingest into Iceberg, against moto's S3 server.
+
+Iceberg is a SQLite-backed ``SqlCatalog`` in a temporary folder. moto never denies, so access
+denied is injected with a botocore ``before-send`` hook; a crash half way is an exception
+injected into the N-th object read, or a file with another schema.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from floe_dagster.catalogs.sql import SqlCatalogPlugin
+from floe_dagster.defs.ingest import (
+    CURSOR_PROPERTY,
+    Cursor,
+    format_rfc3339_nanos,
+    ingest_table,
+    parse_rfc3339_nanos,
+)
+from floe_dagster.metastores.s3 import S3MetastoreConnector, SchemaMismatchError
+from floe_dagster.plugins.errors import AuthenticationError, NotFoundError
+from floe_dagster.plugins.factory import connect_metastore
+from floe_dagster.plugins.metastore import TableFilter
+from tests.fixtures.moto_server import MotoServer
+
+pytestmark = pytest.mark.server
+
+CANARY_SECRET = "CANARY-s3-secret-Kq81-do-not-leak"
+CANARY_TOKEN = "CANARY-s3-token-Wp27-do-not-leak"
+
+
+def parquet_bytes(ids: range, *, extra: str | None = None, int_labels: bool = False) -> bytes:
+    labels = pa.array(list(ids), pa.int64()) if int_labels else pa.array([str(i) for i in ids], pa.string())
+    columns: dict[str, Any] = {"id": pa.array(list(ids), pa.int64()), "label": labels}
+    if extra:
+        columns[extra] = pa.array([1.5] * len(ids), pa.float64())
+    buffer = io.BytesIO()
+    pq.write_table(pa.table(columns), buffer)
+    return buffer.getvalue()
+
+
+class Bucket:
+    def __init__(self, server: MotoServer, name: str) -> None:
+        self.server, self.name = server, name
+        self.s3 = server.client("s3")
+
+    def put(self, key: str, body: bytes) -> None:
+        self.s3.put_object(Bucket=self.name, Key=key, Body=body)
+
+    def delete(self, key: str) -> None:
+        self.s3.delete_object(Bucket=self.name, Key=key)
+
+
+@pytest.fixture
+def bucket(moto_server: MotoServer, moto_bucket: str) -> Bucket:
+    return Bucket(moto_server, moto_bucket)
+
+
+def connector(where: Bucket, **overrides: Any) -> S3MetastoreConnector:
+    bucket = where
+    options = {
+        "bucket": bucket.name,
+        "region": bucket.server.region,
+        "endpoint": bucket.server.endpoint,
+        "access_key_id": bucket.server.access_key_id,
+        "secret_access_key": bucket.server.secret_access_key,
+        **overrides,
+    }
+    made = connect_metastore("s3lake", "s3", options, environ={})
+    assert isinstance(made, S3MetastoreConnector)
+    return made
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> SqlCatalogPlugin:
+    config = SqlCatalogPlugin.config_model.model_validate(
+        {"uri": f"sqlite:///{tmp_path}/catalog.db", "warehouse": str(tmp_path / "warehouse")}
+    )
+    return SqlCatalogPlugin("lake", config)
+
+
+def ingest(conn: S3MetastoreConnector, catalog: SqlCatalogPlugin, table: str, commit_bytes: int = 1 << 30):
+    return ingest_table(
+        conn,
+        catalog,
+        table,
+        conn.discover(refresh=True).get(table, []),
+        namespace="raw_s3",
+        commit_bytes=commit_bytes,
+    )
+
+
+def iceberg_ids(catalog: SqlCatalogPlugin, table: str) -> list[int]:
+    loaded = catalog.load_table(("raw_s3", table))
+    return sorted(loaded.scan(selected_fields=("id",)).to_arrow().column("id").to_pylist())
+
+
+# --- discovery ------------------------------------------------------------------------------------
+
+
+def test_tables_at_four_prefix_depths_with_footer_schemas_and_data_versions(bucket: Bucket) -> None:
+    bucket.put("root-file.v1.parquet", parquet_bytes(range(3)))
+    bucket.put("one/a.parquet", parquet_bytes(range(2)))
+    bucket.put("one/b.parquet", parquet_bytes(range(2, 7)))
+    bucket.put("two/levels/x.parquet", parquet_bytes(range(4)))
+    bucket.put("three/level-s/deep.er/x.parquet", parquet_bytes(range(1)))
+    bucket.put("one/notes.txt", b"not a table file")
+    conn = connector(bucket)
+    conn.page_size = 2
+    tables = {t.name: t for t in conn.scan(TableFilter())}
+    assert sorted(tables) == ["one", "root_file_v1", "three_level_s_deep_er", "two_levels"]
+    assert conn.call_counts["list_objects"] >= 3  # paginated: 6 keys, 2 per page
+    one = tables["one"]
+    assert one.namespace == conn.config.table_namespace
+    assert [(c.name, c.type) for c in one.storage.columns] == [("id", "int64"), ("label", "string")]
+    assert one.stats.row_count == 7 and one.stats.file_count == 2
+    assert one.storage.location == f"s3://{bucket.name}/one/*.parquet"
+    assert tables["root_file_v1"].storage.location == f"s3://{bucket.name}/root-file.v1.parquet"
+    # footers only: ranged reads, never a whole object
+    assert conn.call_counts["get_object"] == 0 and conn.call_counts["get_object_range"] == 5
+
+    version = one.data_version
+    assert connector(bucket).get_table(one.namespace, "one").data_version == version  # stable
+    bucket.put("one/c.parquet", parquet_bytes(range(7, 9)))
+    added = connector(bucket).get_table(one.namespace, "one").data_version
+    assert added != version
+    bucket.put("one/c.parquet", parquet_bytes(range(7, 10)))
+    assert connector(bucket).get_table(one.namespace, "one").data_version not in (version, added)
+    bucket.delete("one/c.parquet")
+    assert connector(bucket).get_table(one.namespace, "one").data_version == version
+
+
+def test_schema_mismatch_stops_that_table_naming_both_files_and_columns(bucket: Bucket) -> None:
+    bucket.put("good/a.parquet", parquet_bytes(range(2)))
+    bucket.put("mixed/a.parquet", parquet_bytes(range(2)))
+    bucket.put("mixed/b.parquet", parquet_bytes(range(2), extra="score", int_labels=True))
+    conn = connector(bucket)
+    with pytest.raises(SchemaMismatchError) as caught:
+        conn.get_table(conn.config.table_namespace, "mixed")
+    message = str(caught.value)
+    assert (
+        f"s3://{bucket.name}/mixed/a.parquet" in message and f"s3://{bucket.name}/mixed/b.parquet" in message
+    )
+    assert "column 'score' only in the second" in message
+    assert "column 'label' is string in the first and int64 in the second" in message
+    assert [t.name for t in conn.scan(TableFilter())] == ["good"]
+    assert [type(p) for p in conn.scan_problems] == [SchemaMismatchError]
+
+
+def test_missing_bucket_and_access_denied_say_what_to_check(bucket: Bucket, moto_server: MotoServer) -> None:
+    missing = connector(bucket, bucket="no-such-bucket-floe")
+    with pytest.raises(NotFoundError) as caught:
+        missing.list_tables(missing.config.table_namespace)
+    assert "bucket 'no-such-bucket-floe' does not exist" in str(caught.value)
+    assert "check metastores.s3lake.config.bucket" in str(caught.value)
+
+    conn = connector(bucket, path_prefix="raw/")
+    from botocore.awsrequest import AWSResponse
+
+    class Raw:
+        def stream(self, **_: Any) -> Iterator[bytes]:
+            yield b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+
+    def deny(**_: Any) -> AWSResponse:
+        return AWSResponse("http://x", 403, {}, Raw())
+
+    conn.client().meta.events.register("before-send.s3.ListObjectsV2", deny)
+    with pytest.raises(AuthenticationError) as denied:
+        conn.discover()
+    text = str(denied.value)
+    assert "access denied (AccessDenied)" in text and "check the credentials (mode: static)" in text
+    assert f"s3:ListBucket on arn:aws:s3:::{bucket.name}" in text
+    assert f"s3:GetObject on arn:aws:s3:::{bucket.name}/raw/*" in text
+
+
+# --- ingest ---------------------------------------------------------------------------------------
+
+
+def test_cursor_round_trips_in_rfc3339_with_nanoseconds() -> None:
+    from datetime import UTC, datetime
+
+    moment = datetime(2026, 3, 4, 5, 6, 7, 891234, tzinfo=UTC)
+    assert format_rfc3339_nanos(moment) == "2026-03-04T05:06:07.891234000Z"
+    assert parse_rfc3339_nanos("2026-03-04T05:06:07.891234567Z") == moment
+    assert parse_rfc3339_nanos("2026-03-04T07:06:07+02:00") == moment.replace(microsecond=0)
+    cursor = Cursor(moment, frozenset({"a", "b"}))
+    assert Cursor.from_properties(cursor.properties()) == cursor
+
+
+def test_incremental_runs_read_only_new_objects_and_a_no_change_run_reads_none(
+    bucket: Bucket, catalog: SqlCatalogPlugin
+) -> None:
+    for part in range(3):
+        bucket.put(f"events/part-{part}.parquet", parquet_bytes(range(part * 10, part * 10 + 10)))
+    conn = connector(bucket)
+    first = ingest(conn, catalog, "events")
+    assert (first.read, first.rows, first.total_rows) == (3, 30, 30)
+    assert iceberg_ids(catalog, "events") == list(range(30))
+    properties = catalog.load_table(("raw_s3", "events")).properties
+    assert properties[CURSOR_PROPERTY].endswith("000Z") and len(properties[CURSOR_PROPERTY]) == 30
+
+    time.sleep(1.1)  # S3 keeps LastModified to the second: the new objects are later
+    for part in (3, 4):
+        bucket.put(f"events/part-{part}.parquet", parquet_bytes(range(part * 10, part * 10 + 10)))
+    conn = connector(bucket)
+    second = ingest(conn, catalog, "events")
+    assert (second.new, second.read, second.rows, second.total_rows) == (2, 2, 20, 50)
+    assert conn.call_counts["get_object"] == 2
+    assert second.cursor.last_modified is not None and first.cursor.last_modified is not None
+    assert second.cursor.last_modified > first.cursor.last_modified
+
+    conn = connector(bucket)
+    third = ingest(conn, catalog, "events")
+    assert (third.new, third.read, third.commits, third.total_rows) == (0, 0, 0, 50)
+    assert conn.call_counts["get_object"] == 0 and conn.call_counts["get_object_range"] == 0
+    assert iceberg_ids(catalog, "events") == list(range(50))
+
+
+def test_an_object_written_in_the_same_second_as_the_cursor_is_not_missed(
+    bucket: Bucket, catalog: SqlCatalogPlugin
+) -> None:
+    bucket.put("fast/a.parquet", parquet_bytes(range(0, 5)))
+    conn = connector(bucket)
+    ingest(conn, catalog, "fast")
+    bucket.put("fast/b.parquet", parquet_bytes(range(5, 10)))  # very likely the same second
+    ingest(connector(bucket), catalog, "fast")
+    assert iceberg_ids(catalog, "fast") == list(range(10))
+
+
+def test_malformed_and_deleted_objects_are_skipped_with_a_warning(
+    bucket: Bucket, catalog: SqlCatalogPlugin, caplog: pytest.LogCaptureFixture
+) -> None:
+    bucket.put("mixed/0-good.parquet", parquet_bytes(range(0, 5)))
+    bucket.put("mixed/1-broken.parquet", b"PAR1 this is not parquet at all PAR1")
+    bucket.put("mixed/2-gone.parquet", parquet_bytes(range(100, 105)))
+    bucket.put("mixed/3-good.parquet", parquet_bytes(range(5, 10)))
+    conn = connector(bucket)
+    listed = conn.discover()["mixed"]
+    bucket.delete("mixed/2-gone.parquet")  # between listing and reading
+    caplog.set_level(logging.INFO, logger="floe_dagster")
+    report = ingest_table(conn, catalog, "mixed", listed, namespace="raw_s3", commit_bytes=1 << 30)
+    assert report.read == 2 and iceberg_ids(catalog, "mixed") == list(range(10))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("mixed/1-broken.parquet" in w and "malformed Parquet" in w for w in warnings)
+    assert any("mixed/2-gone.parquet" in w and "deleted since it was listed" in w for w in warnings)
+    infos = [r.getMessage() for r in caplog.records]
+    assert any("mixed/3-good.parquet size=" in m and "rows=5" in m for m in infos)
+    assert any("4 object(s) listed, 4 new" in m for m in infos)
+    # skipped objects are behind the cursor: the next run reads nothing
+    again = connector(bucket)
+    assert ingest(again, catalog, "mixed").read == 0 and again.call_counts["get_object"] == 0
+
+
+def test_a_crash_half_way_loses_and_duplicates_nothing(
+    bucket: Bucket, catalog: SqlCatalogPlugin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for part in range(8):
+        bucket.put(f"crash/part-{part}.parquet", parquet_bytes(range(part * 10, part * 10 + 10)))
+    conn = connector(bucket, concurrency=2)
+    calls = {"n": 0}
+    real = S3MetastoreConnector.read_object
+
+    def dies_on_the_fifth(self: S3MetastoreConnector, obj: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise RuntimeError("injected crash")
+        return real(self, obj)
+
+    monkeypatch.setattr(S3MetastoreConnector, "read_object", dies_on_the_fifth)
+    with pytest.raises(RuntimeError, match="injected crash"):
+        ingest(conn, catalog, "crash", commit_bytes=1)  # commit after every object
+    monkeypatch.setattr(S3MetastoreConnector, "read_object", real)
+    partial = iceberg_ids(catalog, "crash")
+    assert 0 < len(partial) < 80 and len(partial) % 10 == 0
+    assert partial == list(range(len(partial)))  # a prefix, in cursor order
+    report = ingest(connector(bucket), catalog, "crash", commit_bytes=1)
+    assert report.read == 8 - len(partial) // 10
+    assert iceberg_ids(catalog, "crash") == list(range(80))
+
+
+def test_a_file_with_another_schema_stops_the_table_after_committing_what_came_before(
+    bucket: Bucket, catalog: SqlCatalogPlugin
+) -> None:
+    for part in range(5):
+        body = parquet_bytes(range(part * 10, part * 10 + 10), extra="oops" if part == 2 else None)
+        bucket.put(f"drift/part-{part}.parquet", body)
+    with pytest.raises(SchemaMismatchError) as caught:
+        ingest(connector(bucket), catalog, "drift")
+    message = str(caught.value)
+    assert f"s3://{bucket.name}/drift/part-0.parquet" in message
+    assert (
+        f"s3://{bucket.name}/drift/part-2.parquet" in message
+        and "column 'oops' only in the second" in message
+    )
+    assert iceberg_ids(catalog, "drift") == list(range(20))
+    # the same run again stops at the same file and commits nothing twice
+    with pytest.raises(SchemaMismatchError):
+        ingest(connector(bucket), catalog, "drift")
+    assert iceberg_ids(catalog, "drift") == list(range(20))
+    bucket.put("drift/part-2.parquet", parquet_bytes(range(20, 30)))  # fixed
+    ingest(connector(bucket), catalog, "drift")
+    assert iceberg_ids(catalog, "drift") == list(range(50))
+
+
+@pytest.mark.parametrize("limit", [1, 3])
+def test_reads_in_flight_never_exceed_concurrency(
+    bucket: Bucket, catalog: SqlCatalogPlugin, monkeypatch: pytest.MonkeyPatch, limit: int
+) -> None:
+    for part in range(10):
+        bucket.put(f"wide/part-{part:02d}.parquet", parquet_bytes(range(part * 10, part * 10 + 10)))
+    lock = threading.Lock()
+    seen = {"now": 0, "max": 0}
+    real = S3MetastoreConnector.read_object
+
+    def counted(self: S3MetastoreConnector, obj: Any) -> Any:
+        with lock:
+            seen["now"] += 1
+            seen["max"] = max(seen["max"], seen["now"])
+        try:
+            time.sleep(0.02)
+            return real(self, obj)
+        finally:
+            with lock:
+                seen["now"] -= 1
+
+    monkeypatch.setattr(S3MetastoreConnector, "read_object", counted)
+    ingest(connector(bucket, concurrency=limit), catalog, "wide")
+    assert seen["max"] == limit
+    assert iceberg_ids(catalog, "wide") == list(range(100))
+
+
+def test_rows_per_record_is_the_arrow_batch_size(bucket: Bucket) -> None:
+    bucket.put("batches/a.parquet", parquet_bytes(range(1000)))
+    conn = connector(bucket, rows_per_record=100)
+    data = conn.read_object(conn.discover()["batches"][0])
+    assert [b.num_rows for b in data.table.to_batches()] == [100] * 10
+
+
+def test_canary_secrets_appear_in_no_output(
+    bucket: Bucket,
+    catalog: SqlCatalogPlugin,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Everything at INFO (what a run shows), floe's own loggers at DEBUG. botocore's DEBUG log
+    # prints signed request headers, session token included: keep it off in production.
+    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG, logger="floe_dagster")
+    bucket.put("secret/a.parquet", parquet_bytes(range(3)))
+    bucket.put("secret/b.parquet", b"broken")
+    conn = connector(bucket, secret_access_key=CANARY_SECRET, session_token=CANARY_TOKEN)
+    texts = [conn.debug_report(), repr(conn.config), str(conn.diagnostics())]
+    report = ingest(conn, catalog, "secret")
+    assert report.read == 1
+    list(conn.scan(TableFilter()))
+    for failing in (connector(bucket, bucket="no-such-bucket-canary", secret_access_key=CANARY_SECRET),):
+        with pytest.raises(NotFoundError) as caught:
+            failing.discover()
+        texts.append(str(caught.value))
+    texts += [r.getMessage() for r in caplog.records]
+    captured = capsys.readouterr()
+    texts += [captured.out, captured.err]
+    properties = catalog.load_table(("raw_s3", "secret")).properties
+    texts.append(str(properties))
+    everything = "\n".join(texts)
+    assert "secret/b.parquet" in everything  # the warning is there ...
+    assert CANARY_SECRET not in everything and CANARY_TOKEN not in everything  # ... the secrets are not
+
+
+# --- Dagster: observable sources and ingest assets from a manifest ----------------------------------
+
+MANIFEST = """\
+apiVersion: floe.dev/v1
+kind: Manifest
+metadata: {{name: s3-ingest-test}}
+state_dir: .floe
+catalogs:
+  lake: {{type: sql, config: {{uri: "sqlite:///.floe/catalog.db", warehouse: .floe/warehouse}}}}
+computes:
+  approved: [duckdb]
+  default: duckdb
+  targets: {{duckdb: {{type: duckdb, config: {{path: ":memory:"}}}}}}
+metastores:
+  landing:
+    type: s3
+    config:
+      bucket: {bucket}
+      region: {region}
+      endpoint: {endpoint}
+      access_key_id: {key}
+      secret_access_key: ${{env:FLOE_TEST_S3_SECRET}}
+      session_token: ${{env:FLOE_TEST_S3_TOKEN}}
+      concurrency: 4
+      ingest: {{enabled: true, namespace: raw_s3}}
+transforms: {{dbt_project: dbt, catalog: lake}}
+"""
+
+
+def test_dagster_observes_s3_tables_and_ingests_them_incrementally(
+    bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from dagster import AssetKey, AssetSelection, Definitions, define_asset_job, instance_for_test
+
+    from floe_dagster.defs.definitions import build_resources
+    from floe_dagster.defs.ingest import ingest_assets
+    from floe_dagster.defs.sources import observable_sources
+    from floe_dagster.defs.state import write_state
+    from floe_dagster.manifest.loader import load_manifest
+    from floe_dagster.transforms.profiles import profiles_dir
+
+    caplog.set_level(logging.INFO)
+    monkeypatch.setenv("FLOE_TEST_S3_SECRET", CANARY_SECRET)
+    monkeypatch.setenv("FLOE_TEST_S3_TOKEN", CANARY_TOKEN)
+    (tmp_path / "dbt").mkdir()
+    (tmp_path / "dbt" / "dbt_project.yml").write_text("name: s3test\nversion: '1'\nprofile: s3test\n")
+    manifest = tmp_path / "manifest.yaml"
+    server = bucket.server
+    manifest.write_text(
+        MANIFEST.format(
+            bucket=bucket.name, region=server.region, endpoint=server.endpoint, key=server.access_key_id
+        )
+    )
+    bucket.put("orders/2026/01/part-0.parquet", parquet_bytes(range(0, 10)))
+    bucket.put("orders/2026/01/part-1.parquet", parquet_bytes(range(10, 20)))
+    bucket.put("customers.parquet", parquet_bytes(range(0, 5)))
+    loaded = load_manifest(manifest, check_assignments=False)
+    profiles_dir(loaded).mkdir(parents=True)  # build_resources' dbt resource wants one (no dbt runs)
+    (profiles_dir(loaded) / "profiles.yml").write_text("s3test: {target: x, outputs: {}}\n")
+    state = write_state(loaded).state
+    namespace = loaded.plugin_config("metastores", "landing").table_namespace  # type: ignore[attr-defined]
+    observe = observable_sources(loaded, "landing", state.tables("landing"))
+    ingest = ingest_assets(loaded, "landing", state.tables("landing"), observe.keys if observe else ())
+    assert observe is not None and ingest is not None
+    assert observe.keys == {
+        AssetKey(["landing", namespace, "customers"]),
+        AssetKey(["landing", namespace, "orders_2026_01"]),
+    }
+    orders = AssetKey(["lake", "raw_s3", "orders_2026_01"])
+    assert ingest.keys == {orders, AssetKey(["lake", "raw_s3", "customers"])}
+    assert ingest.asset_deps[orders] == {AssetKey(["landing", namespace, "orders_2026_01"])}
+    defs = Definitions(
+        assets=[observe, ingest],
+        resources=build_resources(loaded),
+        jobs=[
+            define_asset_job("observe", selection=AssetSelection.assets(observe)),
+            define_asset_job("ingest", selection=AssetSelection.assets(ingest)),
+        ],
+    )
+    with instance_for_test() as instance:
+        assert defs.resolve_job_def("observe").execute_in_process(instance=instance).success
+        record = instance.get_latest_data_version_record(
+            AssetKey(["landing", namespace, "orders_2026_01"]), is_source=True
+        )
+        assert record is not None
+        assert defs.resolve_job_def("ingest").execute_in_process(instance=instance).success
+        first = instance.get_latest_materialization_event(orders)
+        assert first is not None and first.asset_materialization is not None
+        metadata = first.asset_materialization.metadata
+        assert metadata["floe/objects_read"].value == 2 and metadata["dagster/row_count"].value == 20
+        assert str(metadata["floe/cursor"].value).endswith("000Z")
+
+        time.sleep(1.1)
+        bucket.put("orders/2026/01/part-2.parquet", parquet_bytes(range(20, 25)))
+        result = defs.resolve_job_def("ingest").execute_in_process(
+            instance=instance, asset_selection=[orders]
+        )
+        assert result.success
+        second = instance.get_latest_materialization_event(orders)
+        assert second is not None and second.asset_materialization is not None
+        metadata = second.asset_materialization.metadata
+        assert metadata["floe/objects_read"].value == 1 and metadata["dagster/row_count"].value == 25
+        assert metadata["floe/cursor"].value > first.asset_materialization.metadata["floe/cursor"].value
+
+        logs = [e.message or "" for e in instance.all_logs(result.run_id)]
+        assert any("part-2.parquet size=" in line and "rows=5" in line for line in logs)
+        everything = "\n".join(
+            [*logs, *[r.getMessage() for r in caplog.records]]
+            + [str(e.dagster_event) for e in instance.all_logs(result.run_id)]
+        )
+        assert CANARY_SECRET not in everything and CANARY_TOKEN not in everything
