@@ -23,11 +23,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import socket
 import threading
+from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -54,6 +57,7 @@ from floe_dagster.plugins.metastore import (
     ScanDescription,
     StorageDescriptor,
     Table,
+    TableFilter,
     TableStats,
     parse_partition_name,
     partition_matches,
@@ -450,6 +454,50 @@ class HiveMetastoreConnector(MetastoreConnector):
             if isinstance(result, FloeError):
                 raise result
         return [r for r in results if isinstance(r, Table)]
+
+    def scan(self, table_filter: TableFilter, batch_size: int = 100) -> Iterator[Table]:
+        """Every table passing the filter, in namespace and name order, batches fetched in parallel.
+
+        Names are filtered before any per-table call; up to ``pool_size`` batches are in flight
+        at once over the connection pool (``pool_size: 1`` fetches one batch at a time, lazily).
+        Unreadable tables are logged and kept in ``scan_problems``; a retryable error (the
+        metastore went away) ends the scan with that error.
+        """
+        self.scan_problems = []
+        batches: list[tuple[str, list[str]]] = []
+        for namespace in self.list_namespaces():
+            if not table_filter.may_match_namespace(namespace):
+                continue
+            names = [t for t in self.list_tables(namespace) if table_filter.matches(namespace, t)]
+            batches += [(namespace, names[i : i + batch_size]) for i in range(0, len(names), batch_size)]
+        for results in self._fetch_in_order(batches):
+            for result in results:
+                if isinstance(result, Table):
+                    yield result
+                else:
+                    logger.warning("metastore '%s': skipped a table: %s", self.name, result)
+                    self.scan_problems.append(result)
+
+    def _fetch_in_order(self, batches: list[tuple[str, list[str]]]) -> Iterator[list[Table | FloeError]]:
+        if self.config.pool_size == 1 or len(batches) <= 1:
+            for namespace, names in batches:
+                yield self.get_tables_or_errors(namespace, names)
+            return
+        window = self.config.pool_size
+        with ThreadPoolExecutor(max_workers=window, thread_name_prefix=f"floe-hms-{self.name}") as pool:
+            pending: deque[Future[list[Table | FloeError]]] = deque()
+            upcoming = iter(batches)
+            try:
+                for namespace, names in itertools.islice(upcoming, window):
+                    pending.append(pool.submit(self.get_tables_or_errors, namespace, names))
+                while pending:
+                    results = pending.popleft().result()
+                    for namespace, names in itertools.islice(upcoming, 1):
+                        pending.append(pool.submit(self.get_tables_or_errors, namespace, names))
+                    yield results
+            finally:
+                for future in pending:
+                    future.cancel()
 
     def get_tables_or_errors(self, namespace: str, names: Sequence[str]) -> list[Table | FloeError]:
         """``get_table_objects_by_name`` in batches of ``batch_size``; a missing table is a NotFoundError."""

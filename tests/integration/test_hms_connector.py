@@ -424,20 +424,19 @@ def test_metastore_stopped_mid_observation_then_recovers(private_metastore: dict
             )
     metastore.close_clients()
 
-    hms = connector(metastore.uri, retries=2, backoff_s=0.05, batch_size=3)
-    before = {
-        t.qualified_name: t.data_version for t in hms.scan(TableFilter(include=("obs_*",)), batch_size=3)
-    }
+    hms = connector(metastore.uri, retries=2, backoff_s=0.05, pool_size=2)
+    obs = TableFilter(include=("obs_*",))
+    before = {t.qualified_name: t.data_version for t in hms.scan(obs, batch_size=1)}
     assert len(before) == 6
 
-    observation = iter(hms.scan(TableFilter(include=("obs_*",)), batch_size=3))
-    first = next(observation)  # the first batch (obs_a) arrived
-    assert first.namespace == "obs_a"
-    next(observation), next(observation)
+    observation = iter(hms.scan(obs, batch_size=1))  # six batches, at most two in flight
+    seen = [next(observation) for _ in range(3)]
+    assert [t.namespace for t in seen] == ["obs_a"] * 3
     private_metastore["context"].__exit__(None, None, None)  # the metastore stops
     started = time.monotonic()
     with pytest.raises(UnavailableError) as info:
-        next(observation)
+        seen += list(observation)
+    assert len(seen) < 6
     assert info.value.retryable and info.value.provider == "hive"
     assert time.monotonic() - started < 5
 
