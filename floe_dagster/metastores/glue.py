@@ -1,0 +1,726 @@
+"""The tables of the AWS Glue Data Catalog as a metastore connector (``type: glue``).
+
+* Calls: ``GetDatabases`` and ``GetTables`` paged (``page_size`` tables a page); a scan never
+  asks for one table at a time: it costs ``pages(GetDatabases) + sum(ceil(tables_in_db /
+  page_size))`` calls, at most ``1 + databases + ceil(tables / page_size)``. A batched get is a
+  ``GetTables`` with an anchored name ``Expression`` per chunk of names. Partitions come from
+  ``GetPartitions`` (``ExcludeColumnSchema``): one page for small tables; a table with more than
+  one page is listed again in ``partition_segments`` parallel segments. ``catalog_id`` is sent
+  with every call (cross-account catalogs).
+* Auth: the credential fields pass through the metastore chokepoint (``plugins/factory.py``)
+  and are resolved by the Glue catalog plugin's ``aws_client_properties`` (catalogs/glue.py),
+  the one place that maps AWS credential modes: static keys (+ session token), a named
+  profile, role assumption (external id, session name) or boto3's default chain; region and
+  endpoint overrides (moto, VPC endpoints).
+* Retries: botocore's own retries are off; throttling (``ThrottlingException``,
+  ``TooManyRequestsException`` ...), 5xx and connection errors are retried by tenacity with
+  exponential backoff and full jitter, at most ``max_attempts`` attempts, each counted in
+  ``call_counts``. What still fails is a retryable ``GlueUnavailableError`` naming provider,
+  operation and attempts. Access denied (naming the IAM permission) and entity-not-found
+  (naming the database or table) are never retried.
+* Mapping: storage descriptors map like the Hive Metastore's (the same serdes, the same
+  ``ScanDescription``); ``s3a://`` and ``s3n://`` locations are normalised to ``s3://``, any
+  other scheme is an ``InvalidFieldError`` on ``storage.location``. Crawled tables whose serde
+  is unknown fall back on their ``classification`` parameter. Iceberg tables
+  (``table_type=ICEBERG``) resolve to their ``metadata_location``.
+* Data version: Iceberg tables: a digest of the metadata location (a new one per commit).
+  Other tables: a digest of the location, ``UpdateTime`` (absent on moto), ``VersionId``, the
+  statistics parameters (Hive's and the crawler's), and for partitioned tables every
+  partition's values, location, creation time and statistics parameters.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from floe_dagster.metastores.hive import VERSION_KEYS, storage_format
+from floe_dagster.plugins.base import PluginConfig
+from floe_dagster.plugins.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    FloeError,
+    MetastoreError,
+    NotFoundError,
+    NotSupportedError,
+    UnavailableError,
+)
+from floe_dagster.plugins.metastore import (
+    Capability,
+    Column,
+    InvalidFieldError,
+    MetastoreConnector,
+    Partition,
+    PartitionPredicate,
+    ScanDescription,
+    StorageDescriptor,
+    Table,
+    TableFilter,
+    TableStats,
+    prune_partitions,
+)
+
+logger = logging.getLogger("floe_dagster.metastores.glue")
+
+PROVIDER = "glue"
+S3_SCHEMES = ("s3", "s3a", "s3n")
+# Statistics parameters whose change means the data changed: Hive's and the Glue crawler's.
+STAT_KEYS = (*VERSION_KEYS, "recordCount", "sizeKey", "objectCount")
+# The IAM permission each Glue API call needs (named when AWS denies it).
+PERMISSIONS = {
+    "GetDatabases": "glue:GetDatabases",
+    "GetTables": "glue:GetTables",
+    "GetTable": "glue:GetTable",
+    "GetPartitions": "glue:GetPartitions",
+}
+_CLASSIFICATIONS = {"parquet", "orc", "avro", "json", "csv"}
+_EXPRESSION_LIMIT = 2048  # characters of a GetTables Expression
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+
+
+class GlueUnavailableError(MetastoreError, UnavailableError):
+    """Glue throttled or failed (5xx, connection) through every attempt. Retrying later can help."""
+
+    retryable = True
+
+
+class GlueMetastoreConfig(PluginConfig):
+    model_config = ConfigDict(hide_input_in_errors=True)  # never echo inputs: they may be secrets
+
+    region: str | None = Field(
+        None, description="AWS region of the catalog, e.g. eu-west-1 (or AWS_REGION / AWS_DEFAULT_REGION)."
+    )
+    catalog_id: str | None = Field(
+        None, description="AWS account ID owning the catalog (cross-account). Unset: the caller's."
+    )
+    endpoint: str | None = Field(None, description="Glue endpoint override (VPC endpoint, moto, ...).")
+    s3_endpoint: str | None = Field(
+        None, description="S3 endpoint override handed to computes reading the tables."
+    )
+    sts_endpoint: str | None = Field(None, description="STS endpoint override (role_arn).")
+    access_key_id: str | None = Field(None, min_length=1, description="Static credentials: access key ID.")
+    secret_access_key: SecretStr | None = Field(
+        None, min_length=1, description="Static credentials: secret access key (use ${env:NAME})."
+    )
+    session_token: SecretStr | None = Field(
+        None, min_length=1, description="Static credentials: session token of temporary keys."
+    )
+    profile: str | None = Field(None, min_length=1, description="Named profile of the AWS config files.")
+    role_arn: str | None = Field(None, description="IAM role to assume with STS.")
+    external_id: str | None = Field(None, description="External ID the role's trust policy requires.")
+    session_name: str | None = Field(None, description="Role session name (shows in CloudTrail).")
+    max_attempts: int = Field(
+        5, ge=1, le=20, description="Attempts per Glue call in all; throttling/5xx retried with jitter."
+    )
+    backoff_s: float = Field(0.2, ge=0, le=60, description="Base of the exponential backoff (seconds).")
+    backoff_max_s: float = Field(10.0, ge=0, le=300, description="Longest wait between two attempts.")
+    connect_timeout_s: float = Field(5.0, gt=0, le=300, description="Seconds to open a connection.")
+    read_timeout_s: float = Field(60.0, gt=0, le=3600, description="Seconds to wait for an answer.")
+    page_size: int = Field(100, ge=1, le=100, description="Tables per GetTables page (AWS allows 100).")
+    partition_page_size: int = Field(1000, ge=1, le=1000, description="Partitions per GetPartitions page.")
+    partition_segments: int = Field(
+        4, ge=1, le=10, description="Parallel GetPartitions segments for tables of more than one page."
+    )
+    partition_versions: bool = Field(
+        True,
+        description="Include partitions in the data version of partitioned tables (GetPartitions per table).",
+    )
+    debug: bool = Field(False, description="Print redacted diagnostics when the connector is built.")
+
+    @field_validator("region")
+    @classmethod
+    def _check_region(cls, value: str | None) -> str | None:
+        if value is not None and not _REGION.match(value):
+            raise ValueError("must be an AWS region name such as us-east-1 or eu-west-1")
+        return value
+
+    @model_validator(mode="after")
+    def _one_credential_mode(self) -> GlueMetastoreConfig:
+        if self.region is not None:
+            self.aws_config()  # the catalog plugin's validation: one credential mode, valid ARNs/URLs
+        return self
+
+    def aws_config(self) -> Any:
+        """These fields as the Glue catalog plugin's config, whose ``aws_client_properties`` resolves them."""
+        from floe_dagster.catalogs.glue import GlueCatalogConfig
+
+        fields = {
+            "region": self.region,
+            "catalog_id": self.catalog_id,
+            "endpoint": self.endpoint,
+            "s3_endpoint": self.s3_endpoint,
+            "sts_endpoint": self.sts_endpoint,
+            "access_key_id": self.access_key_id,
+            "secret_access_key": self.secret_access_key,
+            "session_token": self.session_token,
+            "profile": self.profile,
+            "role_arn": self.role_arn,
+            "external_id": self.external_id,
+            "session_name": self.session_name,
+            "max_attempts": self.max_attempts,
+        }
+        return GlueCatalogConfig.model_validate({k: v for k, v in fields.items() if v is not None})
+
+
+def normalize_location(location: str, qualified: str, operation: str) -> str:
+    """``s3a://`` / ``s3n://`` -> ``s3://``; any other scheme is an explicit error."""
+    scheme = urlsplit(location).scheme.lower()
+    if scheme not in S3_SCHEMES or not urlsplit(location).netloc:
+        raise InvalidFieldError(
+            f"table {qualified}: storage location {location!r} has scheme '{scheme or '(none)'}';"
+            f" Glue tables are read from S3, supported schemes: {', '.join(s + '://' for s in S3_SCHEMES)}",
+            field="storage.location",
+            provider=PROVIDER,
+            operation=operation,
+        )
+    return "s3://" + location.split("://", 1)[1]
+
+
+def _is_transient(exc: BaseException) -> bool:
+    from botocore import exceptions as bce
+
+    from floe_dagster.catalogs.glue import _THROTTLING_CODES, _UNAVAILABLE_CODES
+
+    if isinstance(exc, bce.ClientError):
+        code = exc.response.get("Error", {}).get("Code", "")
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        return code in _THROTTLING_CODES or code in _UNAVAILABLE_CODES or status >= 500
+    return isinstance(exc, bce.HTTPClientError | bce.ConnectionError)
+
+
+def _digest(prefix: str, payload: Any) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return prefix + hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else (str(value) if value else None)
+
+
+class GlueMetastoreConnector(MetastoreConnector):
+    type_name: ClassVar[str] = PROVIDER
+    config_model = GlueMetastoreConfig
+    config: GlueMetastoreConfig
+    capabilities = frozenset(
+        {
+            Capability.LIST_NAMESPACES,
+            Capability.LIST_TABLES,
+            Capability.GET_TABLE,
+            Capability.GET_TABLES,
+            Capability.LIST_PARTITIONS,
+            Capability.TABLE_STATS,
+        }
+    )
+    env_options: ClassVar[dict[str, tuple[str, ...]]] = {"region": ("AWS_REGION", "AWS_DEFAULT_REGION")}
+    required_options: ClassVar[tuple[str, ...]] = ("region",)
+
+    def __init__(self, name: str, config: PluginConfig) -> None:
+        super().__init__(name, config)
+        if not self.config.region:
+            raise InvalidFieldError(
+                f"metastore '{name}' (provider glue), operation configure: missing required field 'region'",
+                field="region",
+                provider=PROVIDER,
+                operation="configure",
+            )
+        self._client: Any = None
+        self._storage: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    # -- client and calls -----------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        """The boto3 Glue client (built once, credentials resolved once)."""
+        with self._lock:
+            if self._client is None:
+                self._client = self._new_client()
+            return self._client
+
+    def _new_client(self) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        from floe_dagster.catalogs import glue as aws
+
+        try:
+            props = aws.aws_client_properties(self.config.aws_config())
+        except Exception as exc:  # STS AssumeRole, profile resolution
+            raise self._map_error(exc, "connect", "AssumeRole", "credentials", 1) from None
+        self._storage = {k: v for k, v in props.items() if k.startswith("s3.")}
+        session = (
+            boto3.session.Session(profile_name=props[aws.GLUE_PROFILE_NAME])
+            if aws.GLUE_PROFILE_NAME in props
+            else boto3.session.Session()
+        )
+        return session.client(
+            "glue",
+            region_name=self.config.region,
+            endpoint_url=self.config.endpoint,
+            aws_access_key_id=props.get(aws.GLUE_ACCESS_KEY_ID),
+            aws_secret_access_key=props.get(aws.GLUE_SECRET_ACCESS_KEY),
+            aws_session_token=props.get(aws.GLUE_SESSION_TOKEN),
+            config=Config(
+                retries={"total_max_attempts": 1, "mode": "standard"},  # tenacity retries, counted
+                connect_timeout=self.config.connect_timeout_s,
+                read_timeout=self.config.read_timeout_s,
+            ),
+        )
+
+    def storage_properties(self) -> dict[str, str]:
+        """The ``s3.*`` properties (region, endpoint, resolved keys) for reading the tables' files.
+
+        Credentials are the ones the client was built with (resolved once, role assumed once).
+        """
+        self.client  # noqa: B018 -- resolves the credentials
+        return dict(self._storage)
+
+    def duckdb_secret_sql(self, name: str = "floe_glue") -> str:
+        """``CREATE OR REPLACE SECRET`` (TYPE s3) for DuckDB's httpfs from ``storage_properties``.
+
+        Without resolved keys the secret uses DuckDB's credential chain. The statement holds the
+        secret: run it, never log it.
+        """
+        props = self.storage_properties()
+
+        def literal(value: str) -> str:
+            return "'" + value.replace("'", "''") + "'"
+
+        options = [f"REGION {literal(props.get('s3.region', self.config.region or ''))}"]
+        if "s3.access-key-id" in props:
+            options += [
+                f"KEY_ID {literal(props['s3.access-key-id'])}",
+                f"SECRET {literal(props['s3.secret-access-key'])}",
+            ]
+            if props.get("s3.session-token"):
+                options.append(f"SESSION_TOKEN {literal(props['s3.session-token'])}")
+        else:
+            options.append("PROVIDER credential_chain")
+        if endpoint := props.get("s3.endpoint"):
+            parts = urlsplit(endpoint)
+            options += [
+                f"ENDPOINT {literal(parts.netloc)}",
+                "URL_STYLE 'path'",
+                f"USE_SSL {'true' if parts.scheme == 'https' else 'false'}",
+            ]
+        return f"CREATE OR REPLACE SECRET {name} (TYPE s3, {', '.join(options)})"
+
+    def _count(self, api: str) -> None:
+        with self._lock:
+            self.call_counts[api] += 1
+
+    def _call(self, operation: str, api: str, subject: str = "", **params: Any) -> dict[str, Any]:
+        """One Glue API call, retried on throttling/5xx/connection errors with jittered backoff."""
+        if self.config.catalog_id:
+            params["CatalogId"] = self.config.catalog_id
+        client = self.client
+        method = getattr(client, re.sub(r"(?<!^)(?=[A-Z])", "_", api).lower())
+        attempts = 0
+
+        def once() -> dict[str, Any]:
+            nonlocal attempts
+            attempts += 1
+            self._count(api)
+            return method(**params)
+
+        retrying = Retrying(
+            stop=stop_after_attempt(self.config.max_attempts),
+            wait=wait_random_exponential(multiplier=self.config.backoff_s, max=self.config.backoff_max_s),
+            retry=retry_if_exception(_is_transient),
+            reraise=True,
+        )
+        try:
+            return retrying(once)
+        except FloeError:
+            raise
+        except Exception as exc:
+            raise self._map_error(exc, operation, api, subject, attempts) from None
+
+    def _map_error(self, exc: Exception, operation: str, api: str, subject: str, attempts: int) -> FloeError:
+        from floe_dagster.catalogs.glue import _PERMISSION, _aws_error_class
+
+        tags: dict[str, Any] = {"provider": PROVIDER, "operation": operation}
+        what = f" {subject}" if subject else ""
+        response = getattr(exc, "response", None)
+        error = response.get("Error", {}) if isinstance(response, dict) else {}
+        code = str(error.get("Code", "")) or type(exc).__name__
+        text = str(error.get("Message", "")) or str(exc)
+        if _is_transient(exc):
+            return GlueUnavailableError(
+                f"glue metastore '{self.name}' at {self.endpoint()}: {api} during {operation}{what} failed"
+                f" after {attempts} attempt(s) ({code}); throttled or unavailable, retry later or raise"
+                f" max_attempts (now {self.config.max_attempts})",
+                **tags,
+            )
+        target = _aws_error_class(exc)
+        if target is AuthenticationError or code in ("AccessDeniedException", "AccessDenied"):
+            match = _PERMISSION.search(text)
+            permission = match.group(1) if match else PERMISSIONS.get(api, f"glue:{api}")
+            return AuthenticationError(
+                f"glue metastore '{self.name}': access denied ({code}) on {api} during {operation}{what};"
+                f" the credentials (mode {self.auth_strategy()}) need the IAM permission {permission}",
+                retryable=False,
+                **tags,
+            )
+        if code == "EntityNotFoundException" or target is NotFoundError:
+            return NotFoundError(
+                f"{subject or 'entity'} not found in glue metastore '{self.name}'"
+                f"{' (catalog ' + self.config.catalog_id + ')' if self.config.catalog_id else ''}",
+                retryable=False,
+                **tags,
+            )
+        if target is ConfigurationError:
+            return ConfigurationError(
+                f"glue metastore '{self.name}': no usable AWS credentials or region ({type(exc).__name__});"
+                " set access_key_id + secret_access_key, profile or role_arn, or configure the default chain",
+                retryable=False,
+                **tags,
+            )
+        return MetastoreError(
+            self.redact(
+                f"glue metastore '{self.name}': {api} during {operation}{what} failed: {code}: {text}"
+            ),
+            retryable=False,
+            **tags,
+        )
+
+    def _pages(self, operation: str, api: str, key: str, subject: str = "", **params: Any) -> Iterator[Any]:
+        token: str | None = None
+        while True:
+            page = self._call(operation, api, subject, **params, **({"NextToken": token} if token else {}))
+            yield from page.get(key, [])
+            token = page.get("NextToken")
+            if not token:
+                return
+
+    # -- the contract ---------------------------------------------------------------------------
+
+    def list_namespaces(self) -> list[str]:
+        return sorted(d["Name"] for d in self._pages("list_namespaces", "GetDatabases", "DatabaseList"))
+
+    def _raw_tables(self, namespace: str, operation: str, expression: str | None = None) -> list[Any]:
+        params: dict[str, Any] = {"DatabaseName": namespace, "MaxResults": self.config.page_size}
+        if expression is not None:
+            params["Expression"] = expression
+        return list(self._pages(operation, "GetTables", "TableList", f"database {namespace}", **params))
+
+    def list_tables(self, namespace: str) -> list[str]:
+        return sorted(t["Name"] for t in self._raw_tables(namespace, "list_tables"))
+
+    def get_table(self, namespace: str, table: str) -> Table:
+        raw = self._call(
+            "get_table", "GetTable", f"table {namespace}.{table}", DatabaseName=namespace, Name=table
+        )["Table"]
+        return self._to_table(namespace, raw, "get_table")
+
+    def get_tables(self, namespace: str, names: Sequence[str]) -> list[Table]:
+        results = self.get_tables_or_errors(namespace, names)
+        for result in results:
+            if isinstance(result, FloeError):
+                raise result
+        return [r for r in results if isinstance(r, Table)]
+
+    def get_tables_or_errors(self, namespace: str, names: Sequence[str]) -> list[Table | FloeError]:
+        """``GetTables`` with an anchored name expression per chunk; a missing table is a NotFoundError."""
+        found: dict[str, Any] = {}
+        for chunk in _expression_chunks(names):
+            expression = "^(" + "|".join(re.escape(n.lower()) for n in chunk) + ")$"
+            for raw in self._raw_tables(namespace, "get_tables", expression):
+                found[raw["Name"].lower()] = raw
+        results: list[Table | FloeError] = []
+        for name in names:
+            raw = found.get(name.lower())
+            if raw is None:
+                results.append(
+                    NotFoundError(
+                        f"table {namespace}.{name} not found in glue metastore '{self.name}'",
+                        provider=PROVIDER,
+                        operation="get_tables",
+                    )
+                )
+            else:
+                results.append(self._neutral(namespace, raw, "get_tables"))
+        return results
+
+    def scan(self, table_filter: TableFilter, batch_size: int = 100) -> Iterator[Table]:
+        """Every table passing the filter: per database, its ``GetTables`` pages, nothing per table.
+
+        ``batch_size`` is ignored (the page size is ``page_size``); partitioned tables add their
+        ``GetPartitions`` pages when ``partition_versions`` is on.
+        """
+        self.scan_problems = []
+        for namespace in self.list_namespaces():
+            if not table_filter.may_match_namespace(namespace):
+                continue
+            raws = [
+                raw
+                for raw in self._raw_tables(namespace, "list_tables")
+                if table_filter.matches(namespace, raw["Name"])
+            ]
+            for raw in sorted(raws, key=lambda r: str(r["Name"])):
+                result = self._neutral(namespace, raw, "scan")
+                if isinstance(result, Table):
+                    yield result
+                else:
+                    logger.warning("metastore '%s': skipped a table: %s", self.name, result)
+                    self.scan_problems.append(result)
+
+    def list_partitions(
+        self, namespace: str, table: str, predicates: Sequence[PartitionPredicate] = ()
+    ) -> list[Partition]:
+        """The table's partitions in value order; predicates on partition columns prune them."""
+        partitions = [
+            _neutral_partition(p) for p in self._raw_partitions(namespace, table, "list_partitions")
+        ]
+        partitions.sort(key=lambda p: p.values)
+        if not predicates:
+            return partitions
+        described = self._to_table(namespace, self._raw_table(namespace, table), "list_partitions", False)
+        return prune_partitions(described, partitions, predicates)
+
+    def describe_scan(
+        self, namespace: str, table: str, predicates: Sequence[PartitionPredicate] = ()
+    ) -> ScanDescription:
+        """One ``GetTable``, then (partitioned tables) the partitions once, pruned by ``predicates``."""
+        described = self._to_table(namespace, self._raw_table(namespace, table), "describe_scan", False)
+        if described.storage.format == "iceberg" or not described.partition_spec.is_partitioned:
+            return ScanDescription.from_table(described, None, predicates)
+        raws = self._raw_partitions(namespace, table, "list_partitions")
+        partitions = sorted((_neutral_partition(p) for p in raws), key=lambda p: p.values)
+        return ScanDescription.from_table(described, partitions, predicates)
+
+    def _raw_table(self, namespace: str, table: str) -> Any:
+        subject = f"table {namespace}.{table}"
+        return self._call("get_table", "GetTable", subject, DatabaseName=namespace, Name=table)["Table"]
+
+    def _raw_partitions(self, namespace: str, table: str, operation: str) -> list[Any]:
+        """One page for small tables; more than a page: again in ``partition_segments`` segments."""
+        subject = f"table {namespace}.{table}"
+        params: dict[str, Any] = {
+            "DatabaseName": namespace,
+            "TableName": table,
+            "MaxResults": self.config.partition_page_size,
+            "ExcludeColumnSchema": True,
+        }
+        first = self._call(operation, "GetPartitions", subject, **params)
+        if not first.get("NextToken"):
+            return list(first.get("Partitions", []))
+        total = self.config.partition_segments
+        if total == 1:
+            rest = self._pages(
+                operation, "GetPartitions", "Partitions", subject, **params, NextToken=first["NextToken"]
+            )
+            return [*first.get("Partitions", []), *rest]
+
+        def segment(number: int) -> list[Any]:
+            seg = {"SegmentNumber": number, "TotalSegments": total}
+            return list(self._pages(operation, "GetPartitions", "Partitions", subject, **params, Segment=seg))
+
+        with ThreadPoolExecutor(max_workers=total) as pool:
+            pieces = list(pool.map(segment, range(total)))
+        unique: dict[tuple[str, ...], Any] = {}
+        for piece in pieces:
+            for raw in piece:
+                unique.setdefault(tuple(raw.get("Values", [])), raw)
+        return list(unique.values())
+
+    # -- mapping --------------------------------------------------------------------------------
+
+    def _neutral(self, namespace: str, raw: Any, operation: str) -> Table | FloeError:
+        try:
+            return self._to_table(namespace, raw, operation)
+        except FloeError as exc:
+            if exc.retryable:
+                raise
+            return exc
+
+    def _to_table(self, namespace: str, raw: dict[str, Any], operation: str, versioned: bool = True) -> Table:
+        name = raw["Name"]
+        qualified = f"{namespace}.{name}"
+        params = dict(raw.get("Parameters") or {})
+        sd = raw.get("StorageDescriptor") or {}
+        serde_info = sd.get("SerdeInfo") or {}
+        serde = serde_info.get("SerializationLibrary")
+        serde_params = dict(serde_info.get("Parameters") or {})
+        columns = tuple(
+            Column(c["Name"], c.get("Type", "string"), c.get("Comment")) for c in sd.get("Columns", [])
+        )
+        partition_keys = tuple(
+            Column(c["Name"], c.get("Type", "string"), c.get("Comment")) for c in raw.get("PartitionKeys", [])
+        )
+        updated = raw.get("UpdateTime") or raw.get("CreateTime")
+        last_modified = updated.astimezone(UTC) if isinstance(updated, datetime) else None
+        common = {
+            "namespace": namespace,
+            "name": name,
+            "partition_keys": partition_keys,
+            "properties": params,
+            "catalog": self.config.catalog_id or PROVIDER,
+        }
+
+        if params.get("table_type", "").upper() == "ICEBERG":
+            metadata_location = params.get("metadata_location")
+            if not metadata_location:
+                raise InvalidFieldError(
+                    f"Iceberg table {qualified} has no metadata_location parameter",
+                    field="storage.options.metadata_location",
+                    provider=PROVIDER,
+                    operation=operation,
+                )
+            metadata_location = normalize_location(metadata_location, qualified, operation)
+            location = sd.get("Location") or metadata_location.rsplit("/metadata/", 1)[0]
+            return Table(
+                storage=StorageDescriptor(
+                    location=normalize_location(location, qualified, operation),
+                    format="iceberg",
+                    columns=columns,
+                    options={"metadata_location": metadata_location},
+                ),
+                data_version=_digest("metadata:", metadata_location),
+                stats=TableStats(last_modified=last_modified),
+                table_type="ICEBERG",
+                **common,
+            )
+
+        location = sd.get("Location") or ""
+        if not location:
+            raise InvalidFieldError(
+                f"table {qualified} ({raw.get('TableType') or 'table'}) has no storage location;"
+                " it cannot be read",
+                field="storage.location",
+                provider=PROVIDER,
+                operation=operation,
+            )
+        location = normalize_location(location, qualified, operation)
+        fmt, options = self._format(qualified, serde, sd.get("InputFormat"), serde_params, params, operation)
+        partitions: list[Any] = []
+        if partition_keys and versioned and self.config.partition_versions:
+            partitions = self._raw_partitions(namespace, name, operation)
+            partitions.sort(key=lambda p: tuple(p.get("Values", [])))
+        payload = {
+            "location": location,
+            "update_time": _iso(raw.get("UpdateTime")),
+            "version_id": raw.get("VersionId"),
+            "stats": {k: params.get(k) for k in STAT_KEYS},
+            "partitions": [
+                [
+                    p.get("Values", []),
+                    (p.get("StorageDescriptor") or {}).get("Location"),
+                    _iso(p.get("CreationTime")),
+                    {k: (p.get("Parameters") or {}).get(k) for k in STAT_KEYS},
+                ]
+                for p in partitions
+            ],
+        }
+        return Table(
+            storage=StorageDescriptor(
+                location=location,
+                format=fmt,
+                columns=columns,
+                serde=serde,
+                input_format=sd.get("InputFormat"),
+                output_format=sd.get("OutputFormat"),
+                options=options,
+                serde_parameters=serde_params,
+            ),
+            data_version=_digest("glue:", payload) if versioned else "unversioned",
+            stats=_stats(params, partitions, bool(partition_keys) and bool(partitions), last_modified),
+            table_type=raw.get("TableType") or "EXTERNAL_TABLE",
+            **common,
+        )
+
+    @staticmethod
+    def _format(
+        qualified: str,
+        serde: str | None,
+        input_format: str | None,
+        serde_params: dict[str, str],
+        params: dict[str, str],
+        operation: str,
+    ) -> tuple[str, dict[str, str]]:
+        try:
+            return storage_format(qualified, serde, input_format, serde_params, params)
+        except NotSupportedError as exc:
+            classification = params.get("classification", "").lower()
+            if classification in _CLASSIFICATIONS and classification != "csv":
+                return classification, {}
+            raise NotSupportedError(
+                exc.message + (f" (classification {classification})" if classification else ""),
+                provider=PROVIDER,
+                operation=operation,
+                retryable=False,
+            ) from None
+
+    # -- diagnostics ----------------------------------------------------------------------------
+
+    def endpoint(self) -> str:
+        return self.config.endpoint or f"https://glue.{self.config.region}.amazonaws.com"
+
+    def auth_strategy(self) -> str:
+        return str(self.config.aws_config().credential_mode)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "region": self.config.region, "catalog_id": self.config.catalog_id}
+
+
+def _expression_chunks(names: Sequence[str]) -> Iterator[list[str]]:
+    """Names in chunks whose anchored alternation stays within the Expression length limit."""
+    chunk: list[str] = []
+    length = 4
+    for name in names:
+        size = len(re.escape(name.lower())) + 1
+        if chunk and (length + size > _EXPRESSION_LIMIT or len(chunk) >= 100):
+            yield chunk
+            chunk, length = [], 4
+        chunk.append(name)
+        length += size
+    if chunk:
+        yield chunk
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _stats(
+    params: dict[str, str], partitions: list[Any], partitioned: bool, last_modified: datetime | None
+) -> TableStats:
+    def total(*keys: str) -> int | None:
+        sources = [p.get("Parameters") or {} for p in partitions] if partitioned else [params]
+        values = [next((_int(s.get(k)) for k in keys if _int(s.get(k)) is not None), None) for s in sources]
+        if not values or any(v is None or v < 0 for v in values):
+            return None
+        return sum(v for v in values if v is not None)
+
+    return TableStats(
+        row_count=total("numRows", "recordCount"),
+        size_bytes=total("totalSize", "sizeKey"),
+        file_count=total("numFiles", "objectCount"),
+        last_modified=last_modified,
+        partition_count=len(partitions) if partitioned else None,
+    )
+
+
+def _neutral_partition(raw: dict[str, Any]) -> Partition:
+    location = (raw.get("StorageDescriptor") or {}).get("Location")
+    if location and urlsplit(location).scheme.lower() in ("s3a", "s3n"):
+        location = "s3://" + location.split("://", 1)[1]
+    return Partition(
+        values=tuple(raw.get("Values", [])),
+        location=location,
+        parameters=dict(raw.get("Parameters") or {}),
+    )
