@@ -3,9 +3,10 @@
 * Calls: ``get_all_databases``, ``get_all_tables``, ``get_table_objects_by_name`` in batches, and
   for partitioned tables ``get_partitions`` bounded by ``max_parts`` (then paged with
   ``get_partition_names`` + ``get_partitions_by_names``). Only calls Hive 2.3 has are used.
-  A scan of D databases and T unpartitioned tables costs ``1 + D + ceil(T / batch)`` calls
-  (per database: its tables in batches); each partitioned table adds
-  ``ceil(partitions / max_parts)`` (+1 when it has more than ``max_parts`` partitions).
+  A scan of D databases of T_d unpartitioned tables each costs ``1 + D + sum(ceil(T_d / batch))``
+  calls (``1 + D + ceil(T / batch)`` when every database holds a multiple of ``batch``), up to
+  ``pool_size`` batches in flight; a partitioned table adds one ``get_partitions`` call, or
+  ``2 + ceil(partitions / max_parts)`` when it has ``max_parts`` partitions or more.
 * Transport: ``thrift://host:port`` URIs, several comma-separated for failover (each new
   connection tries the last one that answered first), a connect and a read timeout, a small
   pool of open connections, and retries with exponential backoff (tenacity) on transport
