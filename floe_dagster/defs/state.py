@@ -289,8 +289,7 @@ def load_sources_state(
     path = Path(state_path) if state_path is not None else default_state_path(loaded)
     state = read_state(path)
     missing = stale_metastores(loaded, state)
-    if not missing:
-        assert state is not None
+    if state is not None and not missing:
         return state
     result = write_state(loaded, path, missing)
     for name, exc in result.failed.items():

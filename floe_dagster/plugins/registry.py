@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Literal
@@ -32,8 +33,10 @@ def get_plugin_class(kind: PluginKind, type_name: str) -> type[Plugin]:
     eps = installed_plugins(kind)
     if type_name not in eps:
         choices = ", ".join(available_types(kind)) or "none installed"
+        close = difflib.get_close_matches(type_name, available_types(kind), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise PluginNotFoundError(
-            f"unknown {kind[:-1]} type '{type_name}'; installed: [{choices}]"
+            f"unknown {kind[:-1]} type '{type_name}'{hint}; installed: [{choices}]"
             f" (install the package that provides it, or register an entry point in group"
             f" '{entry_point_group(kind)}')",
             provider=type_name,

@@ -105,8 +105,10 @@ def test_unknown_plugin_type_lists_installed_choices(workdir: Path) -> None:
     [problem] = problems_of(write(workdir, VALID.replace("type: duckdb", "type: quackdb")))
     assert problem.startswith(
         "manifest.yaml:16:13: computes.targets.duckdb.type: unknown compute type 'quackdb'"
+        " (did you mean 'duckdb'?); installed: ["
     )
-    assert "installed: [duckdb" in problem
+    installed = problem.split("installed: [", 1)[1].split("]", 1)[0].split(", ")
+    assert {"duckdb", "postgres", "spark"} <= set(installed) and installed == sorted(installed)
 
 
 def test_default_compute_must_be_approved(workdir: Path) -> None:
