@@ -18,6 +18,9 @@ What is measured, in the same run, on the same metastore:
           batch, every table mapped to the neutral model with its data version;
   naive   the same listing, then one ``get_table`` per table (the same connector and mapping).
 
+Both paths are warmed up on the first database first (JIT, connections); with --repeat N the
+rounds alternate scan and naive and the medians are compared.
+
 Printed: Thrift calls and wall seconds of each, the ratio naive / scan, and whether the targets
 hold (calls <= 1 + databases + ceil(tables / batch); scan >= 10x faster than naive). Absolute
 times depend on the machine (2 shared cores here): they are printed, never asserted.
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import sys
 import tempfile
 import threading
@@ -162,37 +166,47 @@ def metastore(uri: str | None) -> Iterator[tuple[str, str | None]]:
             yield hms.uri, hms.warehouse_uri
 
 
-def observe(uri: str, batch: int, prefix: str) -> dict[str, Any]:
+def observe(uri: str, batch: int, prefix: str, repeat: int = 1) -> dict[str, Any]:
+    """Warm both paths up on the first database, then time scan and naive ``repeat`` times, alternating."""
     from floe_dagster.plugins.factory import connect_metastore
     from floe_dagster.plugins.metastore import TableFilter
 
     filter_ = TableFilter(include=(f"{prefix}_*",))
-    with connect_metastore("bench", "hive", {"uri": uri, "batch_size": max(batch, 1)}, environ={}) as hms:
-        hms.list_namespaces()  # open the connection outside the timings (both sides reuse it)
-        hms.call_counts.clear()
-        started = time.perf_counter()
-        scanned = list(hms.scan(filter_, batch_size=batch))
-        scan_s = time.perf_counter() - started
-        scan_calls = hms.api_calls
-        scan_counts = dict(hms.call_counts)
+    hms: Any = connect_metastore("bench", "hive", {"uri": uri, "batch_size": max(batch, 1)}, environ={})
 
-        hms.call_counts.clear()
-        started = time.perf_counter()
-        naive = []
-        for db in sorted(hms.list_namespaces()):
-            if not filter_.may_match_namespace(db):
-                continue
-            for name in hms.list_tables(db):
-                naive.append(hms.get_table(db, name))
-        naive_s = time.perf_counter() - started
-        naive_calls = hms.api_calls
+    def naive_pass(only: TableFilter) -> list[Any]:
+        found = []
+        for db in hms.list_namespaces():
+            if only.may_match_namespace(db):
+                found += [hms.get_table(db, name) for name in hms.list_tables(db)]
+        return found
+
+    with hms:
+        warm = TableFilter(include=(f"{prefix}_00.*",))
+        list(hms.scan(warm, batch_size=batch))  # JIT, connections and caches warm for both paths
+        naive_pass(warm)
+        scans, naives = [], []
+        for _ in range(repeat):
+            hms.call_counts.clear()
+            started = time.perf_counter()
+            scanned = list(hms.scan(filter_, batch_size=batch))
+            scans.append(time.perf_counter() - started)
+            scan_calls, scan_counts = hms.api_calls, dict(hms.call_counts)
+
+            hms.call_counts.clear()
+            started = time.perf_counter()
+            naive = naive_pass(filter_)
+            naives.append(time.perf_counter() - started)
+            naive_calls = hms.api_calls
     assert [t.data_version for t in scanned] == [t.data_version for t in naive], "scan and naive disagree"
     return {
         "tables": len(scanned),
-        "scan_s": scan_s,
+        "scan_s": statistics.median(scans),
+        "scan_runs": scans,
         "scan_calls": scan_calls,
         "scan_counts": scan_counts,
-        "naive_s": naive_s,
+        "naive_s": statistics.median(naives),
+        "naive_runs": naives,
         "naive_calls": naive_calls,
     }
 
@@ -205,6 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=4, help="Thrift clients creating tables")
     parser.add_argument("--uri", help="an existing metastore (default: start one from the pyspark jars)")
     parser.add_argument("--prefix", default="obs", help="database name prefix")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="timed rounds (scan, naive alternating); medians"
+    )
     parser.add_argument(
         "--rtt-ms",
         type=float,
@@ -223,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             f"setup: {args.tables} tables in {args.databases} databases created in {setup_s:.1f}s"
             f" ({args.tables / setup_s:.0f} tables/s, {args.threads} threads)"
         )
-        result = observe(uri, args.batch, args.prefix)
+        result = observe(uri, args.batch, args.prefix, args.repeat)
 
     budget = 1 + args.databases + math.ceil(args.tables / args.batch)
     ratio = result["naive_s"] / result["scan_s"]
@@ -233,6 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'naive':8} {result['tables']:>7} {result['naive_calls']:>13} {result['naive_s']:>8.2f}")
     print()
     print(f"scan calls by method: {result['scan_counts']}")
+    runs = ", ".join(
+        f"{a:.2f}/{b:.2f}" for a, b in zip(result["scan_runs"], result["naive_runs"], strict=True)
+    )
+    print(f"rounds (scan/naive s): {runs}; medians above")
     print(
         f"calls: {result['scan_calls']} <= 1 + databases + ceil(tables / batch) = {budget}:"
         f" {'yes' if result['scan_calls'] <= budget else 'NO'}"
