@@ -28,6 +28,7 @@ import json
 import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -245,66 +246,94 @@ def ingest_table(
         except ObjectSkipped as skipped:
             return obj, skipped
 
+    # One commit at a time runs on a writer thread while reads go on; commits stay in order.
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="floe-ingest-commit")
+    in_flight: Future[None] | None = None
+    requested = cursor
+
+    def settle() -> None:
+        """Wait for the commit in flight; its error, if any, is raised here."""
+        nonlocal in_flight
+        if in_flight is not None:
+            done, in_flight = in_flight, None
+            done.result()
+
     def commit(upto: Cursor) -> None:
-        nonlocal iceberg, buffer, buffered, committed
-        if upto == committed and not buffer:
+        nonlocal iceberg, buffer, buffered, requested, in_flight
+        if upto == requested and not buffer:
             return
         if iceberg is None:
             if not buffer or reference is None:
                 return  # nothing read yet (every new object skipped): no table to keep a cursor in
             iceberg = _create(catalog, identifier, buffer[0].schema, reference[0], connector)
-        pending_data = buffer
-        table_ref = iceberg
+        pending_data, table_ref = buffer, iceberg
 
         def write() -> None:
+            nonlocal committed
             import pyarrow as pa
 
-            with table_ref.transaction() as tx:
-                if pending_data:
-                    tx.append(pa.concat_tables(pending_data) if len(pending_data) > 1 else pending_data[0])
-                tx.set_properties(upto.properties())
+            def transaction() -> None:
+                with table_ref.transaction() as tx:
+                    if pending_data:
+                        # Read in batches of rows_per_record; handed to the writer as one contiguous
+                        # table (PyIceberg converts per batch: small batches write slower).
+                        tx.append(pa.concat_tables(pending_data).combine_chunks())
+                    tx.set_properties(upto.properties())
 
-        _mapped(catalog, "append", f"{namespace}.{table}", write)
-        report.commits += 1
-        committed, buffer, buffered = upto, [], 0
-        out.info(
-            f"floe ingest {table}: committed to Iceberg; cursor {upto.text} ({len(upto.keys)} key(s) at it)"
-        )
+            _mapped(catalog, "append", f"{namespace}.{table}", transaction)
+            report.commits += 1
+            committed = upto
+            out.info(
+                f"floe ingest {table}: committed to Iceberg; cursor {upto.text}"
+                f" ({len(upto.keys)} key(s) at it)"
+            )
+
+        settle()
+        in_flight = writer.submit(write)
+        requested, buffer, buffered = upto, [], 0
 
     position = cursor
-    for obj, result in ordered_parallel(pending, read, connector.config.max_in_flight):
-        if isinstance(result, ObjectSkipped):
-            out.warning(f"floe ingest {table}: skipped {connector.location(obj.key)}: {result.reason}")
-            report.skipped.append((obj.key, result.reason))
-            position = position.past(obj, taken=not result.changed)
-            continue
-        data = arrow_for_iceberg(result.table)
-        columns = iceberg_columns(data.schema)
-        if reference is None:
-            reference = (connector.location(obj.key), columns)
-        differences = column_differences(reference[1], columns)
-        if differences:
-            commit(position)  # keep everything before the mismatching file
-            raise SchemaMismatchError(
-                table,
-                reference[0],
-                connector.location(obj.key),
-                differences,
-                provider=connector.type_name,
-                operation="ingest",
+    try:
+        for obj, result in ordered_parallel(pending, read, connector.config.max_in_flight):
+            if isinstance(result, ObjectSkipped):
+                out.warning(f"floe ingest {table}: skipped {connector.location(obj.key)}: {result.reason}")
+                report.skipped.append((obj.key, result.reason))
+                position = position.past(obj, taken=not result.changed)
+                continue
+            data = arrow_for_iceberg(result.table)
+            columns = iceberg_columns(data.schema)
+            if reference is None:
+                reference = (connector.location(obj.key), columns)
+            differences = column_differences(reference[1], columns)
+            if differences:
+                commit(position)  # keep everything before the mismatching file
+                raise SchemaMismatchError(
+                    table,
+                    reference[0],
+                    connector.location(obj.key),
+                    differences,
+                    provider=connector.type_name,
+                    operation="ingest",
+                )
+            out.info(
+                f"floe ingest {table}: read {connector.location(obj.key)}"
+                f" size={obj.size} rows={data.num_rows}"
             )
-        out.info(
-            f"floe ingest {table}: read {connector.location(obj.key)} size={obj.size} rows={data.num_rows}"
-        )
-        report.read += 1
-        report.rows += data.num_rows
-        report.bytes += obj.size
-        buffer.append(data)
-        buffered += data.nbytes
-        position = position.past(obj)
-        if buffered >= commit_bytes:
-            commit(position)
-    commit(position)
+            report.read += 1
+            report.rows += data.num_rows
+            report.bytes += obj.size
+            buffer.append(data)
+            buffered += data.nbytes
+            position = position.past(obj)
+            if buffered >= commit_bytes:
+                commit(position)
+        commit(position)
+        settle()
+    finally:
+        try:
+            settle()  # a failing run still leaves its last commit whole
+        finally:
+            writer.shutdown(wait=True)
     report.cursor = committed
     if iceberg is not None:
         snapshot = iceberg.current_snapshot()

@@ -734,10 +734,10 @@ class S3MetastoreConnector(MetastoreConnector):
             if self.config.file_type == "parquet":
                 import pyarrow.parquet as pq
 
-                parquet = pq.ParquetFile(pa.BufferReader(data))
-                schema = parquet.schema_arrow
-                return pa.Table.from_batches(list(parquet.iter_batches(batch_size=batch)), schema=schema)
-            if self.config.file_type == "csv":
+                # Decoded whole (multi-threaded, as fast as read_table), then sliced, zero-copy,
+                # into batches of rows_per_record rows.
+                table = pq.read_table(pa.BufferReader(data))
+            elif self.config.file_type == "csv":
                 import pyarrow.csv as pcsv
 
                 table = pcsv.read_csv(io.BytesIO(data))
