@@ -279,18 +279,24 @@ def stale_metastores(loaded: LoadedManifest, state: SourcesState | None) -> list
 
 
 def load_sources_state(
-    loaded: LoadedManifest, state_path: str | os.PathLike[str] | None = None
+    loaded: LoadedManifest,
+    state_path: str | os.PathLike[str] | None = None,
+    list_missing: bool = True,
 ) -> SourcesState:
     """The state definitions are built from; lists only the metastores the state lacks.
 
     With a current state file this makes no network call at all. A metastore that cannot be
     listed here loads with the sources dbt names only, and is tried again on the next load.
+    ``list_missing=False`` never lists (for a ``StateBackedComponent``'s
+    ``build_defs_from_state``): missing metastores then load with the sources dbt names only.
     """
     path = Path(state_path) if state_path is not None else default_state_path(loaded)
     state = read_state(path)
     missing = stale_metastores(loaded, state)
     if state is not None and not missing:
         return state
+    if not list_missing:
+        return state or SourcesState(manifest=loaded.name, environment=loaded.environment)
     result = write_state(loaded, path, missing)
     for name, exc in result.failed.items():
         logger.warning(

@@ -179,3 +179,15 @@ def test_a_changed_metastore_entry_is_listed_again_on_load(seeded: LoadedManifes
     assert len(defs.resolve_asset_graph().get(ORDERS).metadata["dagster/column_schema"].columns) == 4
     refreshed = read_state(path)
     assert refreshed is not None and len(refreshed.tables("lakehouse")) == 3
+
+
+def test_list_missing_false_never_calls_the_metastore(
+    seeded: LoadedManifest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_metastore_calls(*args: object, **kwargs: object) -> None:
+        raise AssertionError("list_missing=False must not call the metastore")
+
+    monkeypatch.setattr(state_module, "build_metastore", no_metastore_calls)
+    state = state_module.load_sources_state(seeded, tmp_path / "none" / "state", list_missing=False)
+    assert state.tables("lakehouse") == []
+    assert not (tmp_path / "none").exists()
