@@ -88,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
     observe.add_argument("--metastore", metavar="NAME", help="observe only this metastore")
     observe.add_argument("--format", choices=["table", "json"], default="table")
     observe.add_argument("--env", help="environment (default: $FLOE_ENV or dev)")
+    conformance = command(
+        "conformance",
+        cmd_conformance,
+        "Run the metastore conformance checks; print PASS/FAIL per provider and check.",
+    )
+    conformance.add_argument("--metastore", metavar="NAME", help="check only this metastore")
+    conformance.add_argument("--env", help="environment (default: $FLOE_ENV or dev)")
     command("run", cmd_run, "Materialise every asset of the manifest's definitions (the main job).")
     command("demo", cmd_demo, "Seed the demo data, run the main job and show where the outputs are.")
     schema = commands.add_parser("schema", help="Print the manifest's JSON Schema (for editor completion).")
@@ -255,6 +262,14 @@ def cmd_observe(args: argparse.Namespace) -> int:
         print(format_table([("KEY", "DATA VERSION"), *((t.key, t.data_version) for t in observed)]))
         print(f"\n{len(observed)} table(s)")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_conformance(args: argparse.Namespace) -> int:
+    from floe_dagster.metastores.conformance import failures, format_report, manifest_conformance
+
+    results = manifest_conformance(load_manifest(args.manifest, environment=args.env), args.metastore)
+    print(format_report(results))
+    return EXIT_FAILED if failures(results) else EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -1,0 +1,222 @@
+"""The same conformance checks (``floe_dagster/metastores/conformance.py``) against every provider.
+
+Providers: an Iceberg catalog (SQLite ``SqlCatalog``), the real Hive Metastore, Glue on moto,
+Dataproc (the local GetService server in front of the real HMS) and, when the module exists,
+the S3 prefix metastore on moto. Every (provider, check) pair is one test; the assertions are
+the checker's, with no provider-specific branch. The checker itself is tested too: a connector
+wrapper that tags an error wrongly must make it fail, naming the provider and the mismatch.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from floe_dagster.catalogs.sql import SqlCatalogPlugin
+from floe_dagster.metastores.conformance import (
+    CHECKS,
+    FAIL,
+    PASS,
+    assert_conformant,
+    check_connector,
+    format_report,
+    pick_table,
+    run_check,
+)
+from floe_dagster.metastores.iceberg import IcebergCatalogConnector, IcebergMetastoreConfig
+from floe_dagster.plugins.errors import NotFoundError
+from floe_dagster.plugins.factory import connect_metastore
+from floe_dagster.plugins.metastore import MetastoreConnector, Table
+from tests.fixtures.hive_metastore import SeededMetastore
+from tests.fixtures.moto_server import MotoServer
+from tests.integration.test_dataproc_connector import LOCATION, PROJECT, SERVICE, FakeMetastoreApi
+from tests.integration.test_glue_connector import glue_connector, seed_glue
+
+pytestmark = pytest.mark.server
+
+HAS_S3 = importlib.util.find_spec("floe_dagster.metastores.s3") is not None
+PROVIDERS = ["iceberg", "hive", "glue", "dataproc", *(["s3"] if HAS_S3 else [])]
+Target = tuple[MetastoreConnector, str, str]
+
+
+def iceberg_target(tmp: Path) -> Target:
+    config = SqlCatalogPlugin.config_model.model_validate(
+        {"uri": f"sqlite:///{tmp}/catalog.db", "warehouse": str(tmp / "warehouse")}
+    )
+    catalog = SqlCatalogPlugin("lake", config)
+    catalog.create_namespace(("raw",))
+    schema = pa.schema([("id", pa.int64()), ("label", pa.string())])
+    for name in ("customers", "orders"):
+        catalog.create_table(("raw", name), schema=schema).append(
+            pa.table({"id": pa.array([1, 2], pa.int64()), "label": ["a", "b"]})
+        )
+    connector = IcebergCatalogConnector("lake", IcebergMetastoreConfig(catalog="lake"), catalog=catalog)
+    return connector, "raw", "orders"
+
+
+def s3_target(server: MotoServer) -> Target:
+    bucket = server.create_bucket("conf")
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"id": pa.array([1, 2, 3], pa.int64())}), buffer)
+    server.client("s3").put_object(Bucket=bucket, Key="orders/part-0.parquet", Body=buffer.getvalue())
+    options = {
+        "bucket": bucket,
+        "region": server.region,
+        "endpoint": server.endpoint,
+        "access_key_id": server.access_key_id,
+        "secret_access_key": server.secret_access_key,
+    }
+    connector = connect_metastore("s3lake", "s3", options, environ={})
+    found = pick_table(connector)
+    assert found is not None
+    return connector, *found
+
+
+@pytest.fixture(scope="module", params=PROVIDERS)
+def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    provider = request.param
+    if provider == "iceberg":
+        yield iceberg_target(tmp_path_factory.mktemp("iceberg"))
+    elif provider == "hive":
+        seeded: SeededMetastore = request.getfixturevalue("seeded_hive_metastore")
+        with connect_metastore("lake", "hive", {"uri": seeded.metastore.uri}, environ={}) as hive:  # type: ignore[attr-defined]
+            yield hive, seeded.db, "orders_orc"
+    elif provider == "glue":
+        server: MotoServer = request.getfixturevalue("moto_server")
+        seeded_glue = seed_glue(server)
+        yield glue_connector(server), seeded_glue.db, "orders"
+    elif provider == "dataproc":
+        seeded = request.getfixturevalue("seeded_hive_metastore")
+        api = FakeMetastoreApi()
+        api.services[f"projects/{PROJECT}/locations/{LOCATION}/services/{SERVICE}"] = seeded.metastore.uri
+        options = {
+            "project": PROJECT,
+            "location": LOCATION,
+            "service": SERVICE,
+            "api_endpoint": api.endpoint,
+            "anonymous": True,
+        }
+        try:
+            with connect_metastore("lake", "dataproc", options, environ={}) as dataproc:  # type: ignore[attr-defined]
+                yield dataproc, seeded.db, "orders_orc"
+        finally:
+            api.close()
+    else:
+        yield s3_target(request.getfixturevalue("moto_server"))
+
+
+@pytest.mark.parametrize("check", CHECKS)
+def test_conformance(target: Target, check: str) -> None:
+    connector, namespace, table = target
+    result = run_check(connector, check, namespace, table)
+    assert result.passed, str(result)
+
+
+# --- the checker catches inconsistencies ----------------------------------------------------------
+
+
+def mistagged(connector: MetastoreConnector) -> MetastoreConnector:
+    """The same connector, but its missing-table error claims another provider and operation."""
+    real_get_table = connector.get_table
+
+    def get_table(namespace: str, table: str) -> Table:
+        try:
+            return real_get_table(namespace, table)
+        except NotFoundError as exc:
+            raise NotFoundError(str(exc), provider="hive", operation="lookup", retryable=True) from None
+
+    connector.get_table = get_table  # type: ignore[method-assign]
+    return connector
+
+
+def test_a_wrongly_tagged_error_fails_the_suite_naming_provider_and_mismatch(
+    moto_server: MotoServer, tmp_path: Path
+) -> None:
+    seeded = seed_glue(moto_server)
+    results = check_connector(mistagged(glue_connector(moto_server)), seeded.db, "orders")
+    failed = {r.check: r for r in results if r.status == FAIL}
+    assert set(failed) == {"error_tags"}, [str(r) for r in results]
+    text = str(failed["error_tags"])
+    assert "provider glue" in text and "error tag provider: expected 'glue', got 'hive'" in text
+    with pytest.raises(AssertionError) as info:
+        assert_conformant(results)
+    assert "provider glue" in str(info.value) and "got 'hive'" in str(info.value)
+    report = format_report(results)
+    assert report.splitlines()[1].split()[:2] == ["glue", "lake"] and "FAIL" in report.splitlines()[1]
+
+    # the same injection on another provider is caught the same way (no provider branch)
+    connector, namespace, table = iceberg_target(tmp_path)
+    result = run_check(mistagged(connector), "error_tags", namespace, table)
+    assert result.status == FAIL and "provider iceberg" in str(result) and "got 'hive'" in str(result)
+
+
+def test_unmapped_exceptions_and_bad_debug_output_fail(tmp_path: Path) -> None:
+    connector, namespace, table = iceberg_target(tmp_path)
+
+    def boom(*_: Any) -> list[str]:
+        raise KeyError("raw SDK error")
+
+    connector.list_tables = boom  # type: ignore[method-assign]
+    result = run_check(connector, "list", namespace, table)
+    assert result.status == FAIL and "KeyError escaped unmapped" in result.detail
+    connector.debug_report = lambda: "floe metastore debug: lake\nsecret=oops\n"  # type: ignore[method-assign]
+    result = run_check(connector, "debug_output", namespace, table)
+    assert result.status == FAIL and "debug_report lines" in result.detail
+    assert run_check(iceberg_target(tmp_path / "again")[0], "get", namespace, table).status == PASS
+
+
+# --- floe conformance ------------------------------------------------------------------------------
+
+
+def test_floe_conformance_prints_pass_fail_per_provider_and_check(
+    moto_server: MotoServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from floe_dagster.cli import main
+    from floe_dagster.demo import seed_demo
+    from floe_dagster.manifest.loader import load_manifest
+    from tests.helpers import copy_demo_project
+
+    for name in ("FLOE_STATE_DIR", "FLOE_MANIFEST", "FLOE_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    seeded = seed_glue(moto_server)
+    root = copy_demo_project(tmp_path / "project")
+    manifest = root / "manifests" / "manifest.yaml"
+    text = manifest.read_text()
+    glue_block = (
+        "metastores:\n"
+        "  glue_lake:\n"
+        "    type: glue\n"
+        "    config:\n"
+        f"      region: {moto_server.region}\n"
+        f"      endpoint: {moto_server.endpoint}\n"
+        f"      access_key_id: {moto_server.access_key_id}\n"
+        f"      secret_access_key: {moto_server.secret_access_key}\n"
+        f'    include: ["{seeded.db}.orders"]\n'
+    )
+    manifest.write_text(text.replace("metastores:\n", glue_block, 1))
+
+    # not seeded yet: the iceberg metastore has no table -> FAIL with the reason, exit 1
+    assert main(["conformance", str(manifest)]) == 1
+    out = capsys.readouterr().out
+    rows = {line.split()[1]: line.split()[2:] for line in out.splitlines()[1:3]}
+    assert rows["glue_lake"] == [PASS] * len(CHECKS)
+    assert rows["lakehouse"] == [FAIL] * len(CHECKS) and "no table to check" in out
+
+    seed_demo(load_manifest(manifest))
+    assert main(["conformance", str(manifest)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["PROVIDER", "METASTORE", *(c.upper() for c in CHECKS)]
+    assert sorted(line.split()[0] for line in lines[1:]) == ["glue", "iceberg"]
+    assert all(line.split()[2:] == [PASS] * len(CHECKS) for line in lines[1:])
+    assert main(["conformance", str(manifest), "--metastore", "nope"]) == 1
+    assert "unknown metastore 'nope'" in capsys.readouterr().err
