@@ -31,6 +31,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import logging
@@ -95,31 +96,31 @@ class GlueUnavailableError(MetastoreError, UnavailableError):
     retryable = True
 
 
+def _catalog_field(name: str) -> Any:
+    """A copy of the Glue catalog config's field ``name`` (its checks run through ``aws_config``)."""
+    from floe_dagster.catalogs.glue import GlueCatalogConfig
+
+    return copy.copy(GlueCatalogConfig.model_fields[name])
+
+
 class GlueMetastoreConfig(PluginConfig):
     model_config = ConfigDict(hide_input_in_errors=True)  # never echo inputs: they may be secrets
 
     region: str | None = Field(
         None, description="AWS region of the catalog, e.g. eu-west-1 (or AWS_REGION / AWS_DEFAULT_REGION)."
     )
-    catalog_id: str | None = Field(
-        None, description="AWS account ID owning the catalog (cross-account). Unset: the caller's."
-    )
-    endpoint: str | None = Field(None, description="Glue endpoint override (VPC endpoint, moto, ...).")
-    s3_endpoint: str | None = Field(
-        None, description="S3 endpoint override handed to computes reading the tables."
-    )
-    sts_endpoint: str | None = Field(None, description="STS endpoint override (role_arn).")
-    access_key_id: str | None = Field(None, min_length=1, description="Static credentials: access key ID.")
-    secret_access_key: SecretStr | None = Field(
-        None, min_length=1, description="Static credentials: secret access key (use ${env:NAME})."
-    )
-    session_token: SecretStr | None = Field(
-        None, min_length=1, description="Static credentials: session token of temporary keys."
-    )
-    profile: str | None = Field(None, min_length=1, description="Named profile of the AWS config files.")
-    role_arn: str | None = Field(None, description="IAM role to assume with STS.")
-    external_id: str | None = Field(None, description="External ID the role's trust policy requires.")
-    session_name: str | None = Field(None, description="Role session name (shows in CloudTrail).")
+    # The Glue catalog plugin's own fields (same names, checks and descriptions): one definition.
+    catalog_id: str | None = _catalog_field("catalog_id")
+    endpoint: str | None = _catalog_field("endpoint")
+    s3_endpoint: str | None = _catalog_field("s3_endpoint")
+    sts_endpoint: str | None = _catalog_field("sts_endpoint")
+    access_key_id: str | None = _catalog_field("access_key_id")
+    secret_access_key: SecretStr | None = _catalog_field("secret_access_key")
+    session_token: SecretStr | None = _catalog_field("session_token")
+    profile: str | None = _catalog_field("profile")
+    role_arn: str | None = _catalog_field("role_arn")
+    external_id: str | None = _catalog_field("external_id")
+    session_name: str | None = _catalog_field("session_name")
     max_attempts: int = Field(
         5, ge=1, le=20, description="Attempts per Glue call in all; throttling/5xx retried with jitter."
     )
