@@ -21,6 +21,7 @@ def test_unknown_type_names_installed_choices() -> None:
     with pytest.raises(PluginNotFoundError) as info:
         get_plugin_class("computes", "quackdb")
     assert "unknown compute type 'quackdb'" in str(info.value)
-    assert "installed: [duckdb" in str(info.value)
+    assert "(did you mean 'duckdb'?)" in str(info.value)
+    assert "duckdb, postgres" in str(info.value).split("installed: [", 1)[1]
     assert info.value.provider == "quackdb" and info.value.operation == "load_plugin"
     assert info.value.retryable is False
