@@ -5,7 +5,14 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, AssetObservation, AssetsDefinition, AssetSpec
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetObservation,
+    AssetsDefinition,
+    AssetSpec,
+    AutomationCondition,
+)
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
 
 from floe_dagster.defs.resources import FloeDbtCliResource
@@ -19,10 +26,16 @@ K8S_CONFIG_TAG = "dagster-k8s/config"
 class FloeDbtTranslator(DagsterDbtTranslator):
     """dbt sources become the metastore source assets' keys; models are tagged with their compute."""
 
-    def __init__(self, plan: Plan, source_refs: Mapping[str, TableRef]) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        source_refs: Mapping[str, TableRef],
+        automation: AutomationCondition | None = None,
+    ) -> None:
         super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
         self.plan = plan
         self.source_refs = source_refs
+        self.automation = automation  # the manifest's transforms.automation (floe_dagster/automation.py)
         self.compute_by_id = {t.unique_id: t.compute for t in plan.transforms}
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
@@ -44,6 +57,11 @@ class FloeDbtTranslator(DagsterDbtTranslator):
         if compute is not None:
             tags[COMPUTE_TAG] = compute
         return tags
+
+    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> AutomationCondition | None:
+        if self.automation is not None and dbt_resource_props["unique_id"] in self.compute_by_id:
+            return self.automation
+        return super().get_automation_condition(dbt_resource_props)
 
     def source_keys(self) -> set[AssetKey]:
         return {source_asset_key(*ref) for ref in self.source_refs.values()}
@@ -108,9 +126,12 @@ def fqn_selector(dbt_manifest: Mapping[str, Any], unique_ids: list[str]) -> str:
 
 
 def dbt_asset_groups(
-    plan: Plan, dbt_manifest: Mapping[str, Any], source_refs: Mapping[str, TableRef]
+    plan: Plan,
+    dbt_manifest: Mapping[str, Any],
+    source_refs: Mapping[str, TableRef],
+    automation: AutomationCondition | None = None,
 ) -> list[AssetsDefinition]:
-    translator = FloeDbtTranslator(plan, source_refs)
+    translator = FloeDbtTranslator(plan, source_refs, automation)
     groups = plan.by_compute()
     single = len(groups) == 1
     definitions = []

@@ -9,6 +9,7 @@ from typing import Any
 
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
+from floe_dagster.automation import condition_for
 from floe_dagster.defs.dbt_assets import dbt_asset_groups
 from floe_dagster.defs.health import compute_health
 from floe_dagster.defs.ingest import ingest_assets
@@ -68,7 +69,9 @@ def build_definitions(
         for name, source in sources.items()
         if source is not None
     ]
-    transforms = dbt_asset_groups(plan, dbt_manifest, source_refs)
+    transforms = dbt_asset_groups(
+        plan, dbt_manifest, source_refs, condition_for(loaded.manifest.transforms.automation)
+    )
     source_keys = [key for source in observed for key in source.keys]
     ingests = [  # opt-in incremental ingest of s3 metastores' tables into Iceberg (defs/ingest.py)
         ingest

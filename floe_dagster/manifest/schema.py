@@ -77,6 +77,15 @@ class TransformsSection(StrictModel):
         None, description="Catalog where model outputs are written as Iceberg tables."
     )
     assignments: list[AssignmentRule] = Field(default_factory=list)
+    automation: Literal["on_upstream_change", "eager", "none"] = Field(
+        "none",
+        description=(
+            "Declarative automation of every dbt transform: 'on_upstream_change' runs a model when an"
+            " upstream source's data version changed or an upstream model was materialised (never on"
+            " an observation repeating the same version; floe_dagster.automation); 'eager' is"
+            " Dagster's AutomationCondition.eager(); 'none' (default) automates nothing."
+        ),
+    )
 
 
 class TargetOverride(StrictModel):
