@@ -12,6 +12,7 @@ from dagster import (
     AssetsDefinition,
     AssetSpec,
     AutomationCondition,
+    FreshnessPolicy,
 )
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
 
@@ -31,11 +32,13 @@ class FloeDbtTranslator(DagsterDbtTranslator):
         plan: Plan,
         source_refs: Mapping[str, TableRef],
         automation: AutomationCondition | None = None,
+        freshness: Mapping[str, FreshnessPolicy] | None = None,
     ) -> None:
         super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
         self.plan = plan
         self.source_refs = source_refs
         self.automation = automation  # the manifest's transforms.automation (floe_dagster/automation.py)
+        self.freshness = dict(freshness or {})  # unique_id -> policy (floe_dagster/freshness.py)
         self.compute_by_id = {t.unique_id: t.compute for t in plan.transforms}
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
@@ -49,7 +52,9 @@ class FloeDbtTranslator(DagsterDbtTranslator):
         compute = self.compute_by_id.get(unique_id)
         if compute is None:
             return spec
-        return spec.replace_attributes(kinds={"dbt", self.plan.computes[compute], "iceberg"})
+        spec = spec.replace_attributes(kinds={"dbt", self.plan.computes[compute], "iceberg"})
+        policy = self.freshness.get(unique_id)
+        return spec if policy is None else spec.replace_attributes(freshness_policy=policy)
 
     def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
         tags = dict(super().get_tags(dbt_resource_props))
@@ -130,8 +135,9 @@ def dbt_asset_groups(
     dbt_manifest: Mapping[str, Any],
     source_refs: Mapping[str, TableRef],
     automation: AutomationCondition | None = None,
+    freshness: Mapping[str, FreshnessPolicy] | None = None,
 ) -> list[AssetsDefinition]:
-    translator = FloeDbtTranslator(plan, source_refs, automation)
+    translator = FloeDbtTranslator(plan, source_refs, automation, freshness)
     groups = plan.by_compute()
     single = len(groups) == 1
     definitions = []

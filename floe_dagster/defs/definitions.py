@@ -27,6 +27,7 @@ from floe_dagster.defs.sources import (
     observable_sources,
 )
 from floe_dagster.defs.state import load_sources_state
+from floe_dagster.freshness import source_freshness_checks, transform_policies, windows_of_sources
 from floe_dagster.manifest.loader import DEFAULT_MANIFEST, LoadedManifest, load_manifest
 from floe_dagster.manifest.plan import Plan, compile_plan
 from floe_dagster.transforms.dbt_manifest import dbt_executable, prepare_dbt_manifest
@@ -70,9 +71,21 @@ def build_definitions(
         if source is not None
     ]
     transforms = dbt_asset_groups(
-        plan, dbt_manifest, source_refs, condition_for(loaded.manifest.transforms.automation)
+        plan,
+        dbt_manifest,
+        source_refs,
+        condition_for(loaded.manifest.transforms.automation),
+        transform_policies(loaded, dbt_manifest),
     )
     source_keys = [key for source in observed for key in source.keys]
+    freshness_checks, freshness_sensors = source_freshness_checks(  # floe_dagster/freshness.py
+        {
+            key: window
+            for name, source in sources.items()
+            if source is not None
+            for key, window in windows_of_sources(loaded, name, source.keys).items()
+        }
+    )
     ingests = [  # opt-in incremental ingest of s3 metastores' tables into Iceberg (defs/ingest.py)
         ingest
         for name in loaded.manifest.metastores
@@ -96,10 +109,10 @@ def build_definitions(
     health = compute_health(loaded)  # compute connection checks and the floe_health job
     return Definitions(
         assets=[*observed, *ingests, *transforms, *health.specs],
-        asset_checks=[health.checks],
+        asset_checks=[health.checks, *freshness_checks],
         resources=build_resources(loaded),
         jobs=[*jobs, health.job],
-        sensors=sensors,
+        sensors=[*sensors, *freshness_sensors],
         # dbt already runs in its own process; a process per step only adds start-up time and
         # lets two steps fight over one DuckDB file.
         executor=in_process_executor,

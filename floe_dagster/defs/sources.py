@@ -24,11 +24,14 @@ from dagster import (
 )
 
 from floe_dagster.defs.state import TableRecord, last_ddl_time, unreachable_message
+from floe_dagster.freshness import source_policy
 from floe_dagster.manifest.loader import LoadedManifest
 from floe_dagster.plugins.errors import FloeError, NotFoundError
 from floe_dagster.plugins.metastore import Table
 
 TableRef = tuple[str, str, str]  # metastore, namespace, table
+# read by Dagster's last-update freshness checks (floe_dagster/freshness.py)
+LAST_UPDATED_TIMESTAMP = "dagster/last_updated_timestamp"
 
 
 def source_asset_key(metastore: str, namespace: str, table: str) -> AssetKey:
@@ -75,7 +78,9 @@ def table_metadata(table: Table) -> dict[str, Any]:
     if table.stats.row_count is not None:
         metadata["dagster/row_count"] = table.stats.row_count
     if table.stats.last_modified is not None:
+        # the table's own last commit / DDL time (not the observation's): what freshness reads
         metadata["floe/last_updated"] = MetadataValue.timestamp(table.stats.last_modified)
+        metadata[LAST_UPDATED_TIMESTAMP] = MetadataValue.timestamp(table.stats.last_modified)
     ddl_time = last_ddl_time(table)
     if ddl_time is not None:
         metadata["floe/last_ddl_time"] = MetadataValue.timestamp(ddl_time)
@@ -120,6 +125,7 @@ def observable_sources(
             kinds={provider, record["format"]},
             description=f"{namespace}.{name} in metastore '{metastore}'",
             metadata=record_metadata(record),
+            freshness_policy=source_policy(loaded, metastore, namespace),
         )
     for _, namespace, name in extra_refs:
         key = source_asset_key(metastore, namespace, name)
@@ -130,6 +136,7 @@ def observable_sources(
                 group_name=metastore,
                 kinds={provider},
                 description=f"{namespace}.{name} in metastore '{metastore}' (read by dbt)",
+                freshness_policy=source_policy(loaded, metastore, namespace),
             ),
         )
     if not specs:

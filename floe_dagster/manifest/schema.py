@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from floe_dagster.freshness import check_window, parse_duration
 
 API_VERSION = "floe.dev/v1"
 
@@ -49,6 +51,44 @@ class ComputesSection(StrictModel):
     targets: dict[str, ComputeTarget] = Field(default_factory=dict)
 
 
+_DURATION = "A duration: <number><unit> parts, unit s, m, h, d or w (e.g. 36h, 1d12h, 90m)."
+
+
+class FreshnessWindow(StrictModel):
+    """How old an asset may get: failing after ``fail_after``, warning after ``warn_after``."""
+
+    fail_after: str | None = Field(None, description=_DURATION)
+    warn_after: str | None = Field(None, description=_DURATION + " Shorter than fail_after.")
+
+    @field_validator("fail_after", "warn_after")
+    @classmethod
+    def _duration(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)  # a ValueError points at this value's file:line:col
+        return value
+
+    @model_validator(mode="after")
+    def _warn_before_fail(self) -> FreshnessWindow:
+        check_window(self.fail_after, self.warn_after)
+        return self
+
+
+class MetastoreFreshness(FreshnessWindow):
+    """Freshness of a metastore's tables, judged by each table's own last commit or DDL time."""
+
+    namespaces: dict[str, FreshnessWindow] = Field(
+        default_factory=dict,
+        description="Per namespace glob (e.g. 'raw', 'sales_*'); the first match wins over the metastore's.",
+    )
+
+
+class TransformFreshness(FreshnessWindow):
+    """Freshness of the dbt models a selector picks (the first matching rule wins)."""
+
+    select: str = Field(min_length=1, description="dbt selector, e.g. 'tag:marts'.")
+    exclude: str | None = None
+
+
 class MetastoreEntry(PluginEntry):
     """A metastore whose tables become observable source assets (``floe.metastores``)."""
 
@@ -62,6 +102,9 @@ class MetastoreEntry(PluginEntry):
             "Minimum seconds between two ticks of this metastore's observation sensor, which records"
             " a data version for every table whose version changed."
         ),
+    )
+    freshness: MetastoreFreshness | None = Field(
+        None, description="Freshness policies (and last-update checks) for this metastore's tables."
     )
 
 
@@ -85,6 +128,9 @@ class TransformsSection(StrictModel):
             " an observation repeating the same version; floe_dagster.automation); 'eager' is"
             " Dagster's AutomationCondition.eager(); 'none' (default) automates nothing."
         ),
+    )
+    freshness: list[TransformFreshness] = Field(
+        default_factory=list, description="Freshness policies for the dbt models each selector picks."
     )
 
 

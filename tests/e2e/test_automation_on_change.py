@@ -31,6 +31,9 @@ MODELS = {
 }
 
 
+ORDERS = AssetKey(["lakehouse", "raw", "orders"])
+
+
 def set_automation(manifest: Path, mode: str) -> None:
     text = manifest.read_text()
     marker = "  catalog: lakehouse\n  assignments:"
@@ -40,6 +43,12 @@ def set_automation(manifest: Path, mode: str) -> None:
 
 def requested(result: EvaluateAutomationConditionsResult) -> set[AssetKey]:
     return {key for key in MODELS if result.get_num_requested(key)}
+
+
+def last_updated(instance: DagsterInstance) -> float:
+    """``dagster/last_updated_timestamp`` of raw.orders' latest observation."""
+    records = instance.fetch_observations(ORDERS, limit=1).records
+    return records[0].asset_observation.metadata["dagster/last_updated_timestamp"].value  # type: ignore[union-attr]
 
 
 def test_repeat_observation_requests_nothing_a_change_requests_its_downstream(demo_project: Path) -> None:
@@ -67,9 +76,14 @@ def test_repeat_observation_requests_nothing_a_change_requests_its_downstream(de
     result = evaluate_automation_conditions(defs=defs, instance=instance)
     assert result.total_requested == 0, "the first evaluation only sets the cursor"
 
+    first_update = last_updated(instance)
     assert observe.execute_in_process(instance=instance).success  # same snapshots again
     result = evaluate_automation_conditions(defs=defs, instance=instance, cursor=result.cursor)
     assert result.total_requested == 0, requested(result)
+    # freshness reads the table's own commit time, which a repeated observation does not move
+    assert last_updated(instance) == first_update
+    table = build_catalog(loaded, "lakehouse").load_table(("raw", "orders"))
+    assert first_update == table.metadata.last_updated_ms / 1000
 
     orders = build_catalog(loaded, "lakehouse").load_table(("raw", "orders"))
     orders.append(demo_tables()["orders"].slice(0, 5))
