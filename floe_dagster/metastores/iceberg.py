@@ -6,6 +6,7 @@ data is committed, and never otherwise.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar
 
@@ -19,9 +20,13 @@ from floe_dagster.plugins.metastore import (
     Column,
     MetastoreConnector,
     Partition,
+    PartitionField,
+    PartitionPredicate,
+    PartitionSpec,
     StorageDescriptor,
     Table,
     TableStats,
+    prune_partitions,
 )
 
 if TYPE_CHECKING:
@@ -71,12 +76,14 @@ class IcebergCatalogConnector(MetastoreConnector):
         loaded = self._load(namespace, table)
         return to_neutral_table(namespace, table, loaded)
 
-    def list_partitions(self, namespace: str, table: str) -> list[Partition]:
+    def list_partitions(
+        self, namespace: str, table: str, predicates: Sequence[PartitionPredicate] = ()
+    ) -> list[Partition]:
         loaded = self._load(namespace, table)
         if loaded.spec().is_unpartitioned():
             return []
         rows = self._tagged("list_partitions", lambda: loaded.inspect.partitions().to_pylist())
-        return [
+        partitions = [
             Partition(
                 values=tuple(str(v) for v in (row.get("partition") or {}).values()),
                 location=None,
@@ -87,6 +94,9 @@ class IcebergCatalogConnector(MetastoreConnector):
             )
             for row in rows
         ]
+        if not predicates:
+            return partitions
+        return prune_partitions(to_neutral_table(namespace, table, loaded), partitions, predicates)
 
     def _load(self, namespace: str, table: str) -> IcebergTable:
         identifier = (*namespace.split("."), table)
@@ -119,6 +129,17 @@ def to_neutral_table(namespace: str, name: str, table: IcebergTable) -> Table:
         Column(name=field.name, type=str(schema.find_field(field.source_id).field_type))
         for field in spec.fields
     )
+    partition_spec = PartitionSpec(
+        tuple(
+            PartitionField(
+                name=field.name,
+                type=str(schema.find_field(field.source_id).field_type),
+                transform=str(field.transform),
+                source=schema.find_field(field.source_id).name,
+            )
+            for field in spec.fields
+        )
+    )
     return Table(
         namespace=namespace,
         name=name,
@@ -130,6 +151,7 @@ def to_neutral_table(namespace: str, name: str, table: IcebergTable) -> Table:
         ),
         data_version=str(snapshot.snapshot_id) if snapshot is not None else NO_SNAPSHOT_VERSION,
         partition_keys=partition_keys,
+        partition_spec=partition_spec,
         properties=dict(metadata.properties),
         stats=TableStats(
             row_count=summary_int("total-records"),

@@ -66,3 +66,34 @@ def test_incomplete_plugin_fails_at_instantiation_naming_the_method() -> None:
     with pytest.raises(TypeError) as info:
         HalfDone()  # type: ignore[abstract]
     assert "validate_connection" in str(info.value)
+
+
+def test_iceberg_metastore_prunes_partitions_of_a_partitioned_table(tmp_path: Path) -> None:
+    import pyarrow as pa
+    from pyiceberg.partitioning import PartitionField as IcebergPartitionField
+    from pyiceberg.partitioning import PartitionSpec as IcebergPartitionSpec
+    from pyiceberg.schema import Schema
+    from pyiceberg.transforms import IdentityTransform
+    from pyiceberg.types import LongType, NestedField, StringType
+
+    from floe_dagster.plugins.metastore import PartitionPredicate
+
+    catalog = sqlite_catalog(tmp_path)
+    catalog.create_namespace(("raw",))
+    schema = Schema(
+        NestedField(1, "id", LongType(), required=False),
+        NestedField(2, "region", StringType(), required=False),
+    )
+    spec = IcebergPartitionSpec(IcebergPartitionField(2, 1000, IdentityTransform(), "region"))
+    table = catalog.connect().create_table(("raw", "sales"), schema=schema, partition_spec=spec)
+    table.append(pa.table({"id": [1, 2, 3], "region": ["eu", "us", "apac"]}))
+    connector = IcebergCatalogConnector("lake", IcebergMetastoreConfig(catalog="contract"), catalog=catalog)
+
+    assert sorted(p.values for p in connector.list_partitions("raw", "sales")) == [
+        ("apac",),
+        ("eu",),
+        ("us",),
+    ]
+    pruned = connector.list_partitions("raw", "sales", [PartitionPredicate("region", "in", ("eu", "us"))])
+    assert sorted(p.values for p in pruned) == [("eu",), ("us",)]
+    assert connector.get_table("raw", "sales").partition_spec.names == ("region",)
