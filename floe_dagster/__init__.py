@@ -10,10 +10,12 @@ from floe_dagster.manifest import LoadedManifest, ManifestError, load_manifest
 from floe_dagster.manifest.plan import Plan, compile_plan
 
 if TYPE_CHECKING:
+    from floe_dagster.component import FloeComponent
     from floe_dagster.defs.definitions import MAIN_JOB, build_definitions
 
 __all__ = [
     "MAIN_JOB",
+    "FloeComponent",
     "LoadedManifest",
     "ManifestError",
     "Plan",
@@ -29,4 +31,13 @@ def __getattr__(name: str) -> Any:
         from floe_dagster.defs import definitions
 
         return getattr(definitions, name)
+    if name == "FloeComponent":  # the dg Component (floe_dagster/component.py)
+        from floe_dagster.component import FloeComponent
+
+        return FloeComponent
     raise AttributeError(f"module 'floe_dagster' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # dg's component registry lists a module's members with dir(): include the lazy names
+    return sorted({*globals(), *__all__})

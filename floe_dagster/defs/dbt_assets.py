@@ -2,7 +2,7 @@
 
 import contextlib
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from dagster import (
@@ -23,6 +23,14 @@ from floe_dagster.manifest.plan import Plan
 COMPUTE_TAG = "floe/compute"
 K8S_CONFIG_TAG = "dagster-k8s/config"
 
+# Hooks (floe_dagster.FloeComponent overrides them): a dbt model's spec, given its dbt node, and
+# the body of a compute group's step, given the compute's name and the default body (a callable
+# that runs ``dbt build`` on that compute and yields its events).
+SpecHook = Callable[[AssetSpec, Mapping[str, Any]], AssetSpec]
+ExecuteHook = Callable[
+    [AssetExecutionContext, FloeDbtCliResource, str, Callable[[], Iterator[Any]]], Iterator[Any]
+]
+
 
 class FloeDbtTranslator(DagsterDbtTranslator):
     """dbt sources become the metastore source assets' keys; models are tagged with their compute."""
@@ -33,8 +41,10 @@ class FloeDbtTranslator(DagsterDbtTranslator):
         source_refs: Mapping[str, TableRef],
         automation: AutomationCondition | None = None,
         freshness: Mapping[str, FreshnessPolicy] | None = None,
+        spec_hook: SpecHook | None = None,
     ) -> None:
         super().__init__(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+        self.spec_hook = spec_hook
         self.plan = plan
         self.source_refs = source_refs
         self.automation = automation  # the manifest's transforms.automation (floe_dagster/automation.py)
@@ -54,7 +64,11 @@ class FloeDbtTranslator(DagsterDbtTranslator):
             return spec
         spec = spec.replace_attributes(kinds={"dbt", self.plan.computes[compute], "iceberg"})
         policy = self.freshness.get(unique_id)
-        return spec if policy is None else spec.replace_attributes(freshness_policy=policy)
+        if policy is not None:
+            spec = spec.replace_attributes(freshness_policy=policy)
+        if self.spec_hook is not None:
+            spec = self.spec_hook(spec, manifest["nodes"][unique_id])
+        return spec
 
     def get_tags(self, dbt_resource_props: Mapping[str, Any]) -> Mapping[str, str]:
         tags = dict(super().get_tags(dbt_resource_props))
@@ -136,8 +150,10 @@ def dbt_asset_groups(
     source_refs: Mapping[str, TableRef],
     automation: AutomationCondition | None = None,
     freshness: Mapping[str, FreshnessPolicy] | None = None,
+    spec_hook: SpecHook | None = None,
+    execute: ExecuteHook | None = None,
 ) -> list[AssetsDefinition]:
-    translator = FloeDbtTranslator(plan, source_refs, automation, freshness)
+    translator = FloeDbtTranslator(plan, source_refs, automation, freshness, spec_hook)
     groups = plan.by_compute()
     single = len(groups) == 1
     definitions = []
@@ -145,7 +161,7 @@ def dbt_asset_groups(
         select = "fqn:*" if single else fqn_selector(dbt_manifest, [t.unique_id for t in transforms])
         resources = transforms[0].resources
         definitions.append(
-            _dbt_group(compute, plan.computes[compute], resources, select, dbt_manifest, translator)
+            _dbt_group(compute, plan.computes[compute], resources, select, dbt_manifest, translator, execute)
         )
     return definitions
 
@@ -161,6 +177,7 @@ def _dbt_group(
     select: str,
     dbt_manifest: Mapping[str, Any],
     translator: FloeDbtTranslator,
+    execute: ExecuteHook | None = None,
 ) -> AssetsDefinition:
     @dbt_assets(
         manifest=dbt_manifest,
@@ -177,9 +194,20 @@ def _dbt_group(
     )
     def run_dbt(context: AssetExecutionContext, dbt: FloeDbtCliResource) -> Iterator[Any]:
         context.log.info(f"floe: dbt build on compute '{compute}' ({compute_type})")
-        with environment_for_dbt(translator.plan, compute):
-            invocation = dbt.cli(["build", "--target", compute], context=context)  # starts dbt
-        yield from without_source_observations(invocation.stream(), translator.source_keys())
-        finish_dbt_run(translator.plan, compute)
+
+        def default() -> Iterator[Any]:
+            return dbt_build(context, dbt, translator, compute)
+
+        yield from (default() if execute is None else execute(context, dbt, compute, default))
 
     return run_dbt
+
+
+def dbt_build(
+    context: AssetExecutionContext, dbt: FloeDbtCliResource, translator: FloeDbtTranslator, compute: str
+) -> Iterator[Any]:
+    """A compute group's step: ``dbt build --target <compute>`` with the compute's environment."""
+    with environment_for_dbt(translator.plan, compute):
+        invocation = dbt.cli(["build", "--target", compute], context=context)  # starts dbt
+    yield from without_source_observations(invocation.stream(), translator.source_keys())
+    finish_dbt_run(translator.plan, compute)

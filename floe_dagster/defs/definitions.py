@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
 from floe_dagster.automation import condition_for
-from floe_dagster.defs.dbt_assets import dbt_asset_groups
+from floe_dagster.defs.dbt_assets import ExecuteHook, SpecHook, dbt_asset_groups
 from floe_dagster.defs.health import compute_health
 from floe_dagster.defs.ingest import ingest_assets
 from floe_dagster.defs.resources import (
@@ -26,7 +27,7 @@ from floe_dagster.defs.sources import (
     metastore_resource_key,
     observable_sources,
 )
-from floe_dagster.defs.state import load_sources_state
+from floe_dagster.defs.state import SourcesState, load_sources_state
 from floe_dagster.freshness import source_freshness_checks, transform_policies, windows_of_sources
 from floe_dagster.manifest.loader import DEFAULT_MANIFEST, LoadedManifest, load_manifest
 from floe_dagster.manifest.plan import Plan, compile_plan
@@ -54,12 +55,27 @@ def build_definitions(
         plan = Plan.from_json(Path(compiled_plan).read_text(encoding="utf-8"))
     else:
         plan = compile_plan(loaded, dbt_manifest)
-    source_refs = dbt_source_refs(loaded, dbt_manifest)
+    return definitions_from_state(loaded, dbt_manifest, plan, load_sources_state(loaded, state_path))
 
+
+def definitions_from_state(
+    loaded: LoadedManifest,
+    dbt_manifest: Mapping[str, Any],
+    plan: Plan,
+    state: SourcesState,
+    spec_hook: SpecHook | None = None,
+    execute: ExecuteHook | None = None,
+) -> Definitions:
+    """Definitions from a loaded manifest, its parsed dbt manifest, the plan and the defs state.
+
+    Makes no network call (``build_definitions`` and ``floe_dagster.FloeComponent`` both end
+    here). ``spec_hook`` and ``execute`` customise the dbt models' specs and each compute
+    group's step (see defs/dbt_assets.py).
+    """
+    source_refs = dbt_source_refs(loaded, dbt_manifest)
     refs_by_metastore: dict[str, list[TableRef]] = defaultdict(list)
     for ref in source_refs.values():
         refs_by_metastore[ref[0]].append(ref)
-    state = load_sources_state(loaded, state_path)
     sources = {
         name: observable_sources(loaded, name, state.tables(name), refs_by_metastore[name])
         for name in loaded.manifest.metastores
@@ -76,6 +92,8 @@ def build_definitions(
         source_refs,
         condition_for(loaded.manifest.transforms.automation),
         transform_policies(loaded, dbt_manifest),
+        spec_hook,
+        execute,
     )
     source_keys = [key for source in observed for key in source.keys]
     freshness_checks, freshness_sensors = source_freshness_checks(  # floe_dagster/freshness.py
