@@ -61,6 +61,7 @@ CURSOR_PROPERTY = "floe.s3.cursor"
 CURSOR_KEYS_PROPERTY = "floe.s3.cursor-keys"
 SCHEMA_SOURCE_PROPERTY = "floe.s3.schema-source"
 SOURCE_PROPERTY = "floe.s3.source"
+LEVEL_PROPERTY = "write.parquet.compression-level"
 MB = 1024 * 1024
 
 
@@ -239,6 +240,14 @@ def ingest_table(
     buffer: list[Any] = []
     buffered = 0
     committed = cursor
+    # Codec, level, dictionary limit...: set on the table at creation, and brought in line with the
+    # manifest in the first commit of a run on a table created with other values.
+    write_properties = connector.config.ingest.write_properties()
+    stale_properties = {
+        k: v for k, v in write_properties.items() if iceberg is not None and properties.get(k) != v
+    }
+    # A level left from another codec (snappy, lz4 take none): PyIceberg would fail on it.
+    stale_removals = [k for k in (LEVEL_PROPERTY,) if k in properties and k not in write_properties]
 
     def read(obj: S3Object) -> tuple[S3Object, ObjectData | ObjectSkipped]:
         try:
@@ -265,8 +274,13 @@ def ingest_table(
         if iceberg is None:
             if not buffer or reference is None:
                 return  # nothing read yet (every new object skipped): no table to keep a cursor in
-            iceberg = _create(catalog, identifier, buffer[0].schema, reference[0], connector)
+            iceberg = _create(
+                catalog, identifier, buffer[0].schema, reference[0], connector, write_properties
+            )
         pending_data, table_ref = buffer, iceberg
+        restate, unset = dict(stale_properties), list(stale_removals)
+        stale_properties.clear()
+        stale_removals.clear()
 
         def write() -> None:
             nonlocal committed
@@ -274,10 +288,13 @@ def ingest_table(
 
             def transaction() -> None:
                 with table_ref.transaction() as tx:
+                    if unset:
+                        tx.remove_properties(*unset)
+                    if restate:  # before the append, so that its files are written with them
+                        tx.set_properties(restate)
                     if pending_data:
-                        # Read in batches of rows_per_record; handed to the writer as one contiguous
-                        # table (PyIceberg converts per batch: small batches write slower).
-                        tx.append(pa.concat_tables(pending_data).combine_chunks())
+                        # Zero-copy: one chunk per row group of each object.
+                        tx.append(pa.concat_tables(pending_data))
                     tx.set_properties(upto.properties())
 
             _mapped(catalog, "append", f"{namespace}.{table}", transaction)
@@ -300,7 +317,9 @@ def ingest_table(
                 report.skipped.append((obj.key, result.reason))
                 position = position.past(obj, taken=not result.changed)
                 continue
-            data = arrow_for_iceberg(result.table)
+            # What is written: the rows as decoded (result.table holds the same rows in batches of
+            # rows_per_record, zero-copy slices of it), so no copy into one contiguous table.
+            data = arrow_for_iceberg(result.decoded if result.decoded is not None else result.table)
             columns = iceberg_columns(data.schema)
             if reference is None:
                 reference = (connector.location(obj.key), columns)
@@ -363,10 +382,12 @@ def _create(
     arrow_schema: Any,
     schema_source: str,
     connector: S3MetastoreConnector,
+    write_properties: Mapping[str, str],
 ) -> Any:
     with contextlib.suppress(ConflictError):  # it exists already
         catalog.create_namespace(identifier[:1])
     properties = {
+        **write_properties,
         SCHEMA_SOURCE_PROPERTY: schema_source,
         SOURCE_PROPERTY: connector.location(connector.config.path_prefix),
     }

@@ -344,6 +344,43 @@ def test_rows_per_record_is_the_arrow_batch_size(bucket: Bucket) -> None:
     conn = connector(bucket, rows_per_record=100)
     data = conn.read_object(conn.discover()["batches"][0])
     assert [b.num_rows for b in data.table.to_batches()] == [100] * 10
+    assert data.decoded.equals(data.table)  # the rows the Iceberg writer takes, unsliced
+
+
+def test_ingested_tables_are_written_with_the_configured_codec(
+    bucket: Bucket, catalog: SqlCatalogPlugin
+) -> None:
+    bucket.put("codec/a.parquet", parquet_bytes(range(10)))
+    ingest(connector(bucket), catalog, "codec")
+    properties = catalog.load_table(("raw_s3", "codec")).properties
+    assert properties["write.parquet.compression-codec"] == "zstd"
+    assert properties["write.parquet.compression-level"] == "1"
+    assert properties["write.parquet.dict-size-bytes"] == str(256 * 1024)
+
+    time.sleep(1.1)
+    bucket.put("codec/b.parquet", parquet_bytes(range(10, 20)))
+    conn = connector(
+        bucket,
+        ingest={
+            "compression_codec": "snappy",
+            "table_properties": {"write.target-file-size-bytes": "1048576"},
+        },
+    )
+    ingest(conn, catalog, "codec")
+    loaded = catalog.load_table(("raw_s3", "codec"))
+    assert loaded.properties["write.parquet.compression-codec"] == "snappy"
+    assert "write.parquet.compression-level" not in loaded.properties  # snappy takes no level
+    assert loaded.properties["write.target-file-size-bytes"] == "1048576"
+    newest = [f for f in loaded.inspect.files().column("file_path").to_pylist()]
+    codecs = {
+        pq.ParquetFile(path.removeprefix("file://")).metadata.row_group(0).column(0).compression
+        for path in newest
+    }
+    assert codecs == {"ZSTD", "SNAPPY"}  # the first file zstd, the second written after the change
+    assert iceberg_ids(catalog, "codec") == list(range(20))
+
+    with pytest.raises(Exception, match="compression_codec"):
+        connector(bucket, ingest={"compression_codec": "lzo"})
 
 
 def test_canary_secrets_appear_in_no_output(
