@@ -124,19 +124,37 @@ def asset_keys(listing: str) -> set[str]:
 @pytest.mark.skipif(not (VENV_BIN / "dg").exists(), reason="dagster-dg-cli is not installed (dev extra)")
 def test_dg_scaffold_check_list_and_offline_state(tmp_path: Path) -> None:
     project = new_dg_project(tmp_path / "platform_project")
+    assert "floe_dagster.FloeComponent" in dg(project, "list", "components")
     dg(project, "scaffold", "defs", "floe_dagster.FloeComponent", "lakehouse")
     folder = project / "src" / "platform_project" / "defs" / "lakehouse"
     assert "type: floe_dagster.FloeComponent" in (folder / "defs.yaml").read_text()
     assert (folder / "manifest.yaml").exists(), "a starter manifest when there is none"
 
+    # the usual hooks in YAML: translation per dbt model ({{ node }}), post-processing for all
+    (folder / "defs.yaml").write_text(
+        (folder / "defs.yaml").read_text()
+        + "  translation:\n    owners: ['team:analytics']\n"
+        + "    tags:\n      layer: '{{ node.resource_type }}'\n"
+        + "post_processing:\n  assets:\n    - target: '*'\n"
+        + "      attributes:\n        tags: {platform: floe}\n"
+    )
     assert "All definitions loaded successfully" in dg(project, "check", "defs")
-    assert "example" in asset_keys(dg(project, "list", "defs", "--json"))  # the starter dbt model
+    listed = {a["asset_key"]: a for a in json.loads(dg(project, "list", "defs", "--json"))["assets"]}
+    example = listed["example"]  # the starter dbt model
+    assert example["owners"] == [{"team": "analytics"}]  # how dg prints the owner team:analytics
+    tags = {t["key"]: t["value"] for t in example["tags"]}
+    assert tags["layer"] == "model" and tags["platform"] == "floe" and tags["floe/compute"] == "duckdb"
 
     # a table appears in the catalog: one refresh puts it in the defs state ...
     seed_demo(load_manifest(folder / "manifest.yaml"))
     (folder / "defs.yaml").write_text(
-        (folder / "defs.yaml").read_text()
-        + "  defs_state:\n    management_type: LOCAL_FILESYSTEM\n    refresh_if_dev: false\n"
+        (folder / "defs.yaml")
+        .read_text()
+        .replace(
+            "post_processing:",
+            "  defs_state:\n    management_type: LOCAL_FILESYSTEM\n    refresh_if_dev: false\n"
+            "post_processing:",
+        )
     )
     dg(project, "utils", "refresh-defs-state")
     # ... and the definitions load from it with the catalog gone
