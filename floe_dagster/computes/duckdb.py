@@ -162,6 +162,23 @@ class DuckDBComputePlugin(ComputePlugin):
         assert isinstance(config, DuckDBConfig)
         return None if config.path == ":memory:" else 1  # DuckDB allows one writer per file
 
+    def runs_dbt_in_process(self, config: PluginConfig) -> bool:
+        """dbt-duckdb keeps nothing running between invocations but its open database (released below)."""
+        return True
+
+    def release_dbt_in_process(self, config: PluginConfig) -> None:
+        """Close the database dbt-duckdb keeps open for the next invocation in the process.
+
+        dbt-duckdb holds its last environment (and so the DuckDB file's write lock) in a class
+        attribute until the process exits; another process could not write the file meanwhile.
+        """
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+        with DuckDBConnectionManager._LOCK:
+            environment, DuckDBConnectionManager._ENV = DuckDBConnectionManager._ENV, None
+            if environment is not None:
+                environment.close()
+
     def get_required_dbt_packages(self) -> list[str]:
         return ["dbt-duckdb>=1.11,<1.12"]
 

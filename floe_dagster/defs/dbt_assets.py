@@ -3,6 +3,7 @@
 import contextlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from dagster import (
@@ -19,6 +20,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_
 from floe_dagster.defs.resources import FloeDbtCliResource
 from floe_dagster.defs.sources import TableRef, source_asset_key
 from floe_dagster.manifest.plan import Plan
+from floe_dagster.plugins.compute import ComputePlugin, DbtProfileContext
 
 COMPUTE_TAG = "floe/compute"
 K8S_CONFIG_TAG = "dagster-k8s/config"
@@ -103,40 +105,56 @@ def without_source_observations(events: Iterable[Any], source_keys: set[AssetKey
         yield event
 
 
-@contextlib.contextmanager
-def environment_for_dbt(plan: Plan, compute: str) -> Iterator[None]:
-    """Set the compute's dbt variables (its secrets) while its dbt process is started, then restore.
+@dataclass(frozen=True)
+class ComputeForDbt:
+    """A compute group's plugin, its config and its dbt profile context, loaded once per step."""
 
-    The in-process executor runs one step at a time, so no other step sees them.
-    """
-    plugin, config, context = _compute_of(plan, compute)
-    variables = {**plugin.prepare_dbt_run(config, context), **plugin.dbt_env(config, compute)}
-    saved = {name: os.environ.get(name) for name in variables}
-    os.environ.update(variables)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    name: str
+    plugin: ComputePlugin
+    config: Any
+    profile_context: DbtProfileContext
 
+    @classmethod
+    def of(cls, plan: Plan, compute: str) -> "ComputeForDbt":
+        from floe_dagster.manifest.loader import load_manifest
+        from floe_dagster.plugins.factory import build_compute
+        from floe_dagster.transforms.profiles import profile_context
 
-def _compute_of(plan: Plan, compute: str) -> tuple[Any, Any, Any]:
-    from floe_dagster.manifest.loader import load_manifest
-    from floe_dagster.plugins.factory import build_compute
-    from floe_dagster.transforms.profiles import profile_context
+        loaded = load_manifest(plan.manifest_path, environment=plan.environment, check_assignments=False)
+        plugin, config = build_compute(loaded, compute)
+        return cls(compute, plugin, config, profile_context(loaded, compute))
 
-    loaded = load_manifest(plan.manifest_path, environment=plan.environment, check_assignments=False)
-    plugin, config = build_compute(loaded, compute)
-    return plugin, config, profile_context(loaded, compute)
+    @contextlib.contextmanager
+    def environment(self) -> Iterator[None]:
+        """Set the compute's dbt variables (its secrets) while dbt is started, then restore.
 
+        The in-process executor runs one step at a time, so no other step sees them; dbt run in
+        this process (``runs_dbt_in_process``) is given them for its whole invocation.
+        """
+        variables = {
+            **self.plugin.prepare_dbt_run(self.config, self.profile_context),
+            **self.plugin.dbt_env(self.config, self.name),
+        }
+        saved = {name: os.environ.get(name) for name in variables}
+        os.environ.update(variables)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
-def finish_dbt_run(plan: Plan, compute: str) -> None:
-    """The compute's after-dbt step (e.g. Spark commits its outputs to the catalog)."""
-    plugin, config, context = _compute_of(plan, compute)
-    plugin.finish_dbt_run(config, context)
+    def runs_in_process(self) -> bool:
+        return self.plugin.runs_dbt_in_process(self.config)
+
+    def release_in_process(self) -> None:
+        self.plugin.release_dbt_in_process(self.config)
+
+    def finish(self) -> None:
+        """The compute's after-dbt step (e.g. Spark commits its outputs to the catalog)."""
+        self.plugin.finish_dbt_run(self.config, self.profile_context)
 
 
 def fqn_selector(dbt_manifest: Mapping[str, Any], unique_ids: list[str]) -> str:
@@ -207,7 +225,13 @@ def dbt_build(
     context: AssetExecutionContext, dbt: FloeDbtCliResource, translator: FloeDbtTranslator, compute: str
 ) -> Iterator[Any]:
     """A compute group's step: ``dbt build --target <compute>`` with the compute's environment."""
-    with environment_for_dbt(translator.plan, compute):
-        invocation = dbt.cli(["build", "--target", compute], context=context)  # starts dbt
+    target = ComputeForDbt.of(translator.plan, compute)
+    with target.environment():
+        invocation = dbt.cli(
+            ["build", "--target", compute],
+            context=context,
+            in_process=target.runs_in_process(),
+            release=target.release_in_process,
+        )
     yield from without_source_observations(invocation.stream(), translator.source_keys())
-    finish_dbt_run(translator.plan, compute)
+    target.finish()

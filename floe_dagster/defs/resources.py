@@ -13,7 +13,7 @@ from typing import Any
 from dagster import ConfigurableResource
 from dagster_dbt import DbtCliResource
 from packaging import version
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
 from floe_dagster.manifest.loader import LoadedManifest, load_manifest
 from floe_dagster.plugins.catalog import CatalogPlugin, HealthStatus
@@ -89,6 +89,14 @@ class FloeDbtCliResource(DbtCliResource):
     See benchmarks/materialize_overhead.py.
     """
 
+    run_dbt_in_process: bool = Field(
+        default=True,
+        description=(
+            "Run dbt inside the step's process for computes that allow it (DuckDB), instead of a"
+            " `dbt` subprocess that pays Python's and dbt's start-up again. Off: always a subprocess."
+        ),
+    )
+
     _invocations: list[Any] = PrivateAttr(default_factory=list)  # (invocation, cache file)
 
     @cached_property
@@ -108,10 +116,27 @@ class FloeDbtCliResource(DbtCliResource):
         self._keep_partial_parses()
         super().teardown_after_execution(context)
 
-    def cli(self, args: Any, *, context: Any = None, target_path: Any = None, **kwargs: Any) -> Any:
-        """dagster-dbt's ``cli``, its target folder seeded with this ``--target``'s partial parse."""
+    def cli(
+        self,
+        args: Any,
+        *,
+        context: Any = None,
+        target_path: Any = None,
+        in_process: bool = False,
+        release: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        """dagster-dbt's ``cli``, its target folder seeded with this ``--target``'s partial parse.
+
+        ``in_process``: run dbt in this process rather than a ``dbt`` subprocess (for computes
+        whose plugin allows it; see defs/dbt_in_process.py), unless ``run_dbt_in_process`` is off;
+        ``release`` then runs after the invocation (what the subprocess's exit would release).
+        """
+        import contextlib
         import shutil
         from pathlib import Path
+
+        from floe_dagster.defs.dbt_in_process import in_process_invocations
 
         target_path = Path(target_path or self._get_unique_target_path(context=context))
         cache = self._partial_parse_cache(self._dbt_target(args))
@@ -119,7 +144,9 @@ class FloeDbtCliResource(DbtCliResource):
             folder = target_path if target_path.is_absolute() else Path(self.project_dir, target_path)
             folder.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(cache, folder / "partial_parse.msgpack")
-        invocation = super().cli(args, context=context, target_path=target_path, **kwargs)
+        in_this_process = in_process and self.run_dbt_in_process
+        with in_process_invocations(release) if in_this_process else contextlib.nullcontext():
+            invocation = super().cli(args, context=context, target_path=target_path, **kwargs)
         self._invocations.append((invocation, cache))
         return invocation
 

@@ -95,6 +95,18 @@ class ComputePlugin(Plugin, abc.ABC):
         """How many dbt steps may use this compute at once (its Dagster pool's limit); None: no limit."""
         return None
 
+    def runs_dbt_in_process(self, config: PluginConfig) -> bool:
+        """Whether Dagster may run this compute's dbt inside the step's process (dbt's ``dbtRunner``).
+
+        Only for adapters that leave nothing running in the process after an invocation and need
+        no work after dbt's process ends (see floe_dagster/defs/dbt_in_process.py); the default is
+        a ``dbt`` subprocess.
+        """
+        return False
+
+    def release_dbt_in_process(self, config: PluginConfig) -> None:
+        """After dbt ran in this process: release what its adapter keeps (a subprocess's exit would)."""
+
 
 def pick_preset(presets: dict[str, ResourceSpec], workload_size: str, compute_type: str) -> ResourceSpec:
     """The preset for ``workload_size``, or an error listing the presets there are."""

@@ -1,0 +1,278 @@
+"""Run dbt inside the step's own process (dbt's ``dbtRunner``) instead of a ``dbt`` subprocess.
+
+Why: every ``dbt`` subprocess pays Python's start-up and dbt's imports before it does any work
+(2-3 s here), and a second compute group pays them again, while the Dagster step process has
+already imported dbt (dagster-dbt does). With two compute groups that start-up was most of
+what a Dagster materialisation cost beyond one plain ``dbt build`` (benchmarks/materialize_overhead.py).
+
+How: dagster-dbt reads a dbt process's JSON log lines from its stdout and turns them into Dagster
+events. :class:`InProcessDbt` stands in for that process: dbt runs on a worker thread through
+``dbtRunner`` and each event it fires (at the level dbt would print) becomes the very JSON line
+the ``dbt`` CLI prints (dbt_common's ``msg_to_json``), so the whole of dagster-dbt (events,
+asset checks, errors, partial parsing, target folders) works unchanged. dbt's own console
+output is switched off (``--log-level none``: dagster-dbt echoes every event to the step's
+stdout, as it does for a subprocess); its debug log still goes to the invocation's ``dbt.log``.
+
+When it is safe (a compute plugin says so in ``runs_dbt_in_process``): dbt keeps process-global
+state (flags, adapters, its event manager), so one invocation at a time per process (a lock
+enforces it), and only for adapters that leave nothing behind in the process (DuckDB; not
+Spark, whose session method starts a JVM in the dbt process). The variables dagster-dbt would
+give the subprocess (and the compute's secrets) are set in ``os.environ`` for exactly the
+length of the invocation and restored afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import os
+import queue
+import shutil
+import signal
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from dagster import get_dagster_logger
+from dagster_dbt.core.dbt_cli_invocation import (
+    PARTIAL_PARSE_FILE_NAME,
+    DbtCliInvocation,
+    _get_dbt_target_path,
+)
+
+# One dbt invocation at a time in this process: dbt's flags, adapters and event manager are global.
+_DBT_LOCK = threading.Lock()
+# The levels the dbt CLI prints at each --log-level (dagster-dbt sees only what is printed).
+_PRINTED_LEVELS = {
+    "debug": {"debug", "info", "warn", "error"},
+    "info": {"info", "warn", "error"},
+    "warn": {"warn", "error"},
+    "error": {"error"},
+    "none": set(),
+}
+_END = object()
+logger = get_dagster_logger("floe_dagster.dbt")
+
+
+class _Lines:
+    """The stdout pipe of :class:`InProcessDbt`: the JSON lines dbt's events became, as bytes."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self.closed = False
+
+    def put(self, line: str) -> None:
+        self._queue.put(line.encode("utf-8") + b"\n")
+
+    def end(self) -> None:
+        self._queue.put(_END)
+
+    def __iter__(self) -> Iterator[bytes]:
+        while (line := self._queue.get()) is not _END:
+            yield line
+
+    def __enter__(self) -> _Lines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.closed = True
+
+
+class InProcessDbt:
+    """The part of ``subprocess.Popen`` that dagster-dbt uses, backed by ``dbtRunner`` on a thread.
+
+    ``args`` is the command dagster-dbt would run (``[dbt_executable, *dbt_args]``), ``env`` the
+    environment it would run it with, ``cwd`` its working directory (dbt reads the project and
+    profiles directories from ``env``, so the process's working directory is left alone).
+    ``release`` runs after the invocation, still under the lock: what a subprocess's exit would
+    have released (the compute plugin's ``release_dbt_in_process``).
+    """
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        env: Mapping[str, str],
+        cwd: str | os.PathLike[str],
+        release: Callable[[], None] | None = None,
+    ) -> None:
+        self.args = list(args)
+        self._release = release
+        self.returncode: int | None = None
+        self.stdout = _Lines()
+        self._env = dict(env)
+        self._cwd = Path(cwd)
+        self._printed = _PRINTED_LEVELS.get(str(env.get("DBT_LOG_LEVEL", "info")).lower(), {"info"})
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="floe-dbt-in-process", daemon=True)
+        self._thread.start()
+
+    def dbt_args(self) -> list[str]:
+        """dbt's own arguments, with its console output off (events reach dagster-dbt instead).
+
+        The log file keeps the level a subprocess would give it (dbt would otherwise take the
+        console's ``none`` for the file too).
+        """
+        file_level = self._env.get("DBT_LOG_LEVEL_FILE") or self._env.get("DBT_LOG_LEVEL") or "debug"
+        return ["--log-level", "none", "--log-level-file", file_level, *self.args[1:]]
+
+    def _run(self) -> None:
+        from dbt.cli.main import dbtRunner
+        from dbt_common.events.functions import msg_to_json
+
+        def forward(message: Any) -> None:
+            if message.info.level in self._printed:
+                self.stdout.put(msg_to_json(message))
+
+        try:
+            with _DBT_LOCK, environment(self._env):
+                try:
+                    result = dbtRunner(callbacks=[forward]).invoke(self.dbt_args())
+                finally:
+                    if self._release is not None:
+                        self._release()  # e.g. close the database file dbt's adapter keeps open
+            if result.success:
+                self.returncode = 0
+            elif result.exception is None:
+                self.returncode = 1  # dbt ran and a model or test failed (the CLI exits 1)
+            else:
+                self.returncode = 2  # dbt could not run (the CLI exits 2); its error was an event
+        except BaseException as exc:  # never leave dagster-dbt waiting for a line that never comes
+            self.stdout.put(_error_line(f"floe: dbt failed in process: {type(exc).__name__}: {exc}"))
+            self.returncode = 2
+        finally:
+            self.stdout.end()
+            self._done.set()
+
+    def poll(self) -> int | None:
+        return self.returncode if self._done.is_set() else None
+
+    def wait(self, timeout: float | None = None) -> int:
+        if not self._done.wait(timeout):
+            import subprocess
+
+            raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        assert self.returncode is not None
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        """SIGINT/SIGTERM: what dbt does on Ctrl-C, a KeyboardInterrupt in the invoking thread.
+
+        dbt catches it, cancels its open connections and ends the invocation; the interrupt
+        lands when the thread next runs Python code (not inside a long database call).
+        """
+        if sig in (signal.SIGINT, signal.SIGTERM) and self._thread.ident and self.poll() is None:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(self._thread.ident), ctypes.py_object(KeyboardInterrupt)
+            )
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def environment(env: Mapping[str, str]) -> Iterator[None]:
+    """Set the variables of ``env`` that differ from ``os.environ`` for the block, then restore them."""
+    changed = {name: value for name, value in env.items() if os.environ.get(name) != value}
+    saved = {name: os.environ.get(name) for name in changed}
+    os.environ.update(changed)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _error_line(message: str) -> str:
+    return json.dumps(
+        {
+            "info": {
+                "name": "MainEncounteredError",
+                "level": "error",
+                "msg": message,
+                "ts": datetime.now(UTC).isoformat(),
+            },
+            "data": {"exc": message},
+        }
+    )
+
+
+_SWAP_LOCK = threading.Lock()
+_release_after_invocation: Callable[[], None] | None = None
+
+
+@contextlib.contextmanager
+def in_process_invocations(release: Callable[[], None] | None = None) -> Iterator[None]:
+    """Within the block, dagster-dbt's ``DbtCliResource.cli`` starts :class:`InProcessDbt`, not ``dbt``.
+
+    dagster-dbt has no hook for how the dbt process is started: ``cli`` calls
+    ``DbtCliInvocation.run``, which calls ``subprocess.Popen``. So for the length of one ``cli``
+    call its module sees a subclass whose ``run`` differs only there
+    (tests/e2e/test_dbt_in_process.py fails if dagster-dbt moves that seam).
+    """
+    import dagster_dbt.core.resource as dagster_dbt_resource
+
+    global _release_after_invocation
+    with _SWAP_LOCK:
+        original = dagster_dbt_resource.DbtCliInvocation
+        dagster_dbt_resource.DbtCliInvocation = InProcessDbtCliInvocation  # type: ignore[misc]
+        _release_after_invocation = release
+        try:
+            yield
+        finally:
+            dagster_dbt_resource.DbtCliInvocation = original  # type: ignore[misc]
+            _release_after_invocation = None
+
+
+class InProcessDbtCliInvocation(DbtCliInvocation):
+    """dagster-dbt's invocation of a dbt command, with dbt run by :class:`InProcessDbt`."""
+
+    @classmethod
+    def run(
+        cls,
+        args: Sequence[str],
+        env: dict[str, str],
+        manifest: Mapping[str, Any],
+        dagster_dbt_translator: Any,
+        project_dir: Path,
+        target_path: Path,
+        raise_on_error: bool,
+        context: Any,
+        adapter: Any,
+        cli_version: Any,
+        dbt_project: Any = None,
+    ) -> DbtCliInvocation:
+        seed_partial_parse(project_dir, target_path)
+        invocation = cls(
+            process=InProcessDbt(args, env, project_dir, _release_after_invocation),  # type: ignore[arg-type]
+            manifest=manifest,
+            project=dbt_project,
+            dagster_dbt_translator=dagster_dbt_translator,
+            project_dir=project_dir,
+            target_path=target_path,
+            raise_on_error=raise_on_error,
+            context=context,
+            adapter=adapter,
+            cli_version=cli_version,
+        )
+        logger.info(f"Running dbt command: `{invocation.dbt_command}` (in this process).")
+        return invocation
+
+
+def seed_partial_parse(project_dir: Path, target_path: Path) -> None:
+    """What dagster-dbt does before starting dbt: the project's partial parse, copied to a new target."""
+    source = _get_dbt_target_path()
+    source = source if source.is_absolute() else project_dir / source
+    source = source / PARTIAL_PARSE_FILE_NAME
+    destination = target_path / PARTIAL_PARSE_FILE_NAME
+    if source.exists() and not destination.exists():
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, destination)
