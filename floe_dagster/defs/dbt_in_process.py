@@ -102,8 +102,7 @@ class InProcessDbt:
         self._release = release
         self.returncode: int | None = None
         self.stdout = _Lines()
-        self._env = dict(env)
-        self._cwd = Path(cwd)
+        self._env = with_paths_from(Path(cwd), env)
         self._printed = _PRINTED_LEVELS.get(str(env.get("DBT_LOG_LEVEL", "info")).lower(), {"info"})
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="floe-dbt-in-process", daemon=True)
@@ -173,6 +172,20 @@ class InProcessDbt:
 
     def kill(self) -> None:
         self.send_signal(signal.SIGTERM)
+
+
+# Paths dbt takes from the environment; relative ones are relative to the dbt process's directory.
+_PATH_VARIABLES = ("DBT_TARGET_PATH", "DBT_LOG_PATH", "DBT_PROFILES_DIR", "DBT_PROJECT_DIR")
+
+
+def with_paths_from(cwd: Path, env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` with dbt's relative paths made absolute against ``cwd``: this process's own
+    working directory is not the directory dagster-dbt would have started dbt in."""
+    resolved = dict(env)
+    for name in _PATH_VARIABLES:
+        if resolved.get(name) and not Path(resolved[name]).is_absolute():
+            resolved[name] = str(cwd / resolved[name])
+    return resolved
 
 
 @contextlib.contextmanager

@@ -52,10 +52,13 @@ def writable_by_another_process(database: Path) -> str:
 
 
 def test_duckdb_groups_run_dbt_in_the_step_process_and_leave_nothing_behind(
-    demo_project: Path, dbt_processes: list[list[str]]
+    demo_project: Path, dbt_processes: list[list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     loaded = load_manifest(demo_project / "manifests" / "manifest.yaml")
     seed_demo(loaded)
+    elsewhere = tmp_path / "elsewhere"  # the process's working directory is not the dbt project
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
     environment_before = dict(os.environ)
 
     summary = run_main_job(loaded)
@@ -65,6 +68,8 @@ def test_duckdb_groups_run_dbt_in_the_step_process_and_leave_nothing_behind(
     catalog = build_catalog(loaded, "lakehouse")
     assert catalog.load_table(("staging", "stg_orders")).scan().to_arrow().num_rows == 300
     assert catalog.load_table(("marts", "customers")).scan().to_arrow().num_rows == 100
+    assert list(elsewhere.iterdir()) == []  # dbt's target and log folders stayed in the project
+    assert len(list((demo_project / "dbt_project" / "target").glob("dbt_duckdb*/dbt.log"))) == 2
     # what the dbt process's exit would have released: its environment and the DuckDB files
     assert dict(os.environ) == environment_before
     for database in ("lakehouse.duckdb", "analytics.duckdb"):
