@@ -75,9 +75,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from floe_dagster.plugins.base import PluginConfig
+from floe_dagster.plugins.base import PluginConfig, located_error
 from floe_dagster.plugins.catalog import CatalogPlugin
 from floe_dagster.plugins.compute import (
     ComputePlugin,
@@ -86,6 +86,7 @@ from floe_dagster.plugins.compute import (
     ResourceSpec,
     pick_preset,
     secret_env_name,
+    secret_like_keys,
     secret_reference,
 )
 from floe_dagster.plugins.errors import ComputeConfigurationError, NotSupportedError
@@ -137,6 +138,22 @@ class SparkConfig(PluginConfig):
     connect_retries: int = Field(0, ge=0, le=10)
     timeout_seconds: int | None = Field(None, ge=1, description="Query timeout (thrift / http only).")
     threads: int = Field(1, ge=1, le=64, description="dbt's thread count for this target.")
+
+    @field_validator("spark_conf")
+    @classmethod
+    def _no_credentials_in_conf(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in secret_like_keys(value):
+            raise located_error(
+                "SparkConfig",
+                (key,),
+                f"'{key}' holds a credential, and spark_conf is written to profiles.yml in clear text;"
+                " remove it: the cluster's own credentials go in 'token' / 'password' (${env:NAME}),"
+                " S3A reads AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from the environment of the dbt"
+                " process, and other Hadoop secrets belong in a credential provider"
+                " (spark.hadoop.hadoop.security.credential.provider.path)",
+                "secret_in_settings",
+            )
+        return value
 
     @model_validator(mode="after")
     def _check_method(self) -> SparkConfig:
