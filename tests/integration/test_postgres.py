@@ -29,6 +29,7 @@ from floe_dagster.computes.postgres import (
     secret_env_name,
 )
 from floe_dagster.plugins import ConfigurationError, DbtProfileContext
+from floe_dagster.telemetry import validate_compute
 from tests.contract.contracts import CatalogContract, ComputeContract
 from tests.fixtures.postgres import PostgresServer, closed_port
 
@@ -209,10 +210,23 @@ def test_wrong_password_fails_without_the_secret(postgres_server: PostgresServer
         assert CANARY not in repr(config) and CANARY not in str(config)
 
 
-def test_missing_password_fails_with_a_clear_message(postgres_server: PostgresServer) -> None:
-    result = PostgresComputePlugin().validate_connection(postgres_config(postgres_server, password=None))
+def test_missing_password_fails_with_a_clear_message(
+    postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in ("PGPASSWORD", "PGPASSFILE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("PGPASSFILE", "/nonexistent/.pgpass")  # no ~/.pgpass can answer for it
+    result = validate_compute(
+        PostgresComputePlugin(), postgres_config(postgres_server, password=None), "pg_prod"
+    )
     assert result.status == "failed"
-    assert "no password supplied" in result.message
+    where = f"{postgres_server.user}@{postgres_server.host}:{postgres_server.port}/{postgres_server.database}"
+    assert result.message.startswith(f"compute 'pg_prod' (postgres): postgres {where}: "), result.message
+    assert "fe_sendauth: no password supplied; set the compute's config.password (password: ${env:NAME})" in (
+        result.message
+    )
+    assert "PGPASSWORD" in result.message  # the other way to give it
+    assert postgres_server.password not in result.message and postgres_server.password not in repr(result)
 
 
 def test_unreachable_host_fails_quickly() -> None:
