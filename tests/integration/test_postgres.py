@@ -380,6 +380,39 @@ def test_dbt_build_runs_on_postgres(postgres_server: PostgresServer, tmp_path: P
         con.close()
 
 
+# --- dbt-redshift cannot run against PostgreSQL (why there is no Redshift dbt run here) --------
+
+
+def test_dbt_redshift_driver_is_refused_by_postgresql_and_why(postgres_server: PostgresServer) -> None:
+    """dbt-redshift connects through redshift_connector, which always sends Redshift-only start-up
+    parameters (``client_protocol_version``, ``driver_version``, ``os_version`` ...); PostgreSQL
+    refuses any start-up parameter it does not know, so no dbt-redshift run can target it. (Its
+    SCRAM client also misreads PostgreSQL's SASL mechanism list, so this role uses MD5, Redshift's
+    own password scheme, to get that far.) What is tested for Redshift instead: the profile is
+    parsed by dbt-redshift's own credentials class, and floe's validation (psycopg2 over the wire
+    protocol) runs against this server. If this test fails, a real dbt-redshift run has become
+    possible here: add it."""
+    import redshift_connector
+
+    password = "rs-" + CANARY
+    postgres_server.create_md5_user("rs_probe", password)
+    with pytest.raises(redshift_connector.ProgrammingError) as info:
+        redshift_connector.connect(
+            host=postgres_server.host,
+            port=postgres_server.port,
+            user="rs_probe",
+            password=password,
+            database="postgres",
+            ssl=False,
+            timeout=5,
+        )
+    assert 'unrecognized configuration parameter "client_protocol_version"' in str(info.value)
+    config = redshift_config(
+        postgres_server, user="rs_probe", password=password, dbname="postgres", sslmode="disable"
+    )
+    assert RedshiftComputePlugin().validate_connection(config).ok  # the same role over psycopg2
+
+
 # --- the SQL catalog on PostgreSQL -------------------------------------------------------------
 
 
