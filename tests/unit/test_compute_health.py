@@ -137,7 +137,10 @@ def test_a_compute_whose_plugin_cannot_be_built_is_a_failed_check(
     assert message.endswith(f"(correlation id {correlation_id})")
     # the same check, called directly: the one validate() behind `floe health` and the asset check
     resource = FloeComputeResource(
-        manifest_path=str(tmp_path / "manifest.yaml"), environment="dev", name="warehouse", plugin_type="postgres"
+        manifest_path=str(tmp_path / "manifest.yaml"),
+        environment="dev",
+        name="warehouse",
+        plugin_type="postgres",
     )
     direct = resource.validate()
     assert not direct.ok and "FLOE_HEALTH_PG_PASSWORD is not set" in direct.message
