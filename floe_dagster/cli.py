@@ -181,8 +181,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    from floe_dagster.plugins.factory import build_catalog, build_compute
-    from floe_dagster.telemetry import configure_from_environment, validate_compute
+    from floe_dagster.defs.resources import FloeComputeResource
+    from floe_dagster.plugins.factory import build_catalog
+    from floe_dagster.telemetry import configure_from_environment
 
     configure_from_environment()
     loaded = load_manifest(args.manifest, environment=args.env)
@@ -196,11 +197,13 @@ def cmd_health(args: argparse.Namespace) -> int:
             ("catalog", name, catalog.type_name, health.status, f"{health.response_ms:.0f}", health.message)
         )
     for name in loaded.manifest.computes.approved:
-        plugin, config = build_compute(loaded, name)
-        result = validate_compute(plugin, config, name)
+        # the compute's resource, as Dagster's `connection` check uses it (a plugin that cannot
+        # be built is a failed row, not a traceback)
+        compute = FloeComputeResource.for_manifest(loaded, name)
+        result = compute.validate()
         failed += not result.ok
         rows.append(
-            ("compute", name, plugin.type_name, result.status, f"{result.latency_ms:.0f}", result.message)
+            ("compute", name, compute.plugin_type, result.status, f"{result.latency_ms:.0f}", result.message)
         )
     print(format_table(rows))
     if failed:

@@ -9,6 +9,7 @@ print spans and metrics; with neither set, the no-op providers cost nothing.
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -56,9 +57,15 @@ def operation_span(
         except Exception as exc:
             span.set_attribute("floe.outcome", "error")
             span.set_attribute("floe.error", type(exc).__name__)
+            correlation_id = getattr(exc, "correlation_id", None)
+            if correlation_id:
+                span.set_attribute("floe.correlation_id", correlation_id)
             span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
             raise
-        span.set_attribute("floe.outcome", "ok")
+        # the body may have marked a failure it reports without raising (a failed validation)
+        status = getattr(span, "status", None)
+        failed = status is not None and status.status_code == StatusCode.ERROR
+        span.set_attribute("floe.outcome", "error" if failed else "ok")
 
 
 def record_validation(compute: str, plugin_type: str, ok: bool, duration_ms: float) -> None:
@@ -69,33 +76,79 @@ def record_validation(compute: str, plugin_type: str, ok: bool, duration_ms: flo
         errors.add(1, attributes)
 
 
+CORRELATION_ID = re.compile(r"\(correlation id ([0-9a-f]+)\)")
+
+
 def validate_compute(plugin: Any, config: Any, compute: str) -> Any:
     """``plugin.validate_connection`` inside a span, with the duration histogram and error counter.
 
-    The result's message starts with ``compute '<name>' (<type>):`` so every reader (CLI,
-    Dagster check metadata, logs) knows which compute it is about. A plugin that raises instead
-    of returning a failed result is reported as a failed result too (a check never crashes).
+    The one place every compute's validation goes through (``floe health``, the Dagster
+    ``connection`` check, ``FloeComputeResource.validate``):
+
+    - the message starts with ``compute '<name>' (<type>):`` so every reader (CLI, Dagster check
+      metadata, logs) knows which compute it is about;
+    - a failed result carries a correlation id, at the end of its message as
+      ``(correlation id <id>)``, as ``ConnectionResult.correlation_id`` and as the span attribute
+      ``floe.correlation_id`` (the id a plugin already put in its message is kept);
+    - a plugin that raises instead of returning a failed result is reported as a failed result
+      too (a check never crashes).
     """
     from floe_dagster.plugins.compute import ConnectionResult
 
     started = time.perf_counter()
-    prefix = f"compute '{compute}' ({plugin.type_name}): "
     with operation_span("compute", compute, plugin.type_name, "validate_connection") as span:
         try:
             result = plugin.validate_connection(config)
         except Exception as exc:
             elapsed = round((time.perf_counter() - started) * 1000, 1)
             detail = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-            result = ConnectionResult("failed", elapsed, f"{type(exc).__name__}: {detail}")
+            result = ConnectionResult(
+                "failed", elapsed, f"{type(exc).__name__}: {detail}", getattr(exc, "correlation_id", None)
+            )
             span.set_attribute("floe.error", type(exc).__name__)
-        if not result.message.startswith(prefix):
-            result = ConnectionResult(result.status, result.latency_ms, prefix + result.message)
-        span.set_attribute("floe.status", result.status)
-        span.set_attribute("floe.latency_ms", float(result.latency_ms))
-        if not result.ok:
-            span.set_status(Status(StatusCode.ERROR, "connection validation failed"))
+        result = _named(result, compute, plugin.type_name)
+        _annotate(span, result)
     record_validation(compute, plugin.type_name, result.ok, (time.perf_counter() - started) * 1000)
     return result
+
+
+def failed_validation(compute: str, plugin_type: str, exc: BaseException) -> Any:
+    """A failed validation for a compute whose plugin could not even be built (bad config at run
+    time, an import error): the same span, metrics, message prefix and correlation id."""
+    from floe_dagster.plugins.compute import ConnectionResult
+
+    detail = " ".join(str(exc).split()) or type(exc).__name__
+    with operation_span("compute", compute, plugin_type, "validate_connection") as span:
+        span.set_attribute("floe.error", type(exc).__name__)
+        result = _named(ConnectionResult("failed", 0.0, detail), compute, plugin_type)
+        _annotate(span, result)
+    record_validation(compute, plugin_type, False, 0.0)
+    return result
+
+
+def _named(result: Any, compute: str, plugin_type: str) -> Any:
+    """``result`` with the compute named first and, when failed, a correlation id."""
+    import dataclasses
+
+    from floe_dagster.plugins.errors import new_correlation_id
+
+    prefix = f"compute '{compute}' ({plugin_type}): "
+    message = result.message if result.message.startswith(prefix) else prefix + result.message
+    correlation_id = result.correlation_id
+    if not result.ok:
+        found = CORRELATION_ID.search(message)
+        correlation_id = correlation_id or (found.group(1) if found else new_correlation_id())
+        if f"(correlation id {correlation_id})" not in message:
+            message += f" (correlation id {correlation_id})"
+    return dataclasses.replace(result, message=message, correlation_id=correlation_id)
+
+
+def _annotate(span: Any, result: Any) -> None:
+    span.set_attribute("floe.status", result.status)
+    span.set_attribute("floe.latency_ms", float(result.latency_ms))
+    if not result.ok:
+        span.set_attribute("floe.correlation_id", result.correlation_id)
+        span.set_status(Status(StatusCode.ERROR, "connection validation failed"))
 
 
 _configured = False

@@ -8,6 +8,28 @@ PYTHON=${PYTHON:-python3}
 UV_VERSION=0.13.9
 stamp=.venv/.floe-installed
 
+# PostgreSQL 15 for the tests that start a real server (tests/fixtures/postgres.py; under CI=true
+# they fail, not skip, without it). Installed only when missing and only as root with apt-get
+# (Debian/Ubuntu); otherwise a note says what to install, and the Python setup goes on.
+ensure_postgres() {
+  local bindir=${FLOE_PG_BINDIR:-/usr/lib/postgresql/15/bin}
+  if [ -x "$bindir/initdb" ] && [ -x "$bindir/pg_ctl" ] && [ -x "$bindir/postgres" ]; then
+    return 0
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: PostgreSQL 15 not found in $bindir; installing postgresql-15 with apt-get" >&2
+    if DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql-15 >&2; then
+      return 0
+    fi
+    echo "bootstrap: could not install postgresql-15; the PostgreSQL tests will not run" >&2
+  else
+    echo "bootstrap: PostgreSQL 15 not found in $bindir; the PostgreSQL tests need it" \
+      "(apt-get install postgresql-15 as root, or set FLOE_PG_BINDIR to its bin folder)" >&2
+  fi
+}
+ensure_postgres
+
 if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && [ -x .venv/bin/dagster ]; then
   exit 0
 fi

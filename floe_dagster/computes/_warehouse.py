@@ -20,9 +20,9 @@ import socket
 import time
 from typing import Any, ClassVar
 
-from pydantic import ConfigDict, SecretStr
+from pydantic import ConfigDict, SecretStr, ValidationError
 
-from floe_dagster.plugins.base import PluginConfig
+from floe_dagster.plugins.base import PluginConfig, located_error
 from floe_dagster.plugins.catalog import CatalogPlugin
 from floe_dagster.plugins.compute import (
     REMOTE_ENGINE_PRESETS,
@@ -64,6 +64,12 @@ class WarehouseConfig(PluginConfig):
             if isinstance(value, SecretStr) and value.get_secret_value():
                 values[name] = value.get_secret_value()
         return values
+
+
+def missing_credential(model: str, field: str, message: str) -> ValidationError:
+    """The error of a config-level credential check, located at the missing field, so the manifest
+    line reads ``computes.targets.<name>.config.<field>: ...``."""
+    return located_error(model, (field,), message, "missing_credential")
 
 
 class DriverMissingError(Exception):
@@ -132,7 +138,8 @@ class WarehouseCompute(ComputePlugin):
                 text += f" (connect_timeout={timeout}s)"
             if error is None:
                 error = ComputeConnectionError(text, provider=self.type_name, operation="validate_connection")
-            return self._result("failed", started, f"{where}: {text} (correlation id {error.correlation_id})")
+            message = f"{where}: {text} (correlation id {error.correlation_id})"
+            return self._result("failed", started, message, error.correlation_id)
         return self._result("ok", started, f"{where}: {detail}")
 
     # --- what a subclass provides -----------------------------------------------------------------
@@ -200,11 +207,13 @@ class WarehouseCompute(ComputePlugin):
             return secret_reference(compute_name, field)
         return None
 
-    def _result(self, status: str, started: float, message: str) -> ConnectionResult:
+    def _result(
+        self, status: str, started: float, message: str, correlation_id: str | None = None
+    ) -> ConnectionResult:
         elapsed = max(round((time.perf_counter() - started) * 1000, 1), 0.1)
         log = logger.info if status == "ok" else logger.warning
         log("compute %s (%.1f ms)", message, elapsed)
-        return ConnectionResult("ok" if status == "ok" else "failed", elapsed, message)
+        return ConnectionResult("ok" if status == "ok" else "failed", elapsed, message, correlation_id)
 
 
 def describe(exc: BaseException, secrets: list[str]) -> str:

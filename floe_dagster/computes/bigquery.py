@@ -36,7 +36,14 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from floe_dagster.computes._warehouse import WarehouseCompute, WarehouseConfig, drop_none, is_set, require
+from floe_dagster.computes._warehouse import (
+    WarehouseCompute,
+    WarehouseConfig,
+    drop_none,
+    is_set,
+    missing_credential,
+    require,
+)
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.compute import DbtProfileContext, secret_env_name
 
@@ -97,9 +104,17 @@ class BigQueryConfig(WarehouseConfig):
     def _credentials_for_method(self) -> BigQueryConfig:
         method = self.method
         if method == "service-account" and not self.keyfile:
-            raise ValueError("bigquery method 'service-account' needs 'keyfile' (a key file path)")
+            raise missing_credential(
+                "BigQueryConfig",
+                "keyfile",
+                "bigquery method 'service-account' needs 'keyfile' (a key file path)",
+            )
         if method == "service-account-json" and not is_set(self.keyfile_json):
-            raise ValueError("bigquery method 'service-account-json' needs 'keyfile_json' (from ${env:NAME})")
+            raise missing_credential(
+                "BigQueryConfig",
+                "keyfile_json",
+                "bigquery method 'service-account-json' needs 'keyfile_json' (from ${env:NAME})",
+            )
         if method == "oauth-secrets":
             refresh = [
                 is_set(self.refresh_token),
@@ -110,9 +125,11 @@ class BigQueryConfig(WarehouseConfig):
             if not is_set(self.token) and not all(refresh):
                 names = ["refresh_token", "client_id", "client_secret", "token_uri"]
                 missing = [n for n, ok in zip(names, refresh, strict=True) if not ok]
-                raise ValueError(
+                raise missing_credential(
+                    "BigQueryConfig",
+                    "token" if len(missing) == len(names) else missing[0],
                     "bigquery method 'oauth-secrets' needs 'token', or 'refresh_token', 'client_id',"
-                    f" 'client_secret' and 'token_uri' (missing: {', '.join(missing)})"
+                    f" 'client_secret' and 'token_uri' (missing: {', '.join(missing)})",
                 )
         unused = {
             "oauth": ["keyfile", "keyfile_json", "token", "refresh_token", "client_secret"],

@@ -30,7 +30,14 @@ from typing import Any, ClassVar
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from floe_dagster.computes._warehouse import WarehouseCompute, WarehouseConfig, drop_none, is_set, require
+from floe_dagster.computes._warehouse import (
+    WarehouseCompute,
+    WarehouseConfig,
+    drop_none,
+    is_set,
+    missing_credential,
+    require,
+)
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.compute import DbtProfileContext
 
@@ -67,13 +74,19 @@ class DatabricksConfig(WarehouseConfig):
     def _credentials(self) -> DatabricksConfig:
         has_token = is_set(self.token)
         if self.client_id and not is_set(self.client_secret):
-            raise ValueError("databricks OAuth (client_id) needs 'client_secret' (from ${env:NAME})")
+            raise missing_credential(
+                "DatabricksConfig",
+                "client_secret",
+                "databricks OAuth (client_id) needs 'client_secret': add client_secret: ${env:NAME}",
+            )
         if is_set(self.client_secret) and not self.client_id:
             raise ValueError("databricks 'client_secret' needs 'client_id'")
         if not has_token and not self.client_id:
-            raise ValueError(
+            raise missing_credential(
+                "DatabricksConfig",
+                "token",
                 "databricks needs 'token' (a personal access token) or 'client_id' and 'client_secret'"
-                " (OAuth machine-to-machine), secrets from ${env:NAME}"
+                " (OAuth machine-to-machine), secrets from ${env:NAME}",
             )
         if has_token and self.client_id:
             raise ValueError("databricks: give 'token' or 'client_id'/'client_secret', not both")

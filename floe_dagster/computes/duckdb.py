@@ -12,6 +12,22 @@ Catalogs become DuckDB databases named after the catalog (see ``get_catalog_atta
 - any other catalog (the local SQL catalog) becomes an in-memory database of views over
   ``iceberg_scan`` of each table's current metadata file.
 
+Connection check (``validate_connection``), what dbt-duckdb will do, without writing anything:
+the database file is opened read-only when it exists; when it does not, floe checks that its
+folder exists or can be created and is writable (the file is created by the first dbt run, not
+by a check) and uses an in-memory database. Then the extensions are loaded from the offline
+folder, ``threads``, ``memory_limit`` (also compared with this machine's memory: DuckDB accepts
+any size, and a limit above what the machine has is never reached before the process is killed)
+and each of ``settings`` are applied with ``SET``, and every ``attach`` file is attached read-only
+(a missing file must be creatable, and a ``read_only`` attachment must exist). Each failure is a
+failed result naming the field (``settings.<key>``, ``attach[<i>]`` ...).
+
+Credentials never go in ``settings``: profiles.yml holds them in clear text. A setting whose
+name looks like a credential (``s3_secret_access_key``, ``..._token``, ``..._password`` ...) is
+rejected; DuckDB's httpfs reads ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` /
+``AWS_SESSION_TOKEN`` from the environment of the dbt process, and catalogs bring their own
+credentials (``get_catalog_attachment_sql``).
+
 Timeouts: DuckDB has no statement timeout setting, so floe does not pretend to set one.
 ``timeout_seconds`` bounds floe's own connection check (``validate_connection``: open, load the
 extensions, ``SELECT 1``), enforced with DuckDB's interrupt; dbt queries on this compute are not
@@ -21,16 +37,26 @@ monitoring daemon enforces).
 
 from __future__ import annotations
 
+import atexit
+import os
 import re
+import shutil
+import tempfile
 import threading
 import time
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import duckdb
 from pydantic import Field, ValidationInfo, field_validator
 
-from floe_dagster.computes.duckdb_extensions import available_extensions, connect_with_extensions
-from floe_dagster.plugins.base import PluginConfig
+from floe_dagster.computes.duckdb_extensions import (
+    available_extensions,
+    connection_config,
+    prepare_extension_directory,
+)
+from floe_dagster.plugins.base import PluginConfig, located_error
 from floe_dagster.plugins.catalog import CatalogPlugin
 from floe_dagster.plugins.compute import (
     ComputePlugin,
@@ -38,13 +64,27 @@ from floe_dagster.plugins.compute import (
     DbtProfileContext,
     ResourceSpec,
     pick_preset,
+    secret_like_keys,
 )
 from floe_dagster.plugins.paths import resolve_local_path
 
 if TYPE_CHECKING:
     from floe_dagster.catalogs.rest import IcebergRestEndpoint
 
-MEMORY_LIMIT = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+MEMORY_LIMIT = re.compile(r"^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
+# DuckDB's units: KB/MB/... are powers of 1000, KiB/MiB/... powers of 1024.
+MEMORY_UNITS = {
+    "B": 1,
+    "KB": 10**3,
+    "MB": 10**6,
+    "GB": 10**9,
+    "TB": 10**12,
+    "KIB": 2**10,
+    "MIB": 2**20,
+    "GIB": 2**30,
+    "TIB": 2**40,
+}
+SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DBT_PLUGIN_MODULE = "floe_dagster.computes.dbt_duckdb_plugin"
 DBT_PLUGIN_ALIAS = "floe"
 
@@ -94,6 +134,26 @@ class DuckDBConfig(PluginConfig):
     def _check_memory_limit(cls, value: str | None) -> str | None:
         if value is not None and not MEMORY_LIMIT.match(value.strip()):
             raise ValueError(f"'{value}' is not a memory size; write it like '4GB' or '512MB'")
+        return value
+
+    @field_validator("settings")
+    @classmethod
+    def _check_settings(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for key in value:
+            if not SETTING_NAME.match(key):
+                raise located_error(
+                    "DuckDBConfig", (key,), f"'{key}' is not a DuckDB setting name (letters, digits, _)"
+                )
+        for key in secret_like_keys(value):
+            raise located_error(
+                "DuckDBConfig",
+                (key,),
+                f"'{key}' holds a credential, and settings are written to profiles.yml in clear text;"
+                " remove it: for S3 give the dbt process AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /"
+                " AWS_SESSION_TOKEN (DuckDB's httpfs reads them from the environment), for a catalog"
+                " use the catalog's own credentials (client_secret: ${env:NAME})",
+                "secret_in_settings",
+            )
         return value
 
     @field_validator("extensions")
@@ -183,34 +243,25 @@ class DuckDBComputePlugin(ComputePlugin):
         return ["dbt-duckdb>=1.11,<1.12"]
 
     def validate_connection(self, config: PluginConfig) -> ConnectionResult:
-        """Open the database (read-only when the file exists), load the extensions, ``SELECT 1``.
+        """Check what dbt-duckdb will do with this config, without creating or changing a file.
 
-        With ``timeout_seconds``, a check still running after that long is interrupted and fails
+        See the module docstring for the steps; a failure names the field it comes from. With
+        ``timeout_seconds``, a check still running after that long is interrupted and fails
         naming the field; without it, it may take as long as the extensions take to load.
         """
         assert isinstance(config, DuckDBConfig)
+        checked = config
         started = time.perf_counter()
         outcome: dict[str, Any] = {}
-        opened: list[Any] = []
+        opened: list[duckdb.DuckDBPyConnection] = []
 
         def check() -> None:
-            import tempfile
-
             try:
-                database = ":memory:"
-                if config.path != ":memory:" and Path(config.path).exists():
-                    database = config.path
-                with tempfile.TemporaryDirectory() as tmp:
-                    con = connect_with_extensions(
-                        database, Path(tmp), config.extensions, read_only=database != ":memory:"
-                    )
-                    opened.append(con)
-                    try:
-                        con.execute(PROBE_SQL).fetchall()
-                    finally:
-                        con.close()
+                outcome["opened"] = run_connection_check(checked, check_extension_dir(), opened)
+            except CheckFailed as exc:
+                outcome["error"] = f"{exc.field}: {exc.detail}"
             except Exception as exc:
-                outcome["error"] = exc
+                outcome["error"] = one_line(exc)
 
         worker = threading.Thread(target=check, name="floe-duckdb-validate", daemon=True)
         worker.start()
@@ -229,7 +280,13 @@ class DuckDBComputePlugin(ComputePlugin):
         elapsed = round((time.perf_counter() - started) * 1000, 1)
         if "error" in outcome:
             return ConnectionResult("failed", elapsed, f"duckdb '{config.path}': {outcome['error']}")
-        return ConnectionResult("ok", elapsed, f"duckdb {config.path} answered")
+        if outcome["opened"] == ":memory:" and config.path != ":memory:":
+            note = (
+                f"duckdb {config.path}: not created yet (its folder is writable); the rest checked in memory"
+            )
+        else:
+            note = f"duckdb {config.path} answered"
+        return ConnectionResult("ok", elapsed, note)
 
     def get_resource_requirements(self, workload_size: str) -> ResourceSpec:
         return pick_preset(PRESETS, workload_size, self.type_name)
@@ -263,6 +320,166 @@ class DuckDBComputePlugin(ComputePlugin):
 
 
 PROBE_SQL = "SELECT 1"
+
+
+class CheckFailed(Exception):
+    """One step of the DuckDB connection check failed; ``field`` is the config field it checks."""
+
+    def __init__(self, field: str, detail: str) -> None:
+        super().__init__(f"{field}: {detail}")
+        self.field = field
+        self.detail = detail
+
+
+def one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+_extension_dir_lock = threading.Lock()
+
+
+@cache
+def check_extension_dir() -> Path:
+    """An offline extension folder for connection checks, filled once per process, removed at exit."""
+    folder = Path(tempfile.mkdtemp(prefix="floe-duckdb-check-"))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
+def run_connection_check(
+    config: DuckDBConfig, extension_dir: Path, opened: list[duckdb.DuckDBPyConnection]
+) -> str:
+    """Open, load, apply and attach as dbt-duckdb would; raise :class:`CheckFailed` at the first problem.
+
+    ``opened`` receives the connection as soon as it exists (so a timeout can interrupt it).
+    Returns the database that was opened (``:memory:`` for a file not created yet).
+    """
+    database, read_only = database_to_check(config.path)
+    try:
+        with _extension_dir_lock:
+            wanted = prepare_extension_directory(extension_dir, config.extensions)
+    except Exception as exc:
+        raise CheckFailed("extensions", one_line(exc)) from None
+    try:
+        con = duckdb.connect(database, read_only=read_only, config=connection_config(extension_dir))  # type: ignore[arg-type]
+    except Exception as exc:
+        raise CheckFailed("path", one_line(exc)) from None
+    opened.append(con)
+    try:
+        for name in wanted:
+            run_step(con, "extensions", f"LOAD {name}")
+        if config.threads:
+            run_step(con, "threads", f"SET threads = {config.threads}")
+        if config.memory_limit:
+            check_memory_limit(config.memory_limit)
+            run_step(con, "memory_limit", f"SET memory_limit = {literal(config.memory_limit)}")
+        for key, value in config.settings.items():
+            run_step(con, f"settings.{key}", f"SET {key} = {literal(str(value))}")  # as dbt-duckdb does
+        for index, attachment in enumerate(config.attach):
+            check_attachment(con, index, attachment)
+        con.execute(PROBE_SQL).fetchall()
+    finally:
+        con.close()
+    return database
+
+
+def run_step(con: duckdb.DuckDBPyConnection, field: str, statement: str) -> None:
+    try:
+        con.execute(statement)
+    except duckdb.InterruptException:
+        raise
+    except duckdb.Error as exc:
+        raise CheckFailed(field, one_line(exc)) from None
+
+
+def has_scheme(path: str) -> bool:
+    """A DuckDB path such as ``md:db`` or ``s3://bucket/db.duckdb`` (not a local file)."""
+    head = path.split(":", 1)[0]
+    return ":" in path and len(head) > 1 and "/" not in head
+
+
+def database_to_check(path: str) -> tuple[str, bool]:
+    """(database to open, read_only): the file itself when it exists, else ``:memory:`` once its
+    folder is known to be creatable and writable (a check never creates the file)."""
+    if path == ":memory:":
+        return path, False
+    if Path(path).exists() or has_scheme(path):
+        return path, True
+    problem = folder_problem(Path(path))
+    if problem:
+        raise CheckFailed("path", problem)
+    return ":memory:", False
+
+
+def folder_problem(path: Path) -> str | None:
+    """Why ``path`` (a file that does not exist yet) could not be created, or None."""
+    folder = path.parent
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"cannot create {path}: {existing} is a file, not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        what = "folder" if existing == folder else f"folder {folder} cannot be created: its parent"
+        return f"cannot create {path}: {what} {existing} is not writable"
+    return None
+
+
+def memory_limit_bytes(value: str) -> int:
+    match = MEMORY_LIMIT.match(value.strip())
+    assert match is not None  # checked by the config model
+    return int(float(match.group(1)) * MEMORY_UNITS[match.group(2).upper()])
+
+
+def machine_memory_bytes() -> int | None:
+    """Physical memory, or the cgroup's limit when lower (the process's own ceiling); None if unknown."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return None
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(limit_file).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            total = min(total, int(text))
+    return total
+
+
+def check_memory_limit(value: str) -> None:
+    available = machine_memory_bytes()
+    if available is not None and memory_limit_bytes(value) > available:
+        raise CheckFailed(
+            "memory_limit",
+            f"{value} is more than this machine's memory ({available / 2**30:.1f} GiB): DuckDB accepts it"
+            " but the process would be killed before reaching it; set a size DuckDB can keep to,"
+            f" e.g. '{int(available * 0.8 / 10**9) or 1}GB'",
+        )
+
+
+def check_attachment(con: duckdb.DuckDBPyConnection, index: int, attachment: DuckDBAttachment) -> None:
+    """Attach the file read-only (never written by a check); a missing file must be creatable."""
+    field = f"attach[{index}] ({attachment.alias})"
+    path = Path(attachment.path)
+    if path.exists():
+        run_step(
+            con,
+            field,
+            f"ATTACH IF NOT EXISTS {literal(attachment.path)} AS {quote(attachment.alias)} (READ_ONLY)",
+        )
+        return
+    if attachment.read_only:
+        raise CheckFailed(
+            field,
+            f"{attachment.path} does not exist; a read_only attachment needs an existing DuckDB file"
+            " (build it first, or set read_only: false to let dbt create it)",
+        )
+    problem = folder_problem(path)
+    if problem:
+        raise CheckFailed(field, problem)
+
+
 # Options of DuckDB's CREATE SECRET whose values are secrets (TYPE iceberg / s3 ...).
 SECRET_OPTIONS = ("CLIENT_SECRET", "TOKEN", "SECRET", "SESSION_TOKEN")
 _SECRET_VALUE = re.compile(r"\b(" + "|".join(SECRET_OPTIONS) + r")(\s+)'((?:[^']|'')*)'", re.IGNORECASE)

@@ -201,6 +201,11 @@ def _safe_detail(exc: Exception, config: PostgresConfig | RedshiftConfig) -> str
             detail = detail.replace(secret, "**********")
     if "timeout expired" in detail:
         detail += f" (connect_timeout={config.connect_timeout}s)"
+    if "no password supplied" in detail:
+        detail += (
+            "; set the compute's config.password (password: ${env:NAME}), or give the dbt process"
+            " PGPASSWORD / a .pgpass file"
+        )
     return detail
 
 

@@ -33,7 +33,14 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from floe_dagster.computes._warehouse import WarehouseCompute, WarehouseConfig, drop_none, is_set, require
+from floe_dagster.computes._warehouse import (
+    WarehouseCompute,
+    WarehouseConfig,
+    drop_none,
+    is_set,
+    missing_credential,
+    require,
+)
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.compute import DbtProfileContext
 
@@ -87,17 +94,30 @@ class SnowflakeConfig(WarehouseConfig):
     def _credentials_for_authenticator(self) -> SnowflakeConfig:
         method = self.authenticator
         if method != "oauth" and not self.user:
-            raise ValueError(f"snowflake authenticator '{method}' needs 'user'")
+            raise missing_credential(
+                "SnowflakeConfig", "user", f"snowflake authenticator '{method}' needs 'user' (the login name)"
+            )
         if method == "snowflake" and not is_set(self.password):
-            raise ValueError("snowflake authenticator 'snowflake' needs 'password' (from ${env:NAME})")
+            raise missing_credential(
+                "SnowflakeConfig",
+                "password",
+                "snowflake authenticator 'snowflake' needs 'password': add password: ${env:NAME}"
+                " (the variable holding it), or use authenticator snowflake_jwt / oauth",
+            )
         if method == "snowflake_jwt" and is_set(self.private_key) == bool(self.private_key_path):
-            raise ValueError(
+            raise missing_credential(
+                "SnowflakeConfig",
+                "private_key",
                 "snowflake authenticator 'snowflake_jwt' needs exactly one of 'private_key'"
-                " (from ${env:NAME}) and 'private_key_path'"
+                " (from ${env:NAME}) and 'private_key_path'",
             )
         if method == "oauth":
             if not is_set(self.token):
-                raise ValueError("snowflake authenticator 'oauth' needs 'token' (from ${env:NAME})")
+                raise missing_credential(
+                    "SnowflakeConfig",
+                    "token",
+                    "snowflake authenticator 'oauth' needs 'token': add token: ${env:NAME}",
+                )
             if bool(self.oauth_client_id) != is_set(self.oauth_client_secret):
                 raise ValueError(
                     "snowflake authenticator 'oauth' needs both 'oauth_client_id' and 'oauth_client_secret'"

@@ -14,7 +14,10 @@ Methods (dbt-spark's documented profile keys):
 Both cluster methods need dbt-spark's ``PyHive`` extra, which pins ``thrift<0.23``; this
 project pins ``thrift==0.25`` (PyIceberg's Hive catalog), so only ``session`` is installed here
 (``pip install floe-dagster[spark]``). Profiles for the cluster methods are generated all the
-same, and ``validate_connection`` reaches their endpoint over TCP.
+same. ``validate_connection`` for ``thrift`` (auth NONE, NOSASL, LDAP, CUSTOM) opens and closes a
+real HiveServer2 session (SASL PLAIN, ``OpenSession``, ``CloseSession``, written with the thrift
+library); for ``thrift`` with KERBEROS and for ``http`` it only checks that the endpoint accepts
+a TCP connection, and its message says so.
 
 Workload presets map to Spark conf (``spark.driver.memory``, ``spark.executor.memory``,
 ``spark.executor.cores``) passed through dbt-spark's ``server_side_parameters`` (a session
@@ -75,9 +78,9 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from floe_dagster.plugins.base import PluginConfig
+from floe_dagster.plugins.base import PluginConfig, located_error
 from floe_dagster.plugins.catalog import CatalogPlugin
 from floe_dagster.plugins.compute import (
     ComputePlugin,
@@ -86,6 +89,7 @@ from floe_dagster.plugins.compute import (
     ResourceSpec,
     pick_preset,
     secret_env_name,
+    secret_like_keys,
     secret_reference,
 )
 from floe_dagster.plugins.errors import ComputeConfigurationError, NotSupportedError
@@ -137,6 +141,22 @@ class SparkConfig(PluginConfig):
     connect_retries: int = Field(0, ge=0, le=10)
     timeout_seconds: int | None = Field(None, ge=1, description="Query timeout (thrift / http only).")
     threads: int = Field(1, ge=1, le=64, description="dbt's thread count for this target.")
+
+    @field_validator("spark_conf")
+    @classmethod
+    def _no_credentials_in_conf(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in secret_like_keys(value):
+            raise located_error(
+                "SparkConfig",
+                (key,),
+                f"'{key}' holds a credential, and spark_conf is written to profiles.yml in clear text;"
+                " remove it: the cluster's own credentials go in 'token' / 'password' (${env:NAME}),"
+                " S3A reads AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY from the environment of the dbt"
+                " process, and other Hadoop secrets belong in a credential provider"
+                " (spark.hadoop.hadoop.security.credential.provider.path)",
+                "secret_in_settings",
+            )
+        return value
 
     @model_validator(mode="after")
     def _check_method(self) -> SparkConfig:
@@ -338,26 +358,253 @@ def _validate_session(config: SparkConfig) -> ConnectionResult:
 
 
 def _validate_endpoint(config: SparkConfig) -> ConnectionResult:
-    """Reach the cluster's endpoint over TCP within ``connect_timeout`` (no credentials sent)."""
+    """Reach the endpoint within ``connect_timeout``; for ``thrift``, open and close a HiveServer2 session.
+
+    ``thrift`` with auth NONE / NOSASL / LDAP / CUSTOM: a real HiveServer2 handshake (SASL PLAIN
+    or none, ``OpenSession``, ``CloseSession``), which proves the server is a Spark Thrift server
+    and accepts the credentials. ``thrift`` with KERBEROS and ``http``: a TCP connection only
+    (reachability), said so in the message: a GSSAPI exchange and the HTTP endpoint's session need
+    dbt-spark's PyHive client, which cannot be installed beside this project's thrift 0.25.
+    """
     endpoint = f"{config.host}:{config.effective_port}"
     where = f"spark ({config.method}) {endpoint}"
     started = time.perf_counter()
+
+    def elapsed() -> float:
+        return max(round((time.perf_counter() - started) * 1000, 1), 0.1)
+
     try:
         with socket.create_connection(
             (str(config.host), config.effective_port), timeout=config.connect_timeout
         ):
             pass
     except TimeoutError:
-        elapsed = round((time.perf_counter() - started) * 1000, 1)
         return ConnectionResult(
-            "failed", elapsed, f"{where}: no answer within connect_timeout={config.connect_timeout}s"
+            "failed", elapsed(), f"{where}: no answer within connect_timeout={config.connect_timeout}s"
         )
     except OSError as exc:
-        elapsed = round((time.perf_counter() - started) * 1000, 1)
         detail = exc.strerror or str(exc) or type(exc).__name__
-        return ConnectionResult("failed", elapsed, f"{where}: cannot connect: {detail}")
-    elapsed = round((time.perf_counter() - started) * 1000, 1)
-    return ConnectionResult("ok", elapsed, f"{where} accepted a TCP connection")
+        return ConnectionResult("failed", elapsed(), f"{where}: cannot connect: {detail}")
+    if config.method == "http" or config.auth == "KERBEROS":
+        why = "auth KERBEROS" if config.method == "thrift" else "the http method"
+        return ConnectionResult(
+            "ok",
+            elapsed(),
+            f"{where} accepted a TCP connection (reachability only: a session over {why} needs dbt-spark's"
+            " PyHive client, not installable beside thrift 0.25)",
+        )
+    try:
+        version = hiveserver2_handshake(config)
+    except Exception as exc:
+        secret = config.password.get_secret_value() if config.password is not None else ""
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        if getattr(exc, "type", None) == 3:  # TTransportException.TIMED_OUT
+            detail = (
+                f"no HiveServer2 answer within connect_timeout={config.connect_timeout}s"
+                " (is this a Spark Thrift server?)"
+            )
+        elif type(exc).__name__ == "TTransportException":
+            detail += (
+                f"; the server dropped the handshake: check that auth ({config.auth or 'NONE'}) and"
+                f" use_ssl ({str(config.use_ssl).lower()}) match the Thrift server's settings"
+            )
+        if secret:
+            detail = detail.replace(secret, "**********")
+        return ConnectionResult("failed", elapsed(), f"{where}: HiveServer2 handshake failed: {detail}")
+    return ConnectionResult(
+        "ok", elapsed(), f"{where}: opened and closed a HiveServer2 session (server protocol V{version + 1})"
+    )
+
+
+# --- a HiveServer2 handshake without PyHive ---------------------------------------------------------
+# PyHive's generated TCLIService bindings cannot be installed here (its thrift pin), so the two calls
+# a handshake needs are written with the thrift library's binary protocol, field ids as in Hive's
+# TCLIService.thrift: OpenSession(TOpenSessionReq{1: client_protocol, 2: username, 3: password})
+# -> TOpenSessionResp{1: TStatus{1: statusCode, 5: errorMessage}, 2: serverProtocolVersion,
+# 3: TSessionHandle}, and CloseSession(TCloseSessionReq{1: TSessionHandle}).
+
+HS2_PROTOCOL_V10 = 9  # TProtocolVersion.HIVE_CLI_SERVICE_PROTOCOL_V10, what PyHive asks for
+HS2_STATUS_OK = (0, 1)  # SUCCESS_STATUS, SUCCESS_WITH_INFO_STATUS
+SASL_START, SASL_OK, SASL_COMPLETE = 1, 2, 5  # Hive's TSaslTransport status bytes
+
+
+def hiveserver2_handshake(config: SparkConfig) -> int:
+    """Open and close a session on the Thrift server; returns the server's protocol version."""
+    from thrift.transport import TSocket, TSSLSocket, TTransport
+
+    host, port = str(config.host), config.effective_port
+    if config.use_ssl:
+        import ssl
+
+        raw: Any = TSSLSocket.TSSLSocket(host=host, port=port, ssl_context=ssl.create_default_context())
+    else:
+        raw = TSocket.TSocket(host, port)
+    raw.setTimeout(config.connect_timeout * 1000)
+    transport = TTransport.TBufferedTransport(raw)
+    transport.open()
+    try:
+        framed = config.auth != "NOSASL"
+        if framed:  # NONE, LDAP and CUSTOM all speak SASL PLAIN (NONE: any password)
+            user = config.user or "anonymous"
+            password = config.password.get_secret_value() if config.password is not None else "x"
+            _sasl_plain(transport, user, password)
+        response = _hs2_call(transport, framed, "OpenSession", 1, _open_session_args(config))[0]
+        status = response.get(1, {})
+        if status.get(1) not in HS2_STATUS_OK:
+            message = status.get(5, b"").decode("utf-8", "replace") or f"status code {status.get(1)}"
+            raise ComputeConfigurationError(f"the server refused the session: {message}", provider="spark")
+        handle = response.get(3)
+        if handle is not None:
+            _hs2_call(transport, framed, "CloseSession", 2, _close_session_args(handle))
+        return int(response.get(2, 0))
+    finally:
+        transport.close()
+
+
+def _sasl_plain(transport: Any, user: str, password: str) -> None:
+    import struct
+
+    def send(status: int, body: bytes) -> None:
+        transport.write(struct.pack(">BI", status, len(body)) + body)
+        transport.flush()
+
+    send(SASL_START, b"PLAIN")
+    send(SASL_OK, b"\0" + user.encode() + b"\0" + password.encode())
+    status, length = struct.unpack(">BI", transport.readAll(5))
+    body = transport.readAll(length).decode("utf-8", "replace")
+    if status != SASL_COMPLETE:
+        raise ComputeConfigurationError(
+            f"SASL PLAIN login refused ({body or f'status {status}'}); check user / password / auth",
+            provider="spark",
+        )
+
+
+def _open_session_args(config: SparkConfig) -> Any:
+    from thrift.Thrift import TType
+
+    def write(proto: Any) -> None:
+        proto.writeStructBegin("OpenSession_args")
+        proto.writeFieldBegin("req", TType.STRUCT, 1)
+        proto.writeStructBegin("TOpenSessionReq")
+        proto.writeFieldBegin("client_protocol", TType.I32, 1)
+        proto.writeI32(HS2_PROTOCOL_V10)
+        proto.writeFieldEnd()
+        if config.user:
+            proto.writeFieldBegin("username", TType.STRING, 2)
+            proto.writeString(config.user)
+            proto.writeFieldEnd()
+        if config.password is not None:
+            proto.writeFieldBegin("password", TType.STRING, 3)
+            proto.writeString(config.password.get_secret_value())
+            proto.writeFieldEnd()
+        proto.writeFieldStop()
+        proto.writeStructEnd()
+        proto.writeFieldEnd()
+        proto.writeFieldStop()
+        proto.writeStructEnd()
+
+    return write
+
+
+def _close_session_args(handle: dict[int, Any]) -> Any:
+    from thrift.Thrift import TType
+
+    identifier = handle.get(1, {})
+
+    def write(proto: Any) -> None:
+        proto.writeStructBegin("CloseSession_args")
+        proto.writeFieldBegin("req", TType.STRUCT, 1)
+        proto.writeStructBegin("TCloseSessionReq")
+        proto.writeFieldBegin("sessionHandle", TType.STRUCT, 1)
+        proto.writeStructBegin("TSessionHandle")
+        proto.writeFieldBegin("sessionId", TType.STRUCT, 1)
+        proto.writeStructBegin("THandleIdentifier")
+        for field_id, name in ((1, "guid"), (2, "secret")):
+            proto.writeFieldBegin(name, TType.STRING, field_id)
+            proto.writeBinary(identifier.get(field_id, b""))
+            proto.writeFieldEnd()
+        proto.writeFieldStop()
+        proto.writeStructEnd()  # THandleIdentifier
+        for _struct in ("TSessionHandle", "TCloseSessionReq", "CloseSession_args"):
+            proto.writeFieldEnd()
+            proto.writeFieldStop()
+            proto.writeStructEnd()
+
+    return write
+
+
+def _hs2_call(transport: Any, framed: bool, method: str, seqid: int, write_args: Any) -> dict[int, Any]:
+    """Send one call (Hive frames every message after SASL with a 4-byte length); return the
+    result struct's fields by id."""
+    import struct
+
+    from thrift.protocol import TBinaryProtocol
+    from thrift.Thrift import TApplicationException, TMessageType
+    from thrift.transport import TTransport
+
+    buffer = TTransport.TMemoryBuffer()
+    proto = TBinaryProtocol.TBinaryProtocol(buffer)
+    proto.writeMessageBegin(method, TMessageType.CALL, seqid)
+    write_args(proto)
+    proto.writeMessageEnd()
+    payload = buffer.getvalue()
+    transport.write(struct.pack(">I", len(payload)) + payload if framed else payload)
+    transport.flush()
+    if framed:
+        (length,) = struct.unpack(">I", transport.readAll(4))
+        reader = TBinaryProtocol.TBinaryProtocol(TTransport.TMemoryBuffer(transport.readAll(length)))
+    else:
+        reader = TBinaryProtocol.TBinaryProtocol(transport)
+    _, kind, _ = reader.readMessageBegin()
+    if kind == TMessageType.EXCEPTION:
+        error = TApplicationException()
+        error.read(reader)
+        raise error
+    result = _read_struct(reader)
+    reader.readMessageEnd()
+    return result
+
+
+def _read_struct(proto: Any) -> dict[int, Any]:
+    proto.readStructBegin()
+    fields: dict[int, Any] = {}
+    while True:
+        _, ttype, field_id = proto.readFieldBegin()
+        if ttype == 0:  # TType.STOP
+            break
+        fields[field_id] = _read_value(proto, ttype)
+        proto.readFieldEnd()
+    proto.readStructEnd()
+    return fields
+
+
+def _read_value(proto: Any, ttype: int) -> Any:
+    from thrift.Thrift import TType
+
+    readers = {
+        TType.BOOL: proto.readBool,
+        TType.BYTE: proto.readByte,
+        TType.I16: proto.readI16,
+        TType.I32: proto.readI32,
+        TType.I64: proto.readI64,
+        TType.DOUBLE: proto.readDouble,
+        TType.STRING: proto.readBinary,
+    }
+    if ttype in readers:
+        return readers[ttype]()
+    if ttype == TType.STRUCT:
+        return _read_struct(proto)
+    if ttype in (TType.LIST, TType.SET):
+        element, size = proto.readListBegin()
+        values = [_read_value(proto, element) for _ in range(size)]
+        proto.readListEnd()
+        return values
+    if ttype == TType.MAP:
+        key_type, value_type, size = proto.readMapBegin()
+        mapping = {_read_value(proto, key_type): _read_value(proto, value_type) for _ in range(size)}
+        proto.readMapEnd()
+        return mapping
+    raise ValueError(f"unexpected thrift type {ttype} in a HiveServer2 answer")
 
 
 # --- attachment: the current snapshot's files as Spark views ----------------------------------------

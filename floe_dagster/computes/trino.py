@@ -20,7 +20,14 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from floe_dagster.computes._warehouse import WarehouseCompute, WarehouseConfig, drop_none, is_set, require
+from floe_dagster.computes._warehouse import (
+    WarehouseCompute,
+    WarehouseConfig,
+    drop_none,
+    is_set,
+    missing_credential,
+    require,
+)
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.compute import DbtProfileContext
 
@@ -70,9 +77,11 @@ class TrinoConfig(WarehouseConfig):
         }
         missing = [name for name in needs[self.method] if not is_set(getattr(self, name))]
         if missing:
-            raise ValueError(
+            raise missing_credential(
+                "TrinoConfig",
+                missing[0],
                 f"trino method '{self.method}' needs {', '.join(repr(m) for m in missing)}"
-                " (secrets from ${env:NAME})"
+                " (secrets from ${env:NAME})",
             )
         if self.method != "none" and self.scheme != "https":
             raise ValueError(f"trino method '{self.method}' sends credentials: it needs http_scheme 'https'")

@@ -3,7 +3,8 @@
 Each approved compute appears as an asset ``floe_compute/<name>`` (group ``floe_health``, kind =
 its engine). It is an external asset: it stands for the engine, nothing materialises it, so
 "Materialize all" and ``floe_main`` leave it alone. Its check ``connection`` runs the compute's
-``validate_connection`` through its resource (``compute_<name>``, a ``FloeComputeResource``) and
+``validate_connection`` through its resource (``compute_<name>``, a ``FloeComputeResource``):
+``FloeComputeResource.validate``, the same call ``floe health`` makes, which goes through
 :func:`floe_dagster.telemetry.validate_compute`, so every check is also a span and feeds the
 ``validation_duration`` / ``validation_errors`` metrics. The check's metadata carries the
 status, the latency in milliseconds and the message; a failed connection is an ERROR-severity
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dagster import (
     AssetCheckKey,
@@ -104,7 +105,7 @@ def compute_health(loaded: LoadedManifest) -> ComputeHealth:
         for check_key in sorted(selected, key=lambda k: k.asset_key.to_user_string()):
             name, compute_type = computes[check_key.asset_key]
             resource = getattr(context.resources, compute_resource_key(name))
-            result = validate(resource, name, compute_type)
+            result = resource.validate()
             if not result.ok:
                 context.log.warning(result.message)
             yield check_result(check_key, result, compute_type)
@@ -117,31 +118,20 @@ def compute_health(loaded: LoadedManifest) -> ComputeHealth:
     return ComputeHealth(specs=specs, checks=check_computes, job=job)
 
 
-def validate(resource: Any, name: str, compute_type: str) -> ConnectionResult:
-    """The compute's connection check through its resource; a plugin that cannot even be built
-    (bad config in the manifest) is a failed check with the reason, not a crashed step."""
-    from floe_dagster.telemetry import record_validation, validate_compute
-
-    try:
-        plugin, config = resource.plugin()
-    except Exception as exc:
-        record_validation(name, compute_type, False, 0.0)
-        detail = " ".join(str(exc).split()) or type(exc).__name__
-        return ConnectionResult("failed", 0.0, f"compute '{name}' ({compute_type}): {detail}")
-    return validate_compute(plugin, config, name)
-
-
 def check_result(check_key: AssetCheckKey, result: ConnectionResult, compute_type: str) -> AssetCheckResult:
+    metadata = {
+        "status": MetadataValue.text(result.status),
+        "latency_ms": MetadataValue.float(float(result.latency_ms)),
+        "message": MetadataValue.text(result.message),
+        "compute_type": MetadataValue.text(compute_type),
+    }
+    if result.correlation_id:
+        metadata["correlation_id"] = MetadataValue.text(result.correlation_id)
     return AssetCheckResult(
         asset_key=check_key.asset_key,
         check_name=check_key.name,
         passed=result.ok,
         severity=AssetCheckSeverity.ERROR,
         description=result.message,
-        metadata={
-            "status": MetadataValue.text(result.status),
-            "latency_ms": MetadataValue.float(float(result.latency_ms)),
-            "message": MetadataValue.text(result.message),
-            "compute_type": MetadataValue.text(compute_type),
-        },
+        metadata=metadata,
     )

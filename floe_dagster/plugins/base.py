@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 PLUGIN_API_VERSION = "1.0"
 
@@ -35,3 +36,26 @@ class Plugin:
     @classmethod
     def config_json_schema(cls) -> dict[str, Any]:
         return cls.config_model.model_json_schema()
+
+
+def located_error(
+    title: str, loc: tuple[str | int, ...], message: str, kind: str = "value_error"
+) -> ValidationError:
+    """A ``ValidationError`` at ``loc``, for a check that sees several fields but is about one.
+
+    A plain ``ValueError`` from a model validator has an empty location, so the manifest could
+    only point at the whole ``config`` block; pydantic-core re-raises a ``ValidationError``
+    from a validator unchanged (inside a field validator, ``loc`` is relative to that field).
+    No input is recorded (``None``), so neither pydantic nor the manifest loader can echo a
+    value, and a secret cannot leak through the error.
+    """
+    return ValidationError.from_exception_data(
+        title,
+        [
+            InitErrorDetails(
+                type=PydanticCustomError(kind, "{message}", {"message": message}),
+                loc=loc,
+                input=None,
+            )
+        ],
+    )

@@ -16,9 +16,17 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ConnectionResult:
+    """The outcome of ``validate_connection``.
+
+    A failed result carries a ``correlation_id`` once it went through
+    :func:`floe_dagster.telemetry.validate_compute` (the id is also in the message and on the
+    validation span); a plugin may set one itself, e.g. the id of the ``ComputeError`` it mapped.
+    """
+
     status: Literal["ok", "failed"]
     latency_ms: float
     message: str = ""
+    correlation_id: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -139,6 +147,29 @@ def secret_env_name(compute_name: str, field: str = "password") -> str:
 def secret_reference(compute_name: str, field: str = "password") -> str:
     """What a profile holds instead of a secret: ``{{ env_var('FLOE_SECRET_<COMPUTE>_<FIELD>') }}``."""
     return "{{ env_var('" + secret_env_name(compute_name, field) + "') }}"
+
+
+# Keys of free-form engine settings (DuckDB ``settings``, Spark ``spark_conf``) that hold a credential.
+# Spark's own spark.redaction.regex is ``(?i)secret|password|token|access[.]key``; this adds the
+# spellings DuckDB and Hadoop use (s3_access_key_id, fs.azure.account.key..., connection strings).
+SECRET_KEY = re.compile(
+    r"secret|passw(or)?d|token|credential|private[._-]?key|access[._-]?key|account[._-]?key"
+    r"|connection[._-]?string|sas[._-]?token",
+    re.IGNORECASE,
+)
+# ... unless the key names where a credential is found, not the credential itself.
+NOT_A_SECRET = re.compile(
+    r"(file|path|dir|directory|provider|providers|enabled|type|uri|url)$", re.IGNORECASE
+)
+
+
+def secret_like_keys(mapping: dict[str, Any]) -> list[str]:
+    """Keys of ``mapping`` whose string value looks like a credential (see ``SECRET_KEY``)."""
+    return [
+        key
+        for key, value in mapping.items()
+        if isinstance(value, str) and SECRET_KEY.search(key) and not NOT_A_SECRET.search(key)
+    ]
 
 
 def redact(text: str, secrets: list[str]) -> str:

@@ -52,6 +52,10 @@ class PluginNotFoundError(ConfigurationError):
     """No installed plugin answers to the requested type."""
 
 
+class PluginApiVersionError(PluginNotFoundError):
+    """A plugin is installed for the type, but written for another major version of the plugin API."""
+
+
 class NotSupportedError(FloeError):
     """The provider does not support this operation; never answered by a silent empty result."""
 
@@ -84,12 +88,20 @@ class CatalogUnavailableError(CatalogError, UnavailableError):
     retryable = True
 
 
+def new_correlation_id() -> str:
+    """12 hex digits identifying one failure (a compute error or a failed connection validation)."""
+    return uuid.uuid4().hex[:12]
+
+
 class ComputeError(FloeError):
     """Base for compute plugin failures that fit no narrower class.
 
-    Every compute error carries a ``correlation_id``: it is printed with the message, logged
-    with it and attached to spans, so one failure can be found across the CLI output, Dagster's
-    event log and the trace backend.
+    Every compute error carries a ``correlation_id``: ``str(error)`` ends with it and ``tags()``
+    holds it, and a span it escapes (``telemetry.operation_span``) records it as
+    ``floe.correlation_id``. Failed connection validations get one the same way, whatever the
+    engine: ``telemetry.validate_compute`` puts it in the result's message, in
+    ``ConnectionResult.correlation_id`` and on the validation span. So one failure can be found
+    across the CLI output, Dagster's check metadata and the trace backend.
     """
 
     def __init__(
@@ -102,7 +114,7 @@ class ComputeError(FloeError):
         correlation_id: str | None = None,
     ) -> None:
         super().__init__(message, provider=provider, operation=operation, retryable=retryable)
-        self.correlation_id = correlation_id or uuid.uuid4().hex[:12]
+        self.correlation_id = correlation_id or new_correlation_id()
 
     def tags(self) -> dict[str, str]:
         return {**super().tags(), "correlation_id": self.correlation_id}

@@ -7,8 +7,8 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import Literal
 
-from floe_dagster.plugins.base import Plugin
-from floe_dagster.plugins.errors import PluginNotFoundError
+from floe_dagster.plugins.base import PLUGIN_API_VERSION, Plugin
+from floe_dagster.plugins.errors import PluginApiVersionError, PluginNotFoundError
 
 PluginKind = Literal["catalogs", "computes", "metastores"]
 KINDS: tuple[PluginKind, ...] = ("catalogs", "computes", "metastores")
@@ -57,4 +57,27 @@ def get_plugin_class(kind: PluginKind, type_name: str) -> type[Plugin]:
             provider=type_name,
             operation="load_plugin",
         )
+    check_api_version(kind, type_name, cls)
     return cls
+
+
+def api_major(version: object) -> int | None:
+    head = str(version).split(".", 1)[0]
+    return int(head) if head.isdigit() else None
+
+
+def check_api_version(kind: PluginKind, type_name: str, cls: type[Plugin]) -> None:
+    """Refuse a plugin written for another major version of the plugin API (semver: the major
+    changes when a contract method changes); any minor version of ours is accepted."""
+    ours = api_major(PLUGIN_API_VERSION)
+    theirs = getattr(cls, "plugin_api_version", None)
+    if api_major(theirs) == ours:
+        return
+    raise PluginApiVersionError(
+        f"{kind[:-1]} type '{type_name}' ({cls.__module__}.{cls.__qualname__}) implements plugin API"
+        f" {theirs!r}, but this floe-dagster implements plugin API {PLUGIN_API_VERSION} (major"
+        f" {ours}); install a version of the plugin built for plugin API {ours}.x, or a floe-dagster"
+        f" that implements API {theirs}",
+        provider=type_name,
+        operation="load_plugin",
+    )

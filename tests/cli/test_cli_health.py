@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import socket
 import subprocess
 from pathlib import Path
@@ -63,3 +66,130 @@ computes:
     assert "1 check(s) failed" in result.stderr
     assert "CANARY-health-secret" not in result.stdout + result.stderr
     assert "Traceback" not in result.stderr
+
+
+CANARY = "CANARY-health-pg-91f3"
+
+FAILING_COMPUTES = """\
+apiVersion: floe.dev/v1
+kind: Manifest
+metadata: {{name: health}}
+state_dir: state
+computes:
+  approved: [fast, broken, warehouse]
+  default: fast
+  targets:
+    fast:
+      type: duckdb
+      config: {{path: ":memory:", extensions: []}}
+    broken:
+      type: duckdb
+      config: {{path: ":memory:", extensions: [], settings: {{no_such_setting: 1}}}}
+    warehouse:
+      type: postgres
+      config:
+        host: 127.0.0.1
+        port: {port}
+        user: floe
+        password: ${{env:FLOE_HEALTH_PG_PASSWORD}}
+        dbname: floe
+        connect_timeout: 3
+transforms:
+  dbt_project: dbt
+"""
+
+
+def failing_computes_project(root: Path) -> tuple[Path, int]:
+    (root / "dbt").mkdir(parents=True)
+    (root / "dbt" / "dbt_project.yml").write_text("name: t\nprofile: t\n")
+    port = closed_port()
+    (root / "manifest.yaml").write_text(FAILING_COMPUTES.format(port=port))
+    return root / "manifest.yaml", port
+
+
+def health_rows(stdout: str) -> dict[str, dict[str, str]]:
+    """The table's rows by NAME (columns are separated by two or more spaces)."""
+    lines = [line for line in stdout.splitlines() if line.startswith(("KIND ", "catalog ", "compute "))]
+    header = re.split(r"\s{2,}", lines[0].strip())
+    assert header == ["KIND", "NAME", "TYPE", "STATUS", "MS", "MESSAGE"], lines[0]
+    rows = [
+        dict(zip(header, re.split(r"\s{2,}", line.strip(), maxsplit=5), strict=True)) for line in lines[1:]
+    ]
+    return {row["NAME"]: row for row in rows}
+
+
+def run_health(manifest: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "FLOE_HEALTH_PG_PASSWORD": CANARY, **env}
+    return subprocess.run(
+        [FLOE, "health", str(manifest)],
+        cwd=manifest.parent,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_health_fails_for_a_failing_compute_with_status_and_milliseconds(tmp_path: Path) -> None:
+    manifest, port = failing_computes_project(tmp_path)
+    result = run_health(manifest)
+    assert result.returncode == 1, result.stdout + result.stderr
+    rows = health_rows(result.stdout)
+    assert {name: row["STATUS"] for name, row in rows.items()} == {
+        "fast": "ok",
+        "broken": "failed",
+        "warehouse": "failed",
+    }
+    for row in rows.values():
+        assert row["KIND"] == "compute" and float(row["MS"]) >= 0, row
+    assert float(rows["fast"]["MS"]) > 0
+    broken = rows["broken"]["MESSAGE"]
+    assert broken.startswith("compute 'broken' (duckdb): duckdb ':memory:': settings.no_such_setting: ")
+    assert re.search(r"\(correlation id [0-9a-f]{12}\)$", broken)
+    warehouse = rows["warehouse"]["MESSAGE"]
+    assert warehouse.startswith("compute 'warehouse' (postgres): ") and f"127.0.0.1:{port}" in warehouse
+    assert "2 check(s) failed" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert CANARY not in result.stdout + result.stderr
+
+
+def json_documents(text: str) -> list[dict]:
+    """Every JSON object printed from the start of a line (the console exporters' output)."""
+    decoder = json.JSONDecoder()
+    return [decoder.raw_decode(text, match.start())[0] for match in re.finditer(r"^\{", text, re.MULTILINE)]
+
+
+def test_otel_console_exporters_print_the_validation_spans_and_metrics(tmp_path: Path) -> None:
+    manifest, _ = failing_computes_project(tmp_path)
+    result = run_health(manifest, OTEL_TRACES_EXPORTER="console", OTEL_METRICS_EXPORTER="console")
+    assert result.returncode == 1, result.stdout + result.stderr
+    documents = json_documents(result.stdout)
+    spans = {
+        d["attributes"]["floe.compute"]: d
+        for d in documents
+        if d.get("name") == "floe.compute.validate_connection"
+    }
+    assert set(spans) == {"fast", "broken", "warehouse"}
+    assert spans["fast"]["attributes"]["floe.status"] == "ok"
+    assert spans["fast"]["attributes"]["floe.outcome"] == "ok"
+    broken = spans["broken"]
+    assert broken["attributes"]["floe.status"] == "failed" and broken["status"]["status_code"] == "ERROR"
+    assert broken["attributes"]["floe.outcome"] == "error"
+    assert broken["attributes"]["floe.correlation_id"] in health_rows(result.stdout)["broken"]["MESSAGE"]
+
+    metrics = {
+        metric["name"]: metric["data"]["data_points"]
+        for document in documents
+        for resource in document.get("resource_metrics", [])
+        for scope in resource["scope_metrics"]
+        for metric in scope["metrics"]
+    }
+    durations = {p["attributes"]["compute"]: p for p in metrics["validation_duration"]}
+    assert set(durations) == {"fast", "broken", "warehouse"}
+    assert all(p["count"] == 1 and p["sum"] > 0 for p in durations.values())
+    errors = {p["attributes"]["compute"]: p["value"] for p in metrics["validation_errors"]}
+    assert errors == {"broken": 1, "warehouse": 1}
+    assert all(
+        p["attributes"]["plugin_type"] in ("duckdb", "postgres") for p in metrics["validation_duration"]
+    )
+    assert CANARY not in result.stdout + result.stderr

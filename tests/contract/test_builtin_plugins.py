@@ -27,6 +27,8 @@ class TestSqlCatalogOnSqlite(CatalogContract):
 
 
 class TestDuckDBCompute(ComputeContract):
+    """A database file not created yet: its folder is checked, the rest runs in memory."""
+
     @pytest.fixture
     def compute(self) -> DuckDBComputePlugin:
         return DuckDBComputePlugin()
@@ -35,6 +37,27 @@ class TestDuckDBCompute(ComputeContract):
     def compute_config(self, tmp_path: Path) -> DuckDBConfig:
         return DuckDBConfig.model_validate(
             {"path": "db.duckdb", "threads": 1}, context={"base_dir": tmp_path}
+        )
+
+
+class TestDuckDBComputeOnAnExistingFile(TestDuckDBCompute):
+    """The file exists: opened read-only, with every field applied and a file attached."""
+
+    @pytest.fixture
+    def compute_config(self, tmp_path: Path) -> DuckDBConfig:
+        import duckdb
+
+        for name in ("db.duckdb", "other.duckdb"):
+            duckdb.connect(str(tmp_path / name)).close()
+        return DuckDBConfig.model_validate(
+            {
+                "path": "db.duckdb",
+                "threads": 1,
+                "memory_limit": "512MB",
+                "settings": {"preserve_insertion_order": False},
+                "attach": [{"path": "other.duckdb", "alias": "other"}],
+            },
+            context={"base_dir": tmp_path},
         )
 
 

@@ -4,14 +4,24 @@ The end-to-end test copies the demo, adds the test manifests of ``tests/spark_ma
 to ``manifests/enterprise.yaml`` (stg_payments and orders on a local Spark session, the other
 models on DuckDB), and materialises everything through Dagster's main job: Spark reads the raw
 Iceberg table and DuckDB's staging output of the same run, and DuckDB reads Spark's output.
+
+The ``thrift`` method's validation is a real HiveServer2 handshake, tested against Spark's own
+Thrift server (HiveThriftServer2 from pyspark's jars, started on 127.0.0.1); ``http`` is checked
+for reachability only, and its test says so.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import shutil
+import signal
 import socket
+import subprocess
+import time
 from collections import defaultdict
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -163,15 +173,135 @@ def test_unreachable_endpoint_fails_fast_naming_it_without_the_secret(method: st
     assert CANARY not in result.message and CANARY not in repr(result)
 
 
-def test_reachable_endpoint_is_ok() -> None:
+def test_http_endpoint_is_checked_for_reachability_only_and_says_so() -> None:
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen(1)
+        port = server.getsockname()[1]
         config = SparkConfig.model_validate(
-            {"method": "thrift", "host": "127.0.0.1", "port": server.getsockname()[1]}
+            {"method": "http", "host": "127.0.0.1", "port": port, "cluster": "c", "token": CANARY}
         )
         result = SparkComputePlugin().validate_connection(config)
     assert result.ok and result.latency_ms > 0, result.message
+    assert result.message == (
+        f"spark (http) 127.0.0.1:{port} accepted a TCP connection (reachability only: a session over the"
+        " http method needs dbt-spark's PyHive client, not installable beside thrift 0.25)"
+    )
+
+
+def test_a_port_that_is_no_thrift_server_fails_the_handshake_at_connect_timeout() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        port = server.getsockname()[1]
+        config = SparkConfig.model_validate(
+            {"method": "thrift", "host": "127.0.0.1", "port": port, "connect_timeout": 1}
+        )
+        started = time.monotonic()
+        result = SparkComputePlugin().validate_connection(config)
+    assert 0.9 < time.monotonic() - started < 6
+    assert result.message == (
+        f"spark (thrift) 127.0.0.1:{port}: HiveServer2 handshake failed: no HiveServer2 answer within"
+        " connect_timeout=1s (is this a Spark Thrift server?)"
+    )
+
+
+# --- a real Spark Thrift server: the HiveServer2 handshake ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def spark_thrift_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """Spark's own Thrift server (HiveThriftServer2, shipped in pyspark's jars) on 127.0.0.1, auth NONE."""
+    import pyspark
+
+    spark_home = Path(pyspark.__file__).parent
+    work = tmp_path_factory.mktemp("spark-thrift")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    log = (work / "server.log").open("w")
+    process = subprocess.Popen(
+        [
+            str(spark_home / "bin" / "spark-submit"),
+            "--class",
+            "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2",
+            "--master",
+            "local[1]",
+            "--driver-memory",
+            "512m",
+            "--conf",
+            "spark.ui.enabled=false",
+            "--conf",
+            f"spark.sql.warehouse.dir={work / 'warehouse'}",
+            "--driver-java-options",
+            f"-Dderby.system.home={work / 'derby'} -XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+            "--hiveconf",
+            f"hive.server2.thrift.port={port}",
+            "--hiveconf",
+            "hive.server2.thrift.bind.host=127.0.0.1",
+            "spark-internal",
+        ],
+        cwd=work,
+        env={**os.environ, "SPARK_HOME": str(spark_home)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"the Spark Thrift server exited: {(work / 'server.log').read_text()[-3000:]}")
+            if "HiveThriftServer2 started" in (work / "server.log").read_text(errors="replace"):
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"the Spark Thrift server did not start: {(work / 'server.log').read_text()[-3000:]}")
+        yield port
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
+        log.close()
+
+
+@pytest.mark.server
+def test_thrift_validation_opens_and_closes_a_real_hiveserver2_session(spark_thrift_server: int) -> None:
+    from floe_dagster.telemetry import validate_compute
+
+    port = spark_thrift_server
+    for raw in ({}, {"user": "analyst"}, {"auth": "LDAP", "user": "analyst", "password": CANARY}):
+        config = SparkConfig.model_validate({"method": "thrift", "host": "127.0.0.1", "port": port, **raw})
+        result = validate_compute(SparkComputePlugin(), config, "cluster")
+        assert result.ok, result.message
+        assert result.message == (
+            f"compute 'cluster' (spark): spark (thrift) 127.0.0.1:{port}: opened and closed a HiveServer2"
+            " session (server protocol V10)"
+        )
+        assert CANARY not in result.message
+
+
+@pytest.mark.server
+def test_thrift_validation_with_the_wrong_transport_fails_naming_auth_and_ssl(
+    spark_thrift_server: int,
+) -> None:
+    from floe_dagster.telemetry import validate_compute
+
+    port = spark_thrift_server
+    config = SparkConfig.model_validate(
+        {"method": "thrift", "host": "127.0.0.1", "port": port, "auth": "NOSASL", "connect_timeout": 5}
+    )
+    result = validate_compute(SparkComputePlugin(), config, "cluster")
+    assert not result.ok
+    assert result.message.startswith(
+        f"compute 'cluster' (spark): spark (thrift) 127.0.0.1:{port}: HiveServer2 handshake failed: "
+    )
+    assert "check that auth (NOSASL) and use_ssl (false) match the Thrift server's settings" in result.message
+    assert result.message.endswith(f"(correlation id {result.correlation_id})")
 
 
 # --- reading the catalog: exactly the current snapshot ------------------------------------------

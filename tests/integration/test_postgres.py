@@ -29,6 +29,7 @@ from floe_dagster.computes.postgres import (
     secret_env_name,
 )
 from floe_dagster.plugins import ConfigurationError, DbtProfileContext
+from floe_dagster.telemetry import validate_compute
 from tests.contract.contracts import CatalogContract, ComputeContract
 from tests.fixtures.postgres import PostgresServer, closed_port
 
@@ -209,10 +210,23 @@ def test_wrong_password_fails_without_the_secret(postgres_server: PostgresServer
         assert CANARY not in repr(config) and CANARY not in str(config)
 
 
-def test_missing_password_fails_with_a_clear_message(postgres_server: PostgresServer) -> None:
-    result = PostgresComputePlugin().validate_connection(postgres_config(postgres_server, password=None))
+def test_missing_password_fails_with_a_clear_message(
+    postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in ("PGPASSWORD", "PGPASSFILE"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("PGPASSFILE", "/nonexistent/.pgpass")  # no ~/.pgpass can answer for it
+    result = validate_compute(
+        PostgresComputePlugin(), postgres_config(postgres_server, password=None), "pg_prod"
+    )
     assert result.status == "failed"
-    assert "no password supplied" in result.message
+    where = f"{postgres_server.user}@{postgres_server.host}:{postgres_server.port}/{postgres_server.database}"
+    assert result.message.startswith(f"compute 'pg_prod' (postgres): postgres {where}: "), result.message
+    assert "fe_sendauth: no password supplied; set the compute's config.password (password: ${env:NAME})" in (
+        result.message
+    )
+    assert "PGPASSWORD" in result.message  # the other way to give it
+    assert postgres_server.password not in result.message and postgres_server.password not in repr(result)
 
 
 def test_unreachable_host_fails_quickly() -> None:
@@ -364,6 +378,39 @@ def test_dbt_build_runs_on_postgres(postgres_server: PostgresServer, tmp_path: P
             assert cur.fetchall() == [(10,)]
     finally:
         con.close()
+
+
+# --- dbt-redshift cannot run against PostgreSQL (why there is no Redshift dbt run here) --------
+
+
+def test_dbt_redshift_driver_is_refused_by_postgresql_and_why(postgres_server: PostgresServer) -> None:
+    """dbt-redshift connects through redshift_connector, which always sends Redshift-only start-up
+    parameters (``client_protocol_version``, ``driver_version``, ``os_version`` ...); PostgreSQL
+    refuses any start-up parameter it does not know, so no dbt-redshift run can target it. (Its
+    SCRAM client also misreads PostgreSQL's SASL mechanism list, so this role uses MD5, Redshift's
+    own password scheme, to get that far.) What is tested for Redshift instead: the profile is
+    parsed by dbt-redshift's own credentials class, and floe's validation (psycopg2 over the wire
+    protocol) runs against this server. If this test fails, a real dbt-redshift run has become
+    possible here: add it."""
+    import redshift_connector
+
+    password = "rs-" + CANARY
+    postgres_server.create_md5_user("rs_probe", password)
+    with pytest.raises(redshift_connector.ProgrammingError) as info:
+        redshift_connector.connect(
+            host=postgres_server.host,
+            port=postgres_server.port,
+            user="rs_probe",
+            password=password,
+            database="postgres",
+            ssl=False,
+            timeout=5,
+        )
+    assert 'unrecognized configuration parameter "client_protocol_version"' in str(info.value)
+    config = redshift_config(
+        postgres_server, user="rs_probe", password=password, dbname="postgres", sslmode="disable"
+    )
+    assert RedshiftComputePlugin().validate_connection(config).ok  # the same role over psycopg2
 
 
 # --- the SQL catalog on PostgreSQL -------------------------------------------------------------

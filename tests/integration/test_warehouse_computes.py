@@ -806,6 +806,32 @@ def test_refused_endpoint_fails_at_once_naming_it(caplog: pytest.LogCaptureFixtu
     assert "validating the connection" in caplog.text
 
 
+def test_through_validate_compute_each_failure_names_the_compute(caplog: pytest.LogCaptureFixture) -> None:
+    """What `floe health` and the Dagster check show: the compute's name first, one correlation id."""
+    from floe_dagster.telemetry import validate_compute
+
+    caplog.set_level(logging.DEBUG)
+    port = free_port()
+    for plugin, config in local_configs(port, timeout=5):
+        result = validate_compute(plugin, config, COMPUTE)
+        assert result.message.startswith(f"compute '{COMPUTE}' ({plugin.type_name}): {plugin.type_name} ")
+        assert f"127.0.0.1:{port}" in result.message and "Connection refused" in result.message
+        assert result.message.count("correlation id") == 1
+        assert result.message.endswith(f"(correlation id {result.correlation_id})")
+        assert CANARY not in result.message
+    assert CANARY not in caplog.text
+
+
+def test_hung_endpoint_through_validate_compute_names_the_compute_and_the_timeout(silent_port: int) -> None:
+    from floe_dagster.telemetry import validate_compute
+
+    plugin, config = local_configs(silent_port, timeout=1)[0]
+    result = validate_compute(plugin, config, COMPUTE)
+    assert result.message.startswith(f"compute '{COMPUTE}' (trino): trino ")
+    assert f"127.0.0.1:{silent_port}" in result.message and "(connect_timeout=1s)" in result.message
+    assert CANARY not in result.message
+
+
 def test_hung_endpoint_fails_after_connect_timeout_through_each_driver(
     silent_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -135,7 +135,11 @@ def test_invalid_memory_limit_in_a_manifest_points_at_its_value(workdir: Path) -
 @pytest.mark.parametrize(
     ("values", "where", "words"),
     [
-        ({"threads": "0"}, "manifest.yaml:15:18: computes.targets.engine.config.threads: ", ">= 1"),
+        (
+            {"threads": "0"},
+            "manifest.yaml:15:18: computes.targets.engine.config.threads: ",
+            "Input should be greater than or equal to 1 (got 0)",
+        ),
         (
             {"extension": "nosuchext"},
             "manifest.yaml:16:21: computes.targets.engine.config.extensions: ",
@@ -151,10 +155,77 @@ def test_invalid_memory_limit_in_a_manifest_points_at_its_value(workdir: Path) -
 def test_bad_compute_values_in_a_manifest_point_at_them(
     workdir: Path, values: dict[str, str], where: str, words: str
 ) -> None:
-    problems = manifest_problems(workdir, **values)
-    matching = [p for p in problems if p.startswith(where)]
-    assert matching, problems
-    assert words in matching[0] or re.search(r"greater than or equal to 1", matching[0]), matching[0]
+    [problem] = manifest_problems(workdir, **values)
+    assert problem.startswith(where), problem
+    assert words in problem, problem
+
+
+# -- a missing warehouse credential, through `floe validate` ---------------------------------------
+
+SNOWFLAKE_MANIFEST = """\
+apiVersion: floe.dev/v1
+kind: Manifest
+metadata: {name: warehouse}
+computes:
+  approved: [duckdb, sf_prod]
+  default: duckdb
+  targets:
+    duckdb:
+      type: duckdb
+      config: {path: ":memory:"}
+    sf_prod:
+      type: snowflake
+      config:
+        account: myorg-acct
+        user: loader
+        role: ${env:FLOE_TEST_SF_ROLE}
+        database: analytics
+        warehouse: transforming
+        schema: marts
+transforms:
+  dbt_project: dbt
+"""
+
+
+def test_missing_warehouse_credential_in_a_manifest_names_compute_field_and_fix(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from floe_dagster import cli
+
+    (workdir / "manifest.yaml").write_text(SNOWFLAKE_MANIFEST)
+    monkeypatch.setenv("FLOE_TEST_SF_ROLE", CANARY)  # any config value must stay unseen
+    assert cli.main(["validate", "manifest.yaml"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "manifest.yaml:14:9: computes.targets.sf_prod.config.password: snowflake authenticator"
+        " 'snowflake' needs 'password': add password: ${env:NAME} (the variable holding it), or use"
+        " authenticator snowflake_jwt / oauth\n"
+    )
+    assert CANARY not in captured.err
+
+
+def test_a_credential_in_spark_conf_is_refused_at_its_key(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from floe_dagster import cli
+
+    (workdir / "manifest.yaml").write_text(
+        "apiVersion: floe.dev/v1\nkind: Manifest\nmetadata: {name: s}\n"
+        "computes:\n  approved: [spark]\n  default: spark\n  targets:\n    spark:\n      type: spark\n"
+        "      config:\n        spark_conf:\n          spark.sql.shuffle.partitions: '8'\n"
+        "          spark.hadoop.fs.s3a.secret.key: ${env:FLOE_TEST_S3A_SECRET}\n"
+        "transforms:\n  dbt_project: dbt\n"
+    )
+    monkeypatch.setenv("FLOE_TEST_S3A_SECRET", CANARY)
+    assert cli.main(["validate", "manifest.yaml"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        "manifest.yaml:13:43: computes.targets.spark.config.spark_conf.spark.hadoop.fs.s3a.secret.key:"
+        " 'spark.hadoop.fs.s3a.secret.key' holds a credential, and spark_conf is written to profiles.yml"
+        " in clear text"
+    ), err
+    assert "AWS_SECRET_ACCESS_KEY" in err and CANARY not in err
 
 
 # -- DuckDB connection checks -------------------------------------------------------------------

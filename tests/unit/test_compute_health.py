@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -115,15 +116,32 @@ def test_compute_assets_stand_apart_from_the_materialised_ones(
     assert graph.get(AssetKey(["floe_compute", "warehouse"])).kinds == {"postgres"}
 
 
-def test_a_compute_whose_plugin_cannot_be_built_is_a_failed_check() -> None:
-    from floe_dagster.defs.health import validate
-
-    class Broken:
-        def plugin(self) -> Any:
-            raise RuntimeError("manifest.yaml:9:7: computes.targets.x.config.host: field required")
-
-    result = validate(Broken(), "x", "postgres")
-    assert not result.ok
-    assert result.message == (
-        "compute 'x' (postgres): manifest.yaml:9:7: computes.targets.x.config.host: field required"
+def test_a_compute_whose_plugin_cannot_be_built_is_a_failed_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The manifest loads when the definitions are built, but the step's resource reloads it: an
+    ``${env:...}`` unset by then is a failed check naming the variable, not a crashed step."""
+    monkeypatch.setenv("FLOE_HEALTH_PG_PASSWORD", CANARY)
+    defs, _ = health_definitions(tmp_path)
+    monkeypatch.delenv("FLOE_HEALTH_PG_PASSWORD")
+    result = defs.resolve_job_def(HEALTH_JOB).execute_in_process(instance=DagsterInstance.ephemeral())
+    assert result.success
+    evaluations = {e.asset_key.path[-1]: e for e in result.get_asset_check_evaluations()}
+    failed = evaluations["warehouse"]
+    assert not failed.passed
+    message = failed.metadata["message"].value
+    assert message.startswith("compute 'warehouse' (postgres): ")
+    assert "environment variable FLOE_HEALTH_PG_PASSWORD is not set" in message
+    correlation_id = failed.metadata["correlation_id"].value
+    assert re.fullmatch(r"[0-9a-f]{12}", correlation_id)
+    assert message.endswith(f"(correlation id {correlation_id})")
+    # the same check, called directly: the one validate() behind `floe health` and the asset check
+    resource = FloeComputeResource(
+        manifest_path=str(tmp_path / "manifest.yaml"),
+        environment="dev",
+        name="warehouse",
+        plugin_type="postgres",
     )
+    direct = resource.validate()
+    assert not direct.ok and "FLOE_HEALTH_PG_PASSWORD is not set" in direct.message
+    assert direct.correlation_id != correlation_id  # one id per failure

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from opentelemetry import metrics, trace
@@ -114,7 +116,9 @@ def test_a_plugin_that_raises_is_a_failed_validation_and_is_counted(tmp_path: Pa
     config = DuckDBConfig.model_validate({"path": ":memory:"}, context={"base_dir": tmp_path})
     result = validate_compute(Exploding(), config, "exploding")
     assert not result.ok
-    assert result.message == "compute 'exploding' (duckdb): RuntimeError: driver crashed"
+    assert result.message == (
+        f"compute 'exploding' (duckdb): RuntimeError: driver crashed (correlation id {result.correlation_id})"
+    )
     errors = {p.attributes["compute"]: p.value for p in _points("validation_errors")}
     assert errors["exploding"] == 1
     assert any(p.attributes["compute"] == "exploding" for p in _points("validation_duration"))
@@ -138,6 +142,80 @@ def test_the_dagster_health_check_emits_the_validation_span_and_metrics(
     assert {"fast", "warehouse"} <= {p.attributes["compute"] for p in _points("validation_duration")}
     assert {p.attributes["compute"]: p.value for p in _points("validation_errors")}["warehouse"] >= 1
     assert all("CANARY" not in str(dict(s.attributes)) for s in SPANS.get_finished_spans())
+
+
+def failing_validations(tmp_path: Path) -> list[tuple[str, Any, Any]]:
+    """One failing config per kind of compute: embedded, wire protocol, Spark, a warehouse driver."""
+    from floe_dagster.computes.postgres import PostgresComputePlugin, PostgresConfig
+    from floe_dagster.computes.spark import SparkComputePlugin, SparkConfig
+    from floe_dagster.computes.trino import TrinoComputePlugin, TrinoConfig
+    from tests.fixtures.postgres import closed_port
+
+    port = closed_port()
+    return [
+        (
+            "lake",
+            DuckDBComputePlugin(),
+            DuckDBConfig.model_validate({"path": ":memory:", "extensions": [], "settings": {"no_such": 1}}),
+        ),
+        (
+            "pg",
+            PostgresComputePlugin(),
+            PostgresConfig.model_validate(
+                {"host": "127.0.0.1", "port": port, "user": "u", "dbname": "d", "password": "CANARY-pg"}
+            ),
+        ),
+        (
+            "cluster",
+            SparkComputePlugin(),
+            SparkConfig.model_validate({"method": "thrift", "host": "127.0.0.1", "port": port}),
+        ),
+        (
+            "wh",
+            TrinoComputePlugin(),
+            TrinoConfig.model_validate(
+                {
+                    "method": "none",
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "user": "u",
+                    "catalog": "c",
+                    "schema": "s",
+                }
+            ),
+        ),
+    ]
+
+
+def test_every_failed_validation_carries_a_correlation_id_in_message_result_and_span(tmp_path: Path) -> None:
+    SPANS.clear()
+    seen: set[str] = set()
+    for name, plugin, config in failing_validations(tmp_path):
+        result = validate_compute(plugin, config, name)
+        assert not result.ok, result.message
+        assert re.fullmatch(r"[0-9a-f]{12}", result.correlation_id or ""), result
+        assert result.message.startswith(f"compute '{name}' ({plugin.type_name}): ")
+        assert result.message.count("correlation id") == 1, result.message  # a plugin's own id is kept
+        assert result.message.endswith(f"(correlation id {result.correlation_id})")
+        [span] = [s for s in SPANS.get_finished_spans() if s.attributes.get("floe.compute") == name]
+        assert span.attributes["floe.correlation_id"] == result.correlation_id
+        seen.add(result.correlation_id)
+    assert len(seen) == 4
+    ok = validate_compute(DuckDBComputePlugin(), DuckDBConfig(path=":memory:", extensions=[]), "fine")
+    assert ok.ok and ok.correlation_id is None and "correlation id" not in ok.message
+
+
+def test_a_compute_error_escaping_a_span_records_its_correlation_id() -> None:
+    from floe_dagster.plugins.errors import ComputeTimeoutError
+    from floe_dagster.telemetry import operation_span
+
+    SPANS.clear()
+    error = ComputeTimeoutError("no answer", provider="duckdb", operation="run")
+    with pytest.raises(ComputeTimeoutError), operation_span("compute", "lake", "duckdb", "run"):
+        raise error
+    [span] = SPANS.get_finished_spans()
+    assert span.attributes["floe.correlation_id"] == error.correlation_id
+    assert span.attributes["floe.error"] == "ComputeTimeoutError"
 
 
 @pytest.mark.parametrize(
