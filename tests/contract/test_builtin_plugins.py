@@ -21,6 +21,9 @@ def sqlite_catalog(tmp_path: Path) -> SqlCatalogPlugin:
 
 
 class TestSqlCatalogOnSqlite(CatalogContract):
+    nested_namespaces = True
+    vends_credentials = False
+
     @pytest.fixture
     def catalog(self, tmp_path: Path) -> SqlCatalogPlugin:
         return sqlite_catalog(tmp_path)
@@ -85,7 +88,7 @@ def test_iceberg_metastore_prunes_partitions_of_a_partitioned_table(tmp_path: Pa
         NestedField(2, "region", StringType(), required=False),
     )
     spec = IcebergPartitionSpec(IcebergPartitionField(2, 1000, IdentityTransform(), "region"))
-    table = catalog.connect().create_table(("raw", "sales"), schema=schema, partition_spec=spec)
+    table = catalog.create_table(("raw", "sales"), schema=schema, partition_spec=spec)
     table.append(pa.table({"id": [1, 2, 3], "region": ["eu", "us", "apac"]}))
     connector = IcebergCatalogConnector("lake", IcebergMetastoreConfig(catalog="contract"), catalog=catalog)
 
