@@ -14,8 +14,10 @@ two ``floe.*`` keys read by the small ``RestCatalog`` subclass built here:
   ``request_timeout_s``.
 * **Retries.** Each plugin operation is retried with exponential backoff and jitter (tenacity) on
   connection errors, timeouts, HTTP 5xx and 429 only, at most ``max_retries`` times; other 4xx
-  answers are never retried. When the attempts run out the error is a ``CatalogUnavailableError``
-  (``retryable=True``) that names the number of attempts. Commits made through a ``Table``
+  answers are never retried, and neither is 501 (the server does not implement the endpoint:
+  retrying cannot help, see :func:`is_transient`). When the attempts run out the error is a
+  ``CatalogUnavailableError`` (``retryable=True``) whose ``attempts`` and message give the count.
+  Each retry is logged with its wait (``extra["floe"]["wait_s"]``). Commits made through a ``Table``
   object (``table.append``) go straight to PyIceberg and are not retried by the plugin.
 
 Errors: 401/403 and refused OAuth2 clients -> ``AuthenticationError`` (never retried, the secret
