@@ -12,9 +12,11 @@ from floe_dagster.manifest.plan import Plan, compile_plan
 if TYPE_CHECKING:
     from floe_dagster.component import FloeComponent
     from floe_dagster.defs.definitions import MAIN_JOB, build_definitions
+    from floe_dagster.defs.resources import CatalogResource
 
 __all__ = [
     "MAIN_JOB",
+    "CatalogResource",
     "FloeComponent",
     "LoadedManifest",
     "ManifestError",
@@ -31,6 +33,10 @@ def __getattr__(name: str) -> Any:
         from floe_dagster.defs import definitions
 
         return getattr(definitions, name)
+    if name == "CatalogResource":  # a manifest catalog as a Dagster resource
+        from floe_dagster.defs.resources import CatalogResource
+
+        return CatalogResource
     if name == "FloeComponent":  # the dg Component (floe_dagster/component.py)
         from floe_dagster.component import FloeComponent
 

@@ -18,6 +18,8 @@ to floe's errors (throttling and 5xx: ``CatalogUnavailableError``, retryable; ac
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import time
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -28,7 +30,6 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from floe_dagster.catalogs.pyiceberg_base import PyIcebergCatalogPlugin
 from floe_dagster.plugins.base import PluginConfig
-from floe_dagster.plugins.catalog import Identifier
 from floe_dagster.plugins.errors import (
     AuthenticationError,
     CatalogUnavailableError,
@@ -36,7 +37,6 @@ from floe_dagster.plugins.errors import (
     ConflictError,
     FloeError,
     NotFoundError,
-    NotSupportedError,
 )
 
 if TYPE_CHECKING:
@@ -144,6 +144,34 @@ _NOT_FOUND_CODES = {"EntityNotFoundException", "NoSuchBucket", "NoSuchKey"}
 _CONFLICT_CODES = {"AlreadyExistsException", "ConcurrentModificationException"}
 
 
+def sdk_region(profile: str | None) -> tuple[str, str] | None:
+    """The region the AWS SDK would use, and where it came from: AWS_REGION, AWS_DEFAULT_REGION,
+    then the ``region`` of ``profile`` (or of AWS_PROFILE / the default profile) in the config file.
+    """
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        if os.environ.get(variable, "").strip():
+            return os.environ[variable].strip(), variable
+    try:
+        import botocore.session
+        from botocore.exceptions import BotoCoreError
+
+        session = botocore.session.Session(profile=profile)
+        region = session.get_scoped_config().get("region")
+    except (ImportError, BotoCoreError):  # no boto3, or an unknown profile (reported on connect)
+        return None
+    if not region:
+        return None
+    return str(region), f"the region of profile '{session.profile or 'default'}'"
+
+
+def _field_error(model: str, field: str, message: str) -> ValidationError:
+    return ValidationError.from_exception_data(
+        model,
+        [InitErrorDetails(type=PydanticCustomError("region", message), loc=(field,), input=_MASK)],
+        hide_input=True,
+    )
+
+
 def _optional_url(value: str | None) -> str | None:
     if value is None:
         return None
@@ -159,7 +187,13 @@ class GlueCatalogConfig(PluginConfig):
     # Never echo inputs (they may be secrets) in the text of validation errors.
     model_config = ConfigDict(hide_input_in_errors=True)
 
-    region: str = Field(..., description="AWS region of the Glue Data Catalog, e.g. eu-west-1.")
+    region: str | None = Field(
+        None,
+        description=(
+            "AWS region of the Glue Data Catalog, e.g. eu-west-1. Unset: as the AWS SDK finds it, from "
+            "AWS_REGION, AWS_DEFAULT_REGION, then the profile's region in the AWS config file."
+        ),
+    )
     warehouse: str | None = Field(
         None,
         description=(
@@ -220,10 +254,25 @@ class GlueCatalogConfig(PluginConfig):
         description="Further PyIceberg properties, e.g. s3.connect-timeout, glue.skip-archive.",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _region_from_the_sdk_chain(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("region"):
+            return data
+        found = sdk_region(data.get("profile"))
+        if found is None:
+            return data
+        region, source = found
+        if not _REGION.match(region):
+            raise _field_error(
+                cls.__name__, "region", f"is unset and {source} = {region!r} is not an AWS region name"
+            )
+        return {**data, "region": region}
+
     @field_validator("region")
     @classmethod
-    def _check_region(cls, value: str) -> str:
-        if not _REGION.match(value):
+    def _check_region(cls, value: str | None) -> str | None:
+        if value is not None and not _REGION.match(value):
             raise ValueError("must be an AWS region name such as us-east-1 or eu-west-1")
         return value
 
@@ -277,6 +326,14 @@ class GlueCatalogConfig(PluginConfig):
     @model_validator(mode="after")
     def _one_credential_mode(self) -> GlueCatalogConfig:
         problems: list[tuple[str, str]] = []
+        if self.region is None:
+            problems.append(
+                (
+                    "region",
+                    "is not set: set region (e.g. eu-west-1), or AWS_REGION / AWS_DEFAULT_REGION, "
+                    "or a region in the AWS profile",
+                )
+            )
         if self.access_key_id is not None and self.secret_access_key is None:
             problems.append(("secret_access_key", "is required when access_key_id is set"))
         if self.secret_access_key is not None and self.access_key_id is None:
@@ -315,6 +372,12 @@ class GlueCatalogConfig(PluginConfig):
         return self
 
     @property
+    def aws_region(self) -> str:
+        """The region (the config's, or the SDK chain's: validation guarantees one)."""
+        assert self.region is not None
+        return self.region
+
+    @property
     def credential_mode(self) -> str:
         if self.role_arn is not None:
             return "assume_role"
@@ -323,6 +386,39 @@ class GlueCatalogConfig(PluginConfig):
         if self.profile is not None:
             return "profile"
         return "default_chain"
+
+
+# What botocore's DEBUG logs show of credentials: the session token in request headers and
+# canonical requests, and the keys in STS answers (XML) or other JSON bodies.
+_LOGGED_CREDENTIALS = (
+    re.compile(r"(x-amz-security-token['\"]?\s*[:=]\s*b?['\"]?)[^'\"\s,}&]+", re.IGNORECASE),
+    re.compile(r"(<(?:SecretAccessKey|SessionToken)>)[^<]*"),
+    re.compile(r"(\"(?:SecretAccessKey|SessionToken|secretAccessKey|sessionToken)\"\s*:\s*\")[^\"]*"),
+)
+_BOTOCORE_LOGGERS = ("botocore.endpoint", "botocore.auth", "botocore.parsers")
+
+
+class _BotocoreCredentialMask(logging.Filter):
+    """Masks credentials in botocore's DEBUG records before any handler sees them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        masked = text
+        for pattern in _LOGGED_CREDENTIALS:
+            masked = pattern.sub(rf"\g<1>{_MASK}", masked)
+        if masked != text:
+            record.msg, record.args = masked, None
+        return True
+
+
+def mask_credentials_in_botocore_logs() -> None:
+    """botocore logs request headers (the session token) and STS answers (the assumed role's secret
+    key) at DEBUG; mask them on the loggers that do. Idempotent; called before any AWS client is built.
+    """
+    for name in _BOTOCORE_LOGGERS:
+        target = logging.getLogger(name)
+        if not any(isinstance(f, _BotocoreCredentialMask) for f in target.filters):
+            target.addFilter(_BotocoreCredentialMask())
 
 
 def aws_client_properties(config: GlueCatalogConfig) -> dict[str, str]:
@@ -335,9 +431,10 @@ def aws_client_properties(config: GlueCatalogConfig) -> dict[str, str]:
     import boto3
     from botocore.config import Config
 
+    mask_credentials_in_botocore_logs()
     props: dict[str, str] = {
-        GLUE_REGION: config.region,
-        S3_REGION: config.region,
+        GLUE_REGION: config.aws_region,
+        S3_REGION: config.aws_region,
         GLUE_MAX_RETRIES: str(config.max_attempts - 1),  # botocore counts retries, not attempts
         GLUE_RETRY_MODE: "standard",
     }
@@ -358,7 +455,7 @@ def aws_client_properties(config: GlueCatalogConfig) -> dict[str, str]:
             aws_secret_access_key=secret,
             aws_session_token=token,
             profile_name=config.profile,
-            region_name=config.region,
+            region_name=config.aws_region,
         )
         sts = source.client(
             "sts",
@@ -376,7 +473,7 @@ def aws_client_properties(config: GlueCatalogConfig) -> dict[str, str]:
         key_id, secret, token = assumed["AccessKeyId"], assumed["SecretAccessKey"], assumed["SessionToken"]
     elif config.profile is not None:
         props[GLUE_PROFILE_NAME] = config.profile
-        resolved = boto3.Session(profile_name=config.profile, region_name=config.region).get_credentials()
+        resolved = boto3.Session(profile_name=config.profile, region_name=config.aws_region).get_credentials()
         if resolved is not None:
             frozen = resolved.get_frozen_credentials()
             key_id, secret, token = frozen.access_key, frozen.secret_key, frozen.token
@@ -431,10 +528,21 @@ def _aws_error_class(exc: Exception) -> type[FloeError] | None:
     return None
 
 
+def _attempts(exc: Exception) -> int | None:
+    """How many calls botocore made for an AWS error answer (its retries + 1); None if unknown."""
+    from botocore.exceptions import ClientError
+
+    if not isinstance(exc, ClientError):
+        return None
+    return int(exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)) + 1
+
+
 class GlueCatalogPlugin(PyIcebergCatalogPlugin):
     type_name: ClassVar[str] = "glue"
     config_model = GlueCatalogConfig
     config: GlueCatalogConfig
+    nested_namespaces: ClassVar[bool] = False
+    namespace_kind: ClassVar[str] = "Glue namespaces (databases)"
 
     _expires_at: float | None = None
     _secrets: tuple[str, ...] = ()
@@ -445,40 +553,29 @@ class GlueCatalogPlugin(PyIcebergCatalogPlugin):
             props["warehouse"] = self.config.warehouse
         return props
 
-    def connect(self) -> Catalog:
-        if (
-            self._catalog is not None
-            and self._expires_at is not None
-            and time.monotonic() >= self._expires_at
-        ):
-            self._catalog = None  # the assumed role's credentials are about to expire: assume it again
-        if self._catalog is None:
-            with self.connection_lifecycle(), self._mapped_errors("connect"):
-                from pyiceberg.catalog.glue import GlueCatalog
+    def open_catalog(self) -> Catalog:
+        from pyiceberg.catalog.glue import GlueCatalog
 
-                props: dict[str, Any] = self.catalog_properties()
-                self._secrets = tuple(
-                    value
-                    for key, value in props.items()
-                    if key.endswith(("secret-access-key", "session-token")) and value
-                )
-                # PyIceberg hands glue.max-retries to botocore as is, which needs an int.
-                props[GLUE_MAX_RETRIES] = int(props[GLUE_MAX_RETRIES])
-                started = time.monotonic()
-                self._catalog = GlueCatalog(self.name, **props)
-                if self.config.role_arn is not None:
-                    self._expires_at = started + self.config.role_duration_s - ROLE_REFRESH_MARGIN_S
+        props: dict[str, Any] = self.catalog_properties()
+        self._secrets = tuple(
+            value
+            for key, value in props.items()
+            if key.endswith(("secret-access-key", "session-token")) and value
+        )
+        # PyIceberg hands glue.max-retries to botocore as is, which needs an int.
+        props[GLUE_MAX_RETRIES] = int(props[GLUE_MAX_RETRIES])
+        return GlueCatalog(self.name, **props)
+
+    def _connected(self) -> Catalog | None:
+        if self._expires_at is not None and time.monotonic() >= self._expires_at:
+            return None  # the assumed role's credentials are about to expire: assume it again
         return self._catalog
 
-    def create_namespace(self, namespace: Identifier, properties: dict[str, str] | None = None) -> None:
-        if len(namespace) != 1:
-            raise NotSupportedError(
-                f"catalog '{self.name}': Glue namespaces are one level (databases), "
-                f"not {'.'.join(namespace)}",
-                provider=self.type_name,
-                operation="create_namespace",
-            )
-        super().create_namespace(namespace, properties)
+    def _publish(self, catalog: Catalog, opened_at: float) -> None:
+        super()._publish(catalog, opened_at)
+        if self.config.role_arn is not None:
+            # opened_at is taken before AssumeRole: the credentials live at least this long
+            self._expires_at = opened_at + self.config.role_duration_s - ROLE_REFRESH_MARGIN_S
 
     def map_error(self, exc: Exception, operation: str, subject: str = "") -> FloeError:
         mapped = super().map_error(exc, operation, subject)
@@ -486,6 +583,10 @@ class GlueCatalogPlugin(PyIcebergCatalogPlugin):
         message = mapped.message + self._error_note(exc, target)
         for secret in self._known_secrets():
             message = message.replace(secret, _MASK)
+        if target is CatalogUnavailableError:
+            return CatalogUnavailableError(
+                message, provider=mapped.provider, operation=mapped.operation, attempts=_attempts(exc)
+            )
         return target(message, provider=mapped.provider, operation=mapped.operation)
 
     def _error_note(self, exc: Exception, target: type[FloeError]) -> str:
@@ -503,7 +604,7 @@ class GlueCatalogPlugin(PyIcebergCatalogPlugin):
                 return f" (missing IAM permission: {match.group(1)})"
             return f" (AWS error {exc.response.get('Error', {}).get('Code', '?')})"
         if target is CatalogUnavailableError:
-            attempts = int(exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)) + 1
+            attempts = _attempts(exc)
             return f" (gave up after {attempts} attempt(s), max_attempts={self.config.max_attempts})"
         return ""
 
@@ -517,7 +618,7 @@ class GlueCatalogPlugin(PyIcebergCatalogPlugin):
     def describe(self) -> dict[str, str]:
         facts = {
             **super().describe(),
-            "region": self.config.region,
+            "region": self.config.aws_region,
             "credentials": self.config.credential_mode,
         }
         for key in ("warehouse", "catalog_id", "endpoint", "s3_endpoint", "profile", "role_arn"):

@@ -196,6 +196,8 @@ class HiveCatalogPlugin(PyIcebergCatalogPlugin):
     type_name: ClassVar[str] = "hive"
     config_model = HiveCatalogConfig
     config: HiveCatalogConfig
+    nested_namespaces: ClassVar[bool] = False
+    namespace_kind: ClassVar[str] = "Hive Metastore namespaces (databases)"
 
     def catalog_properties(self) -> dict[str, str]:
         props = {**self.config.properties, "type": "hive", "uri": self.config.uri}
@@ -208,32 +210,31 @@ class HiveCatalogPlugin(PyIcebergCatalogPlugin):
             props["hive.kerberos-service-name"] = self.config.kerberos_service_name
         return props
 
-    def connect(self) -> Catalog:
-        if self._catalog is None:
-            if self.config.auth == "kerberos" and importlib.util.find_spec("puresasl") is None:
-                raise ConfigurationError(
-                    f"catalog '{self.name}': kerberos needs SASL support; install pyiceberg[hive-kerberos]",
-                    provider=self.type_name,
-                    operation="connect",
-                )
-            with self.connection_lifecycle(), self._mapped_errors("connect"):
-                self._catalog = _floe_hive_catalog(
-                    self.name, self.config.timeout_s, self.catalog_properties()
-                )
-        return self._catalog
+    def open_catalog(self) -> Catalog:
+        if self.config.auth == "kerberos" and importlib.util.find_spec("puresasl") is None:
+            raise ConfigurationError(
+                f"catalog '{self.name}': kerberos needs SASL support; install pyiceberg[hive-kerberos]",
+                provider=self.type_name,
+                operation="connect",
+            )
+        return _floe_hive_catalog(self.name, self.config.timeout_s, self.catalog_properties())
 
     def create_namespace(self, namespace: Identifier, properties: dict[str, str] | None = None) -> None:
-        if len(namespace) != 1:
-            raise NotSupportedError(
-                f"catalog '{self.name}': Hive Metastore namespaces are one level (databases), "
-                f"not {'.'.join(namespace)}",
-                provider=self.type_name,
-                operation="create_namespace",
-            )
         props = dict(properties or {})
         if self.config.warehouse and "location" not in props:
             props["location"] = f"{self.config.warehouse}/{namespace[0]}.db"
         super().create_namespace(namespace, props)
+
+    def list_tables(self, namespace: Identifier) -> list[Identifier]:
+        return self._run("list_tables", ".".join(namespace), lambda: self._tables_of_existing(namespace))
+
+    def _tables_of_existing(self, namespace: Identifier) -> list[Identifier]:
+        """The metastore lists no tables for a missing database: tell it apart from an empty one."""
+        catalog = self.connect()
+        tables = [tuple(t) for t in catalog.list_tables(namespace)]
+        if not tables:
+            catalog.load_namespace_properties(namespace)  # NoSuchNamespaceError if it is missing
+        return tables
 
     def map_error(self, exc: Exception, operation: str, subject: str = "") -> FloeError:
         mapped = super().map_error(exc, operation, subject)

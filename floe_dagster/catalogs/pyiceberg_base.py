@@ -11,7 +11,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pyiceberg import exceptions as ice
 
@@ -61,26 +61,62 @@ _EXCEPTION_MAP: list[tuple[type[Exception], type[FloeError]]] = [
 ]
 
 
+def bounded_health_timeout(timeout: float) -> float:
+    """The health check's effective timeout: at least 1 ms, at most 10 s (the contract's bound)."""
+    return min(max(timeout, 0.001), MAX_HEALTH_TIMEOUT_S)
+
+
 class PyIcebergCatalogPlugin(CatalogPlugin):
-    """A catalog plugin whose subclasses only provide ``catalog_properties()``."""
+    """A catalog plugin whose subclasses only provide ``catalog_properties()`` (or ``open_catalog``).
+
+    Only the caller's thread publishes the connected catalog (``_publish``): a health probe that
+    was abandoned at its timeout may still finish opening a catalog in its worker thread, and
+    that catalog is dropped.
+    """
 
     _catalog: Catalog | None = None
+    # Catalogs whose namespaces are one level (databases) say so here, with what they call them;
+    # nested namespaces are then refused with a NotSupportedError instead of PyIceberg's silent [].
+    nested_namespaces: ClassVar[bool] = True
+    namespace_kind: ClassVar[str] = "namespaces"
 
     def catalog_properties(self) -> dict[str, str]:
         raise NotImplementedError
 
-    def connect(self) -> Catalog:
-        if self._catalog is None:
-            from pyiceberg.catalog import load_catalog
+    def open_catalog(self) -> Catalog:
+        """A new PyIceberg catalog for this config: no caching, span or error mapping (see connect)."""
+        from pyiceberg.catalog import load_catalog
 
-            with self.connection_lifecycle(), self._mapped_errors("connect"):
-                self._catalog = load_catalog(self.name, **self.catalog_properties())
+        return load_catalog(self.name, **self.catalog_properties())
+
+    def connect(self) -> Catalog:
+        catalog = self._connected()
+        if catalog is None:
+            opened_at = time.monotonic()
+            with self.connection_lifecycle():
+                catalog = self._run("connect", self._connect_subject(), self.open_catalog)
+            self._publish(catalog, opened_at)
+        return catalog
+
+    def _connected(self) -> Catalog | None:
+        """The catalog opened earlier, if it can still be used."""
         return self._catalog
 
+    def _publish(self, catalog: Catalog, opened_at: float) -> None:
+        """Keep ``catalog`` (opened at ``time.monotonic()`` ``opened_at``) for the next calls."""
+        self._catalog = catalog
+
+    def _connect_subject(self) -> str:
+        """Where ``connect`` goes, for spans and errors: the catalog's URI when it has one."""
+        return self.describe().get("uri", "")
+
     @contextmanager
-    def connection_lifecycle(self) -> Iterator[None]:
-        """Log the start, the outcome and the duration of opening this catalog (never a secret)."""
-        facts = self.describe()
+    def connection_lifecycle(self, by: str = "connect") -> Iterator[None]:
+        """Log the start, the outcome and the duration of opening this catalog (never a secret).
+
+        ``by`` names the operation that opens it: ``connect``, or ``health_check`` for a probe.
+        """
+        facts = {**self.describe(), "by": by}
         fields = " ".join(f"{key}={value}" for key, value in sorted(facts.items()))
         lifecycle_logger.info("catalog.connect.start %s", fields, extra={"floe": {**facts, "event": "start"}})
         started = time.perf_counter()
@@ -143,6 +179,13 @@ class PyIcebergCatalogPlugin(CatalogPlugin):
             return call()
 
     def create_namespace(self, namespace: Identifier, properties: dict[str, str] | None = None) -> None:
+        if len(namespace) > 1 and not self.nested_namespaces:
+            raise NotSupportedError(
+                f"catalog '{self.name}': {self.namespace_kind} are one level, so the nested namespace "
+                f"{'.'.join(namespace)} cannot be created; use a one-part name",
+                provider=self.type_name,
+                operation="create_namespace",
+            )
         self._run(
             "create_namespace",
             ".".join(namespace),
@@ -150,6 +193,13 @@ class PyIcebergCatalogPlugin(CatalogPlugin):
         )
 
     def list_namespaces(self, parent: Identifier | None = None) -> list[Identifier]:
+        if parent and not self.nested_namespaces:
+            raise NotSupportedError(
+                f"catalog '{self.name}': {self.namespace_kind} are one level, so {'.'.join(parent)} has "
+                "no child namespaces to list; call list_namespaces() without a parent",
+                provider=self.type_name,
+                operation="list_namespaces",
+            )
         return self._run(
             "list_namespaces",
             ".".join(parent or ()),
@@ -158,6 +208,13 @@ class PyIcebergCatalogPlugin(CatalogPlugin):
 
     def delete_namespace(self, namespace: Identifier) -> None:
         self._run("delete_namespace", ".".join(namespace), lambda: self.connect().drop_namespace(namespace))
+
+    def load_namespace_properties(self, namespace: Identifier) -> dict[str, str]:
+        return self._run(
+            "load_namespace_properties",
+            ".".join(namespace),
+            lambda: dict(self.connect().load_namespace_properties(namespace)),
+        )
 
     def create_table(
         self,
@@ -204,19 +261,67 @@ class PyIcebergCatalogPlugin(CatalogPlugin):
         )
 
     def health_check(self, timeout: float = MAX_HEALTH_TIMEOUT_S) -> HealthStatus:
-        """Probe with a namespace listing, never waiting longer than ``timeout`` (at most 10 s)."""
-        timeout = min(max(timeout, 0.001), MAX_HEALTH_TIMEOUT_S)
+        """One namespace listing, no retries, answered within ``timeout`` (at most 10 s) or unhealthy.
+
+        One span ``floe.catalog.health_check`` (outcome ``error`` when unhealthy). The probe runs
+        in a worker thread so that a hung catalog cannot hold the caller past the timeout; when it
+        has to open the catalog, the connection lifecycle is logged as by ``connect``, and the
+        catalog is kept only if the probe answered in time.
+        """
+        from floe_dagster.telemetry import operation_span
+
+        timeout = bounded_health_timeout(timeout)
+        subject = self._connect_subject()
         started = time.perf_counter()
-        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-        future = pool.submit(self.list_namespaces)
         try:
-            future.result(timeout=timeout)
-            status, message = "healthy", "namespace listing answered"
-        except concurrent.futures.TimeoutError:
-            status, message = "unhealthy", f"no answer within {timeout:g}s"
+            with operation_span("catalog", self.name, self.type_name, "health_check", subject):
+                self._probe(timeout)
+            status, message = "healthy", f"namespace listing answered (timeout {timeout:g}s)"
         except FloeError as exc:
             status, message = "unhealthy", exc.message
+        elapsed = (time.perf_counter() - started) * 1000
+        return HealthStatus(
+            status=status,  # type: ignore[arg-type]
+            response_ms=round(elapsed, 1),
+            message=message,
+            details={**self.describe(), "timeout_s": timeout},
+        )
+
+    def _probe(self, timeout: float) -> None:
+        connected = self._connected()
+        if connected is not None:
+            self._within(timeout, connected.list_namespaces)
+            return
+        opened_at = time.monotonic()
+        with self.connection_lifecycle(by="health_check"):
+            catalog = self._within(timeout, self._open_and_list)
+        self._publish(catalog, opened_at)  # here, in the caller's thread, and only in time
+
+    def _open_and_list(self) -> Catalog:
+        catalog = self.open_catalog()
+        catalog.list_namespaces()
+        return catalog
+
+    def _within(self, timeout: float, call: Callable[[], T]) -> T:
+        """``call()`` in a worker thread, given up after ``timeout`` s; a late result is dropped."""
+        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="floe-health")
+        future = pool.submit(self._probe_call, timeout, call)
+        try:
+            return future.result(timeout=timeout)
+        except concurrent.futures.TimeoutError:
+            raise CatalogUnavailableError(
+                f"catalog '{self.name}': no answer within {timeout:g}s",
+                provider=self.type_name,
+                operation="health_check",
+            ) from None
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
-        elapsed = (time.perf_counter() - started) * 1000
-        return HealthStatus(status=status, response_ms=round(elapsed, 1), message=message)  # type: ignore[arg-type]
+
+    def _probe_call(self, timeout: float, call: Callable[[], T]) -> T:
+        with self._probe_scope(timeout), self._mapped_errors("health_check", self._connect_subject()):
+            return call()
+
+    @contextmanager
+    def _probe_scope(self, timeout: float) -> Iterator[None]:
+        """Around the probe, in its worker thread: plugins that can bound each request do so here."""
+        yield

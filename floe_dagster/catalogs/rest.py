@@ -14,8 +14,10 @@ two ``floe.*`` keys read by the small ``RestCatalog`` subclass built here:
   ``request_timeout_s``.
 * **Retries.** Each plugin operation is retried with exponential backoff and jitter (tenacity) on
   connection errors, timeouts, HTTP 5xx and 429 only, at most ``max_retries`` times; other 4xx
-  answers are never retried. When the attempts run out the error is a ``CatalogUnavailableError``
-  (``retryable=True``) that names the number of attempts. Commits made through a ``Table``
+  answers are never retried, and neither is 501 (the server does not implement the endpoint:
+  retrying cannot help, see :func:`is_transient`). When the attempts run out the error is a
+  ``CatalogUnavailableError`` (``retryable=True``) whose ``attempts`` and message give the count.
+  Each retry is logged with its wait (``extra["floe"]["wait_s"]``). Commits made through a ``Table``
   object (``table.append``) go straight to PyIceberg and are not retried by the plugin.
 
 Errors: 401/403 and refused OAuth2 clients -> ``AuthenticationError`` (never retried, the secret
@@ -33,12 +35,12 @@ name) and client credentials are required, and the scope defaults to ``PRINCIPAL
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextvars
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -50,9 +52,7 @@ from pyiceberg import exceptions as ice
 from floe_dagster.catalogs.pyiceberg_base import PyIcebergCatalogPlugin
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.catalog import (
-    MAX_HEALTH_TIMEOUT_S,
     MAX_VENDED_TTL_HOURS,
-    HealthStatus,
     Identifier,
     VendedCredentials,
 )
@@ -263,7 +263,12 @@ def _status_of(exc: BaseException | None) -> int | None:
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Retry on connection errors, timeouts, HTTP 5xx (but 501) and 429; never on other 4xx."""
+    """Retry on connection errors, timeouts, HTTP 5xx (but 501) and 429; never on other 4xx.
+
+    501 Not Implemented is a 5xx that retrying cannot fix: the server does not implement the
+    endpoint (the REST spec's ``UnsupportedOperationException``) and answers the same every
+    time, so it is a ``NotSupportedError`` at once instead of a wait through every backoff.
+    """
     import requests
 
     if isinstance(exc, ice.CommitStateUnknownException):
@@ -453,14 +458,8 @@ class RestCatalogPlugin(PyIcebergCatalogPlugin):
     def catalog_properties(self) -> dict[str, str]:
         return rest_catalog_properties(self.config)
 
-    def _build_catalog(self) -> Catalog:
+    def open_catalog(self) -> Catalog:
         return _floe_rest_catalog(self.name, self.catalog_properties())
-
-    def connect(self) -> Catalog:
-        if self._catalog is None:
-            with self.connection_lifecycle():
-                self._catalog = self._run("connect", self.config.uri, self._build_catalog)
-        return self._catalog
 
     # -- retries and errors ---------------------------------------------------------------------
 
@@ -486,6 +485,15 @@ class RestCatalogPlugin(PyIcebergCatalogPlugin):
                 limit,
                 self._scrub(f"{type(exc).__name__}: {exc}".splitlines()[0]),
                 wait,
+                extra={
+                    "floe": {
+                        "catalog": self.name,
+                        "operation": operation,
+                        "attempt": state.attempt_number,
+                        "max_attempts": limit,
+                        "wait_s": wait,
+                    }
+                },
             )
 
         retrying = tenacity.Retrying(
@@ -517,6 +525,9 @@ class RestCatalogPlugin(PyIcebergCatalogPlugin):
         if target is CatalogUnavailableError and attempts:
             plural = "s" if attempts != 1 else ""
             message = message.replace(" failed: ", f" failed after {attempts} attempt{plural}: ", 1)
+            return CatalogUnavailableError(
+                message, provider=self.type_name, operation=operation, attempts=attempts
+            )
         return target(message, provider=self.type_name, operation=operation)
 
     def _scrub(self, text: str) -> str:
@@ -554,39 +565,14 @@ class RestCatalogPlugin(PyIcebergCatalogPlugin):
             vended, subject=f"catalog '{self.name}' table {subject}", provider=self.type_name
         )
 
-    def health_check(self, timeout: float = MAX_HEALTH_TIMEOUT_S) -> HealthStatus:
-        """One namespace listing (no retries), answered within ``timeout`` (at most 10 s) or unhealthy."""
-        timeout = min(max(timeout, 0.001), MAX_HEALTH_TIMEOUT_S)
-        started = time.perf_counter()
-
-        def probe() -> None:
-            reset = _timeout_override.set(timeout)
-            try:
-                with self._mapped_errors("health_check", self.config.uri):
-                    if self._catalog is None:
-                        self._catalog = self._build_catalog()
-                    self._catalog.list_namespaces()
-            finally:
-                _timeout_override.reset(reset)
-
-        pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="floe-health")
-        future = pool.submit(probe)
+    @contextmanager
+    def _probe_scope(self, timeout: float) -> Iterator[None]:
+        """Health probes are one attempt (no tenacity) and bound every HTTP request by their timeout."""
+        reset = _timeout_override.set(timeout)
         try:
-            future.result(timeout=timeout)
-            status, message = "healthy", "namespace listing answered"
-        except concurrent.futures.TimeoutError:
-            status, message = "unhealthy", f"no answer within {timeout:g}s"
-        except FloeError as exc:
-            status, message = "unhealthy", exc.message
+            yield
         finally:
-            pool.shutdown(wait=False, cancel_futures=True)
-        elapsed = (time.perf_counter() - started) * 1000
-        return HealthStatus(
-            status=status,  # type: ignore[arg-type]
-            response_ms=round(elapsed, 1),
-            message=message,
-            details={"uri": self.config.uri},
-        )
+            _timeout_override.reset(reset)
 
     def iceberg_rest_endpoint(self) -> IcebergRestEndpoint:
         """The endpoint, warehouse and OAuth2 client of this catalog, for engines that attach it.

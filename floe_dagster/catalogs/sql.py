@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_va
 
 from floe_dagster.catalogs.pyiceberg_base import PyIcebergCatalogPlugin
 from floe_dagster.plugins.base import PluginConfig
+from floe_dagster.plugins.catalog import Identifier
 from floe_dagster.plugins.paths import resolve_local_path
 
 
@@ -68,6 +69,22 @@ class SqlCatalogPlugin(PyIcebergCatalogPlugin):
             uri = urlunsplit(parts._replace(netloc=netloc))
         self._ensure_local_dirs()
         return {"type": "sql", "uri": uri, "warehouse": self.config.warehouse, "init_catalog_tables": "true"}
+
+    def delete_namespace(self, namespace: Identifier) -> None:
+        self._run("delete_namespace", ".".join(namespace), lambda: self._drop_childless(namespace))
+
+    def _drop_childless(self, namespace: Identifier) -> None:
+        """PyIceberg 0.12's ``SqlCatalog`` drops a namespace that still has child namespaces (which
+        keep it listed); refuse that as not empty, like Iceberg's Java JdbcCatalog and the REST spec.
+        """
+        from pyiceberg.exceptions import NamespaceNotEmptyError
+
+        catalog = self.connect()
+        children = catalog.list_namespaces(namespace)  # NoSuchNamespaceError if it does not exist
+        if children:
+            names = ", ".join(".".join(child) for child in sorted(children))
+            raise NamespaceNotEmptyError(f"namespace {'.'.join(namespace)} has child namespaces: {names}")
+        catalog.drop_namespace(namespace)
 
     def _ensure_local_dirs(self) -> None:
         from pathlib import Path

@@ -16,7 +16,7 @@ from packaging import version
 from pydantic import Field, PrivateAttr
 
 from floe_dagster.manifest.loader import LoadedManifest, load_manifest
-from floe_dagster.plugins.catalog import CatalogPlugin, HealthStatus
+from floe_dagster.plugins.catalog import MAX_HEALTH_TIMEOUT_S, CatalogPlugin, HealthStatus
 from floe_dagster.plugins.compute import ComputePlugin, ConnectionResult
 from floe_dagster.plugins.factory import build_catalog, build_compute, build_metastore, table_filter
 from floe_dagster.plugins.metastore import MetastoreConnector, TableFilter
@@ -38,14 +38,44 @@ class _ManifestEntryResource(ConfigurableResource):
         return self._loaded
 
 
-class FloeCatalogResource(_ManifestEntryResource):
-    """An Iceberg catalog from the manifest's ``catalogs`` section."""
+class CatalogResource(_ManifestEntryResource):
+    """An Iceberg catalog of the manifest's ``catalogs`` section, as a Dagster resource.
+
+    ``build_definitions`` adds one per catalog as ``catalog_<name>``. Its config is the manifest
+    path, the environment and the entry name, never the entry's config (which may hold a client
+    secret that Dagster would show in the UI); ``plugin()`` builds the catalog plugin from the
+    manifest through ``plugins.factory.build_catalog`` -- the same function, and so the same
+    secret resolution and validation, that every other user of a catalog goes through.
+
+    Who uses what, and why:
+
+    * Assets that run in the Dagster process take this resource: the S3 ingest commits through
+      ``plugin()``, and a user's own asset can ask for ``catalog_<name>`` the same way.
+    * The dbt transforms do not: the catalogs are used inside the ``dbt`` process that
+      dagster-dbt starts (DuckDB attaches them in floe's dbt-duckdb plugin; Spark reads and
+      commits them before and after the run), where no Dagster resource exists. That process is
+      given the manifest path and the catalog names, and calls ``build_catalog`` itself.
+    * Metastore connectors of type ``iceberg`` (the observable sources) list a catalog's tables
+      also outside any run -- when definitions load, in ``floe observe`` and ``floe refresh`` --
+      so ``build_metastore`` builds their catalog with ``build_catalog`` too.
+
+    One manifest entry, one factory: the resource is Dagster's handle on it, not a second path.
+    """
+
+    _plugin: CatalogPlugin | None = PrivateAttr(default=None)
 
     def plugin(self) -> CatalogPlugin:
-        return build_catalog(self.loaded(), self.name)
+        """The catalog plugin (built once per resource instance, so one connection per step)."""
+        if self._plugin is None:
+            self._plugin = build_catalog(self.loaded(), self.name)
+        return self._plugin
 
-    def health_check(self, timeout: float = 10.0) -> HealthStatus:
+    def health_check(self, timeout: float = MAX_HEALTH_TIMEOUT_S) -> HealthStatus:
+        """The plugin's health check: one namespace listing within ``timeout`` (at most 10 s)."""
         return self.plugin().health_check(timeout)
+
+
+FloeCatalogResource = CatalogResource  # the name this resource had before (kept for existing code)
 
 
 class FloeComputeResource(_ManifestEntryResource):

@@ -58,10 +58,19 @@ class CatalogPlugin(Plugin, abc.ABC):
     def create_namespace(self, namespace: Identifier, properties: dict[str, str] | None = None) -> None: ...
 
     @abc.abstractmethod
-    def list_namespaces(self, parent: Identifier | None = None) -> list[Identifier]: ...
+    def list_namespaces(self, parent: Identifier | None = None) -> list[Identifier]:
+        """Top-level namespaces, or the direct children of ``parent``.
+
+        A catalog whose namespaces are one level (Glue, Hive) raises ``NotSupportedError`` for a
+        ``parent`` instead of answering an empty list.
+        """
 
     @abc.abstractmethod
     def delete_namespace(self, namespace: Identifier) -> None: ...
+
+    def load_namespace_properties(self, namespace: Identifier) -> dict[str, str]:
+        """The namespace's properties (those it was created with, plus any the catalog adds)."""
+        return dict(self.connect().load_namespace_properties(namespace))
 
     @abc.abstractmethod
     def create_table(

@@ -83,9 +83,32 @@ class CatalogError(FloeError):
 
 
 class CatalogUnavailableError(CatalogError, UnavailableError):
-    """The catalog could not be reached, or answered 5xx/429, after floe's bounded retries."""
+    """The catalog could not be reached, or answered 5xx/429, after floe's bounded retries.
+
+    ``attempts`` is how many calls were made before giving up, when the plugin counts them
+    (``rest``: its own tenacity retries; ``glue``: botocore's retries of a Glue error answer);
+    ``None`` when it does not know. The message says the same in words.
+    """
 
     retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        operation: str | None = None,
+        retryable: bool | None = None,
+        attempts: int | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, operation=operation, retryable=retryable)
+        self.attempts = attempts
+
+    def tags(self) -> dict[str, str]:
+        tags = super().tags()
+        if self.attempts is not None:
+            tags["attempts"] = str(self.attempts)
+        return tags
 
 
 def new_correlation_id() -> str:

@@ -7,6 +7,7 @@ import os
 import re
 import socket
 import subprocess
+import time
 from pathlib import Path
 
 from tests.helpers import VENV_BIN
@@ -193,3 +194,27 @@ def test_otel_console_exporters_print_the_validation_spans_and_metrics(tmp_path:
         p["attributes"]["plugin_type"] in ("duckdb", "postgres") for p in metrics["validation_duration"]
     )
     assert CANARY not in result.stdout + result.stderr
+
+
+def test_health_times_each_catalog_and_caps_its_timeout_at_10_s(
+    demo_project: Path, subprocess_env: dict[str, str]
+) -> None:
+    started = time.perf_counter()
+    result = subprocess.run(
+        [FLOE, "health", "--timeout", "30"],
+        cwd=demo_project,
+        env=subprocess_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    wall_ms = (time.perf_counter() - started) * 1000
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[0].split() == ["KIND", "NAME", "TYPE", "STATUS", "MS", "MESSAGE"]
+    [row] = [
+        line.split() for line in result.stdout.splitlines() if line.split()[:2] == ["catalog", "lakehouse"]
+    ]
+    _, _, plugin_type, status, ms, *message = row
+    assert (plugin_type, status) == ("sql", "healthy")
+    assert ms.isdigit() and int(ms) < min(wall_ms, 10_000)  # measured, and within the command's own time
+    assert "(timeout 10s)" in " ".join(message)  # --timeout 30 became the contract's 10 s bound

@@ -9,7 +9,7 @@ import pytest
 from floe_dagster.catalogs.sql import SqlCatalogConfig, SqlCatalogPlugin
 from floe_dagster.computes.duckdb import DuckDBComputePlugin, DuckDBConfig
 from floe_dagster.metastores.iceberg import IcebergCatalogConnector, IcebergMetastoreConfig
-from floe_dagster.plugins import ComputePlugin
+from floe_dagster.plugins import ComputePlugin, ConflictError
 from tests.contract.contracts import SMALL, CatalogContract, ComputeContract, MetastoreContract
 
 
@@ -21,6 +21,9 @@ def sqlite_catalog(tmp_path: Path) -> SqlCatalogPlugin:
 
 
 class TestSqlCatalogOnSqlite(CatalogContract):
+    nested_namespaces = True
+    vends_credentials = False
+
     @pytest.fixture
     def catalog(self, tmp_path: Path) -> SqlCatalogPlugin:
         return sqlite_catalog(tmp_path)
@@ -79,6 +82,30 @@ class TestIcebergMetastore(MetastoreContract):
         return ("raw", "b")
 
 
+def test_health_check_timeout_is_capped_at_10_seconds(tmp_path: Path) -> None:
+    catalog = sqlite_catalog(tmp_path)
+    capped = catalog.health_check(timeout=30)
+    assert capped.healthy and capped.details["timeout_s"] == 10.0
+    assert capped.message == "namespace listing answered (timeout 10s)"
+    short = catalog.health_check(timeout=0.5)
+    assert short.details["timeout_s"] == 0.5 and "(timeout 0.5s)" in short.message
+
+
+def test_sql_catalog_namespaces_nest_in_pyiceberg_0_12(tmp_path: Path) -> None:
+    """What PyIceberg 0.12's SqlCatalog does with nested namespaces, and where the plugin steps in."""
+    catalog = sqlite_catalog(tmp_path)
+    catalog.create_namespace(("a", "b", "c"))  # no parent needed: parents exist implicitly ...
+    assert ("a",) in catalog.list_namespaces()
+    assert catalog.list_namespaces(("a",)) == [("a", "b")]  # ... one level of children at a time
+    assert catalog.list_namespaces(("a", "b")) == [("a", "b", "c")]
+    assert catalog.load_namespace_properties(("a", "b", "c")) == {"exists": "true"}
+    # SqlCatalog would "drop" the implicit parent and keep listing it; the plugin refuses, naming the child.
+    with pytest.raises(ConflictError, match="child namespaces: a.b.c"):
+        catalog.delete_namespace(("a", "b"))
+    catalog.delete_namespace(("a", "b", "c"))
+    assert catalog.list_namespaces() == []  # implicit parents go with their last child
+
+
 def test_incomplete_plugin_fails_at_instantiation_naming_the_method() -> None:
     class HalfDone(ComputePlugin):
         type_name = "half"
@@ -108,7 +135,7 @@ def test_iceberg_metastore_prunes_partitions_of_a_partitioned_table(tmp_path: Pa
         NestedField(2, "region", StringType(), required=False),
     )
     spec = IcebergPartitionSpec(IcebergPartitionField(2, 1000, IdentityTransform(), "region"))
-    table = catalog.connect().create_table(("raw", "sales"), schema=schema, partition_spec=spec)
+    table = catalog.create_table(("raw", "sales"), schema=schema, partition_spec=spec)
     table.append(pa.table({"id": [1, 2, 3], "region": ["eu", "us", "apac"]}))
     connector = IcebergCatalogConnector("lake", IcebergMetastoreConfig(catalog="contract"), catalog=catalog)
 

@@ -104,6 +104,9 @@ def moto_catalog(moto_server: MotoServer, moto_bucket: str) -> GlueCatalogPlugin
 
 
 class TestGlueCatalog(CatalogContract):
+    nested_namespaces = False  # Glue databases are one level
+    vends_credentials = False  # Glue has no credential vending: readers use their own AWS credentials
+
     @pytest.fixture
     def catalog(self, moto_catalog: GlueCatalogPlugin) -> GlueCatalogPlugin:
         return moto_catalog
@@ -261,20 +264,25 @@ def test_a_canary_secret_never_appears_in_errors_reprs_or_logs(
     assert catalog.load_table((*ns, "t")).scan().to_arrow().num_rows == 1
     seen.append(repr(catalog.connect()))
 
-    failures: list[Callable[[], object]] = [
-        lambda: catalog.create_namespace(ns),
-        lambda: catalog.load_table((*ns, "missing")),
-        lambda: catalog.vend_credentials((*ns, "t"), ["read"]),
+    failures: list[tuple[Callable[[], object], type[Exception], str]] = [
+        (lambda: catalog.create_namespace(ns), ConflictError, "create_namespace"),
+        (lambda: catalog.load_table((*ns, "missing")), NotFoundError, "load_table"),
+        (lambda: catalog.vend_credentials((*ns, "t"), ["read"]), NotSupportedError, "vend_credentials"),
     ]
-    for call in failures:
-        with pytest.raises(Exception) as info:
+    for call, error, operation in failures:
+        with pytest.raises(error) as info:
             call()
+        assert (info.value.provider, info.value.operation) == ("glue", operation)
         seen += [str(info.value), repr(info.value)]
 
     inject(catalog, "GetDatabases", "ThrottlingException", "Rate exceeded")
     inject(catalog, "GetTables", "UnrecognizedClientException", "The security token is invalid")
-    for call in (catalog.list_namespaces, lambda: catalog.list_tables(ns)):
-        with pytest.raises(Exception) as info:
+    injected: list[tuple[Callable[[], object], type[Exception]]] = [
+        (catalog.list_namespaces, UnavailableError),
+        (lambda: catalog.list_tables(ns), AuthenticationError),
+    ]
+    for call, error in injected:
+        with pytest.raises(error) as info:
             call()
         seen += [str(info.value), repr(info.value)]
     seen.append(catalog.health_check(timeout=8).message)
@@ -444,7 +452,10 @@ def test_named_profile(
     assert "no-such-profile" in str(info.value)
 
 
-def test_role_assumption_through_sts(moto_server: MotoServer, moto_bucket: str) -> None:
+def test_role_assumption_through_sts(
+    moto_server: MotoServer, moto_bucket: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)  # botocore logs STS answers (with the role's keys) at DEBUG
     role_arn = "arn:aws:iam::123456789012:role/floe-writer"
     catalog = glue_catalog(
         moto_config(
@@ -474,6 +485,10 @@ def test_role_assumption_through_sts(moto_server: MotoServer, moto_bucket: str) 
     first = catalog.connect()
     catalog._expires_at = time.monotonic() - 1
     assert catalog.connect() is not first
+
+    assert "<SecretAccessKey>**********" in caplog.text  # the STS answers were logged, masked
+    for secret in (props["glue.secret-access-key"], props["glue.session-token"]):
+        assert secret not in caplog.text
 
 
 def test_denied_role_assumption_is_an_authentication_error(
@@ -508,11 +523,157 @@ def test_denied_role_assumption_is_an_authentication_error(
     assert "missing IAM permission: sts:AssumeRole" in str(info.value)
 
 
-def test_config_schema_requires_only_the_region() -> None:
+def test_config_schema_requires_nothing_and_marks_secrets() -> None:
     schema = GlueCatalogPlugin.config_json_schema()
-    assert schema["required"] == ["region"]
+    assert "required" not in schema  # even the region may come from the AWS SDK's chain
+    assert "AWS_REGION" in schema["properties"]["region"]["description"]
     for secret in ("secret_access_key", "session_token"):
         assert schema["properties"][secret]["anyOf"][0]["format"] == "password"
+
+
+# --- credential modes and the region, against moto ----------------------------------------------
+
+
+@pytest.fixture
+def moto_requests(moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """moto's own request recorder: the (lower-cased) headers of every request served while recording.
+
+    The server runs in this process, so its recorder's file can be pointed at ``tmp_path``.
+    """
+    import requests
+    from moto.moto_api import recorder
+
+    recording = tmp_path / "moto_recording.jsonl"
+    monkeypatch.setattr(recorder, "_location", str(recording))
+    api = f"{moto_server.endpoint}/moto-api/recorder"
+    requests.post(f"{api}/reset-recording", timeout=10)
+    requests.post(f"{api}/start-recording", timeout=10)
+
+    def recorded() -> list[dict[str, str]]:
+        lines = recording.read_text().splitlines() if recording.exists() else []
+        return [{k.lower(): v for k, v in json.loads(line)["headers"].items()} for line in lines if line]
+
+    yield recorded
+    requests.post(f"{api}/stop-recording", timeout=10)
+
+
+def signed_requests(headers: list[dict[str, str]]) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """The Glue calls and the S3 requests (PyArrow's, for table files) among ``headers``."""
+    glue = [h for h in headers if h.get("x-amz-target", "").startswith("AWSGlue.")]
+    s3 = [h for h in headers if "/s3/aws4_request" in h.get("authorization", "")]
+    return glue, s3
+
+
+def write_and_read_one_row(catalog: GlueCatalogPlugin) -> tuple[str, ...]:
+    ns = (unique("ns"),)
+    catalog.create_namespace(ns)
+    catalog.create_table((*ns, "t"), schema=SMALL).append(pa.table({"id": [1], "name": ["a"]}, schema=SMALL))
+    assert catalog.load_table((*ns, "t")).scan().to_arrow().num_rows == 1
+    return ns
+
+
+def test_static_keys_with_a_session_token_sign_glue_and_s3_requests(
+    moto_server: MotoServer,
+    moto_bucket: str,
+    moto_requests: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    token = f"{CANARY}-session-token"
+    catalog = glue_catalog(
+        moto_config(moto_server, moto_bucket, access_key_id="ASIAFLOESTATIC", session_token=token)
+    )
+    assert catalog.describe()["credentials"] == "static"
+    write_and_read_one_row(catalog)
+
+    glue, s3 = signed_requests(moto_requests())
+    assert {h["x-amz-target"] for h in glue} >= {"AWSGlue.CreateDatabase", "AWSGlue.CreateTable"}
+    assert len(s3) >= 3  # metadata and data files written and read through PyArrow's S3 client
+    for headers in glue + s3:
+        assert headers["x-amz-security-token"] == token
+        assert "Credential=ASIAFLOESTATIC/" in headers["authorization"]
+    assert "CANARY" not in caplog.text
+
+
+def test_region_comes_from_the_environment(
+    moto_server: MotoServer,
+    moto_bucket: str,
+    moto_requests: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    import boto3
+    from botocore.exceptions import ClientError
+
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")  # moto's default region here is us-east-1
+    raw = moto_config(moto_server, moto_bucket)
+    del raw["region"]
+    catalog = glue_catalog(raw)
+    assert catalog.config.region == "eu-west-1" and catalog.describe()["region"] == "eu-west-1"
+    ns = write_and_read_one_row(catalog)
+
+    glue, s3 = signed_requests(moto_requests())
+    assert glue and s3
+    assert all("/eu-west-1/glue/aws4_request" in h["authorization"] for h in glue)
+    assert all("/eu-west-1/s3/aws4_request" in h["authorization"] for h in s3)
+    # moto keeps Glue data per region: the database was created in eu-west-1, not in us-east-1
+    keys = {
+        "aws_access_key_id": moto_server.access_key_id,
+        "aws_secret_access_key": moto_server.secret_access_key,
+    }
+    eu = boto3.client("glue", endpoint_url=moto_server.endpoint, region_name="eu-west-1", **keys)
+    assert eu.get_database(Name=ns[0])["Database"]["Name"] == ns[0]
+    with pytest.raises(ClientError):
+        moto_server.client("glue").get_database(Name=ns[0])
+
+
+def test_region_precedence_follows_the_aws_sdk(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config_file = tmp_path / "config"
+    config_file.write_text("[default]\nregion = eu-north-1\n[profile dev]\nregion = ap-south-1\n")
+    credentials = tmp_path / "credentials"
+    credentials.write_text("[dev]\naws_access_key_id = AKIADEV\naws_secret_access_key = dev-secret\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config_file))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-2")
+
+    def region(**raw: Any) -> str | None:
+        return GlueCatalogConfig.model_validate(raw).region
+
+    assert region(region="us-west-2") == "us-west-2"  # the config wins
+    assert region() == "eu-west-1"  # then AWS_REGION
+    monkeypatch.delenv("AWS_REGION")
+    assert region() == "eu-west-2"  # then AWS_DEFAULT_REGION
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    assert region(profile="dev") == "ap-south-1"  # then the profile's region
+    assert region() == "eu-north-1"  # (the default profile's)
+    assert (
+        aws_client_properties(GlueCatalogConfig.model_validate({"profile": "dev"}))["glue.region"]
+        == "ap-south-1"
+    )
+
+
+def test_no_region_anywhere_names_the_field_and_the_variables(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    for variable in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(variable, raising=False)
+    with pytest.raises(ValidationError) as info:
+        GlueCatalogConfig.model_validate({"access_key_id": "AKIA1", "secret_access_key": CANARY})
+    [error] = info.value.errors()
+    assert error["loc"] == ("region",)
+    assert "AWS_REGION" in error["msg"] and "AWS_DEFAULT_REGION" in error["msg"]
+    assert "CANARY" not in str(info.value)
+
+    monkeypatch.setenv("AWS_REGION", "Europe")
+    with pytest.raises(ValidationError) as invalid:
+        GlueCatalogConfig.model_validate({})
+    [error] = invalid.value.errors()
+    assert error["loc"] == ("region",) and "AWS_REGION = 'Europe'" in error["msg"]
 
 
 def test_registered_as_the_glue_entry_point() -> None:
@@ -579,6 +740,9 @@ def aws_catalog(aws_settings: dict[str, str]) -> Iterator[GlueCatalogPlugin]:
 
 
 class TestGlueCatalogOnAWS(CatalogContract):
+    nested_namespaces = False
+    vends_credentials = False
+
     @pytest.fixture
     def catalog(self, aws_catalog: GlueCatalogPlugin) -> GlueCatalogPlugin:
         return aws_catalog

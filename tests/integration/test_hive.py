@@ -39,6 +39,9 @@ def free_port() -> int:
 
 
 class TestHiveCatalog(CatalogContract):
+    nested_namespaces = False  # Hive Metastore databases are one level
+    vends_credentials = False  # the metastore vends no credentials
+
     @pytest.fixture
     def catalog(self, hive_metastore: HiveMetastore) -> HiveCatalogPlugin:
         return hive_catalog({"uri": hive_metastore.uri, "warehouse": hive_metastore.warehouse_uri})

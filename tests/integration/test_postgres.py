@@ -428,6 +428,9 @@ def postgres_catalog(server: PostgresServer, tmp_path: Path, password: str | Non
 
 
 class TestSqlCatalogOnPostgres(CatalogContract):
+    nested_namespaces = True
+    vends_credentials = False
+
     @pytest.fixture
     def catalog(self, postgres_server: PostgresServer, tmp_path: Path) -> SqlCatalogPlugin:
         return postgres_catalog(postgres_server, tmp_path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 import traceback
 import uuid
@@ -43,7 +44,8 @@ from floe_dagster.plugins import (
     UnavailableError,
 )
 from tests.contract.contracts import SMALL, CatalogContract, unique
-from tests.fixtures.iceberg_rest_server import IcebergRestServer
+from tests.fixtures.iceberg_rest_server import IcebergRestServer, start_server, stop_server
+from tests.fixtures.spans import record_spans
 
 pytestmark = pytest.mark.server
 
@@ -88,6 +90,9 @@ def error_chain_text(exc: BaseException) -> str:
 
 
 class TestRestCatalog(CatalogContract):
+    nested_namespaces = True
+    vends_credentials = True
+
     @pytest.fixture
     def catalog(self, rest_server: IcebergRestServer) -> RestCatalogPlugin:
         return rest_catalog(rest_server)
@@ -95,6 +100,9 @@ class TestRestCatalog(CatalogContract):
 
 class TestPolarisPluginOnRestFixture(CatalogContract):
     """The ``polaris`` flavour speaks the same protocol: warehouse = Polaris catalog name."""
+
+    nested_namespaces = True
+    vends_credentials = True
 
     @pytest.fixture
     def catalog(self, rest_server: IcebergRestServer) -> PolarisCatalogPlugin:
@@ -113,9 +121,14 @@ class TestPolarisPluginOnRestFixture(CatalogContract):
 @pytest.mark.skipif(
     not all(os.environ.get(name) for name in POLARIS_ENV),
     reason="real Polaris lane: set FLOE_TEST_POLARIS_URI, FLOE_TEST_POLARIS_CLIENT_ID and "
-    "FLOE_TEST_POLARIS_CLIENT_SECRET (optional: FLOE_TEST_POLARIS_WAREHOUSE, FLOE_TEST_POLARIS_SCOPE)",
+    "FLOE_TEST_POLARIS_CLIENT_SECRET (optional: FLOE_TEST_POLARIS_WAREHOUSE, FLOE_TEST_POLARIS_SCOPE, "
+    "FLOE_TEST_POLARIS_VENDS=0 for a catalog whose storage vends no credentials)",
 )
 class TestRealPolaris(CatalogContract):
+    nested_namespaces = True  # Polaris nests namespaces
+    # Polaris vends STS credentials for S3-backed catalogs; a FILE-storage catalog vends none.
+    vends_credentials = os.environ.get("FLOE_TEST_POLARIS_VENDS", "1") != "0"
+
     @pytest.fixture
     def catalog(self) -> PolarisCatalogPlugin:
         raw: dict[str, Any] = {
@@ -221,14 +234,73 @@ def test_catalog_down_gives_up_after_max_retries(
     rest_server.reset()
     rest_server.fail(count=100, status=status, path=f"/v1/{WAREHOUSE}/namespaces")
 
-    with pytest.raises(UnavailableError) as info:
+    with pytest.raises(CatalogUnavailableError) as info:
         catalog.list_namespaces()
 
     assert info.value.retryable is True
     assert (info.value.provider, info.value.operation) == ("rest", "list_namespaces")
-    assert "after 3 attempts" in str(info.value)
-    assert len(rest_server.requests(f"/v1/{WAREHOUSE}/namespaces")) == 3  # 1 + max_retries
-    assert caplog.text.count("retrying in") == 2
+    assert info.value.attempts == 3  # 1 + max_retries, as data ...
+    assert "after 3 attempts" in str(info.value)  # ... and in words
+    assert info.value.tags()["attempts"] == "3"
+    assert len(rest_server.requests(f"/v1/{WAREHOUSE}/namespaces")) == 3
+    assert [r.floe["attempt"] for r in retry_records(caplog)] == [1, 2]
+
+
+def retry_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "floe_dagster.catalogs.rest" and hasattr(r, "floe")]
+
+
+def test_retry_waits_grow_exponentially_with_jitter(
+    rest_server: IcebergRestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The waits tenacity chose, read from the before-sleep log records (about 0.5 s of sleeping)."""
+    base = 0.01
+    catalog = rest_catalog(rest_server, max_retries=4, retry_backoff_s=base, retry_max_backoff_s=10)
+    catalog.connect()
+    runs: list[list[float]] = []
+    for _ in range(3):
+        rest_server.fail(count=4, status=503, path=f"/v1/{WAREHOUSE}/namespaces")
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="floe_dagster.catalogs.rest"):
+            catalog.list_namespaces()  # the fifth attempt answers
+        runs.append([r.floe["wait_s"] for r in retry_records(caplog)])
+
+    jitters = []
+    for waits in runs:
+        assert len(waits) == 4
+        for retry, wait in enumerate(waits):
+            floor = base * 2**retry  # 0.01, 0.02, 0.04, 0.08: doubling ...
+            assert floor <= wait <= floor + base, waits  # ... plus at most one backoff of jitter
+            jitters.append(wait - floor)
+    assert len({round(j, 9) for j in jitters}) == len(jitters)  # random, never twice the same
+    assert max(jitters) - min(jitters) > base / 10  # spread over the jitter range, not an offset
+
+    capped = rest_catalog(rest_server, max_retries=4, retry_backoff_s=base, retry_max_backoff_s=0.02)
+    capped.connect()
+    rest_server.fail(count=4, status=503, path=f"/v1/{WAREHOUSE}/namespaces")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="floe_dagster.catalogs.rest"):
+        capped.list_namespaces()
+    floors = [0.01, 0.02, 0.02, 0.02]  # the exponential part stops at retry_max_backoff_s
+    waits = [r.floe["wait_s"] for r in retry_records(caplog)]
+    assert all(f <= w <= f + base for f, w in zip(floors, waits, strict=True)), waits
+
+
+def test_501_is_not_supported_and_never_retried(rest_server: IcebergRestServer) -> None:
+    catalog = rest_catalog(rest_server, max_retries=3)
+    catalog.connect()
+    rest_server.reset()
+    rest_server.fail(count=10, status=501, path=f"/v1/{WAREHOUSE}/namespaces")
+
+    with pytest.raises(NotSupportedError) as info:
+        catalog.list_namespaces()
+    assert (info.value.provider, info.value.operation, info.value.retryable) == (
+        "rest",
+        "list_namespaces",
+        False,
+    )
+    assert "attempt" not in str(info.value)
+    assert len(rest_server.requests(f"/v1/{WAREHOUSE}/namespaces")) == 1
 
 
 def test_transient_failures_are_retried_until_success(rest_server: IcebergRestServer) -> None:
@@ -293,6 +365,7 @@ def test_unreachable_catalog_is_unavailable_after_retries() -> None:
     assert "after 3 attempts" in str(info.value)
     assert info.value.operation == "connect"
     assert isinstance(info.value, CatalogUnavailableError) and info.value.retryable
+    assert info.value.attempts == 3
     assert catalog.health_check(timeout=2).status == "unhealthy"
 
 
@@ -335,6 +408,91 @@ def test_hanging_requests_time_out_and_are_retried(rest_server: IcebergRestServe
         catalog.list_namespaces()
     assert time.perf_counter() - started < 4
     assert "after 2 attempts" in str(info.value)
+
+
+# -- telemetry ----------------------------------------------------------------------------------------
+
+CANARY_SECRET = f"CANARY-rest-secret-{uuid.uuid4().hex}"
+
+
+@pytest.fixture
+def captured_spans() -> Iterator[Any]:
+    with record_spans() as exporter:
+        yield exporter
+
+
+@pytest.fixture(scope="module")
+def canary_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IcebergRestServer]:
+    """A second fixture server whose (valid) client secret is a canary."""
+    server = start_server(tmp_path_factory.mktemp("rest_canary"), client_secret=CANARY_SECRET)
+    try:
+        yield server
+    finally:
+        stop_server(server)
+
+
+def test_one_span_per_catalog_operation_with_its_facts_and_no_secret(
+    canary_server: IcebergRestServer, captured_spans: Any
+) -> None:
+    catalog = rest_catalog(canary_server, max_retries=2)
+    ns = unique("spans")
+    table = (ns, "t")
+    catalog.connect()
+    canary_server.fail(count=1, status=503, path=f"/v1/{WAREHOUSE}/namespaces")  # one retry, one span
+    catalog.create_namespace((ns,), {"owner": "spans"})
+    catalog.list_namespaces()
+    catalog.load_namespace_properties((ns,))
+    catalog.create_table(table, schema=SMALL)
+    catalog.load_table(table)
+    catalog.list_tables((ns,))
+    catalog.vend_credentials(table, ["read"])
+    with pytest.raises(NotFoundError):
+        catalog.drop_table((ns, "missing"))
+    catalog.drop_table(table)
+    catalog.delete_namespace((ns,))
+    assert catalog.health_check(timeout=5).healthy
+
+    spans = captured_spans.get_finished_spans()
+    facts = [(s.name, s.attributes.get("floe.subject"), s.attributes.get("floe.outcome")) for s in spans]
+    uri, t = canary_server.uri, f"{ns}.t"
+    assert facts == [
+        ("floe.catalog.connect", uri, "ok"),
+        ("floe.catalog.create_namespace", ns, "ok"),
+        ("floe.catalog.list_namespaces", None, "ok"),
+        ("floe.catalog.load_namespace_properties", ns, "ok"),
+        ("floe.catalog.create_table", t, "ok"),
+        ("floe.catalog.load_table", t, "ok"),
+        ("floe.catalog.list_tables", ns, "ok"),
+        ("floe.catalog.vend_credentials", t, "ok"),
+        ("floe.catalog.drop_table", f"{ns}.missing", "error"),
+        ("floe.catalog.drop_table", t, "ok"),
+        ("floe.catalog.delete_namespace", ns, "ok"),
+        ("floe.catalog.health_check", uri, "ok"),
+    ]
+    for span in spans:
+        assert span.attributes["floe.catalog"] == "contract"
+        assert span.attributes["floe.plugin_type"] == "rest"
+        assert span.name == f"floe.catalog.{span.attributes['floe.operation']}"
+        assert CANARY_SECRET not in span.to_json()  # attributes, events, status, resource
+    failed = spans[8]
+    assert failed.attributes["floe.error"] == "NotFoundError"
+    assert failed.status.status_code.name == "ERROR"
+    # the injected 503 was retried inside the create_namespace span
+    assert [s for p, s in statuses(canary_server, f"/v1/{WAREHOUSE}/namespaces")][:2] == [503, 200]
+
+
+def test_a_failed_health_check_is_one_error_span(rest_server: IcebergRestServer, captured_spans: Any) -> None:
+    catalog = rest_catalog(rest_server)
+    catalog.connect()
+    rest_server.fail(count=1, status=503, path=f"/v1/{WAREHOUSE}/namespaces")
+    captured_spans.clear()
+    assert catalog.health_check(timeout=5).status == "unhealthy"
+    [span] = captured_spans.get_finished_spans()
+    assert span.name == "floe.catalog.health_check"
+    assert (span.attributes["floe.outcome"], span.attributes["floe.error"]) == (
+        "error",
+        "CatalogUnavailableError",
+    )
 
 
 # -- catalog semantics --------------------------------------------------------------------------------
@@ -472,6 +630,61 @@ def test_health_check_against_a_hanging_server(rest_server: IcebergRestServer, c
     assert "within 1s" in health.message or "timed out" in health.message.lower()
     assert elapsed < 1.5
     assert health.response_ms < 1500
+
+    rest_server.reset()  # the server answers again: the same plugin works normally
+    assert isinstance(catalog.list_namespaces(), list)
+    assert catalog.health_check(timeout=5).healthy
+
+
+def join_health_probes(timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if thread.name.startswith("floe-health"):
+            thread.join(max(0.0, deadline - time.monotonic()))
+            assert not thread.is_alive(), "a health probe thread never ended"
+
+
+def test_a_probe_that_answers_after_the_timeout_never_publishes_its_catalog(
+    rest_server: IcebergRestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each request answers within the timeout, the probe as a whole (token, config, listing) not."""
+    catalog = rest_catalog(rest_server)
+    rest_server.hang(seconds=0.3)
+    with caplog.at_level(logging.INFO, logger="floe_dagster.catalogs.lifecycle"):
+        started = time.perf_counter()
+        health = catalog.health_check(timeout=0.5)
+        assert time.perf_counter() - started < 0.9
+        assert health.status == "unhealthy" and "no answer within 0.5s" in health.message
+
+        join_health_probes()
+        # the abandoned probe did finish its listing ...
+        assert (f"/v1/{WAREHOUSE}/namespaces", 200) in statuses(rest_server)
+        # ... and what it opened was dropped: only the caller's thread publishes a catalog
+        assert catalog._catalog is None
+
+        rest_server.reset()
+        assert isinstance(catalog.list_namespaces(), list)
+    lifecycle = [(r.floe["by"], r.floe["event"]) for r in caplog.records if hasattr(r, "floe")]
+    assert lifecycle == [
+        ("health_check", "start"),
+        ("health_check", "failed"),
+        ("connect", "start"),
+        ("connect", "ok"),
+    ]
+    failed = caplog.records[1]
+    assert failed.levelno == logging.WARNING and "no answer within 0.5s" in failed.getMessage()
+
+
+def test_a_health_check_that_connects_logs_the_lifecycle_and_keeps_the_catalog(
+    rest_server: IcebergRestServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    catalog = rest_catalog(rest_server)
+    with caplog.at_level(logging.INFO, logger="floe_dagster.catalogs.lifecycle"):
+        assert catalog.health_check(timeout=5).healthy
+        catalog.list_namespaces()  # uses the catalog the health check opened
+    lifecycle = [(r.floe["by"], r.floe["event"]) for r in caplog.records if hasattr(r, "floe")]
+    assert lifecycle == [("health_check", "start"), ("health_check", "ok")]
+    assert [path for path, _ in statuses(rest_server)].count("/v1/config") == 1
 
 
 def test_health_check_is_a_single_probe(rest_server: IcebergRestServer) -> None:

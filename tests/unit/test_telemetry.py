@@ -51,6 +51,42 @@ def test_each_catalog_operation_is_one_span_with_its_outcome(tmp_path: Path) -> 
     assert dropped.attributes["floe.error"] == "NotFoundError"
 
 
+def test_connect_and_health_check_are_one_span_each_for_every_catalog(tmp_path: Path) -> None:
+    def sql_catalog(name: str, uri: str) -> SqlCatalogPlugin:
+        config = SqlCatalogConfig.model_validate(
+            {"uri": uri, "warehouse": "w"}, context={"base_dir": tmp_path}
+        )
+        return SqlCatalogPlugin(name, config)
+
+    (tmp_path / "broken.db").write_text("this is not a SQLite database")
+    connected = sql_catalog("connected", "sqlite:///c.db")
+    fresh = sql_catalog("fresh", "sqlite:///c.db")
+    broken = sql_catalog("broken", "sqlite:///broken.db")
+    SPANS.clear()
+
+    connected.connect()
+    connected.connect()  # already open: no operation, no span
+    assert connected.health_check(timeout=5).healthy
+    assert fresh.health_check(timeout=5).healthy  # opens the catalog inside its own span ...
+    fresh.connect()  # ... and keeps it: no connect span
+    assert broken.health_check(timeout=5).status == "unhealthy"
+
+    spans = [
+        (s.name, s.attributes["floe.catalog"], s.attributes["floe.outcome"])
+        for s in SPANS.get_finished_spans()
+    ]
+    assert spans == [
+        ("floe.catalog.connect", "connected", "ok"),
+        ("floe.catalog.health_check", "connected", "ok"),
+        ("floe.catalog.health_check", "fresh", "ok"),
+        ("floe.catalog.health_check", "broken", "error"),
+    ]
+    failed = SPANS.get_finished_spans()[-1]
+    assert failed.attributes["floe.plugin_type"] == "sql"
+    assert failed.attributes["floe.error"] == "CatalogUnavailableError"
+    assert failed.status.status_code.name == "ERROR"
+
+
 def test_sqlite_catalog_refuses_a_password(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="applies to a database server"):
         SqlCatalogConfig.model_validate(
