@@ -157,21 +157,34 @@ class InProcessDbt:
         return self.returncode
 
     def send_signal(self, sig: int) -> None:
-        """SIGINT/SIGTERM: what dbt does on Ctrl-C, a KeyboardInterrupt in the invoking thread.
+        """SIGINT/SIGTERM: what Ctrl-C does to the dbt CLI, done to the invocation in this process.
 
-        dbt catches it, cancels its open connections and ends the invocation; the interrupt
-        lands when the thread next runs Python code (not inside a long database call).
+        The queries in flight are cancelled through the adapters (as dbt does on Ctrl-C), and a
+        KeyboardInterrupt is raised in the invoking thread, so dbt schedules no further node and
+        ends the invocation as interrupted.
         """
-        if sig in (signal.SIGINT, signal.SIGTERM) and self._thread.ident and self.poll() is None:
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                ctypes.c_ulong(self._thread.ident), ctypes.py_object(KeyboardInterrupt)
-            )
+        if sig not in (signal.SIGINT, signal.SIGTERM) or not self._thread.ident or self.poll() is not None:
+            return
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(
+            ctypes.c_ulong(self._thread.ident), ctypes.py_object(KeyboardInterrupt)
+        )
+        cancel_open_queries()
 
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
 
     def kill(self) -> None:
         self.send_signal(signal.SIGTERM)
+
+
+def cancel_open_queries() -> None:
+    """Cancel every query dbt's adapters have in flight in this process (dbt's own Ctrl-C path)."""
+    from dbt.adapters.factory import FACTORY
+
+    adapters: list[Any] = list(FACTORY.adapters.values())
+    for adapter in adapters:
+        with contextlib.suppress(Exception):  # an adapter that cannot cancel just finishes its query
+            adapter.cancel_open_connections()
 
 
 # Paths dbt takes from the environment; relative ones are relative to the dbt process's directory.

@@ -5,8 +5,10 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -151,3 +153,49 @@ def test_the_dagster_dbt_seam_is_where_floe_expects_it() -> None:
     ours = inspect.signature(InProcessDbtCliInvocation.run).parameters
     theirs = inspect.signature(DbtCliInvocation.run).parameters
     assert list(ours) == list(theirs)
+
+
+SLOW_PROJECT = {
+    "dbt_project.yml": "name: slow\nprofile: slow\nmodel-paths: [models]\n",
+    "profiles.yml": "slow:\n  target: dev\n  outputs:\n    dev: {{type: duckdb, path: '{db}', threads: 1}}\n",
+    # minutes of work for DuckDB: the invocation only ends early if it is really interrupted
+    "models/slow.sql": "select count(*) as n from range(1000000000000)\n",
+    "models/after.sql": "select n from {{ ref('slow') }}\n",
+}
+
+
+def slow_project(root: Path) -> dict[str, str]:
+    for name, text in SLOW_PROJECT.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text.format(db=root / "slow.duckdb"))
+    return {
+        **os.environ,
+        "DBT_PROFILES_DIR": str(root),
+        "DBT_PROJECT_DIR": str(root),
+        "DBT_TARGET_PATH": "target",  # relative, as dagster-dbt passes it
+        "DBT_LOG_PATH": "target",
+    }
+
+
+def test_an_interrupt_cancels_the_running_query_and_ends_the_invocation(tmp_path: Path) -> None:
+    """What dagster-dbt does when a run is terminated: SIGINT to the dbt process, then wait."""
+    env = slow_project(tmp_path)
+    process = InProcessDbt([dbt_executable(), "build"], env, tmp_path)
+    lines = iter(process.stdout)
+    for line in lines:  # until dbt has started the slow model's query
+        event = json.loads(line)
+        if event["info"]["name"] == "NodeExecuting" and "model.slow.slow" in line.decode():
+            break
+    time.sleep(1)
+    interrupted = time.perf_counter()
+
+    process.send_signal(signal.SIGINT)
+
+    assert process.wait(timeout=60) != 0
+    assert time.perf_counter() - interrupted < 30
+    names = [json.loads(line)["info"]["name"] for line in lines]
+    assert "NodeFinished" not in names[names.index("NodeExecuting") :] if "NodeExecuting" in names else True
+    # the next invocation in this process runs (the lock and the database were released)
+    again = InProcessDbt([dbt_executable(), "parse"], env, tmp_path)
+    assert again.wait(timeout=120) == 0
+    assert (tmp_path / "target" / "dbt.log").exists()
