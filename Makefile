@@ -1,7 +1,7 @@
 # The two commands of the README:
 #   make demo   install everything, then run the main job on the embedded default
 #   make test   install everything, then lint, type-check and run the whole test suite
-.PHONY: demo test install lint dev bench clean
+.PHONY: demo test install lint dev pools bench clean
 
 VENV_BIN := .venv/bin
 
@@ -19,9 +19,17 @@ lint: install
 	$(VENV_BIN)/ruff format --check floe_dagster tests benchmarks definitions.py
 	$(VENV_BIN)/mypy
 
-dev: install
-	mkdir -p .floe/dagster_home && touch .floe/dagster_home/dagster.yaml
-	DAGSTER_HOME=$(CURDIR)/.floe/dagster_home $(VENV_BIN)/dagster dev -h 127.0.0.1 -p 3000
+# Dagster keeps per-pool limits in the instance, not in dagster.yaml: `floe pools` sets each
+# compute's pool limit (a DuckDB file: 1) on the instance before the UI starts.
+DEV_HOME := $(CURDIR)/.floe/dagster_home
+DEV_MANIFEST := $(or $(FLOE_MANIFEST),manifests/manifest.yaml)
+
+pools: install
+	mkdir -p $(DEV_HOME) && touch $(DEV_HOME)/dagster.yaml
+	DAGSTER_HOME=$(DEV_HOME) $(VENV_BIN)/floe pools $(DEV_MANIFEST)
+
+dev: pools
+	DAGSTER_HOME=$(DEV_HOME) $(VENV_BIN)/dagster dev -h 127.0.0.1 -p 3000
 
 bench: install
 	$(VENV_BIN)/python benchmarks/materialize_overhead.py

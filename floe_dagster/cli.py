@@ -1,4 +1,4 @@
-"""The `floe` command: validate, plan, seed, run and demo a manifest.
+"""The `floe` command: validate, plan, compile, seed, run and demo a manifest.
 
 Every failure a user can cause prints `file:line:col: message` (or one plain line) on stderr
 and exits 1; no traceback.
@@ -64,7 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(handler=handler)
         return sub
 
-    validate = command("validate", cmd_validate, "Check a manifest; print every problem as file:line:col.")
+    validate = command(
+        "validate",
+        cmd_validate,
+        "Check a manifest and compile its plan (parses the dbt project); print every problem as"
+        " file:line:col.",
+    )
     validate.add_argument("--env", help="environment to check (default: $FLOE_ENV or dev)")
     plan = command("plan", cmd_plan, "Show which compute each dbt model runs on, and why.")
     plan.add_argument("--format", choices=["table", "json"], default="table")
@@ -95,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     conformance.add_argument("--metastore", metavar="NAME", help="check only this metastore")
     conformance.add_argument("--env", help="environment (default: $FLOE_ENV or dev)")
+    pools = command(
+        "pools",
+        cmd_pools,
+        "Set each compute's Dagster pool limit on the instance ($DAGSTER_HOME, else"
+        " <state_dir>/dagster_home); `make dev` runs it before `dagster dev`.",
+    )
+    pools.add_argument("--env", help="environment (default: $FLOE_ENV or dev)")
     command("run", cmd_run, "Materialise every asset of the manifest's definitions (the main job).")
     command("demo", cmd_demo, "Seed the demo data, run the main job and show where the outputs are.")
     schema = commands.add_parser("schema", help="Print the manifest's JSON Schema (for editor completion).")
@@ -105,42 +117,66 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    loaded = load_manifest(args.manifest, environment=args.env)
+    """Everything `floe plan` checks: the manifest, then the plan over the parsed dbt project
+    (selectors, meta.floe.compute, environment parity)."""
+    loaded, plan = planned(args.manifest, args.env)
     m = loaded.manifest
     print(
         f"{loaded.source_map.file}: ok ({m.metadata.name}: {len(m.catalogs)} catalog(s),"
-        f" {len(m.computes.approved)} approved compute(s), {len(m.metastores)} metastore(s))"
+        f" {len(m.computes.approved)} approved compute(s), {len(m.metastores)} metastore(s),"
+        f" {len(plan.transforms)} transform(s) planned; environment {plan.environment})"
     )
     return EXIT_OK
 
 
-def compiled_plan(manifest: str, environment: str | None) -> Plan:
+def planned(manifest: str, environment: str | None) -> tuple[LoadedManifest, Plan]:
     from floe_dagster.manifest.plan import compile_plan
     from floe_dagster.transforms.dbt_manifest import prepare_dbt_manifest
 
-    # Bad rules are reported before dbt parses anything, so a failed plan writes nothing.
+    # Manifest problems (unapproved rules included) are reported before dbt parses anything,
+    # so a manifest that fails to load writes nothing.
     loaded = load_manifest(manifest, environment=environment)
-    return compile_plan(loaded, prepare_dbt_manifest(loaded))
+    return loaded, compile_plan(loaded, prepare_dbt_manifest(loaded))
+
+
+def compiled_plan(manifest: str, environment: str | None) -> Plan:
+    return planned(manifest, environment)[1]
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     plan = compiled_plan(args.manifest, args.env)
     if args.diff:
         return print_plan_diff(plan, compiled_plan(args.diff, args.env), args.format)
     if args.format == "json":
-        print(plan.to_json())
+        print(plan.to_json(relative_to=Path.cwd()))
         return EXIT_OK
-    rows = [("MODEL", "COMPUTE", "TYPE", "PRESET", "REASON")]
-    rows += [
-        (t.name, t.compute, t.compute_type, t.workload_size, t.reason)
-        for t in sorted(plan.transforms, key=lambda t: t.name)
-    ]
-    print(format_table(rows))
+    print(plan_table(plan))
     print(
         f"\n{len(plan.transforms)} model(s); environment {plan.environment};"
-        f" default compute {plan.default_compute}"
+        f" default compute {plan.default_compute}; CPU and MEMORY: the preset's Kubernetes"
+        " requests/limits"
     )
     return EXIT_OK
+
+
+def plan_table(plan: Plan) -> str:
+    rows = [("UNIQUE ID", "COMPUTE", "TYPE", "PRESET", "CPU", "MEMORY", "REASON")]
+    for t in sorted(plan.transforms, key=lambda t: t.unique_id):
+        requests, limits = t.resources.get("requests", {}), t.resources.get("limits", {})
+        rows.append(
+            (
+                t.unique_id,
+                t.compute,
+                t.compute_type,
+                t.workload_size,
+                f"{requests.get('cpu', '-')}/{limits.get('cpu', '-')}",
+                f"{requests.get('memory', '-')}/{limits.get('memory', '-')}",
+                t.reason,
+            )
+        )
+    return format_table(rows)
 
 
 def print_plan_diff(plan: Plan, other: Plan, output: str) -> int:
@@ -165,11 +201,28 @@ def print_plan_diff(plan: Plan, other: Plan, output: str) -> int:
 def cmd_compile(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from floe_dagster.manifest.plan import write_plan
+
     plan = compiled_plan(args.manifest, args.env)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(plan.to_json() + "\n", encoding="utf-8")
-    print(f"wrote {out} ({len(plan.transforms)} transform(s), environment {plan.environment})")
+    write_plan(plan, out)
+    print(
+        f"wrote {out} ({len(plan.transforms)} transform(s), environment {plan.environment});"
+        f" load it with FLOE_PLAN={out}"
+    )
+    return EXIT_OK
+
+
+def cmd_pools(args: argparse.Namespace) -> int:
+    from floe_dagster.defs.run import apply_pool_limits, dagster_home, dagster_instance
+
+    loaded = load_manifest(args.manifest, environment=args.env)
+    with dagster_instance(loaded) as instance:
+        limits = apply_pool_limits(loaded, instance)
+    rows = [("POOL", "LIMIT")]
+    rows += [(pool, "unlimited" if limit is None else str(limit)) for pool, limit in sorted(limits.items())]
+    print(format_table(rows))
+    print(f"\ndagster instance: DAGSTER_HOME={dagster_home()}")
     return EXIT_OK
 
 

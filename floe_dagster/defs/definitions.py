@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
@@ -30,7 +29,7 @@ from floe_dagster.defs.sources import (
 from floe_dagster.defs.state import SourcesState, load_sources_state
 from floe_dagster.freshness import source_freshness_checks, transform_policies, windows_of_sources
 from floe_dagster.manifest.loader import DEFAULT_MANIFEST, LoadedManifest, load_manifest
-from floe_dagster.manifest.plan import Plan, compile_plan
+from floe_dagster.manifest.plan import Plan, check_plan_environment, compile_plan, current_plan, read_plan
 from floe_dagster.transforms.dbt_manifest import dbt_executable, prepare_dbt_manifest
 from floe_dagster.transforms.profiles import profiles_dir
 
@@ -45,16 +44,22 @@ def build_definitions(
 ) -> Definitions:
     """manifest.yaml -> Manifest -> Plan -> Definitions (the whole flow of DESIGN.md).
 
-    ``compiled_plan`` is the JSON of ``floe compile``; given, the plan is read instead of compiled.
+    ``compiled_plan`` is the JSON of ``floe compile``; given, the plan is read instead of compiled
+    (in the environment it was compiled for) and checked against the manifest and the dbt
+    project: a stale plan is a ManifestError saying to compile it again.
     Metastore tables come from the defs state (``state_path``, default under the manifest's
     state_dir; see defs/state.py): with a current state, loading calls no metastore.
     """
-    loaded = load_manifest(manifest_path, check_assignments=False)
-    dbt_manifest = prepare_dbt_manifest(loaded)
-    if compiled_plan is not None:
-        plan = Plan.from_json(Path(compiled_plan).read_text(encoding="utf-8"))
-    else:
+    if compiled_plan is None:
+        loaded = load_manifest(manifest_path, check_assignments=False)
+        dbt_manifest = prepare_dbt_manifest(loaded)
         plan = compile_plan(loaded, dbt_manifest)
+    else:
+        plan = read_plan(compiled_plan)
+        environment = check_plan_environment(plan, compiled_plan)
+        loaded = load_manifest(manifest_path, environment=environment, check_assignments=False)
+        dbt_manifest = prepare_dbt_manifest(loaded)
+        plan = current_plan(plan, loaded, dbt_manifest, compiled_plan)
     return definitions_from_state(loaded, dbt_manifest, plan, load_sources_state(loaded, state_path))
 
 

@@ -7,10 +7,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from dagster import DagsterInstance, Definitions
+from dagster import DagsterError, DagsterInstance, Definitions
 
 from floe_dagster.defs.definitions import MAIN_JOB, OBSERVE_JOB, build_definitions
 from floe_dagster.manifest.loader import LoadedManifest
+from floe_dagster.plugins.errors import ConfigurationError
 
 logger = logging.getLogger("floe_dagster")
 
@@ -28,26 +29,47 @@ class RunSummary:
 
 def dagster_instance(loaded: LoadedManifest) -> DagsterInstance:
     """The instance of $DAGSTER_HOME, or a persistent one under the state dir (seen by `dagster dev`)."""
-    if not os.environ.get("DAGSTER_HOME"):
+    given = os.environ.get("DAGSTER_HOME")
+    if not given:
         home = loaded.state_dir / "dagster_home"
         home.mkdir(parents=True, exist_ok=True)
         (home / "dagster.yaml").touch()
         os.environ["DAGSTER_HOME"] = str(home)
-    return DagsterInstance.get()
+    elif not Path(given).is_dir():
+        raise ConfigurationError(
+            f"DAGSTER_HOME={given} is not a directory; create it (mkdir -p {given}) or unset"
+            f" DAGSTER_HOME to use {loaded.state_dir / 'dagster_home'}",
+            provider="dagster",
+            operation="instance",
+        )
+    try:
+        return DagsterInstance.get()
+    except DagsterError as exc:  # e.g. a dagster.yaml Dagster cannot read
+        raise ConfigurationError(
+            f"cannot open the Dagster instance at DAGSTER_HOME={os.environ['DAGSTER_HOME']}: {exc}",
+            provider="dagster",
+            operation="instance",
+        ) from None
 
 
-def apply_pool_limits(loaded: LoadedManifest, instance: DagsterInstance) -> dict[str, int]:
-    """Size each compute's Dagster pool as its plugin says (a DuckDB file: one writer)."""
+def apply_pool_limits(loaded: LoadedManifest, instance: DagsterInstance) -> dict[str, int | None]:
+    """Size each approved compute's Dagster pool on ``instance`` as its plugin says (a DuckDB
+    file: one writer); a compute without a limit has any earlier limit removed. Dagster keeps
+    per-pool limits in the instance's storage, not in dagster.yaml, so this is what `floe run`,
+    `floe demo` and `floe pools` (called by `make dev` before `dagster dev`) do."""
     from floe_dagster.defs.dbt_assets import pool_name
     from floe_dagster.plugins.factory import build_compute
 
-    limits = {}
+    storage = instance.event_log_storage
+    limits: dict[str, int | None] = {}
     for name in loaded.manifest.computes.approved:
         plugin, config = build_compute(loaded, name)
-        limit = plugin.max_concurrency(config)
+        pool, limit = pool_name(name), plugin.max_concurrency(config)
         if limit is not None:
-            instance.event_log_storage.set_concurrency_slots(pool_name(name), limit)
-            limits[pool_name(name)] = limit
+            storage.set_concurrency_slots(pool, limit)
+        elif pool in storage.get_concurrency_keys():
+            storage.delete_concurrency_limit(pool)
+        limits[pool] = limit
     return limits
 
 

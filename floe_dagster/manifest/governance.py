@@ -130,7 +130,9 @@ def _load_layer(path: Path) -> Layer:
     try:
         document = ManifestLayer.model_validate(data)
     except ValidationError as exc:
-        raise ManifestError([problem_from_pydantic(e, (), source_map) for e in exc.errors()]) from None
+        raise ManifestError(
+            [problem_from_pydantic(e, (), source_map, ManifestLayer) for e in exc.errors()]
+        ) from None
     return Layer(path.resolve(), data, source_map, document)
 
 

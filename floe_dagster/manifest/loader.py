@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from floe_dagster.manifest.errors import ManifestError, Problem, dotted
 from floe_dagster.manifest.governance import (
@@ -23,6 +23,7 @@ from floe_dagster.manifest.governance import (
     merge_chain,
     shown_path,
 )
+from floe_dagster.manifest.hints import is_wrong_type, wrong_type_hint
 from floe_dagster.manifest.positions import NodePath, Position, SourceMap
 from floe_dagster.manifest.schema import ComputeTarget, Manifest
 from floe_dagster.plugins.base import PluginConfig
@@ -91,8 +92,9 @@ def load_manifest(
 ) -> LoadedManifest:
     """Load and validate a manifest and its parents; raise ``ManifestError`` listing every problem.
 
-    ``check_assignments=False`` leaves the approval of assignment rules to ``compile_plan``,
-    which can also name the models a bad rule selects.
+    A rule assigning an unapproved compute names the models it selects when the dbt project's
+    manifest.json is current (nothing is parsed here). ``check_assignments=False`` leaves the
+    approval of assignment rules to ``compile_plan``, which always has the dbt manifest.
     """
     chain = load_chain(Path(path))
     problems = check_levels(chain) + check_compute_governance(chain)
@@ -100,7 +102,7 @@ def load_manifest(
     try:
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:
-        problems += [problem_from_pydantic(e, (), source_map) for e in exc.errors()]
+        problems += [problem_from_pydantic(e, (), source_map, Manifest) for e in exc.errors()]
         raise ManifestError(problems) from None
     env = environment or current_environment()
     loaded = LoadedManifest(
@@ -126,8 +128,13 @@ def unique_problems(problems: list[Problem]) -> list[Problem]:
     return kept
 
 
-def problem_from_pydantic(error: Any, prefix: NodePath, source_map: SourceMap) -> Problem:
-    loc: NodePath = (*prefix, *(p for p in error["loc"] if isinstance(p, str | int)))
+def problem_from_pydantic(
+    error: Any, prefix: NodePath, source_map: SourceMap, model: type[BaseModel] | None = None
+) -> Problem:
+    """One pydantic error as a problem at its position; a value of the wrong type also says
+    what the field expects and shows an example (from ``model``'s JSON Schema, see hints.py)."""
+    own: NodePath = tuple(p for p in error["loc"] if isinstance(p, str | int))
+    loc: NodePath = (*prefix, *own)
     kind = error["type"]
     if kind == "extra_forbidden":
         parent = dotted(loc[:-1]) if len(loc) > 1 else "the top level"
@@ -140,8 +147,12 @@ def problem_from_pydantic(error: Any, prefix: NodePath, source_map: SourceMap) -
     shown = f" (got {given!r})" if isinstance(given, str | int | float | bool) else ""
     if kind == "literal_error" and loc[-1:] == ("apiVersion",):
         message = f"unsupported apiVersion{shown}; this floe-dagster reads 'floe.dev/v1'"
+    elif kind == "model_type":  # pydantic names the model class, which means nothing to a user
+        message = f"Input should be a mapping{shown}"
     else:
         message = f"{error['msg']}{shown}"
+    if model is not None and is_wrong_type(kind) and (hint := wrong_type_hint(model, own)):
+        message += f"; {hint}"
     return Problem(source_map.position(loc), loc, message)
 
 
@@ -225,11 +236,13 @@ def target_in_environment(m: Manifest, name: str, env: str) -> ComputeTarget:
     override = m.environments[env].computes.get(name) if env in m.environments else None
     if override is None:
         return base
+    other_engine = override.type is not None and override.type != base.type
     return base.model_copy(
         update={
             "type": override.type or base.type,
             "workload_size": override.workload_size or base.workload_size,
-            "config": deep_merge(base.config, override.config),
+            # another engine's config keys mean nothing to this one: the override is the whole config
+            "config": override.config if other_engine else deep_merge(base.config, override.config),
         }
     )
 
@@ -317,7 +330,7 @@ def _validate_plugins(loaded: LoadedManifest) -> list[Problem]:
                 parsed = plugin_cls.config_model.model_validate(raw, context={"base_dir": loaded.base_dir})
             except ValidationError as exc:
                 for error in exc.errors():
-                    add(_config_problem(error, sources, source_map))
+                    add(_config_problem(error, sources, source_map, plugin_cls.config_model))
                 continue
             if kind == "computes":
                 _check_workload_size(loaded, plugin_cls, name, env, add)
@@ -326,12 +339,14 @@ def _validate_plugins(loaded: LoadedManifest) -> list[Problem]:
     return problems
 
 
-def _config_problem(error: Any, sources: list[NodePath], source_map: SourceMap) -> Problem:
+def _config_problem(
+    error: Any, sources: list[NodePath], source_map: SourceMap, model: type[BaseModel]
+) -> Problem:
     loc = tuple(p for p in error["loc"] if isinstance(p, str | int))
     for prefix in sources:
         if (*prefix, *loc[:1]) in source_map.values or (*prefix, *loc[:1]) in source_map.keys:
-            return problem_from_pydantic(error, prefix, source_map)
-    return problem_from_pydantic(error, sources[-1], source_map)
+            return problem_from_pydantic(error, prefix, source_map, model)
+    return problem_from_pydantic(error, sources[-1], source_map, model)
 
 
 def _check_workload_size(loaded: LoadedManifest, plugin_cls: Any, name: str, env: str, add: Any) -> None:
@@ -373,13 +388,9 @@ def check_references(loaded: LoadedManifest, check_assignments: bool = True) -> 
             f" [{', '.join(approved)}]; approve it or pick one of those",
         )
     if check_assignments:
-        for index, rule in enumerate(m.transforms.assignments):
-            if rule.compute not in approved:
-                problem(
-                    ("transforms", "assignments", index, "compute"),
-                    f"rule {index + 1} ({rule.select!r}) assigns compute '{rule.compute}', which is not in"
-                    f" computes.approved [{', '.join(approved)}]; use one of those",
-                )
+        from floe_dagster.manifest.plan import unapproved_assignment_problems
+
+        problems += unapproved_assignment_problems(loaded)
     if m.transforms.catalog is not None and m.transforms.catalog not in m.catalogs:
         problem(
             ("transforms", "catalog"),

@@ -11,21 +11,25 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import gc
+import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from floe_dagster.manifest.errors import ManifestError, Problem
-from floe_dagster.manifest.loader import LoadedManifest
-from floe_dagster.manifest.positions import Position
+from floe_dagster.manifest.loader import DEFAULT_ENVIRONMENT, ENVIRONMENT_ENV, LoadedManifest
+from floe_dagster.manifest.positions import NodePath, Position, display_path, load_yaml_with_positions
 
-PLAN_FORMAT_VERSION = 1
+# 2: manifest_path relative to the plan file, and the inputs' fingerprints (staleness check)
+PLAN_FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,8 @@ class Plan:
     catalogs: dict[str, str]
     metastores: dict[str, str]
     transforms: tuple[TransformAssignment, ...] = field(default_factory=tuple)
+    # what the plan was compiled from (see plan_inputs); a compiled plan is checked against them
+    inputs: dict[str, str] = field(default_factory=dict)
 
     def by_compute(self) -> dict[str, list[TransformAssignment]]:
         groups: dict[str, list[TransformAssignment]] = {}
@@ -63,18 +69,33 @@ class Plan:
         return self.default_compute
 
     @classmethod
-    def from_json(cls, text: str) -> Plan:
+    def from_json(cls, text: str, relative_to: Path | None = None) -> Plan:
+        """The plan of ``to_json``; a relative ``manifest_path`` is resolved against ``relative_to``.
+
+        Raises ValueError (JSONDecodeError included) for text that is not such a plan."""
         payload = json.loads(text)
+        if not isinstance(payload, dict):
+            raise ValueError("not a floe plan (a JSON object written by `floe compile`)")
         version = payload.pop("plan_format_version", None)
         if version != PLAN_FORMAT_VERSION:
             raise ValueError(
                 f"plan format version {version!r}; this floe-dagster reads {PLAN_FORMAT_VERSION}"
             )
-        payload["transforms"] = tuple(TransformAssignment(**t) for t in payload["transforms"])
-        return cls(**payload)
+        try:
+            payload["transforms"] = tuple(TransformAssignment(**t) for t in payload["transforms"])
+            plan = cls(**payload)
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"not a floe plan: {exc}") from None
+        if relative_to is not None and not Path(plan.manifest_path).is_absolute():
+            plan = dataclasses.replace(plan, manifest_path=str((relative_to / plan.manifest_path).resolve()))
+        return plan
 
-    def to_json(self) -> str:
+    def to_json(self, relative_to: Path | None = None) -> str:
+        """Stable JSON (sorted keys, transforms by unique id); with ``relative_to`` the manifest path
+        is written relative to that folder, so the artifact moves with its project."""
         payload = {"plan_format_version": PLAN_FORMAT_VERSION, **asdict(self)}
+        if relative_to is not None:
+            payload["manifest_path"] = Path(os.path.relpath(self.manifest_path, relative_to)).as_posix()
         payload["transforms"] = sorted(payload["transforms"], key=lambda t: t["unique_id"])
         return json.dumps(payload, indent=2, sort_keys=True)
 
@@ -95,30 +116,49 @@ def meta_compute(node: Mapping[str, Any]) -> str | None:
 def select_rule_matches(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any]) -> list[set[str]]:
     """The unique ids each assignment rule selects, as ``dbt build --select/--exclude`` would."""
     rules = loaded.manifest.transforms.assignments
-    if not rules:
-        return []
+    selected = evaluate_rules(loaded, dbt_manifest, range(len(rules)))
+    problems = [
+        selector_problem(loaded, index, found)
+        for index, found in selected.items()
+        if isinstance(found, Exception)
+    ]
+    if problems:
+        raise ManifestError(problems)
+    return [found for found in selected.values() if not isinstance(found, Exception)]
+
+
+def evaluate_rules(
+    loaded: LoadedManifest, dbt_manifest: Mapping[str, Any], indices: Iterable[int]
+) -> dict[int, set[str] | Exception]:
+    """Rule index -> the unique ids it selects, or the error dbt raised for its selector."""
+    rules = loaded.manifest.transforms.assignments
+    indices = list(indices)
+    if not indices:
+        return {}
     # dbt resolves `path:` selectors against the working directory, which is the project's own
     # when dbt runs; evaluate them from there too.
     with contextlib.chdir(loaded.dbt_project_dir), gc_paused():
         select = rule_selector(dbt_manifest)
-        matches, problems = [], []
-        for index, rule in enumerate(rules):
+        selected: dict[int, set[str] | Exception] = {}
+        for index in indices:
+            rule = rules[index]
             try:
-                matches.append(set(select(rule.select, rule.exclude or "")))
+                selected[index] = set(select(rule.select, rule.exclude or ""))
             except Exception as exc:  # dbt's InvalidSelectorError and kin: a bad rule, not a crash
-                path = ("transforms", "assignments", index, "select")
-                detail = " ".join(str(exc).split())
-                problems.append(
-                    Problem(
-                        loaded.source_map.position(path),
-                        path,
-                        f"rule {index + 1}: dbt cannot use selector {rule.select!r}"
-                        f"{f' / exclude {rule.exclude!r}' if rule.exclude else ''}: {detail}",
-                    )
-                )
-        if problems:
-            raise ManifestError(problems)
-        return matches
+                selected[index] = exc
+        return selected
+
+
+def selector_problem(loaded: LoadedManifest, index: int, exc: Exception) -> Problem:
+    rule = loaded.manifest.transforms.assignments[index]
+    path = ("transforms", "assignments", index, "select")
+    detail = " ".join(str(exc).split())
+    return Problem(
+        loaded.source_map.position(path),
+        path,
+        f"rule {index + 1}: dbt cannot use selector {rule.select!r}"
+        f"{f' / exclude {rule.exclude!r}' if rule.exclude else ''}: {detail}",
+    )
 
 
 @contextlib.contextmanager
@@ -301,7 +341,7 @@ def compile_plan(
     compute_types = {name: loaded.target(name).type for name in approved}
     resources = {name: compute_resources(loaded, name) for name in approved}
     rule_matches = select_rule_matches(loaded, dbt_manifest)
-    problems = unapproved_rule_problems(loaded, dbt_manifest, rule_matches)
+    problems = unapproved_rule_problems(loaded, models_by_rule(dbt_manifest, dict(enumerate(rule_matches))))
     first_rule = first_matching_rule(rule_matches)
     assignments: list[TransformAssignment] = []
     for node in model_nodes(dbt_manifest):
@@ -311,16 +351,7 @@ def compile_plan(
         if from_meta is not None:
             compute, reason = from_meta, "meta (floe.compute)"
             if from_meta not in approved:
-                problems.append(
-                    Problem(
-                        Position(
-                            str(Path(loaded.dbt_project_dir.name) / node.get("original_file_path", "")), 1, 1
-                        ),
-                        (),
-                        f"model '{node['name']}' sets meta.floe.compute '{from_meta}', which is not in"
-                        f" computes.approved [{', '.join(approved)}]; use one of those",
-                    )
-                )
+                problems.append(unapproved_meta_problem(loaded, node, from_meta))
                 continue
         elif (index := first_rule.get(unique_id)) is not None:
             rule = m.transforms.assignments[index]
@@ -350,6 +381,7 @@ def compile_plan(
         catalogs={name: c.type for name, c in sorted(m.catalogs.items())},
         metastores={name: s.type for name, s in sorted(m.metastores.items())},
         transforms=tuple(assignments),
+        inputs=plan_inputs(loaded, dbt_manifest),
     )
 
 
@@ -368,30 +400,158 @@ def compute_resources(loaded: LoadedManifest, name: str) -> dict[str, dict[str, 
     return plugin.get_resource_requirements(loaded.target(name).workload_size).as_k8s()
 
 
-def unapproved_rule_problems(
-    loaded: LoadedManifest, dbt_manifest: Mapping[str, Any], rule_matches: list[set[str]]
-) -> list[Problem]:
+# --- compute approval: rules and meta ---------------------------------------------------------
+
+
+def not_approved(loaded: LoadedManifest) -> str:
     m = loaded.manifest
-    approved = m.computes.approved
-    nodes = dbt_manifest.get("nodes", {})
+    return f"which is not approved at level {m.metadata.level}; allowed: [{', '.join(m.computes.approved)}]"
+
+
+def unapproved_rule_problems(loaded: LoadedManifest, models: Mapping[int, list[str]] | None) -> list[Problem]:
+    """One problem per rule naming an unapproved compute, with the models it selects when known
+    (``models``: rule index -> model names; None when no parsed dbt project is at hand)."""
     problems = []
-    for index, rule in enumerate(m.transforms.assignments):
-        if rule.compute in approved:
+    for index, rule in enumerate(loaded.manifest.transforms.assignments):
+        if rule.compute in loaded.manifest.computes.approved:
             continue
-        models = sorted(
-            nodes[u]["name"] for u in rule_matches[index] if nodes.get(u, {}).get("resource_type") == "model"
-        )
+        selected = None if models is None else models.get(index)
+        what = f"compute '{rule.compute}'"
+        if selected is not None:
+            what = f"model(s) [{abbreviated(selected) or 'none'}] to {what}"
         path = ("transforms", "assignments", index, "compute")
         problems.append(
             Problem(
                 loaded.source_map.position(path),
                 path,
-                f"rule {index + 1} ({rule.select!r}) assigns model(s) [{abbreviated(models) or 'none'}]"
-                f" to compute '{rule.compute}', which is not approved at level {m.metadata.level};"
-                f" allowed: [{', '.join(approved)}]",
+                f"rule {index + 1} ({rule.select!r}) assigns {what}, {not_approved(loaded)}",
             )
         )
     return problems
+
+
+def models_by_rule(
+    dbt_manifest: Mapping[str, Any], selected: Mapping[int, set[str] | Exception]
+) -> dict[int, list[str]]:
+    nodes = dbt_manifest.get("nodes", {})
+    return {
+        index: sorted(nodes[u]["name"] for u in found if nodes.get(u, {}).get("resource_type") == "model")
+        for index, found in selected.items()
+        if not isinstance(found, Exception)
+    }
+
+
+def unapproved_assignment_problems(loaded: LoadedManifest) -> list[Problem]:
+    """The unapproved-rule problems ``load_manifest`` reports before any dbt parse: with the
+    models each rule selects when the dbt project's manifest.json is already current."""
+    rules = loaded.manifest.transforms.assignments
+    bad = [i for i, rule in enumerate(rules) if rule.compute not in loaded.manifest.computes.approved]
+    if not bad:
+        return []
+    dbt_manifest = current_dbt_manifest(loaded)
+    models = (
+        None
+        if dbt_manifest is None
+        else models_by_rule(dbt_manifest, evaluate_rules(loaded, dbt_manifest, bad))
+    )
+    return unapproved_rule_problems(loaded, models)
+
+
+def current_dbt_manifest(loaded: LoadedManifest) -> dict[str, Any] | None:
+    """target/manifest.json when it is newer than the dbt project (read only: nothing is parsed
+    or written), else None."""
+    from floe_dagster.transforms.dbt_manifest import dbt_target_dir, newest_source_mtime
+    from floe_dagster.transforms.profiles import profiles_dir
+
+    manifest_json = dbt_target_dir(loaded) / "manifest.json"
+    try:
+        newest = newest_source_mtime(loaded.dbt_project_dir, [profiles_dir(loaded) / "profiles.yml"])
+        if not manifest_json.is_file() or manifest_json.stat().st_mtime < newest:
+            return None
+        found = json.loads(manifest_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return found if isinstance(found, dict) and "child_map" in found else None
+
+
+def unapproved_meta_problem(loaded: LoadedManifest, node: Mapping[str, Any], compute: str) -> Problem:
+    position, path = meta_compute_position(loaded, node, compute)
+    return Problem(
+        position,
+        path,
+        f"model '{node['name']}' sets meta.floe.compute '{compute}', {not_approved(loaded)};"
+        " use one of those or remove the meta",
+    )
+
+
+_PATCH_PREFIX = re.compile(r"^[^:/]+://")
+
+
+def meta_compute_position(
+    loaded: LoadedManifest, node: Mapping[str, Any], compute: str
+) -> tuple[Position, NodePath]:
+    """Where a model's ``meta.floe.compute`` is set: its .sql ``config()``, its properties .yml,
+    or dbt_project.yml; the model's .sql file (line 1) when none of them shows that value."""
+    project = loaded.dbt_project_dir
+    sql = node.get("original_file_path") or ""
+    found = _position_in_sql(project / sql, compute) if sql else None
+    if found is not None:
+        return found, ()
+    patch = _PATCH_PREFIX.sub("", node.get("patch_path") or "")
+    candidates: list[tuple[Path, list[NodePath]]] = []
+    if patch:
+        candidates.append((project / patch, _yml_meta_paths(project / patch, node["name"])))
+    candidates.append((project / "dbt_project.yml", _project_meta_paths(node)))
+    for file, paths in candidates:
+        with contextlib.suppress(Exception):  # an unreadable file: keep looking
+            data, source_map = load_yaml_with_positions(file)
+            for path in paths:
+                if _value_at(data, path) == compute:
+                    return source_map.position(path), path
+    return Position(display_path(project / sql) if sql else display_path(project), 1, 1), ()
+
+
+def _position_in_sql(file: Path, compute: str) -> Position | None:
+    pattern = re.compile(r"""['"]?compute['"]?\s*[:=]\s*(['"])""" + re.escape(compute) + r"\1")
+    with contextlib.suppress(OSError, ValueError):
+        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
+            if match := pattern.search(line):
+                return Position(display_path(file), number, match.start(1) + 1)
+    return None
+
+
+def _yml_meta_paths(file: Path, model: str) -> list[NodePath]:
+    with contextlib.suppress(Exception):
+        data, _ = load_yaml_with_positions(file)
+        for index, entry in enumerate(data.get("models") or []):
+            if isinstance(entry, dict) and entry.get("name") == model:
+                return [
+                    ("models", index, "config", "meta", "floe", "compute"),
+                    ("models", index, "meta", "floe", "compute"),
+                ]
+    return []
+
+
+def _project_meta_paths(node: Mapping[str, Any]) -> list[NodePath]:
+    """``models: <project>: <folder>...: +meta: {floe: {compute}}`` paths for the node's fqn,
+    the most specific (deepest folder) first."""
+    fqn = list(node.get("fqn") or [])
+    paths: list[NodePath] = []
+    for depth in range(len(fqn), 0, -1):
+        for key in ("+meta", "meta"):
+            paths.append(("models", *fqn[:depth], key, "floe", "compute"))
+    return paths
+
+
+def _value_at(data: Any, path: NodePath) -> Any:
+    for part in path:
+        if isinstance(part, int):
+            if not isinstance(data, list) or part >= len(data):
+                return None
+        elif not isinstance(data, dict) or part not in data:
+            return None
+        data = data[part]
+    return data
 
 
 def abbreviated(names: list[str], limit: int = 10) -> str:
@@ -431,3 +591,125 @@ def environment_parity_problems(
             )
         )
     return problems
+
+
+# --- the compiled plan artifact (`floe compile`) -----------------------------------------------
+
+
+def plan_inputs(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any]) -> dict[str, str]:
+    """Fingerprints of what decides the plan: the effective manifest (the merged extends chain,
+    whatever the file layout, comments or machine) and what dbt selectors and meta read of each
+    model. Paths in them are relative, so a project moved elsewhere keeps its fingerprints."""
+    models = [
+        [
+            node["unique_id"],
+            node.get("fqn"),
+            node.get("original_file_path"),
+            node.get("patch_path"),
+            sorted(node.get("tags") or []),
+            (node.get("config") or {}).get("materialized"),
+            meta_compute(node),
+            sorted((node.get("depends_on") or {}).get("nodes") or []),
+        ]
+        for node in model_nodes(dbt_manifest)
+    ]
+    return {
+        "manifest_sha256": _sha256(loaded.manifest.model_dump_json(by_alias=True)),
+        "dbt_models_sha256": _sha256(json.dumps(models, sort_keys=True)),
+    }
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def write_plan(plan: Plan, path: Path) -> None:
+    """The plan as JSON at ``path``, its manifest path relative to the file's folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(plan.to_json(relative_to=path.parent.resolve()) + "\n", encoding="utf-8")
+
+
+def read_plan(path: str | os.PathLike[str]) -> Plan:
+    """A plan written by ``floe compile``; anything else is a problem at the file's position."""
+    path = Path(path)
+    shown = display_path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ManifestError(
+            [
+                Problem(
+                    Position(shown, 1, 1),
+                    (),
+                    f"cannot read the compiled plan ({reason}); run `floe compile --out {shown}`",
+                )
+            ]
+        ) from None
+    try:
+        return Plan.from_json(text, relative_to=path.parent.resolve())
+    except json.JSONDecodeError as exc:
+        position, reason = Position(shown, exc.lineno, exc.colno), f"not JSON ({exc.msg})"
+    except ValueError as exc:
+        position, reason = Position(shown, 1, 1), str(exc)
+    raise ManifestError(
+        [Problem(position, (), f"{reason}; write the plan again with `floe compile --out {shown}`")]
+    )
+
+
+def check_plan_environment(plan: Plan, path: str | os.PathLike[str]) -> str:
+    """The environment to load the manifest in for ``plan``: its own, unless FLOE_ENV asks for another."""
+    wanted = os.environ.get(ENVIRONMENT_ENV)
+    if wanted and wanted != plan.environment:
+        shown = display_path(Path(path))
+        raise ManifestError(
+            [
+                Problem(
+                    Position(shown, 1, 1),
+                    (),
+                    f"the plan was compiled for environment '{plan.environment}', but"
+                    f" {ENVIRONMENT_ENV}={wanted}; compile one for it with"
+                    f" `floe compile --env {wanted} --out {shown}` or unset {ENVIRONMENT_ENV}",
+                )
+            ]
+        )
+    return plan.environment
+
+
+def current_plan(
+    plan: Plan, loaded: LoadedManifest, dbt_manifest: Mapping[str, Any], path: str | os.PathLike[str]
+) -> Plan:
+    """``plan`` (read from ``path``) bound to ``loaded``, or a ManifestError when it no longer
+    matches the manifest and the dbt project it was compiled from (a stale plan)."""
+    shown = display_path(Path(path))
+    env = "" if plan.environment == DEFAULT_ENVIRONMENT else f" --env {plan.environment}"
+    again = f"re-run `floe compile {display_path(loaded.path)}{env} --out {shown}`"
+    stale = _staleness(plan, loaded, dbt_manifest)
+    if stale:
+        raise ManifestError([Problem(Position(shown, 1, 1), (), f"stale plan: {stale}; {again}")])
+    return dataclasses.replace(plan, manifest_path=str(loaded.path))
+
+
+def _staleness(plan: Plan, loaded: LoadedManifest, dbt_manifest: Mapping[str, Any]) -> str:
+    planned = {t.unique_id for t in plan.transforms}
+    models = {node["unique_id"]: node["name"] for node in model_nodes(dbt_manifest)}
+    unplanned = sorted(models[u] for u in set(models) - planned)
+    gone = sorted(t.name for t in plan.transforms if t.unique_id not in models)
+    if unplanned or gone:
+        parts = []
+        if unplanned:
+            parts.append(f"the dbt project has model(s) [{abbreviated(unplanned)}] the plan does not assign")
+        if gone:
+            parts.append(f"the plan assigns model(s) [{abbreviated(gone)}] the dbt project no longer has")
+        return " and ".join(parts)
+    inputs = plan_inputs(loaded, dbt_manifest)
+    if plan.inputs.get("manifest_sha256") != inputs["manifest_sha256"]:
+        return (
+            f"the manifest {display_path(loaded.path)} (or a parent it extends) changed since it was compiled"
+        )
+    if plan.inputs.get("dbt_models_sha256") != inputs["dbt_models_sha256"]:
+        return (
+            "the dbt models changed since it was compiled (their tags, paths, materializations,"
+            " meta.floe.compute or dependencies)"
+        )
+    return ""

@@ -22,10 +22,12 @@ class StrictModel(BaseModel):
 
 
 class Metadata(StrictModel):
-    name: str = Field(min_length=1, description="Name of this platform / data product.")
+    name: str = Field(
+        min_length=1, description="Name of this platform / data product.", examples=["jaffle-lakehouse"]
+    )
     level: Literal["enterprise", "domain", "product"] = "product"
     description: str | None = None
-    owners: list[str] = Field(default_factory=list)
+    owners: list[str] = Field(default_factory=list, examples=[["data-team@example.com"]])
 
 
 class PluginEntry(StrictModel):
@@ -38,17 +40,28 @@ class PluginEntry(StrictModel):
 class CatalogEntry(PluginEntry):
     """An Iceberg catalog (``floe.catalogs`` entry points)."""
 
+    type: str = Field(description="Catalog plugin type (see `floe plugins`).", examples=["sql"])
+
 
 class ComputeTarget(PluginEntry):
     """A compute engine used as one dbt target (``floe.computes`` entry points)."""
 
+    type: str = Field(description="Compute plugin type (see `floe plugins`).", examples=["duckdb"])
     workload_size: str = Field("small", description="Resource preset: small, medium or large.")
 
 
+_APPROVED_EXAMPLE = ["duckdb", "spark"]
+_TARGETS_EXAMPLE = {"duckdb": {"type": "duckdb", "config": {"path": ".floe/lakehouse.duckdb"}}}
+
+
 class ComputesSection(StrictModel):
-    approved: list[str] = Field(min_length=1, description="Compute names transforms may run on.")
-    default: str = Field(description="Compute for transforms no rule selects; must be approved.")
-    targets: dict[str, ComputeTarget] = Field(default_factory=dict)
+    approved: list[str] = Field(
+        min_length=1, description="Compute names transforms may run on.", examples=[_APPROVED_EXAMPLE]
+    )
+    default: str = Field(
+        description="Compute for transforms no rule selects; must be approved.", examples=["duckdb"]
+    )
+    targets: dict[str, ComputeTarget] = Field(default_factory=dict, examples=[_TARGETS_EXAMPLE])
 
 
 _DURATION = "A duration: <number><unit> parts, unit s, m, h, d or w (e.g. 36h, 1d12h, 90m)."
@@ -108,18 +121,27 @@ class MetastoreEntry(PluginEntry):
     )
 
 
+_RULE_EXAMPLE = {"select": "tag:marts", "compute": "duckdb"}
+
+
 class AssignmentRule(StrictModel):
-    select: str = Field(min_length=1, description="dbt selector, e.g. 'tag:heavy' or 'path:models/marts'.")
-    compute: str = Field(description="An approved compute name.")
+    select: str = Field(
+        min_length=1,
+        description="dbt selector, e.g. 'tag:heavy' or 'path:models/marts'.",
+        examples=["tag:marts"],
+    )
+    compute: str = Field(description="An approved compute name.", examples=["duckdb"])
     exclude: str | None = None
 
 
 class TransformsSection(StrictModel):
-    dbt_project: str = Field(description="Path to the dbt project, relative to this manifest file.")
-    catalog: str | None = Field(
-        None, description="Catalog where model outputs are written as Iceberg tables."
+    dbt_project: str = Field(
+        description="Path to the dbt project, relative to this manifest file.", examples=["../dbt_project"]
     )
-    assignments: list[AssignmentRule] = Field(default_factory=list)
+    catalog: str | None = Field(
+        None, description="Catalog where model outputs are written as Iceberg tables.", examples=["lakehouse"]
+    )
+    assignments: list[AssignmentRule] = Field(default_factory=list, examples=[[_RULE_EXAMPLE]])
     automation: Literal["on_upstream_change", "eager", "none"] = Field(
         "none",
         description=(
@@ -135,22 +157,32 @@ class TransformsSection(StrictModel):
 
 
 class TargetOverride(StrictModel):
-    """Per-environment override of one compute target (config is merged key by key)."""
+    """Per-environment override of one compute target: config is merged key by key into the
+    target's, unless ``type`` changes the engine (then the override's config is the whole config)."""
 
-    type: str | None = None
-    workload_size: str | None = None
-    config: dict[str, Any] = Field(default_factory=dict)
+    type: str | None = Field(None, examples=["duckdb"])
+    workload_size: str | None = Field(None, examples=["medium"])
+    config: dict[str, Any] = Field(default_factory=dict, examples=[{"memory_limit": "8GB"}])
 
 
 class CatalogOverride(StrictModel):
-    config: dict[str, Any] = Field(default_factory=dict)
+    config: dict[str, Any] = Field(default_factory=dict, examples=[{"warehouse": "s3://bucket/warehouse"}])
 
 
 class EnvironmentOverrides(StrictModel):
     """What differs in one environment (dev, staging, prod, ...): config, never governance."""
 
-    computes: dict[str, TargetOverride] = Field(default_factory=dict)
-    catalogs: dict[str, CatalogOverride] = Field(default_factory=dict)
+    computes: dict[str, TargetOverride] = Field(
+        default_factory=dict, examples=[{"duckdb": {"workload_size": "medium"}}]
+    )
+    catalogs: dict[str, CatalogOverride] = Field(
+        default_factory=dict, examples=[{"lakehouse": {"config": {"warehouse": "s3://bucket/warehouse"}}}]
+    )
+
+
+_CATALOGS_EXAMPLE = {"lakehouse": {"type": "sql", "config": {"uri": "sqlite:///.floe/catalog.db"}}}
+_METASTORES_EXAMPLE = {"lakehouse": {"type": "iceberg", "config": {"catalog": "lakehouse"}}}
+_ENVIRONMENTS_EXAMPLE = {"prod": {"computes": {"duckdb": {"workload_size": "medium"}}}}
 
 
 class Manifest(StrictModel):
@@ -162,13 +194,14 @@ class Manifest(StrictModel):
     extends: str | None = Field(
         None, description="Parent manifest (path relative to this file): enterprise -> domain -> product."
     )
-    catalogs: dict[str, CatalogEntry] = Field(default_factory=dict)
+    catalogs: dict[str, CatalogEntry] = Field(default_factory=dict, examples=[_CATALOGS_EXAMPLE])
     computes: ComputesSection
-    metastores: dict[str, MetastoreEntry] = Field(default_factory=dict)
+    metastores: dict[str, MetastoreEntry] = Field(default_factory=dict, examples=[_METASTORES_EXAMPLE])
     transforms: TransformsSection
     environments: dict[str, EnvironmentOverrides] = Field(
         default_factory=dict,
         description="Per-environment config overrides; FLOE_ENV selects one (default dev).",
+        examples=[_ENVIRONMENTS_EXAMPLE],
     )
     state_dir: str = Field(
         ".floe",
@@ -179,20 +212,22 @@ class Manifest(StrictModel):
 
 
 class CatalogLayer(StrictModel):
-    type: str | None = None
-    config: dict[str, Any] = Field(default_factory=dict)
+    type: str | None = Field(None, examples=["sql"])
+    config: dict[str, Any] = Field(default_factory=dict, examples=[{"uri": "sqlite:///.floe/catalog.db"}])
 
 
 class TargetLayer(StrictModel):
-    type: str | None = None
-    workload_size: str | None = None
-    config: dict[str, Any] = Field(default_factory=dict)
+    type: str | None = Field(None, examples=["duckdb"])
+    workload_size: str | None = Field(None, examples=["small"])
+    config: dict[str, Any] = Field(default_factory=dict, examples=[{"threads": 2}])
 
 
 class ComputesLayer(StrictModel):
-    approved: list[str] | None = Field(None, description="A subset of the parent's approved computes.")
-    default: str | None = None
-    targets: dict[str, TargetLayer] = Field(default_factory=dict)
+    approved: list[str] | None = Field(
+        None, description="A subset of the parent's approved computes.", examples=[_APPROVED_EXAMPLE]
+    )
+    default: str | None = Field(None, examples=["duckdb"])
+    targets: dict[str, TargetLayer] = Field(default_factory=dict, examples=[_TARGETS_EXAMPLE])
 
 
 class ManifestLayer(StrictModel):
@@ -201,13 +236,19 @@ class ManifestLayer(StrictModel):
     api_version: Literal["floe.dev/v1"] = Field(alias="apiVersion")
     kind: Literal["Manifest"]
     metadata: Metadata
-    extends: str | None = None
-    catalogs: dict[str, CatalogLayer] = Field(default_factory=dict)
-    computes: ComputesLayer | None = None
-    metastores: dict[str, MetastoreEntry] = Field(default_factory=dict)
-    transforms: TransformsSection | None = None
-    environments: dict[str, EnvironmentOverrides] = Field(default_factory=dict)
-    state_dir: str | None = None
+    extends: str | None = Field(None, examples=["domains/commerce.yaml"])
+    catalogs: dict[str, CatalogLayer] = Field(default_factory=dict, examples=[_CATALOGS_EXAMPLE])
+    computes: ComputesLayer | None = Field(
+        None, examples=[{"approved": _APPROVED_EXAMPLE, "default": "duckdb"}]
+    )
+    metastores: dict[str, MetastoreEntry] = Field(default_factory=dict, examples=[_METASTORES_EXAMPLE])
+    transforms: TransformsSection | None = Field(
+        None, examples=[{"dbt_project": "../dbt_project", "assignments": [_RULE_EXAMPLE]}]
+    )
+    environments: dict[str, EnvironmentOverrides] = Field(
+        default_factory=dict, examples=[_ENVIRONMENTS_EXAMPLE]
+    )
+    state_dir: str | None = Field(None, examples=[".floe"])
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetKey, DagsterEventType, DagsterInstance
 
 from floe_dagster import MAIN_JOB, build_definitions, load_manifest
 from floe_dagster.defs.dbt_assets import COMPUTE_TAG, K8S_CONFIG_TAG, pool_name
@@ -71,7 +72,11 @@ def test_two_groups_reading_one_source_do_not_conflict(demo_project: Path) -> No
 
 
 def test_failing_test_in_one_group_blocks_downstream_models_of_the_other(demo_project: Path) -> None:
-    """dagster-io/dagster#19821: a failed dbt test upstream stops downstream groups in the same run."""
+    """dagster-io/dagster#19821: a failed dbt test upstream stops downstream groups in the same run.
+
+    The staging group (duckdb) builds its models, one of its dbt tests fails, and that failure,
+    nothing else, fails its step; the marts group (duckdb_analytics) depends on it and is not run.
+    """
     staging = demo_project / "dbt_project" / "models" / "staging" / "_staging.yml"
     staging.write_text(staging.read_text().replace('"completed", "returned"', '"completed"'))
     loaded = load_manifest(demo_project / "manifests" / "manifest.yaml")
@@ -80,9 +85,36 @@ def test_failing_test_in_one_group_blocks_downstream_models_of_the_other(demo_pr
     instance = DagsterInstance.get()
     result = defs.resolve_job_def(MAIN_JOB).execute_in_process(instance=instance, raise_on_error=False)
     assert not result.success
+
+    # the upstream group ran: every staging model was materialised
     materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events() if e.asset_key}
-    assert not materialized & set(MARTS), materialized
+    assert materialized == set(STAGING), materialized
+    # exactly one dbt test failed, the one made to fail, on the upstream group's model
+    checks = [
+        e.event_specific_data
+        for e in result.all_events
+        if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION
+    ]
+    failed = [(c.asset_key.path[-1], c.check_name) for c in checks if not c.passed]
+    assert failed == [("stg_orders", "accepted_values_stg_orders_status__placed__shipped__completed")]
+    assert len(checks) > len(failed), "the other staging tests ran and passed"
+    # that is the only failed step, failing because dbt build exited with the failed test
+    failures = {e.step_key: e.event_specific_data.error for e in result.all_events if e.is_step_failure}
+    assert list(failures) == ["dbt_duckdb"]
+    assert failures["dbt_duckdb"].cls_name == "DagsterDbtCliRuntimeError"
+    # the downstream group's step never started: Dagster did not execute it for that failure
+    started = {e.step_key for e in result.all_events if e.event_type == DagsterEventType.STEP_START}
+    assert started == {"dbt_duckdb"}
+    not_executed = [
+        r.user_message
+        for r in instance.all_logs(result.run_id)
+        if r.step_key == "dbt_duckdb_analytics" and "Not executing" in r.user_message
+    ]
+    [message] = not_executed
+    assert message.startswith("Dependencies for step dbt_duckdb_analytics failed: [")
+    assert set(re.findall(r"'(\w+)'", message)) == {"dbt_duckdb"}, message  # one entry per input
     assert not external_outputs(demo_project, "duckdb_analytics")
+    assert external_outputs(demo_project, "duckdb") == set(STAGING)
 
 
 def test_every_compute_reuses_its_own_partial_parse_on_the_next_run(demo_project: Path) -> None:

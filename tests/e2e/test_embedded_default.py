@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
 from pathlib import Path
 
 import pyarrow as pa
@@ -14,6 +16,7 @@ from floe_dagster.defs.definitions import OBSERVE_JOB
 from floe_dagster.defs.run import run_main_job
 from floe_dagster.demo import demo_tables, seed_demo
 from floe_dagster.plugins.factory import build_catalog
+from tests.helpers import VENV_BIN
 
 pytestmark = pytest.mark.e2e
 
@@ -93,7 +96,13 @@ def test_definitions_wire_sources_to_dbt_models(demo_project: Path) -> None:
     stg_orders = graph.get(AssetKey(["staging", "stg_orders"]))
     assert AssetKey(["lakehouse", "raw", "orders"]) in stg_orders.parent_keys
     assert stg_orders.tags["floe/compute"] == "duckdb"
-    assert {"catalog_lakehouse", "compute_duckdb", "metastore_lakehouse", "dbt"} <= set(defs.resources or {})
+    assert set(defs.resources or {}) == {
+        "catalog_lakehouse",
+        "compute_duckdb",
+        "compute_duckdb_analytics",
+        "metastore_lakehouse",
+        "dbt",
+    }
     job_names = {job.name for job in defs.jobs or []}  # type: ignore[union-attr]
     assert {MAIN_JOB, OBSERVE_JOB} <= job_names
     source_metadata = graph.get(AssetKey(["lakehouse", "raw", "orders"])).metadata
@@ -103,3 +112,47 @@ def test_definitions_wire_sources_to_dbt_models(demo_project: Path) -> None:
         "order_date",
         "status",
     ]
+
+
+def test_floe_run_materialises_every_model_and_prints_the_outputs(
+    demo_project: Path, subprocess_env: dict[str, str]
+) -> None:
+    def floe(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(VENV_BIN / "floe"), *args],
+            cwd=demo_project,
+            env=subprocess_env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+
+    seeded = floe("seed")
+    assert seeded.returncode == 0, seeded.stderr
+    result = floe("run")
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stdout.splitlines()
+    [summary] = [line for line in lines if line.startswith("run ")]  # after dbt's own output
+    assert re.fullmatch(r"run [0-9a-f-]{36}: success; 5 asset\(s\) materialised", summary), summary
+    tables = {
+        line.split()[0]: line.split()[1] for line in lines if line.startswith(("marts.", "staging.", "raw."))
+    }
+    assert tables == {
+        "marts.customers": "100",
+        "marts.orders": "300",
+        "raw.customers": "100",
+        "raw.orders": "300",
+        "raw.payments": str(demo_tables()["payments"].num_rows),
+        "staging.stg_customers": "100",
+        "staging.stg_orders": "300",
+        "staging.stg_payments": str(demo_tables()["payments"].num_rows),
+    }
+    home = demo_project / ".floe" / "dagster_home"
+    assert f"dagster runs: DAGSTER_HOME={home}" in result.stdout
+    # the run used the instance of DAGSTER_HOME, with each DuckDB file's pool limited to one step
+    with DagsterInstance.from_config(str(home)) as instance:
+        [run] = [r for r in instance.get_runs() if r.job_name == MAIN_JOB]
+        assert run.run_id in summary and run.is_success
+        assert instance.event_log_storage.get_concurrency_info("floe-compute-duckdb").slot_count == 1

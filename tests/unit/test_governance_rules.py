@@ -13,16 +13,14 @@ Positions are asserted as ``file:line:col`` of the token the problem is about, f
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import shutil
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
-from floe_dagster.computes.duckdb import DuckDBComputePlugin
 from floe_dagster.manifest import ManifestError, load_manifest
 from floe_dagster.manifest.plan import compile_plan
-from floe_dagster.plugins.registry import get_plugin_class, installed_plugins
 from floe_dagster.transforms.dbt_manifest import prepare_dbt_manifest
 
 ENTERPRISE = """\
@@ -299,74 +297,90 @@ def test_assignment_to_an_unapproved_compute_names_models_rule_and_allowed(
     chain: Path, dbt_manifest: dict[str, Any]
 ) -> None:
     edit(chain, "product.yaml", "transforms:", "computes:\n  approved: [duckdb, scratch]\ntransforms:")
-    assert plan_problems(dbt_manifest) == [
+    expected = [
         f"{at(chain, 'product.yaml', 'compute: duckdb_big', 'duckdb_big')}:"
         " transforms.assignments[0].compute: rule 1 ('tag:marts') assigns model(s) [customers, orders]"
         " to compute 'duckdb_big', which is not approved at level product; allowed: [duckdb, scratch]"
     ]
-    # load_manifest itself (check_assignments=True) reports the rule without the models
+    assert plan_problems(dbt_manifest) == expected
+    # load_manifest (what `floe validate/plan/compile` stop at) says the same: the dbt project's
+    # manifest.json is current, so the models the rule selects are named without a dbt parse
+    assert problems() == expected
+
+
+def test_an_unapproved_rule_without_a_parsed_dbt_project_still_names_level_and_allowed(
+    chain: Path, demo_dbt: tuple[Path, dict[str, Any]]
+) -> None:
+    shutil.copytree(demo_dbt[0], chain / "fresh_dbt", ignore=shutil.ignore_patterns("target", "logs"))
+    edit(chain, "product.yaml", json.dumps(str(demo_dbt[0])), "fresh_dbt")
+    edit(chain, "product.yaml", "transforms:", "computes:\n  approved: [duckdb, scratch]\ntransforms:")
     assert problems() == [
         f"{at(chain, 'product.yaml', 'compute: duckdb_big', 'duckdb_big')}:"
-        " transforms.assignments[0].compute: rule 1 ('tag:marts') assigns compute 'duckdb_big', which"
-        " is not in computes.approved [duckdb, scratch]; use one of those"
+        " transforms.assignments[0].compute: rule 1 ('tag:marts') assigns compute 'duckdb_big', which is"
+        " not approved at level product; allowed: [duckdb, scratch]"
     ]
+    assert not (chain / "fresh_dbt" / "target").exists(), "loading a manifest must not parse dbt"
 
 
-class AltDuckDB(DuckDBComputePlugin):
-    """A second compute type (same engine underneath), so environments can differ in type."""
-
-    type_name: ClassVar[str] = "duckdb_alt"
-
-
-class _EntryPoint:
-    def load(self) -> type[AltDuckDB]:
-        return AltDuckDB
-
-
-@pytest.fixture
-def alt_compute_type(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setitem(installed_plugins("computes"), "duckdb_alt", _EntryPoint())
-    get_plugin_class.cache_clear()
-    yield
-    get_plugin_class.cache_clear()
-
-
+# A second compute type for prod, real and installed: plan compilation needs no server for it.
 ENVIRONMENTS = """\
 environments:
   dev: {}
   prod:
     computes:
       duckdb_big:
-        type: duckdb_alt
+        type: postgres
+        config: {host: warehouse.internal, user: dbt, dbname: analytics}
       scratch:
-        type: duckdb_alt
+        type: postgres
+        config: {host: warehouse.internal, user: dbt, dbname: scratch}
 """
 
 
 def test_environment_parity_lists_transforms_and_differing_environments(
-    chain: Path, dbt_manifest: dict[str, Any], alt_compute_type: None
+    chain: Path, dbt_manifest: dict[str, Any]
 ) -> None:
     append(chain, "product.yaml", ENVIRONMENTS)
     # scratch differs too, but no transform runs on it: only duckdb_big is a parity problem
     assert plan_problems(dbt_manifest) == [
-        f"{at(chain, 'product.yaml', 'type:', 'duckdb_alt', after='duckdb_big:')}:"
+        f"{at(chain, 'product.yaml', 'type:', 'postgres', after='duckdb_big:')}:"
         " environments.prod.computes.duckdb_big.type: environment parity: transform(s) [customers,"
         " orders] run on compute 'duckdb_big', whose type differs by environment: duckdb in [dev];"
-        " duckdb_alt in [prod]; a transform must run on the same engine type everywhere"
+        " postgres in [prod]; a transform must run on the same engine type everywhere"
     ]
 
 
 def test_a_type_that_differs_only_for_an_unused_compute_is_not_a_parity_problem(
-    chain: Path, dbt_manifest: dict[str, Any], alt_compute_type: None
+    chain: Path, dbt_manifest: dict[str, Any]
 ) -> None:
-    append(chain, "product.yaml", ENVIRONMENTS.replace("      duckdb_big:\n        type: duckdb_alt\n", ""))
+    without_big = ENVIRONMENTS.replace(
+        "      duckdb_big:\n        type: postgres\n"
+        "        config: {host: warehouse.internal, user: dbt, dbname: analytics}\n",
+        "",
+    )
+    append(chain, "product.yaml", without_big)
     plan = compile_plan(load_manifest("product.yaml", check_assignments=False), dbt_manifest)
     assert {t.compute for t in plan.transforms} == {"duckdb", "duckdb_big"}
     prod = load_manifest("product.yaml", environment="prod")
-    assert prod.target("scratch").type == "duckdb_alt"
+    assert prod.target("scratch").type == "postgres"
     assert prod.target_types_by_environment == {
         "dev": {"duckdb": "duckdb", "duckdb_big": "duckdb", "scratch": "duckdb"},
-        "prod": {"duckdb": "duckdb", "duckdb_big": "duckdb", "scratch": "duckdb_alt"},
+        "prod": {"duckdb": "duckdb", "duckdb_big": "duckdb", "scratch": "postgres"},
+    }
+
+
+def test_an_environment_changing_the_type_replaces_the_config_instead_of_merging_it(chain: Path) -> None:
+    append(chain, "product.yaml", ENVIRONMENTS)
+    prod = load_manifest("product.yaml", environment="prod", check_assignments=False)
+    # duckdb's `path` would be an unknown key to postgres: another engine's keys are not inherited
+    assert prod.target("duckdb_big").config == {
+        "host": "warehouse.internal",
+        "user": "dbt",
+        "dbname": "analytics",
+    }
+    assert prod.plugin_config("computes", "duckdb_big").host == "warehouse.internal"  # type: ignore[attr-defined]
+    assert load_manifest("product.yaml", check_assignments=False).target("duckdb_big").config == {
+        "path": ":memory:"
     }
 
 
