@@ -28,7 +28,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from floe_dagster.computes.duckdb_scan import create_view, quote_ident, quote_literal, storage_secret_sql
+from floe_dagster.computes.duckdb_scan import (
+    create_view,
+    quote_ident,
+    quote_literal,
+    relation_sql,
+    storage_secret_sql,
+)
 from floe_dagster.defs.source_refs import SourceRelation, dbt_source_relations
 from floe_dagster.manifest.loader import LoadedManifest
 from floe_dagster.plugins.errors import FloeError
@@ -90,7 +96,7 @@ def resolve_source_views(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any]
                 resolved.views += _failing({namespace: relations}, metastore, exc)
                 continue
             for relation in relations:
-                result = described[relation.ref.table]
+                result = readable(described[relation.ref.table])
                 if isinstance(result, ScanDescription):
                     scans.append(result)
                     resolved.views.append(SourceView(relation, result))
@@ -104,6 +110,16 @@ def resolve_source_views(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any]
         if callable(close):
             close()
     return resolved
+
+
+def readable(result: ScanDescription | FloeError) -> ScanDescription | FloeError:
+    """The scan if DuckDB has SQL for it (not ORC, not HDFS), else the refusal."""
+    if isinstance(result, ScanDescription):
+        try:
+            relation_sql(result)
+        except FloeError as exc:
+            return exc
+    return result
 
 
 def create_source_views(con: Any, resolved: ResolvedViews) -> None:
