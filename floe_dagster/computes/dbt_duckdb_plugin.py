@@ -69,8 +69,14 @@ class Plugin(BasePlugin):
     @cached_property
     def _source_views(self) -> Any:
         """Resolved once per dbt invocation (this plugin lives as long as the invocation)."""
-        from floe_dagster.computes.metastore_views import resolve_source_views
+        from floe_dagster.computes.metastore_views import (
+            ResolvedViews,
+            reads_through_views,
+            resolve_source_views,
+        )
 
+        if not any(reads_through_views(self._loaded, m) for m in self._loaded.manifest.metastores):
+            return ResolvedViews()  # only Iceberg catalogs: nothing to read the dbt manifest for
         return resolve_source_views(self._loaded, self._dbt_manifest())
 
     def configure_connection(self, conn: Any) -> None:
