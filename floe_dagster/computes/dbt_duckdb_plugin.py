@@ -1,4 +1,4 @@
-"""The dbt-duckdb plugin that connects dbt models on DuckDB to the platform's Iceberg catalogs.
+"""The dbt-duckdb plugin that connects dbt models on DuckDB to the platform's catalogs and metastores.
 
 Why a dbt-duckdb plugin (and not a post-hook or a Dagster step after dbt): it is dbt-duckdb's
 documented extension point for both directions, so plain ``dbt build`` produces the same
@@ -8,6 +8,10 @@ result as a Dagster materialisation.
   table of every manifest catalog is ``<catalog>.<namespace>.<table>`` (dbt sources name them so).
   For a REST catalog that SQL holds the client secret: it is executed, never logged, and errors
   are re-raised with it masked.
+- Reading metastore tables: every dbt source linked to a ``hive``, ``glue``, ``dataproc`` or
+  ``s3`` metastore becomes a view of the same name over the table's files
+  (``computes/metastore_views.py``), resolved once per dbt invocation from the dbt manifest the
+  invocation wrote (``<target-path>/manifest.json``) with one batched call per namespace.
 - Writing: models materialised as ``external`` with ``plugin: floe`` are written by DuckDB to
   Parquet, then ``store`` commits that file to the write catalog as the Iceberg table
   ``<schema>.<model>`` (replacing its contents, as dbt's table materialisation does).
@@ -15,8 +19,11 @@ result as a Dagster materialisation.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
 from dbt.adapters.duckdb.plugins import BasePlugin
@@ -43,9 +50,40 @@ class Plugin(BasePlugin):
 
         return build_catalog(self._loaded, name)
 
+    def _dbt_manifest(self) -> dict[str, Any]:
+        """The dbt manifest of this invocation (its target path), else the project's ``target/``."""
+        project = self._loaded.dbt_project_dir
+        candidates = []
+        target = _invocation_target_path()
+        if target:
+            candidates.append(Path(target) if Path(target).is_absolute() else project / target)
+        candidates.append(project / "target")
+        for folder in candidates:
+            path = folder / "manifest.json"
+            if path.is_file():
+                with path.open(encoding="utf-8") as handle:
+                    return dict(json.load(handle))
+        logger.warning("floe: no dbt manifest.json in %s; no metastore source views", candidates)
+        return {}
+
+    @cached_property
+    def _source_views(self) -> Any:
+        """Resolved once per dbt invocation (this plugin lives as long as the invocation)."""
+        from floe_dagster.computes.metastore_views import (
+            ResolvedViews,
+            reads_through_views,
+            resolve_source_views,
+        )
+
+        if not any(reads_through_views(self._loaded, m) for m in self._loaded.manifest.metastores):
+            return ResolvedViews()  # only Iceberg catalogs: nothing to read the dbt manifest for
+        return resolve_source_views(self._loaded, self._dbt_manifest())
+
     def configure_connection(self, conn: Any) -> None:
-        """Attach every manifest catalog. The statements may hold a catalog's client secret:
-        they are never logged, and a failure is re-raised with the secret masked (no chained
+        """Attach every manifest catalog, then create the metastore source views.
+
+        The statements may hold a catalog's client secret or a metastore's storage credentials:
+        they are never logged, and a failure is re-raised with the secrets masked (no chained
         exception, whose message and traceback could still carry the statement)."""
         from floe_dagster.computes.duckdb import DuckDBComputePlugin, redact_sql, scrub_secrets
 
@@ -61,6 +99,18 @@ class Plugin(BasePlugin):
                         f"floe: attaching catalog '{name}' failed: {detail}"
                         f" (statement: {scrub_secrets(redact_sql(statement), statements)})"
                     ) from None
+        self._create_source_views(conn)
+
+    def _create_source_views(self, conn: Any) -> None:
+        from floe_dagster.computes.duckdb import scrub_secrets
+        from floe_dagster.computes.metastore_views import create_source_views
+
+        resolved = self._source_views
+        try:
+            create_source_views(conn, resolved)
+        except Exception as exc:
+            detail = scrub_secrets(f"{type(exc).__name__}: {exc}", resolved.secrets)
+            raise RuntimeError(f"floe: creating the metastore source views failed: {detail}") from None
 
     def store(self, target_config: TargetConfig) -> None:
         if not self.write_catalog:
@@ -79,3 +129,15 @@ class Plugin(BasePlugin):
         logger.info(
             "floe: wrote %s rows to Iceberg table %s.%s", rows, self.write_catalog, ".".join(identifier)
         )
+
+
+def _invocation_target_path() -> str | None:
+    """dbt's ``--target-path`` / ``DBT_TARGET_PATH`` of the running invocation (dagster-dbt sets one
+    per run), when dbt's flags or the environment have it."""
+    try:
+        from dbt.flags import get_flags
+
+        target = getattr(get_flags(), "TARGET_PATH", None)
+    except Exception:
+        target = None
+    return str(target) if target else os.environ.get("DBT_TARGET_PATH") or None

@@ -15,13 +15,17 @@ files, or ``iceberg_scan`` of its metadata file. Partitioned tables:
 Hidden files (``_SUCCESS``, ``.crc``) are skipped by the glob ``[!_.]*``. ORC has no reader in
 DuckDB and an HDFS location none either: both raise ``NotSupportedError``.
 ``create_view`` registers a scan as a view, which is how a dbt source backed by a metastore
-table becomes readable on DuckDB.
+table becomes readable on DuckDB (``computes/dbt_duckdb_plugin.py``); ``storage_secret_sql``
+gives DuckDB the credentials the metastore's chokepoint resolved (scoped to the tables'
+buckets), and ``scan_connection`` opens a connection ready to run a scan.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,6 +35,8 @@ from floe_dagster.plugins.metastore import Column, Partition, ScanDescription
 PROVIDER = "duckdb"
 FILES = "[!_.]*"  # data files only: not _SUCCESS, _committed_*, .crc, ...
 EXTENSIONS = {"iceberg": ("avro", "iceberg"), "avro": ("avro",)}
+REMOTE_SCHEMES = ("s3", "s3a", "s3n", "gs", "gcs", "az", "abfss", "http", "https", "r2")
+S3_SCHEMES = ("s3", "s3a", "s3n")
 _READERS = {"parquet": "read_parquet", "csv": "read_csv", "json": "read_json", "avro": "read_avro"}
 _HIVE_PARTITIONING = {"parquet", "csv", "json"}
 
@@ -78,7 +84,7 @@ def duckdb_path(location: str, table: str = "") -> str:
     if parts.scheme in ("", "file"):
         path = parts.path if parts.scheme else location
         return path.rstrip("/") or "/"
-    if parts.scheme in ("s3", "s3a", "s3n", "gs", "gcs", "az", "abfss", "http", "https", "r2"):
+    if parts.scheme in REMOTE_SCHEMES:
         return location.replace("s3a://", "s3://", 1).replace("s3n://", "s3://", 1).rstrip("/")
     raise NotSupportedError(
         f"table {table}: DuckDB cannot read {parts.scheme}:// locations ({location})",
@@ -89,8 +95,53 @@ def duckdb_path(location: str, table: str = "") -> str:
 
 
 def required_extensions(scan: ScanDescription) -> tuple[str, ...]:
-    """DuckDB extensions the relation needs (load them before running it)."""
-    return EXTENSIONS.get(scan.format, ())
+    """DuckDB extensions the relation needs (load them before running it): the format's reader,
+    and httpfs for files on object storage."""
+    needed = EXTENSIONS.get(scan.format, ())
+    if urlsplit(scan.metadata_location or scan.location).scheme in REMOTE_SCHEMES:
+        needed = (*needed, "httpfs")
+    return needed
+
+
+def storage_secret_sql(credentials: Any, name: str, scans: Iterable[ScanDescription]) -> str | None:
+    """The DuckDB secret for the S3 files of ``scans``, scoped to their buckets, or None.
+
+    ``credentials`` are a connector's (``connector.credentials``, from the metastore chokepoint);
+    only credentials that can make a DuckDB secret (AWS) give one. The statement holds the
+    secret: run it, never log it.
+    """
+    make = getattr(credentials, "duckdb_secret_sql", None)
+    buckets = sorted(
+        {
+            f"s3://{urlsplit(location).netloc}"
+            for scan in scans
+            for location in (scan.location, scan.metadata_location)
+            if location and urlsplit(location).scheme in S3_SCHEMES
+        }
+    )
+    if make is None or not buckets:
+        return None
+    return str(make(name, scopes=buckets))
+
+
+def default_extension_dir() -> Path:
+    import duckdb
+
+    return Path(tempfile.gettempdir()) / "floe-duckdb-extensions" / duckdb.__version__
+
+
+def scan_connection(
+    scans: Sequence[ScanDescription], credentials: Any = None, extension_dir: Path | None = None
+) -> Any:
+    """An in-memory DuckDB connection with what ``scans`` need loaded (offline) and their secret set."""
+    from floe_dagster.computes.duckdb_extensions import connect_with_extensions
+
+    names = sorted({name for scan in scans for name in required_extensions(scan)})
+    con = connect_with_extensions(":memory:", extension_dir or default_extension_dir(), names)
+    secret = storage_secret_sql(credentials, "floe_scan", scans)
+    if secret is not None:
+        con.execute(secret)
+    return con
 
 
 def relation_sql(scan: ScanDescription) -> str:
@@ -114,7 +165,9 @@ def relation_sql(scan: ScanDescription) -> str:
     location = duckdb_path(scan.location, scan.table)
     keys = scan.partition_columns
     if not keys:
-        return _reader(scan, [f"{location}/{FILES}"], hive=False)
+        # a location that is a glob already (an S3 prefix metastore's ``prefix/*.parquet``) is the pattern
+        pattern = location if any(c in location for c in "*?[") else f"{location}/{FILES}"
+        return _reader(scan, [pattern], hive=False)
     if scan.partitions is None:
         levels = "/".join(["*"] * len(keys))
         return _reader(scan, [f"{location}/{levels}/{FILES}"], hive=True)
@@ -144,14 +197,17 @@ def select_sql(scan: ScanDescription, columns: Sequence[str] | None = None) -> s
     return f"SELECT {projection} FROM {relation_sql(scan)}"
 
 
-def create_view(con: Any, view: str, scan: ScanDescription, schema: str | None = None) -> str:
-    """``CREATE OR REPLACE VIEW [schema.]view`` over ``scan`` on a DuckDB connection; returns the SQL.
+def create_view(
+    con: Any, view: str, scan: ScanDescription, schema: str | None = None, database: str | None = None
+) -> str:
+    """``CREATE OR REPLACE VIEW [[database.]schema.]view`` over ``scan``; returns the SQL.
 
     The extensions the scan needs must be loaded on ``con`` (``required_extensions``).
     """
-    name = quote_ident(view) if schema is None else f"{quote_ident(schema)}.{quote_ident(view)}"
+    qualifier = ".".join(quote_ident(part) for part in (database, schema) if part is not None)
+    name = f"{qualifier}.{quote_ident(view)}" if qualifier else quote_ident(view)
     if schema is not None:
-        con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {qualifier}")
     sql = f"CREATE OR REPLACE VIEW {name} AS {select_sql(scan)}"
     con.execute(sql)
     return sql

@@ -10,6 +10,12 @@ is not reported at all, so a repeated tick never looks like new data.
 
 The cursor is compact JSON: ``{"v": 1, "t": {"<namespace>.<table>": "<digest of version>"}}``.
 The observable source asset's "Observe" button stays available for a manual full pass.
+
+A tick whose listing finds tables the definitions do not have yet, or a metastore the defs state
+has no current listing of (it could not be listed when the code location loaded), writes its
+listing into the defs state (``state.record_listing``): the tables become source assets on the
+next code-location load without ``floe refresh``. A failing tick raises a ``MetastoreError``
+that keeps the provider, operation and retryable tags of the cause.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import hashlib
 import json
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dagster import (
     AssetKey,
@@ -33,12 +40,22 @@ from dagster._core.definitions.data_version import (
     DATA_VERSION_TAG,
 )
 
+from floe_dagster.defs.source_refs import SourceKeys
 from floe_dagster.defs.sources import (
     metastore_resource_key,
     source_asset_key,
     table_metadata,
 )
-from floe_dagster.defs.state import unreachable_message
+from floe_dagster.defs.state import (
+    TableRecord,
+    default_state_path,
+    has_current_listing,
+    known_partition_count,
+    read_state,
+    record_listing,
+    table_record,
+    unreachable_message,
+)
 from floe_dagster.manifest.loader import LoadedManifest
 from floe_dagster.plugins.errors import FloeError, MetastoreError
 from floe_dagster.plugins.metastore import MetastoreConnector, TableFilter
@@ -86,6 +103,7 @@ class ObservationPass:
     versions: dict[str, str] = field(default_factory=dict)  # namespace.table -> version digest
     listed: int = 0
     unknown: list[str] = field(default_factory=list)  # in the metastore, not in the definitions
+    records: list[TableRecord] = field(default_factory=list)  # the listing, as the defs state keeps it
 
 
 def observe_changes(
@@ -95,12 +113,17 @@ def observe_changes(
     metastore: str,
     previous: Mapping[str, str],
     known_keys: Collection[AssetKey] | None = None,
+    keys: SourceKeys | None = None,
 ) -> ObservationPass:
-    """Observations for the tables whose version differs from ``previous`` (all, when empty)."""
+    """Observations for the tables whose version differs from ``previous`` (all, when empty).
+
+    ``keys``: the manifest's asset key mapping of the metastore (default keys without it).
+    """
     result = ObservationPass()
     for table in connector.scan(table_filter, batch_size=batch_size):
         result.listed += 1
-        key = source_asset_key(metastore, table.namespace, table.name)
+        result.records.append(table_record(table, known_partition_count(table)))
+        key = source_asset_key(metastore, table.namespace, table.name, keys)
         if known_keys is not None and key not in known_keys:
             result.unknown.append(table.qualified_name)
             continue
@@ -117,6 +140,16 @@ def observe_changes(
     return result
 
 
+def listing_is_news(loaded: LoadedManifest, metastore: str, observed: ObservationPass, path: Path) -> bool:
+    """The defs state lacks a current listing of ``metastore``, or a table this pass found."""
+    state = read_state(path)
+    if not has_current_listing(loaded, metastore, state):
+        return True
+    assert state is not None
+    in_state = {f"{r['namespace']}.{r['name']}" for r in state.tables(metastore)}
+    return any(name not in in_state for name in observed.unknown)
+
+
 def observation_sensor(
     loaded: LoadedManifest, metastore: str, asset_keys: Iterable[AssetKey]
 ) -> SensorDefinition:
@@ -124,6 +157,8 @@ def observation_sensor(
     entry = loaded.manifest.metastores[metastore]
     resource_key = metastore_resource_key(metastore)
     known = frozenset(asset_keys)
+    keys = SourceKeys.of(loaded, metastore)
+    default_path = default_state_path(loaded)
 
     @sensor(
         name=sensor_name(metastore),
@@ -146,18 +181,31 @@ def observation_sensor(
                 metastore,
                 decode_cursor(context.cursor),
                 known,
+                keys,
             )
         except FloeError as exc:
             # The tick fails with this message and keeps its cursor: the next tick tries again.
-            raise MetastoreError(unreachable_message(metastore, exc), retryable=exc.retryable) from exc
+            raise MetastoreError(
+                unreachable_message(metastore, exc),
+                provider=exc.provider,
+                operation=exc.operation,
+                retryable=exc.retryable,
+            ) from exc
         context.log.info(
             f"floe: {len(observed.events)} of {observed.listed} table(s) of metastore"
             f" '{metastore}' changed data version"
         )
+        if listing_is_news(loaded, metastore, observed, default_path):
+            path = record_listing(loaded, metastore, observed.records, default_path)
+            context.log.info(
+                f"floe: wrote the listing of metastore '{metastore}' ({len(observed.records)} table(s))"
+                f" to the defs state {path}"
+            )
         if observed.unknown:
             context.log.warning(
                 f"floe: {len(observed.unknown)} table(s) of metastore '{metastore}' are not source"
-                f" assets yet (e.g. {observed.unknown[0]}); run `floe refresh` to add them"
+                f" assets yet (e.g. {observed.unknown[0]}); they are in the defs state now and appear"
+                " when the code location reloads"
             )
         return SensorResult(asset_events=observed.events, cursor=encode_cursor(observed.versions))
 

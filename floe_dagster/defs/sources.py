@@ -3,6 +3,11 @@
 The asset specs are built from the defs state (``defs/state.py``), never from a live listing;
 the observation (the "Observe" button, the ``floe_observe_sources`` job) asks the metastore for
 the selected tables in batches and records each one's data version.
+
+Keys are ``<metastore>/<namespace parts>/<table>`` unless the manifest maps them
+(``asset_key_prefix``, ``asset_keys``; ``defs/source_refs.py``); a ``TableRef`` carries its
+metastore's ``SourceKeys``, so ``source_asset_key(*ref)`` is the mapped key wherever a dbt
+source is linked.
 """
 
 from collections import defaultdict
@@ -23,42 +28,29 @@ from dagster import (
     multi_observable_source_asset,
 )
 
-from floe_dagster.defs.state import TableRecord, last_ddl_time, unreachable_message
+from floe_dagster.defs.source_refs import SourceKeys, TableRef, dbt_source_refs
+from floe_dagster.defs.state import TableRecord, known_partition_count, last_ddl_time, unreachable_message
 from floe_dagster.freshness import source_policy
 from floe_dagster.manifest.loader import LoadedManifest
 from floe_dagster.plugins.errors import FloeError, NotFoundError
 from floe_dagster.plugins.metastore import Table
 
-TableRef = tuple[str, str, str]  # metastore, namespace, table
+__all__ = ["SourceKeys", "TableRef", "dbt_source_refs", "observable_sources", "source_asset_key"]
+
 # read by Dagster's last-update freshness checks (floe_dagster/freshness.py)
 LAST_UPDATED_TIMESTAMP = "dagster/last_updated_timestamp"
+TABLE_METADATA = "floe/table"  # <namespace>.<table>: what a (possibly mapped) key stands for
 
 
-def source_asset_key(metastore: str, namespace: str, table: str) -> AssetKey:
-    return AssetKey([metastore, *namespace.split("."), table])
+def source_asset_key(metastore: str, namespace: str, table: str, keys: SourceKeys | None = None) -> AssetKey:
+    """The asset key of a metastore table: ``keys`` (the manifest's mapping) or the default."""
+    if keys is None:
+        return AssetKey([metastore, *namespace.split("."), table])
+    return AssetKey(list(keys.path(namespace, table)))
 
 
 def metastore_resource_key(metastore: str) -> str:
     return f"metastore_{metastore}"
-
-
-def dbt_source_refs(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any]) -> dict[str, TableRef]:
-    """dbt source unique_id -> the metastore table it reads.
-
-    A source names its metastore with ``meta: {floe: {metastore: NAME}}``; otherwise a source
-    whose ``database`` is a catalog belongs to the Iceberg metastore over that catalog.
-    """
-    by_catalog = {
-        getattr(loaded.plugin_config("metastores", name), "catalog", None): name
-        for name in loaded.manifest.metastores
-    }
-    refs: dict[str, TableRef] = {}
-    for unique_id, source in dbt_manifest.get("sources", {}).items():
-        meta = {**(source.get("source_meta") or {}), **(source.get("meta") or {})}
-        metastore = (meta.get("floe") or {}).get("metastore") or by_catalog.get(source.get("database"))
-        if metastore in loaded.manifest.metastores:
-            refs[unique_id] = (metastore, source["schema"], source.get("identifier") or source["name"])
-    return refs
 
 
 def table_schema(table: Table) -> TableSchema:
@@ -75,6 +67,9 @@ def table_metadata(table: Table) -> dict[str, Any]:
         "floe/format": table.storage.format,
         "floe/partition_keys": ", ".join(c.name for c in table.partition_keys) or "(none)",
     }
+    partitions = known_partition_count(table)
+    if partitions is not None:
+        metadata["floe/partition_count"] = partitions
     if table.stats.row_count is not None:
         metadata["dagster/row_count"] = table.stats.row_count
     if table.stats.last_modified is not None:
@@ -90,6 +85,7 @@ def table_metadata(table: Table) -> dict[str, Any]:
 def record_metadata(record: TableRecord) -> dict[str, Any]:
     """Definition metadata of one table, from the defs state (no metastore call)."""
     metadata: dict[str, Any] = {
+        TABLE_METADATA: f"{record['namespace']}.{record['name']}",
         "dagster/column_schema": TableSchema(
             columns=[TableColumn(name=n or "", type=t or "", description=c) for n, t, c in record["columns"]]
         ),
@@ -115,10 +111,13 @@ def observable_sources(
     ``tables`` come from the defs state (``defs/state.py``); building makes no metastore call.
     """
     provider = loaded.manifest.metastores[metastore].type
+    keys = SourceKeys.of(loaded, metastore)
     specs: dict[AssetKey, AssetSpec] = {}
+    tables_by_key: dict[AssetKey, tuple[str, str]] = {}
     for record in tables:
         namespace, name = record["namespace"], record["name"]
-        key = source_asset_key(metastore, namespace, name)
+        key = source_asset_key(metastore, namespace, name, keys)
+        tables_by_key[key] = (namespace, name)
         specs[key] = AssetSpec(
             key,
             group_name=metastore,
@@ -127,8 +126,10 @@ def observable_sources(
             metadata=record_metadata(record),
             freshness_policy=source_policy(loaded, metastore, namespace),
         )
-    for _, namespace, name in extra_refs:
-        key = source_asset_key(metastore, namespace, name)
+    for ref in extra_refs:
+        namespace, name = ref.namespace, ref.table
+        key = source_asset_key(metastore, namespace, name, keys)
+        tables_by_key.setdefault(key, (namespace, name))
         specs.setdefault(
             key,
             AssetSpec(
@@ -136,6 +137,7 @@ def observable_sources(
                 group_name=metastore,
                 kinds={provider},
                 description=f"{namespace}.{name} in metastore '{metastore}' (read by dbt)",
+                metadata={TABLE_METADATA: f"{namespace}.{name}"},
                 freshness_policy=source_policy(loaded, metastore, namespace),
             ),
         )
@@ -152,7 +154,11 @@ def observable_sources(
         resource = getattr(context.resources, metastore_resource_key(metastore))
         try:
             yield from observe_tables(
-                context, resource.connector(), metastore, context.selected_asset_keys, resource.batch_size()
+                context,
+                resource.connector(),
+                keys,
+                {k: tables_by_key[k] for k in context.selected_asset_keys},
+                resource.batch_size(),
             )
         except FloeError as exc:
             raise observation_failure(metastore, exc) from exc
@@ -175,12 +181,17 @@ def observation_failure(metastore: str, exc: FloeError) -> Failure:
 
 
 def observe_tables(
-    context: AssetExecutionContext, connector: Any, metastore: str, keys: Iterable[AssetKey], batch_size: int
+    context: AssetExecutionContext,
+    connector: Any,
+    keys: SourceKeys,
+    selected: Mapping[AssetKey, tuple[str, str]],
+    batch_size: int,
 ) -> Iterator[ObserveResult]:
+    """Observe the ``selected`` tables (asset key -> namespace, table) in batches per namespace."""
+    metastore = connector.name
     wanted: dict[str, list[str]] = defaultdict(list)
-    for key in keys:
-        *namespace_parts, table_name = key.path[1:]
-        wanted[".".join(namespace_parts)].append(table_name)
+    for namespace, table_name in selected.values():
+        wanted[namespace].append(table_name)
     seen = 0
     for namespace, unsorted in sorted(wanted.items()):
         names = sorted(unsorted)
@@ -189,7 +200,7 @@ def observe_tables(
             for table in _get_tables_skipping_missing(context, connector, namespace, batch):
                 seen += 1
                 yield ObserveResult(
-                    asset_key=source_asset_key(metastore, table.namespace, table.name),
+                    asset_key=source_asset_key(metastore, table.namespace, table.name, keys),
                     data_version=DataVersion(table.data_version),
                     metadata=table_metadata(table),
                 )

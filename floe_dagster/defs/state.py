@@ -13,6 +13,13 @@ sanitising) Dagster uses for ``LOCAL_FILESYSTEM`` defs state, keyed by the manif
 environment so two platforms in one code location never share a file. ``floe refresh``
 rewrites it; a metastore missing from it (or whose manifest entry changed since) is listed once
 when definitions load, and written back.
+
+A load-time listing is one short attempt (``build_metastore(quick=True)``: no retries, a
+2 s connect and 5 s read timeout). When it fails, the failure is written to the state too
+(``failed_at``, the fingerprint it was for, the error), and loads within
+``LISTING_RETRY_AFTER_S`` do not try again: the metastore's dbt-named sources load without
+metadata at once. ``floe refresh``, a later load, or the next observation (the sensor writes its
+listing back, ``record_listing``) fills the state.
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ STATE_FORMAT = "floe-sources-state"
 STATE_VERSION = 1
 STATE_DIR_NAME = "defs_state"
 DDL_TIME_PROPERTY = "transient_lastDdlTime"  # Hive's, in epoch seconds
+# After a failed load-time listing, loads do not list that metastore again for this long.
+LISTING_RETRY_AFTER_S = 120.0
 
 
 class TableRecord(TypedDict):
@@ -58,9 +67,18 @@ class TableRecord(TypedDict):
 @dataclass
 class MetastoreState:
     type: str
-    fingerprint: str
+    fingerprint: str  # of the manifest entry the tables were listed for ("" if never listed)
     refreshed_at: float
     tables: list[TableRecord] = field(default_factory=list)
+    failed_at: float | None = None  # the last listing that failed, if it failed after the last success
+    failed_fingerprint: str | None = None
+    error: str | None = None
+
+    def recently_failed(self, fingerprint: str, now: float | None = None) -> bool:
+        """A listing for ``fingerprint`` failed less than ``LISTING_RETRY_AFTER_S`` ago."""
+        if self.failed_at is None or self.failed_fingerprint != fingerprint:
+            return False
+        return (time.time() if now is None else now) - self.failed_at < LISTING_RETRY_AFTER_S
 
 
 @dataclass
@@ -85,6 +103,15 @@ class SourcesState:
                     "fingerprint": m.fingerprint,
                     "refreshed_at": m.refreshed_at,
                     "tables": m.tables,
+                    **(
+                        {
+                            "failed_at": m.failed_at,
+                            "failed_fingerprint": m.failed_fingerprint,
+                            "error": m.error,
+                        }
+                        if m.failed_at is not None
+                        else {}
+                    ),
                 }
                 for name, m in sorted(self.metastores.items())
             },
@@ -105,6 +132,9 @@ class SourcesState:
                     fingerprint=m["fingerprint"],
                     refreshed_at=m["refreshed_at"],
                     tables=m["tables"],
+                    failed_at=m.get("failed_at"),
+                    failed_fingerprint=m.get("failed_fingerprint"),
+                    error=m.get("error"),
                 )
                 for name, m in document["metastores"].items()
             },
@@ -155,13 +185,18 @@ def last_ddl_time(table: Table) -> float | None:
     return None
 
 
+def known_partition_count(table: Table) -> int | None:
+    """The partition count the table's description already holds (None: unknown without a call)."""
+    if table.stats.partition_count is not None:
+        return int(table.stats.partition_count)
+    return None if table.partition_keys else 0
+
+
 def partition_count(connector: MetastoreConnector, table: Table) -> int | None:
     """How many partitions the table has (None when the metastore cannot tell)."""
-    known = getattr(table.stats, "partition_count", None)
+    known = known_partition_count(table)
     if known is not None:
-        return int(known)
-    if not table.partition_keys:
-        return 0
+        return known
     if Capability.LIST_PARTITIONS not in connector.capabilities:
         return None
     try:
@@ -184,10 +219,13 @@ def table_record(table: Table, partitions: int | None) -> TableRecord:
     }
 
 
-def list_metastore(loaded: LoadedManifest, metastore: str) -> MetastoreState:
-    """List one metastore in batches; raises the connector's ``FloeError`` when it fails."""
+def list_metastore(loaded: LoadedManifest, metastore: str, quick: bool = False) -> MetastoreState:
+    """List one metastore in batches; raises the connector's ``FloeError`` when it fails.
+
+    ``quick``: one short attempt (a load-time listing), see ``build_metastore``.
+    """
     started = time.monotonic()
-    connector = build_metastore(loaded, metastore)
+    connector = build_metastore(loaded, metastore, quick=quick)
     batch = loaded.manifest.metastores[metastore].batch_size
     tables = [
         table_record(t, partition_count(connector, t))
@@ -245,11 +283,12 @@ def write_state(
     loaded: LoadedManifest,
     state_path: str | os.PathLike[str] | None = None,
     metastores: Sequence[str] | None = None,
+    quick: bool = False,
 ) -> RefreshResult:
     """List ``metastores`` (default: all of the manifest) and write the state file.
 
-    A metastore that fails keeps its previous entry (if any) and is reported in ``failed``;
-    the others are written.
+    A metastore that fails keeps its previous entry (if any) with the failure recorded on it,
+    and is reported in ``failed``; the others are written. ``quick``: one short attempt each.
     """
     path = Path(state_path) if state_path is not None else default_state_path(loaded)
     names = list(metastores) if metastores is not None else list(loaded.manifest.metastores)
@@ -260,22 +299,60 @@ def write_state(
     failed: dict[str, FloeError] = {}
     for name in names:
         try:
-            state.metastores[name] = list_metastore(loaded, name)
+            state.metastores[name] = list_metastore(loaded, name, quick=quick)
         except FloeError as exc:
             failed[name] = exc
+            state.metastores[name] = with_failure(loaded, name, state.metastores.get(name), exc)
     save_state(state, path)
     return RefreshResult(path=path, state=state, failed=failed)
 
 
+def with_failure(
+    loaded: LoadedManifest, metastore: str, previous: MetastoreState | None, exc: FloeError
+) -> MetastoreState:
+    """``previous`` (or an empty, never-listed entry) with a failed listing recorded on it."""
+    entry = previous or MetastoreState(
+        type=loaded.manifest.metastores[metastore].type, fingerprint="", refreshed_at=0.0
+    )
+    entry.failed_at = time.time()
+    entry.failed_fingerprint = metastore_fingerprint(loaded, metastore)
+    entry.error = str(exc)
+    return entry
+
+
+def record_listing(
+    loaded: LoadedManifest,
+    metastore: str,
+    records: list[TableRecord],
+    state_path: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Write a listing made elsewhere (an observation) into the state, the rest kept as it is."""
+    path = Path(state_path) if state_path is not None else default_state_path(loaded)
+    state = read_state(path) or SourcesState(manifest=loaded.name, environment=loaded.environment)
+    state.metastores[metastore] = MetastoreState(
+        type=loaded.manifest.metastores[metastore].type,
+        fingerprint=metastore_fingerprint(loaded, metastore),
+        refreshed_at=time.time(),
+        tables=records,
+    )
+    return save_state(state, path)
+
+
+def has_current_listing(loaded: LoadedManifest, metastore: str, state: SourcesState | None) -> bool:
+    entry = state.metastores.get(metastore) if state is not None else None
+    return entry is not None and entry.fingerprint == metastore_fingerprint(loaded, metastore)
+
+
 def stale_metastores(loaded: LoadedManifest, state: SourcesState | None) -> list[str]:
-    """Metastores of the manifest the state lacks, or whose manifest entry changed since."""
-    return [
-        name
-        for name in loaded.manifest.metastores
-        if state is None
-        or name not in state.metastores
-        or state.metastores[name].fingerprint != metastore_fingerprint(loaded, name)
-    ]
+    """Metastores of the manifest the state lacks, or whose manifest entry changed since, except
+    those whose listing failed less than ``LISTING_RETRY_AFTER_S`` ago."""
+    stale = []
+    for name in loaded.manifest.metastores:
+        entry = state.metastores.get(name) if state is not None else None
+        fingerprint = metastore_fingerprint(loaded, name)
+        if entry is None or (entry.fingerprint != fingerprint and not entry.recently_failed(fingerprint)):
+            stale.append(name)
+    return stale
 
 
 def load_sources_state(
@@ -285,8 +362,9 @@ def load_sources_state(
 ) -> SourcesState:
     """The state definitions are built from; lists only the metastores the state lacks.
 
-    With a current state file this makes no network call at all. A metastore that cannot be
-    listed here loads with the sources dbt names only, and is tried again on the next load.
+    With a current state file this makes no network call at all. A missing metastore is listed
+    with one short attempt; one that cannot be listed loads with the sources dbt names only, and
+    is tried again by a load after ``LISTING_RETRY_AFTER_S`` (or ``floe refresh``).
     ``list_missing=False`` never lists (for a ``StateBackedComponent``'s
     ``build_defs_from_state``): missing metastores then load with the sources dbt names only.
     """
@@ -297,13 +375,14 @@ def load_sources_state(
         return state
     if not list_missing:
         return state or SourcesState(manifest=loaded.name, environment=loaded.environment)
-    result = write_state(loaded, path, missing)
+    result = write_state(loaded, path, missing, quick=True)
     for name, exc in result.failed.items():
         logger.warning(
-            "floe: could not list metastore '%s' (%s); its sources load without metadata"
-            " until `floe refresh` succeeds",
+            "floe: could not list metastore '%s' (%s); its sources load without metadata until"
+            " `floe refresh` or an observation succeeds (loads retry after %d s)",
             name,
             exc,
+            LISTING_RETRY_AFTER_S,
         )
     return result.state
 
@@ -341,18 +420,22 @@ class ObservedTable:
     namespace: str
     name: str
     data_version: str
+    asset_key: str = ""  # as the manifest maps it (defs/source_refs.py); empty: the default key
 
     @property
     def key(self) -> str:
-        """The asset key as Dagster shows it: ``<metastore>/<namespace parts>/<table>``."""
-        return "/".join([self.metastore, *self.namespace.split("."), self.name])
+        """The asset key as Dagster shows it: ``<metastore>/<namespace parts>/<table>`` unless mapped."""
+        return self.asset_key or "/".join([self.metastore, *self.namespace.split("."), self.name])
 
 
 def observe_metastore(loaded: LoadedManifest, metastore: str) -> list[ObservedTable]:
     """Every table of one metastore with its current data version (a full, batched pass)."""
+    from floe_dagster.defs.source_refs import SourceKeys
+
     connector = build_metastore(loaded, metastore)
     batch = loaded.manifest.metastores[metastore].batch_size
+    keys = SourceKeys.of(loaded, metastore)
     return [
-        ObservedTable(metastore, t.namespace, t.name, t.data_version)
+        ObservedTable(metastore, t.namespace, t.name, t.data_version, keys.user_string(t.namespace, t.name))
         for t in connector.scan(table_filter(loaded, metastore), batch_size=batch)
     ]

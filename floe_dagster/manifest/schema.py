@@ -8,9 +8,9 @@ this schema stays the same whatever plugins are installed.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from floe_dagster.freshness import check_window, parse_duration
 
@@ -102,9 +102,59 @@ class TransformFreshness(FreshnessWindow):
     exclude: str | None = None
 
 
-class MetastoreEntry(PluginEntry):
-    """A metastore whose tables become observable source assets (``floe.metastores``)."""
+def _table_name(value: str) -> str:
+    namespace, _, table = value.rpartition(".")
+    if not namespace or not table or any(not part for part in namespace.split(".")):
+        raise ValueError(f"'{value}' is not a table name; write <namespace>.<table>, e.g. sales.orders")
+    return value
 
+
+def _asset_key_path(value: str) -> str:
+    if not value or any(not part.strip() for part in value.split("/")):
+        raise ValueError(
+            f"'{value}' is not an asset key; write its parts separated by '/', e.g. lake/sales/orders"
+        )
+    return value
+
+
+def _key_part(value: str) -> str:
+    if not value.strip() or "/" in value:
+        raise ValueError(f"'{value}' is not an asset key part; use a non-empty name without '/'")
+    return value
+
+
+class MetastoreEntry(PluginEntry):
+    """A metastore whose tables become observable source assets (``floe.metastores``).
+
+    Asset keys: ``<metastore>/<namespace parts>/<table>`` by default; ``asset_key_prefix``
+    replaces the ``<metastore>`` part, and ``asset_keys`` names single tables' keys outright.
+    """
+
+    type: str = Field(  # type: ignore[assignment]  # filled by _infer_type when omitted
+        None,
+        description=(
+            "Connector type (`floe plugins`). May be omitted when the config implies it:"
+            " catalog -> iceberg, a thrift:// uri -> hive, catalog_id -> glue,"
+            " project + service -> dataproc, bucket -> s3."
+        ),
+    )
+    asset_key_prefix: list[Annotated[str, AfterValidator(_key_part)]] | None = Field(
+        None,
+        min_length=1,
+        description=(
+            "Asset key parts before <namespace parts>/<table> instead of the metastore's name,"
+            " e.g. [warehouse, legacy]."
+        ),
+    )
+    asset_keys: dict[
+        Annotated[str, AfterValidator(_table_name)], Annotated[str, AfterValidator(_asset_key_path)]
+    ] = Field(
+        default_factory=dict,
+        description=(
+            "Asset keys of single tables: <namespace>.<table> -> a key written with '/'"
+            " (e.g. 'sales.orders': 'finance/orders'); wins over asset_key_prefix."
+        ),
+    )
     include: list[str] = Field(default_factory=lambda: ["*"], description="Glob patterns on namespace.table.")
     exclude: list[str] = Field(default_factory=list)
     batch_size: int = Field(100, ge=1, le=1000, description="Tables fetched per batched call.")
@@ -119,6 +169,32 @@ class MetastoreEntry(PluginEntry):
     freshness: MetastoreFreshness | None = Field(
         None, description="Freshness policies (and last-update checks) for this metastore's tables."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _infer_type(cls, data: Any) -> Any:
+        """No ``type``: the metastore chokepoint infers it from the config, or says how to set it."""
+        if not isinstance(data, dict) or data.get("type"):
+            return data
+        from floe_dagster.plugins.errors import FloeError
+        from floe_dagster.plugins.factory import infer_metastore_provider
+
+        config = data.get("config")
+        try:
+            provider = infer_metastore_provider(config if isinstance(config, dict) else {})
+        except FloeError as exc:
+            raise ValueError(exc.message) from None
+        return {**data, "type": provider}
+
+    @field_validator("asset_keys")
+    @classmethod
+    def _unique_asset_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        seen: dict[str, str] = {}
+        for table, key in value.items():
+            if key in seen:
+                raise ValueError(f"tables '{seen[key]}' and '{table}' are both mapped to asset key '{key}'")
+            seen[key] = table
+        return value
 
 
 _RULE_EXAMPLE = {"select": "tag:marts", "compute": "duckdb"}

@@ -11,16 +11,24 @@ get                ``get_table`` is a valid neutral ``Table`` with that name, co
 batch_get          ``get_tables`` equals the single gets, in order; a missing name is a
                    ``NotFoundError`` tagged with the provider and ``get_tables`` (or ``get_table``)
 scan_description   ``describe_scan`` names the table, a format and a location (Iceberg: the
-                   metadata location), and DuckDB SQL can be made from it (or a tagged refusal)
+                   metadata location); DuckDB SQL made from it runs (with the connector's
+                   storage credentials) and returns the table's columns; a format DuckDB cannot
+                   read must be a ``NotSupportedError`` tagged duckdb, retryable=false
 data_version       two reads without a change give the same data version, batched or single
 error_tags         a missing table: ``NotFoundError``, provider = the connector's type,
                    ``operation=get_table``, ``retryable=false``; each capability the connector does
                    not declare raises ``NotSupportedError`` tagged provider + operation; declared
                    ones answer; nothing but ``FloeError`` escapes
+table_stats        declared ``table_stats``: a ``TableStats`` with no negative count; not
+                   declared: ``NotSupportedError`` tagged provider, ``table_stats``, retryable=false
 debug_output       ``diagnostics()`` has the keys metastore, provider, endpoint, auth, capabilities
                    and ``config.*`` only, provider = the type; ``debug_report()`` is
                    ``floe metastore debug: <name>`` then ``  key = value`` lines, no secret value
 =================  =============================================================================
+
+``check_unavailable`` needs a connector pointed at a metastore that is not there (it is not in
+``CHECKS``, which run against a reachable one): its first listing must fail with an
+``UnavailableError`` tagged with the provider, the listing operation and ``retryable=true``.
 
 A failed check names the provider and the mismatch (expected vs got).
 """
@@ -32,18 +40,28 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from floe_dagster.plugins.errors import FloeError, NotFoundError, NotSupportedError
+from floe_dagster.plugins.errors import FloeError, NotFoundError, NotSupportedError, UnavailableError
 from floe_dagster.plugins.metastore import (
     Capability,
     MetastoreConnector,
     ScanDescription,
     Table,
     TableFilter,
+    TableStats,
     secret_values,
 )
 
 MISSING_TABLE = "floe_conformance_no_such_table"
-CHECKS = ("list", "get", "batch_get", "scan_description", "data_version", "error_tags", "debug_output")
+CHECKS = (
+    "list",
+    "get",
+    "batch_get",
+    "scan_description",
+    "data_version",
+    "error_tags",
+    "table_stats",
+    "debug_output",
+)
 DIAGNOSTIC_KEYS = ("metastore", "provider", "endpoint", "auth", "capabilities")
 PASS, FAIL = "PASS", "FAIL"
 
@@ -157,10 +175,32 @@ def check_scan_description(connector: MetastoreConnector, namespace: str, table:
             scan.metadata_location,
         )
     try:
-        sql = relation_sql(scan)
-        expect(bool(sql), "relation_sql", "SQL", sql)
+        relation = relation_sql(scan)
     except NotSupportedError as exc:  # DuckDB has no reader (ORC, HDFS): a tagged refusal is conformant
         expect_tags(exc, "duckdb", (exc.operation or "-",), False)
+        return
+    read_with_duckdb(connector, scan, relation)
+
+
+def read_with_duckdb(connector: MetastoreConnector, scan: ScanDescription, relation: str) -> None:
+    """Run the relation in DuckDB (extensions loaded, storage secret from the connector's
+    credentials): it must answer, with every column the scan describes."""
+    from floe_dagster.computes.duckdb_scan import scan_connection
+
+    con = scan_connection([scan], connector.credentials)
+    try:
+        try:
+            result = con.execute(f"SELECT * FROM {relation} LIMIT 1")
+        except Exception as exc:  # the SQL itself is what is checked: DuckDB's answer is the detail
+            raise ConformanceMismatch(
+                f"DuckDB reading {scan.table}: expected rows, got {type(exc).__name__}:"
+                f" {connector.redact(str(exc))[:300]}"
+            ) from None
+        got = {d[0].lower() for d in result.description}
+        wanted = {c.name.lower() for c in (*scan.columns, *scan.partition_columns)}
+        expect(wanted <= got, "DuckDB columns of the scan", sorted(wanted), sorted(got))
+    finally:
+        con.close()
 
 
 def check_data_version(connector: MetastoreConnector, namespace: str, table: str) -> None:
@@ -199,6 +239,53 @@ def check_error_tags(connector: MetastoreConnector, namespace: str, table: str) 
         expect_tags(error, provider, ("list_partitions",), False)
 
 
+def check_table_stats(connector: MetastoreConnector, namespace: str, table: str) -> None:
+    if Capability.TABLE_STATS not in connector.capabilities:
+        error = raised(lambda: connector.table_stats(namespace, table))
+        expect(
+            isinstance(error, NotSupportedError),
+            "table_stats (not declared)",
+            "NotSupportedError",
+            _name(error),
+        )
+        assert error is not None
+        expect_tags(error, connector.type_name, ("table_stats",), False)
+        return
+    stats = connector.table_stats(namespace, table)
+    expect(isinstance(stats, TableStats), "table_stats type", "TableStats", type(stats).__name__)
+    counts = {
+        "row_count": stats.row_count,
+        "size_bytes": stats.size_bytes,
+        "file_count": stats.file_count,
+        "partition_count": stats.partition_count,
+    }
+    negative = {k: v for k, v in counts.items() if v is not None and v < 0}
+    expect(not negative, "table_stats counts", "none negative", negative)
+
+
+def check_unavailable(connector: MetastoreConnector) -> None:
+    """``connector`` points at a metastore that is not there: the first listing that needs it
+    (``list_namespaces``, or ``list_tables`` when namespaces come from the config) fails with a
+    retryable error tagged with the provider and that operation."""
+
+    def first_listing() -> None:
+        namespaces = connector.list_namespaces()
+        expect(bool(namespaces), "list_namespaces of an unreachable metastore", "an error", namespaces)
+        connector.list_tables(namespaces[0])
+
+    error = raised(first_listing)
+    if isinstance(error, ConformanceMismatch):
+        raise error
+    expect(
+        isinstance(error, UnavailableError),
+        "listing an unreachable metastore",
+        "UnavailableError",
+        _name(error),
+    )
+    assert error is not None
+    expect_tags(error, connector.type_name, ("list_namespaces", "list_tables"), True)
+
+
 def check_debug_output(connector: MetastoreConnector, namespace: str, table: str) -> None:
     facts = connector.diagnostics()
     keys = [k for k in facts if not k.startswith("config.")]
@@ -231,6 +318,7 @@ CHECK_FUNCTIONS: dict[str, Callable[[MetastoreConnector, str, str], None]] = {
     "scan_description": check_scan_description,
     "data_version": check_data_version,
     "error_tags": check_error_tags,
+    "table_stats": check_table_stats,
     "debug_output": check_debug_output,
 }
 

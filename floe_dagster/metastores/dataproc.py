@@ -7,12 +7,14 @@
   location (a region such as ``us-central1``: the form of the regional endpoint
   ``<region>-metastore.googleapis.com``) and service id are validated before any call; a bad
   one is an ``InvalidFieldError`` with the endpoint hint.
-* Credentials (through the metastore chokepoint, ``plugins/factory.py``): a service-account key
-  (``key_file`` path or ``key_json`` secret), Application Default Credentials otherwise;
-  ``anonymous: true`` only for a local emulator of the API.
+* Credentials (through the metastore chokepoint, ``plugins/factory.py`` and
+  ``plugins/metastore_auth.py``, which hands the connector ``GoogleCredentials``): a
+  service-account key (``key_file`` path or ``key_json`` secret), Application Default
+  Credentials otherwise; ``anonymous: true`` only for a local emulator of the API.
 * Tables: list namespaces, list tables, get table(s) and scans go through the Hive Metastore
   connector's Thrift path (``metastores/hive.py``, composed, not copied): the same mapping,
-  batching, retries and data versions; its errors are re-tagged ``provider=dataproc``.
+  batching, retries and data versions, under this provider's name (errors tagged and worded
+  ``dataproc``, tables in the catalog named like the metastore): nothing user-visible says hive.
 * Baseline: partition listing and table statistics are not supported: ``list_partitions`` and
   ``table_stats`` raise ``NotSupportedError(provider=dataproc, operation=...)``, never an empty
   answer; tables carry no statistics; scans read the whole table location.
@@ -20,7 +22,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import threading
@@ -36,7 +37,6 @@ from floe_dagster.metastores.hive import HiveMetastoreConfig, HiveMetastoreConne
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.errors import (
     AuthenticationError,
-    ConfigurationError,
     FloeError,
     MetastoreError,
     NotFoundError,
@@ -47,8 +47,10 @@ from floe_dagster.plugins.metastore import (
     Capability,
     InvalidFieldError,
     MetastoreConnector,
+    MetastoreUnavailableError,
     Partition,
     PartitionPredicate,
+    ScanDescription,
     Table,
     TableFilter,
     TableStats,
@@ -58,7 +60,6 @@ logger = logging.getLogger("floe_dagster.metastores.dataproc")
 
 PROVIDER = "dataproc"
 API_HOST = "metastore.googleapis.com"
-SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 PERMISSION = "metastore.services.get"
 _PROJECT = re.compile(r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _REGION = re.compile(r"^[a-z]+-[a-z]+\d+$")
@@ -197,37 +198,9 @@ class DataprocMetastoreConnector(MetastoreConnector):
 
     # -- the API: GetService -> Thrift endpoint ---------------------------------------------------
 
-    def credentials(self) -> Any:
+    def google_credentials(self) -> Any:
         """The google-auth credentials of the configured mode (no token is fetched here)."""
-        scopes = list(SCOPES)
-        try:
-            if self.config.anonymous:
-                from google.auth.credentials import AnonymousCredentials
-
-                return AnonymousCredentials()
-            if self.config.key_json is not None or self.config.key_file is not None:
-                from google.oauth2 import service_account
-
-                if self.config.key_json is not None:
-                    info = json.loads(self.config.key_json.get_secret_value())
-                else:
-                    info = json.loads(Path(self.config.key_file or "").expanduser().read_text())
-                return service_account.Credentials.from_service_account_info(info, scopes=scopes)
-            import google.auth
-
-            credentials, _ = google.auth.default(scopes=scopes)
-            return credentials
-        except Exception as exc:
-            field = "key_json" if self.config.key_json is not None else "key_file"
-            if self.config.key_json is None and self.config.key_file is None:
-                field = "credentials"
-            raise ConfigurationError(
-                f"metastore '{self.name}' (dataproc): cannot load credentials"
-                f" ({self.config.credential_mode}): {type(exc).__name__}; check {field},"
-                " or run `gcloud auth application-default login`",
-                provider=PROVIDER,
-                operation="connect",
-            ) from None
+        return self.credentials.google_auth(self.name, PROVIDER)
 
     def api_client(self) -> Any:
         from google.api_core.client_options import ClientOptions
@@ -235,7 +208,7 @@ class DataprocMetastoreConnector(MetastoreConnector):
 
         options = ClientOptions(api_endpoint=self.config.api_endpoint) if self.config.api_endpoint else None
         return metastore_v1.DataprocMetastoreClient(
-            credentials=self.credentials(), transport="rest", client_options=options
+            credentials=self.google_credentials(), transport="rest", client_options=options
         )
 
     def resolve_endpoint(self) -> str:
@@ -325,10 +298,10 @@ class DataprocMetastoreConnector(MetastoreConnector):
                 operation="resolve_service",
             )
         if _transient(exc):
-            return UnavailableError(
+            return MetastoreUnavailableError(
                 f"dataproc metastore API at {self.config.api_endpoint or API_HOST} unavailable for {name}"
                 f" after {attempts} attempt(s) ({type(exc).__name__})",
-                retryable=True,
+                attempts=attempts,
                 **tags,
             )
         text = getattr(exc, "message", None) or str(exc)
@@ -361,7 +334,7 @@ class DataprocMetastoreConnector(MetastoreConnector):
                     },
                 }
             )
-            self._hive = HiveMetastoreConnector(self.name, config)
+            self._hive = _DataprocThrift(self.name, config)
             self._hive.call_counts = self.call_counts  # one counter: API and Thrift calls
         return self._hive
 
@@ -388,6 +361,10 @@ class DataprocMetastoreConnector(MetastoreConnector):
     def get_tables_or_errors(self, namespace: str, names: Sequence[str]) -> list[Table | FloeError]:
         results = self._tagged(lambda: self.hive().get_tables_or_errors(namespace, names))
         return [_baseline(r) if isinstance(r, Table) else _retag(r) for r in results]
+
+    def describe_scans(self, namespace: str, names: Sequence[str]) -> list[ScanDescription | FloeError]:
+        results = self._tagged(lambda: self.hive().describe_scans(namespace, names))
+        return [_retag(r) if isinstance(r, FloeError) else r for r in results]
 
     def scan(self, table_filter: TableFilter, batch_size: int = 100) -> Iterable[Table]:
         hive = self._tagged(self.hive)
@@ -425,10 +402,16 @@ class DataprocMetastoreConnector(MetastoreConnector):
         return f"{api}/v1/{self.config.service_name}{resolved}"
 
     def auth_strategy(self) -> str:
-        return self.config.credential_mode
+        return str(self.credentials.mode)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "service": self.config.service_name}
+
+
+class _DataprocThrift(HiveMetastoreConnector):
+    """The Hive Metastore Thrift path under the dataproc provider name (errors, messages)."""
+
+    type_name: ClassVar[str] = PROVIDER
 
 
 def _retag(exc: FloeError) -> FloeError:

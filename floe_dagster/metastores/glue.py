@@ -7,26 +7,30 @@
   ``GetPartitions`` (``ExcludeColumnSchema``): one page for small tables; a table with more than
   one page is listed again in ``partition_segments`` parallel segments. ``catalog_id`` is sent
   with every call (cross-account catalogs).
-* Auth: the credential fields pass through the metastore chokepoint (``plugins/factory.py``)
-  and are resolved by the Glue catalog plugin's ``aws_client_properties`` (catalogs/glue.py),
-  the one place that maps AWS credential modes: static keys (+ session token), a named
+* Auth: the credential fields pass through the metastore chokepoint (``plugins/factory.py``
+  and ``plugins/metastore_auth.py``), which hands the connector ``AwsCredentials`` resolved once
+  by the AWS resolver the Glue catalog plugin uses: static keys (+ session token), a named
   profile, role assumption (external id, session name) or boto3's default chain; region and
-  endpoint overrides (moto, VPC endpoints).
+  endpoint overrides (moto, VPC endpoints). Nothing here maps a secret.
 * Retries: botocore's own retries are off; throttling (``ThrottlingException``,
   ``TooManyRequestsException`` ...), 5xx and connection errors are retried by tenacity with
   exponential backoff and full jitter, at most ``max_attempts`` attempts, each counted in
   ``call_counts``. What still fails is a retryable ``GlueUnavailableError`` naming provider,
-  operation and attempts. Access denied (naming the IAM permission) and entity-not-found
-  (naming the database or table) are never retried.
+  operation and ``attempts`` (an attribute and a tag, the attempts really made). Access
+  denied (naming the IAM permission) and entity-not-found (naming the database or table) are
+  never retried.
 * Mapping: storage descriptors map like the Hive Metastore's (the same serdes, the same
   ``ScanDescription``); ``s3a://`` and ``s3n://`` locations are normalised to ``s3://``, any
   other scheme is an ``InvalidFieldError`` on ``storage.location``. Crawled tables whose serde
   is unknown fall back on their ``classification`` parameter. Iceberg tables
   (``table_type=ICEBERG``) resolve to their ``metadata_location``.
 * Data version: Iceberg tables: a digest of the metadata location (a new one per commit).
-  Other tables: a digest of the location, ``UpdateTime`` (absent on moto), ``VersionId``, the
-  statistics parameters (Hive's and the crawler's), and for partitioned tables every
-  partition's values, location, creation time and statistics parameters.
+  Other tables: a digest of the location (another location reads other files), the
+  statistics parameters (Hive's and the crawler's; the last DDL time only when there are none,
+  as for the Hive Metastore) and, for partitioned tables, every partition's values, location,
+  creation time (a partition dropped and written again is new data) and statistics.
+  ``UpdateTime`` and ``VersionId`` are left out on purpose: Glue changes both on every
+  ``UpdateTable``, a new description, owner or comment included, which is not a data change.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ from urllib.parse import urlsplit
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from floe_dagster.metastores.hive import VERSION_KEYS, storage_format
+from floe_dagster.metastores.hive import DDL_TIME, VERSION_KEYS, storage_format
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.errors import (
     AuthenticationError,
@@ -55,13 +59,13 @@ from floe_dagster.plugins.errors import (
     MetastoreError,
     NotFoundError,
     NotSupportedError,
-    UnavailableError,
 )
 from floe_dagster.plugins.metastore import (
     Capability,
     Column,
     InvalidFieldError,
     MetastoreConnector,
+    MetastoreUnavailableError,
     Partition,
     PartitionPredicate,
     ScanDescription,
@@ -90,10 +94,8 @@ _EXPRESSION_LIMIT = 2048  # characters of a GetTables Expression
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 
 
-class GlueUnavailableError(MetastoreError, UnavailableError):
+class GlueUnavailableError(MetastoreUnavailableError):
     """Glue throttled or failed (5xx, connection) through every attempt. Retrying later can help."""
-
-    retryable = True
 
 
 def _catalog_field(name: str) -> Any:
@@ -236,7 +238,6 @@ class GlueMetastoreConnector(MetastoreConnector):
                 operation="configure",
             )
         self._client: Any = None
-        self._storage: dict[str, str] = {}
         self._lock = threading.Lock()
 
     # -- client and calls -----------------------------------------------------------------------
@@ -250,72 +251,37 @@ class GlueMetastoreConnector(MetastoreConnector):
             return self._client
 
     def _new_client(self) -> Any:
-        import boto3
         from botocore.config import Config
 
-        from floe_dagster.catalogs import glue as aws
-
         try:
-            props = aws.aws_client_properties(self.config.aws_config())
+            return self.credentials.client(
+                "glue",
+                region=self.config.region,
+                endpoint=self.config.endpoint,
+                config=Config(
+                    retries={"total_max_attempts": 1, "mode": "standard"},  # tenacity retries, counted
+                    connect_timeout=self.config.connect_timeout_s,
+                    read_timeout=self.config.read_timeout_s,
+                ),
+            )
         except Exception as exc:  # STS AssumeRole, profile resolution
             raise self._map_error(exc, "connect", "AssumeRole", "credentials", 1) from None
-        self._storage = {k: v for k, v in props.items() if k.startswith("s3.")}
-        session = (
-            boto3.session.Session(profile_name=props[aws.GLUE_PROFILE_NAME])
-            if aws.GLUE_PROFILE_NAME in props
-            else boto3.session.Session()
-        )
-        return session.client(
-            "glue",
-            region_name=self.config.region,
-            endpoint_url=self.config.endpoint,
-            aws_access_key_id=props.get(aws.GLUE_ACCESS_KEY_ID),
-            aws_secret_access_key=props.get(aws.GLUE_SECRET_ACCESS_KEY),
-            aws_session_token=props.get(aws.GLUE_SESSION_TOKEN),
-            config=Config(
-                retries={"total_max_attempts": 1, "mode": "standard"},  # tenacity retries, counted
-                connect_timeout=self.config.connect_timeout_s,
-                read_timeout=self.config.read_timeout_s,
-            ),
-        )
 
     def storage_properties(self) -> dict[str, str]:
         """The ``s3.*`` properties (region, endpoint, resolved keys) for reading the tables' files.
 
         Credentials are the ones the client was built with (resolved once, role assumed once).
         """
-        self.client  # noqa: B018 -- resolves the credentials
-        return dict(self._storage)
+        self.client  # noqa: B018 -- resolves the credentials (errors mapped)
+        return dict(self.credentials.storage_properties())
 
     def duckdb_secret_sql(self, name: str = "floe_glue") -> str:
-        """``CREATE OR REPLACE SECRET`` (TYPE s3) for DuckDB's httpfs from ``storage_properties``.
+        """DuckDB's httpfs secret for the tables' files, built by the credential chokepoint.
 
-        Without resolved keys the secret uses DuckDB's credential chain. The statement holds the
-        secret: run it, never log it.
+        The statement holds the secret: run it, never log it.
         """
-        props = self.storage_properties()
-
-        def literal(value: str) -> str:
-            return "'" + value.replace("'", "''") + "'"
-
-        options = [f"REGION {literal(props.get('s3.region', self.config.region or ''))}"]
-        if "s3.access-key-id" in props:
-            options += [
-                f"KEY_ID {literal(props['s3.access-key-id'])}",
-                f"SECRET {literal(props['s3.secret-access-key'])}",
-            ]
-            if props.get("s3.session-token"):
-                options.append(f"SESSION_TOKEN {literal(props['s3.session-token'])}")
-        else:
-            options.append("PROVIDER credential_chain")
-        if endpoint := props.get("s3.endpoint"):
-            parts = urlsplit(endpoint)
-            options += [
-                f"ENDPOINT {literal(parts.netloc)}",
-                "URL_STYLE 'path'",
-                f"USE_SSL {'true' if parts.scheme == 'https' else 'false'}",
-            ]
-        return f"CREATE OR REPLACE SECRET {name} (TYPE s3, {', '.join(options)})"
+        self.client  # noqa: B018 -- resolves the credentials (errors mapped)
+        return str(self.credentials.duckdb_secret_sql(name, self.config.region or ""))
 
     def _count(self, api: str) -> None:
         with self._lock:
@@ -362,6 +328,7 @@ class GlueMetastoreConnector(MetastoreConnector):
                 f"glue metastore '{self.name}' at {self.endpoint()}: {api} during {operation}{what} failed"
                 f" after {attempts} attempt(s) ({code}); throttled or unavailable, retry later or raise"
                 f" max_attempts (now {self.config.max_attempts})",
+                attempts=attempts,
                 **tags,
             )
         target = _aws_error_class(exc)
@@ -490,6 +457,45 @@ class GlueMetastoreConnector(MetastoreConnector):
         described = self._to_table(namespace, self._raw_table(namespace, table), "list_partitions", False)
         return prune_partitions(described, partitions, predicates)
 
+    def table_stats(self, namespace: str, table: str) -> TableStats:
+        """From the table's parameters (Hive's ``numRows``/``totalSize``/``numFiles`` or the
+        crawler's ``recordCount``/``sizeKey``/``objectCount``) and ``UpdateTime`` (else
+        ``CreateTime``); partitioned tables sum their partitions' parameters (``GetPartitions``)."""
+        raw = self._call(
+            "table_stats", "GetTable", f"table {namespace}.{table}", DatabaseName=namespace, Name=table
+        )["Table"]
+        return self._to_table(namespace, raw, "table_stats").stats
+
+    def describe_scans(self, namespace: str, names: Sequence[str]) -> list[ScanDescription | FloeError]:
+        """One ``GetTables`` (anchored name expression) per chunk of names, no partition call:
+        partitioned tables are read through Hive-style folders under their location."""
+        found: dict[str, Any] = {}
+        for chunk in _expression_chunks(names):
+            expression = "^(" + "|".join(re.escape(n.lower()) for n in chunk) + ")$"
+            for raw in self._raw_tables(namespace, "describe_scans", expression):
+                found[raw["Name"].lower()] = raw
+        results: list[ScanDescription | FloeError] = []
+        for name in names:
+            raw = found.get(name.lower())
+            if raw is None:
+                results.append(
+                    NotFoundError(
+                        f"table {namespace}.{name} not found in glue metastore '{self.name}'",
+                        provider=PROVIDER,
+                        operation="describe_scans",
+                    )
+                )
+                continue
+            try:
+                results.append(
+                    ScanDescription.from_table(self._to_table(namespace, raw, "describe_scans", False))
+                )
+            except FloeError as exc:
+                if exc.retryable:
+                    raise
+                results.append(exc)
+        return results
+
     def describe_scan(
         self, namespace: str, table: str, predicates: Sequence[PartitionPredicate] = ()
     ) -> ScanDescription:
@@ -567,7 +573,7 @@ class GlueMetastoreConnector(MetastoreConnector):
             "name": name,
             "partition_keys": partition_keys,
             "properties": params,
-            "catalog": self.config.catalog_id or PROVIDER,
+            "catalog": self.name,
         }
 
         if params.get("table_type", "").upper() == "ICEBERG":
@@ -606,20 +612,19 @@ class GlueMetastoreConnector(MetastoreConnector):
         location = normalize_location(location, qualified, operation)
         fmt, options = self._format(qualified, serde, sd.get("InputFormat"), serde_params, params, operation)
         partitions: list[Any] = []
-        if partition_keys and versioned and self.config.partition_versions:
+        listed = bool(partition_keys) and versioned and self.config.partition_versions
+        if listed:
             partitions = self._raw_partitions(namespace, name, operation)
             partitions.sort(key=lambda p: tuple(p.get("Values", [])))
         payload = {
             "location": location,
-            "update_time": _iso(raw.get("UpdateTime")),
-            "version_id": raw.get("VersionId"),
-            "stats": {k: params.get(k) for k in STAT_KEYS},
+            "stats": glue_version_parameters(params),
             "partitions": [
                 [
                     p.get("Values", []),
                     (p.get("StorageDescriptor") or {}).get("Location"),
                     _iso(p.get("CreationTime")),
-                    {k: (p.get("Parameters") or {}).get(k) for k in STAT_KEYS},
+                    glue_version_parameters(p.get("Parameters")),
                 ]
                 for p in partitions
             ],
@@ -636,7 +641,7 @@ class GlueMetastoreConnector(MetastoreConnector):
                 serde_parameters=serde_params,
             ),
             data_version=_digest("glue:", payload) if versioned else "unversioned",
-            stats=_stats(params, partitions, bool(partition_keys) and bool(partitions), last_modified),
+            stats=_stats(params, partitions if listed else None, bool(partition_keys), last_modified),
             table_type=raw.get("TableType") or "EXTERNAL_TABLE",
             **common,
         )
@@ -669,10 +674,20 @@ class GlueMetastoreConnector(MetastoreConnector):
         return self.config.endpoint or f"https://glue.{self.config.region}.amazonaws.com"
 
     def auth_strategy(self) -> str:
-        return str(self.config.aws_config().credential_mode)
+        return str(self.credentials.mode)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "region": self.config.region, "catalog_id": self.config.catalog_id}
+
+
+def glue_version_parameters(params: dict[str, str] | None) -> dict[str, str | None]:
+    """The statistics parameters of a table or partition (Hive's and the crawler's), else its
+    last DDL time: the same rule as ``hive.version_parameters``."""
+    params = params or {}
+    stats: dict[str, str | None] = {
+        k: params[k] for k in STAT_KEYS if k != DDL_TIME and params.get(k) is not None
+    }
+    return stats or {DDL_TIME: params.get(DDL_TIME)}
 
 
 def _expression_chunks(names: Sequence[str]) -> Iterator[list[str]]:
@@ -698,10 +713,12 @@ def _int(value: Any) -> int | None:
 
 
 def _stats(
-    params: dict[str, str], partitions: list[Any], partitioned: bool, last_modified: datetime | None
+    params: dict[str, str], partitions: list[Any] | None, partitioned: bool, last_modified: datetime | None
 ) -> TableStats:
+    """Totals over the listed partitions' parameters (the table's when none were listed)."""
+
     def total(*keys: str) -> int | None:
-        sources = [p.get("Parameters") or {} for p in partitions] if partitioned else [params]
+        sources = [p.get("Parameters") or {} for p in partitions] if partitions is not None else [params]
         values = [next((_int(s.get(k)) for k in keys if _int(s.get(k)) is not None), None) for s in sources]
         if not values or any(v is None or v < 0 for v in values):
             return None
@@ -712,7 +729,7 @@ def _stats(
         size_bytes=total("totalSize", "sizeKey"),
         file_count=total("numFiles", "objectCount"),
         last_modified=last_modified,
-        partition_count=len(partitions) if partitioned else None,
+        partition_count=(len(partitions) if partitions is not None else None) if partitioned else 0,
     )
 
 

@@ -14,10 +14,21 @@
 * Mapping: Parquet, ORC, CSV/text (delimiter from the serde parameters), JSON and Avro serdes;
   ``table_type=ICEBERG`` tables resolve to their metadata location. Any other serde is a
   non-retryable ``NotSupportedError`` -- never a guess.
-* Data version: Hive tables hash ``transient_lastDdlTime``, ``numFiles``, ``totalSize``,
-  ``numRows``, the location and every partition's name with the same four parameters; Iceberg
-  tables use the current snapshot id (read from the metadata file, cached per metadata
-  location) or, with ``iceberg_version: metadata_location``, the metadata location itself.
+* Data version (``hive_data_version``), per field:
+
+  - ``numFiles``, ``totalSize``, ``numRows`` of the table and of every partition: Hive and the
+    metastore update them whenever files are written (the metastore recomputes the fast stats
+    ``numFiles``/``totalSize`` from the location on create and alter);
+  - ``transient_lastDdlTime``, only for a table (or partition) that has none of those statistics:
+    it is then the one signal a load leaves, but the Hive CLI and Spark also reset it on every
+    DDL (a comment included), so it is left out wherever statistics say more;
+  - the location: a table moved to another location reads other files;
+  - every partition's name: adding or dropping a partition changes what is read.
+
+  Never the comment, description, owner, column comments or any other parameter: editing them
+  keeps the version. Iceberg tables use the current snapshot id (read from the metadata file,
+  cached per metadata location) or, with ``iceberg_version: metadata_location``, the metadata
+  location itself.
 """
 
 from __future__ import annotations
@@ -41,18 +52,17 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_expo
 
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.errors import (
-    ConfigurationError,
     FloeError,
     MetastoreError,
     NotFoundError,
     NotSupportedError,
-    UnavailableError,
 )
 from floe_dagster.plugins.metastore import (
     Capability,
     Column,
     InvalidFieldError,
     MetastoreConnector,
+    MetastoreUnavailableError,
     Partition,
     PartitionPredicate,
     ScanDescription,
@@ -72,8 +82,10 @@ MAX_PARTS_LIMIT = 32767  # max_parts is an i16 in the Thrift API
 NO_SNAPSHOT_VERSION = "no-snapshot"
 UNVERSIONED = "unversioned"  # a table described for reading only (describe_scan)
 
-# Metadata that changes when a Hive table's (or partition's) data changes.
-VERSION_KEYS = ("transient_lastDdlTime", "numFiles", "totalSize", "numRows")
+# Statistics that change when a Hive table's (or partition's) data changes.
+STATS_KEYS = ("numFiles", "totalSize", "numRows")
+DDL_TIME = "transient_lastDdlTime"  # the fallback for tables without statistics
+VERSION_KEYS = (DDL_TIME, *STATS_KEYS)
 
 PARQUET_SERDES = {
     "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
@@ -101,10 +113,7 @@ INPUT_FORMATS = {
 SUPPORTED = "Parquet, ORC, Avro, JSON (hcatalog/openx), CSV (OpenCSVSerde, LazySimpleSerDe on text), Iceberg"
 
 
-class MetastoreUnavailableError(MetastoreError, UnavailableError):
-    """The metastore could not be reached (after floe's bounded retries). Retrying later can help."""
-
-    retryable = True
+__all__ = ["HiveMetastoreConfig", "HiveMetastoreConnector", "MetastoreUnavailableError", "storage_format"]
 
 
 def normalize_uris(value: str) -> str:
@@ -231,6 +240,9 @@ class _Pool:
         self._idle: list[_Connection] = []
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(size)
+        self.opened = 0  # connections opened so far
+        self.in_use = 0
+        self.peak_in_use = 0  # most connections in use at once (never above size)
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[_Connection]:
@@ -239,11 +251,19 @@ class _Pool:
                 conn = self._idle.pop() if self._idle else None
             if conn is None:
                 conn = self._opener()
+                with self._lock:
+                    self.opened += 1
+            with self._lock:
+                self.in_use += 1
+                self.peak_in_use = max(self.peak_in_use, self.in_use)
             try:
                 yield conn
             except BaseException:
                 conn.close()
                 raise
+            finally:
+                with self._lock:
+                    self.in_use -= 1
             with self._lock:
                 self._idle.append(conn)
 
@@ -318,7 +338,7 @@ class HiveMetastoreConnector(MetastoreConnector):
             parts = urlsplit(uri)
             sock = TSocket.TSocket(parts.hostname, parts.port)
             sock.setTimeout(self.config.connect_timeout_s * 1000)
-            transport = self._wrap(sock, parts.hostname or "")
+            transport = self.credentials.transport(sock, parts.hostname or "", self.type_name, self.name)
             try:
                 transport.open()
             except (TTransport.TTransportException, OSError) as exc:
@@ -339,32 +359,6 @@ class HiveMetastoreConnector(MetastoreConnector):
             TTransport.TTransportException.NOT_OPEN, "could not connect: " + "; ".join(failures)
         )
 
-    def _wrap(self, sock: Any, host: str) -> Any:
-        from thrift.transport import TTransport
-
-        if self.config.auth == "none":
-            return TTransport.TBufferedTransport(sock)
-        try:
-            import puresasl  # noqa: F401
-        except ImportError:
-            raise ConfigurationError(
-                f"metastore '{self.name}': auth {self.config.auth} needs SASL support;"
-                " install pyiceberg[hive-kerberos] (puresasl)",
-                provider=self.type_name,
-                operation="connect",
-            ) from None
-        if self.config.auth == "kerberos":
-            return TTransport.TSaslClientTransport(sock, host, self.config.kerberos_service_name)
-        assert self.config.password is not None
-        return TTransport.TSaslClientTransport(
-            sock,
-            host,
-            self.config.kerberos_service_name,
-            mechanism="PLAIN",
-            username=self.config.user,
-            password=self.config.password.get_secret_value(),
-        )
-
     def _count(self, method: str) -> None:
         with self._count_lock:
             self.call_counts[method] += 1
@@ -382,30 +376,37 @@ class HiveMetastoreConnector(MetastoreConnector):
             reraise=True,
         )
         answer: Any = None
+        attempts = 0
         try:
             for attempt in retrying:
-                with attempt, self._pool.connection() as conn:
-                    self._count(method)
-                    answer = _invoke(conn.client, method, args)
+                with attempt:
+                    attempts += 1  # connecting is part of the attempt: a refused connect counts
+                    with self._pool.connection() as conn:
+                        self._count(method)
+                        answer = _invoke(conn.client, method, args)
         except FloeError:
             raise
         except Exception as exc:
-            raise self._map_error(exc, operation, subject) from None
+            raise self._map_error(exc, operation, subject, attempts) from None
         if isinstance(answer, _ApplicationError):
-            raise self._map_error(answer.exception, operation, subject) from None
+            raise self._map_error(answer.exception, operation, subject, attempts) from None
         return answer
 
-    def _map_error(self, exc: Exception, operation: str, subject: str) -> FloeError:
+    @property
+    def pool(self) -> _Pool:
+        return self._pool
+
+    def _map_error(self, exc: Exception, operation: str, subject: str, attempts: int) -> FloeError:
         from hive_metastore import ttypes
         from thrift.Thrift import TApplicationException
 
         what = f" {subject}" if subject else ""
         tags: dict[str, Any] = {"provider": self.type_name, "operation": operation}
         if _is_transport_error(exc):
-            attempts = self.config.retries + 1
             return MetastoreUnavailableError(
-                f"hive metastore '{self.name}' unavailable at {self.config.uri} during {operation}{what}"
-                f" after {attempts} attempt(s): {_transport_reason(exc)}",
+                f"{self.type_name} metastore '{self.name}' unavailable at {self.config.uri} during"
+                f" {operation}{what} after {attempts} attempt(s): {_transport_reason(exc)}",
+                attempts=attempts,
                 **tags,
             )
         if isinstance(
@@ -536,6 +537,46 @@ class HiveMetastoreConnector(MetastoreConnector):
                 return self._pruned_partitions(described, predicates)
         return [_neutral_partition(p) for p in self._all_partitions(namespace, table)]
 
+    def table_stats(self, namespace: str, table: str) -> TableStats:
+        """From the table's parameters (``numRows``, ``totalSize``, ``numFiles``,
+        ``transient_lastDdlTime``), summed over its partitions' parameters when it is partitioned
+        (one ``get_table``, plus the partition pages)."""
+        subject = f"table {namespace}.{table}"
+        raw = self._call("table_stats", "get_table", namespace, table, subject=subject)
+        return self._to_table(namespace, raw, "table_stats").stats
+
+    def describe_scans(self, namespace: str, names: Sequence[str]) -> list[ScanDescription | FloeError]:
+        """``get_table_objects_by_name`` per ``batch_size`` names, nothing per table: partitioned
+        tables are read through Hive-style folders under their location, Iceberg tables through
+        their metadata file (no snapshot read)."""
+        results: list[ScanDescription | FloeError] = []
+        size = self.config.batch_size
+        for start in range(0, len(names), size):
+            chunk = list(names[start : start + size])
+            raw = self._call(
+                "describe_scans", "get_table_objects_by_name", namespace, chunk, subject=namespace
+            )
+            by_name = {t.tableName.lower(): t for t in raw or []}
+            for name in chunk:
+                found = by_name.get(name.lower())
+                if found is None:
+                    results.append(
+                        NotFoundError(
+                            f"table {namespace}.{name} not found in metastore '{self.name}'",
+                            provider=self.type_name,
+                            operation="describe_scans",
+                        )
+                    )
+                    continue
+                try:
+                    described = self._to_table(namespace, found, "describe_scans", versioned=False)
+                    results.append(ScanDescription.from_table(described))
+                except FloeError as exc:
+                    if exc.retryable:
+                        raise
+                    results.append(exc)
+        return results
+
     def describe_scan(
         self, namespace: str, table: str, predicates: Sequence[PartitionPredicate] = ()
     ) -> ScanDescription:
@@ -654,10 +695,12 @@ class HiveMetastoreConnector(MetastoreConnector):
                 properties=params,
                 stats=TableStats(last_modified=last_modified),
                 table_type="ICEBERG",
-                catalog="hive",
+                catalog=self.name,
             )
 
-        fmt, options = storage_format(qualified, serde, sd.inputFormat, serde_params, params)
+        fmt, options = storage_format(
+            qualified, serde, sd.inputFormat, serde_params, params, provider=self.type_name
+        )
         partitions: list[tuple[str, Any]] = []
         if partition_keys and versioned:
             key_names = [k.name for k in partition_keys]
@@ -668,7 +711,11 @@ class HiveMetastoreConnector(MetastoreConnector):
                 ),
                 key=_by_name,
             )
-        stats = _stats(params, [p for _, p in partitions], bool(partition_keys) and versioned, last_modified)
+        partition_count: int | None = 0
+        if partition_keys:
+            partition_count = len(partitions) if versioned else None
+        listed = [p for _, p in partitions] if partition_keys and versioned else None
+        stats = _stats(params, listed, partition_count, last_modified)
         return Table(
             namespace=namespace,
             name=raw.tableName,
@@ -687,7 +734,7 @@ class HiveMetastoreConnector(MetastoreConnector):
             properties=params,
             stats=stats,
             table_type=raw.tableType or "MANAGED_TABLE",
-            catalog="hive",
+            catalog=self.name,
         )
 
     def _iceberg_version(self, qualified: str, metadata_location: str, operation: str) -> str:
@@ -700,8 +747,7 @@ class HiveMetastoreConnector(MetastoreConnector):
             from pyiceberg.io import load_file_io
             from pyiceberg.serializers import FromInputFile
 
-            properties = {k: v.get_secret_value() for k, v in self.config.io_properties.items()}
-            io = load_file_io(properties, metadata_location)
+            io = load_file_io(self.credentials.file_io_properties(), metadata_location)
             metadata = FromInputFile.table_metadata(io.new_input(metadata_location))
         except Exception as exc:
             raise MetastoreError(
@@ -725,12 +771,7 @@ class HiveMetastoreConnector(MetastoreConnector):
         return self.config.uri or "-"
 
     def auth_strategy(self) -> str:
-        if self.config.auth == "kerberos":
-            return f"kerberos (SASL GSSAPI, service {self.config.kerberos_service_name})"
-        if self.config.auth == "plain":
-            password = "set" if self.config.password is not None else "unset"
-            return f"plain (SASL PLAIN, user {self.config.user or '-'}, password {password})"
-        return f"none (ugi {self.config.user})" if self.config.user else "none"
+        return str(self.credentials.strategy())
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "uri": self.config.uri}
@@ -745,6 +786,8 @@ def storage_format(
     input_format: str | None,
     serde_params: dict[str, str],
     table_params: dict[str, str],
+    provider: str = "hive",
+    operation: str = "map_storage",
 ) -> tuple[str, dict[str, str]]:
     """(format, reader options) for a Hive serde + input format; NotSupportedError otherwise."""
     serde = serde or ""
@@ -782,30 +825,43 @@ def storage_format(
     raise NotSupportedError(
         f"table {qualified}: serde {serde or '(none)'} with input format {input_format or '(none)'}"
         f" is not supported; supported: {SUPPORTED}",
-        provider="hive",
-        operation="map_storage",
+        provider=provider,
+        operation=operation,
         retryable=False,
     )
+
+
+def version_parameters(params: dict[str, str] | None) -> dict[str, str | None]:
+    """The parameters of a table or partition that change with its data (see the module docstring).
+
+    Its statistics when it has any, else its last DDL time (the only trace a load leaves then).
+    """
+    params = params or {}
+    stats: dict[str, str | None] = {k: params[k] for k in STATS_KEYS if params.get(k) is not None}
+    return stats or {DDL_TIME: params.get(DDL_TIME)}
 
 
 def hive_data_version(location: str, params: dict[str, str], partitions: list[tuple[str, Any]]) -> str:
     """A digest of the metadata that changes with the data (and nothing else)."""
     payload = {
         "location": location,
-        "table": {k: params.get(k) for k in VERSION_KEYS},
-        "partitions": [
-            [name, {k: (p.parameters or {}).get(k) for k in VERSION_KEYS}] for name, p in partitions
-        ],
+        "table": version_parameters(params),
+        "partitions": [[name, version_parameters(p.parameters)] for name, p in partitions],
     }
     digest = hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode())
     return "hive:" + digest.hexdigest()[:32]
 
 
 def _stats(
-    params: dict[str, str], partitions: list[Any], partitioned: bool, last_modified: datetime | None
+    params: dict[str, str],
+    partitions: list[Any] | None,
+    partition_count: int | None,
+    last_modified: datetime | None,
 ) -> TableStats:
+    """Totals from the partitions' parameters when they were listed, else from the table's."""
+
     def total(key: str) -> int | None:
-        if not partitioned:
+        if partitions is None:
             value = _int(params.get(key))
             return value if value is not None and value >= 0 else None
         values = [_int((p.parameters or {}).get(key)) for p in partitions]
@@ -818,7 +874,7 @@ def _stats(
         size_bytes=total("totalSize"),
         file_count=total("numFiles"),
         last_modified=last_modified,
-        partition_count=len(partitions) if partitioned else None,
+        partition_count=partition_count,
     )
 
 

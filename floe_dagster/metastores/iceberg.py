@@ -74,7 +74,13 @@ class IcebergCatalogConnector(MetastoreConnector):
 
     def get_table(self, namespace: str, table: str) -> Table:
         loaded = self._load(namespace, table)
-        return to_neutral_table(namespace, table, loaded)
+        return to_neutral_table(namespace, table, loaded, catalog=self.name)
+
+    def table_stats(self, namespace: str, table: str) -> TableStats:
+        """From the current snapshot's summary (``total-records``, ``total-files-size``,
+        ``total-data-files``) and the metadata's ``last-updated-ms``."""
+        loaded = self._tagged("table_stats", lambda: self.catalog.load_table((*namespace.split("."), table)))
+        return to_neutral_table(namespace, table, loaded, catalog=self.name).stats
 
     def list_partitions(
         self, namespace: str, table: str, predicates: Sequence[PartitionPredicate] = ()
@@ -96,7 +102,9 @@ class IcebergCatalogConnector(MetastoreConnector):
         ]
         if not predicates:
             return partitions
-        return prune_partitions(to_neutral_table(namespace, table, loaded), partitions, predicates)
+        return prune_partitions(
+            to_neutral_table(namespace, table, loaded, catalog=self.name), partitions, predicates
+        )
 
     def _load(self, namespace: str, table: str) -> IcebergTable:
         identifier = (*namespace.split("."), table)
@@ -114,7 +122,7 @@ class IcebergCatalogConnector(MetastoreConnector):
         return {**super().describe(), "catalog": self.config.catalog}
 
 
-def to_neutral_table(namespace: str, name: str, table: IcebergTable) -> Table:
+def to_neutral_table(namespace: str, name: str, table: IcebergTable, catalog: str | None = None) -> Table:
     metadata = table.metadata
     snapshot = table.current_snapshot()
     summary = snapshot.summary if snapshot is not None else None
@@ -158,6 +166,8 @@ def to_neutral_table(namespace: str, name: str, table: IcebergTable) -> Table:
             size_bytes=summary_int("total-files-size"),
             file_count=summary_int("total-data-files"),
             last_modified=datetime.fromtimestamp(metadata.last_updated_ms / 1000, tz=UTC),
+            partition_count=0 if spec.is_unpartitioned() else None,
         ),
         table_type="ICEBERG",
+        catalog=catalog,
     )

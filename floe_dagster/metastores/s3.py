@@ -621,6 +621,10 @@ class S3MetastoreConnector(MetastoreConnector):
             )
         return self._describe(namespace, table, objects)
 
+    def table_stats(self, namespace: str, table: str) -> TableStats:
+        """Object count, total size and newest object of the table (rows from Parquet footers)."""
+        return self.get_table(namespace, table).stats
+
     def get_tables(self, namespace: str, names: Sequence[str]) -> list[Table]:
         self._check_namespace(namespace, "get_tables")
         found = self.discover()

@@ -1,13 +1,20 @@
 """Instantiate the plugins a loaded manifest names (the only place plugins are constructed).
 
 Metastore connectors get their config through ONE function, ``metastore_config``: the auth and
-secret normalisation chokepoint. It infers the provider when the manifest does not name one,
-merges the manifest's options with the environment variables the connector declares (manifest
-first, then ``FLOE_METASTORE_<NAME>_<FIELD>``, then the provider's own variables such as
-``HIVE_METASTORE_URIS``), validates the result into the connector's config model (secrets as
+secret normalisation chokepoint. It infers the provider when the manifest does not name one
+(``infer_metastore_provider``, also what the manifest schema calls for an entry without
+``type``), merges the manifest's options with the environment variables the connector declares
+(manifest first, then ``FLOE_METASTORE_<NAME>_<FIELD>``, then the provider's own variables such
+as ``HIVE_METASTORE_URIS``), validates the result into the connector's config model (secrets as
 ``SecretStr``), and reports a missing or invalid field as an ``InvalidFieldError`` naming the
-provider, the operation and the field -- never the value. ``FLOE_METASTORE_DEBUG=1`` (or
-``debug=True``) prints each connector's redacted diagnostics when it is built.
+provider, the operation and the field -- never the value. The connector then receives typed
+credentials from ``plugins/metastore_auth.py`` (the other half of the chokepoint).
+``FLOE_METASTORE_DEBUG=1`` (or ``debug=True``) prints each connector's redacted diagnostics when
+it is built.
+
+``build_metastore(..., quick=True)`` is for listings made while a code location loads: one
+attempt, short connect/read timeouts (``LOAD_TIME_LIMITS``), so an unreachable metastore costs
+seconds, not a retry schedule.
 """
 
 from __future__ import annotations
@@ -32,12 +39,31 @@ if TYPE_CHECKING:
 
 DEBUG_ENV = "FLOE_METASTORE_DEBUG"
 CONFIGURE = "configure"
+# Config fields (of any metastore or catalog plugin that has them) lowered for a load-time
+# listing: no retries, one attempt, short timeouts. Numbers are upper bounds (a lower setting
+# in the manifest stays).
+LOAD_TIME_LIMITS: dict[str, int | float] = {
+    "retries": 0,
+    "max_retries": 0,
+    "max_attempts": 1,
+    "api_max_attempts": 1,
+    "connect_timeout_s": 2.0,
+    "read_timeout_s": 5.0,
+    "api_timeout_s": 5.0,
+    "request_timeout_s": 5.0,
+    "timeout_s": 5.0,
+}
+INFERENCE_RULES = (
+    "config.catalog -> iceberg, a thrift:// uri -> hive, config.catalog_id -> glue,"
+    " config.project + config.service -> dataproc, config.bucket -> s3"
+)
 
 
-def build_catalog(loaded: LoadedManifest, name: str) -> CatalogPlugin:
+def build_catalog(loaded: LoadedManifest, name: str, quick: bool = False) -> CatalogPlugin:
     entry = loaded.manifest.catalogs[name]
     cls = cast(type[CatalogPlugin], get_plugin_class("catalogs", entry.type))
-    return cls(name, loaded.plugin_config("catalogs", name))
+    config = loaded.plugin_config("catalogs", name)
+    return cls(name, load_time_config(config) if quick else config)
 
 
 def build_compute(loaded: LoadedManifest, name: str) -> tuple[ComputePlugin, PluginConfig]:
@@ -45,13 +71,25 @@ def build_compute(loaded: LoadedManifest, name: str) -> tuple[ComputePlugin, Plu
     return cls(), loaded.plugin_config("computes", name)
 
 
-def build_metastore(loaded: LoadedManifest, name: str) -> MetastoreConnector:
+def build_metastore(loaded: LoadedManifest, name: str, quick: bool = False) -> MetastoreConnector:
+    """The connector of metastore ``name``; ``quick``: one short attempt (see ``LOAD_TIME_LIMITS``)."""
     entry = loaded.manifest.metastores[name]
     config = loaded.plugin_config("metastores", name)
     catalog = None
     if getattr(get_plugin_class("metastores", entry.type), "needs_catalog", False):
-        catalog = build_catalog(loaded, getattr(config, "catalog"))  # noqa: B009
-    return connect_metastore(name, entry.type, config, catalog=catalog)
+        catalog = build_catalog(loaded, getattr(config, "catalog"), quick=quick)  # noqa: B009
+    return connect_metastore(name, entry.type, config, catalog=catalog, quick=quick)
+
+
+def load_time_config(config: PluginConfig) -> PluginConfig:
+    """``config`` with ``LOAD_TIME_LIMITS`` applied to the fields its model has."""
+    fields = type(config).model_fields
+    update: dict[str, Any] = {}
+    for field_name, limit in LOAD_TIME_LIMITS.items():
+        current = getattr(config, field_name, None) if field_name in fields else None
+        if isinstance(current, int | float) and not isinstance(current, bool):
+            update[field_name] = min(current, limit)
+    return config.model_copy(update=update) if update else config
 
 
 def table_filter(loaded: LoadedManifest, name: str) -> TableFilter:
@@ -63,19 +101,23 @@ def table_filter(loaded: LoadedManifest, name: str) -> TableFilter:
 
 
 def infer_metastore_provider(options: Mapping[str, Any]) -> str:
-    """The connector type for options that name none: a ``catalog`` -> iceberg, ``thrift://`` -> hive."""
+    """The connector type for options that name none (see ``INFERENCE_RULES``)."""
     if options.get("catalog"):
         return "iceberg"
     uri = str(options.get("uri") or "").split(",")[0].strip()
     scheme = urlsplit(uri).scheme if uri else ""
     if scheme == "thrift":
         return "hive"
-    if scheme == "glue" or options.get("catalog_id") or options.get("glue_catalog_id"):
+    if scheme == "glue" or options.get("catalog_id"):
         return "glue"
+    if options.get("project") and options.get("service"):
+        return "dataproc"
+    if options.get("bucket"):
+        return "s3"
     hint = f" (uri scheme '{scheme}')" if scheme else ""
     raise InvalidFieldError(
-        f"cannot infer the metastore provider from the options{hint}; set `type:` to one of"
-        f" [{', '.join(available_types('metastores'))}]",
+        f"cannot infer the metastore provider from its config{hint}; set `type:` to one of"
+        f" [{', '.join(available_types('metastores'))}] (inferred only from: {INFERENCE_RULES})",
         field="type",
         provider="-",
         operation=CONFIGURE,
@@ -165,9 +207,15 @@ def connect_metastore(
     environ: Mapping[str, str] | None = None,
     debug: bool | None = None,
     stream: IO[str] | None = None,
+    quick: bool = False,
 ) -> MetastoreConnector:
-    """A connector built through ``metastore_config``; with debug on, its redacted diagnostics are printed."""
+    """A connector built through ``metastore_config``; with debug on, its redacted diagnostics are printed.
+
+    ``quick``: the config with ``LOAD_TIME_LIMITS`` (one short attempt), for load-time listings.
+    """
     provider, config = metastore_config(name, provider, options, environ=environ)
+    if quick:
+        config = load_time_config(config)
     cls = cast(type[MetastoreConnector], get_plugin_class("metastores", provider))
     if getattr(cls, "needs_catalog", False):
         if catalog is None:

@@ -28,7 +28,13 @@ from typing import Any, ClassVar, Literal
 from pydantic import SecretStr
 
 from floe_dagster.plugins.base import Plugin, PluginConfig
-from floe_dagster.plugins.errors import ConfigurationError, FloeError, NotSupportedError
+from floe_dagster.plugins.errors import (
+    ConfigurationError,
+    FloeError,
+    MetastoreError,
+    NotSupportedError,
+    UnavailableError,
+)
 
 logger = logging.getLogger("floe_dagster.metastores")
 
@@ -60,6 +66,30 @@ class InvalidFieldError(ConfigurationError):
 
     def tags(self) -> dict[str, str]:
         return {**super().tags(), "field": self.field}
+
+
+class MetastoreUnavailableError(MetastoreError, UnavailableError):
+    """The metastore could not be reached, or kept failing, through every attempt floe made.
+
+    ``attempts`` counts the attempts really made (the first one included); it is also a tag.
+    Retrying later can help.
+    """
+
+    retryable = True
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        attempts: int,
+        provider: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, operation=operation, retryable=True)
+        self.attempts = attempts
+
+    def tags(self) -> dict[str, str]:
+        return {**super().tags(), "attempts": str(self.attempts)}
 
 
 @dataclass(frozen=True)
@@ -148,6 +178,7 @@ class Table:
     stats: TableStats = field(default_factory=TableStats)
     table_type: str = "EXTERNAL"
     partition_spec: PartitionSpec = field(default_factory=PartitionSpec)
+    # The catalog as the user knows it: the metastore's name in the manifest (never a provider).
     catalog: str | None = None
 
     def __post_init__(self) -> None:
@@ -455,10 +486,15 @@ class MetastoreConnector(Plugin, abc.ABC):
     required_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, name: str, config: PluginConfig) -> None:
+        from floe_dagster.plugins.metastore_auth import metastore_credentials
+
         self.name = name
         self.config = config
         self.call_counts: Counter[str] = Counter()
         self.scan_problems: list[FloeError] = []
+        # Typed credentials from the one chokepoint (plugins/metastore_auth.py): connectors use
+        # these and never read the environment or unwrap a secret themselves.
+        self.credentials: Any = metastore_credentials(config)
 
     @property
     def api_calls(self) -> int:
@@ -503,6 +539,14 @@ class MetastoreConnector(Plugin, abc.ABC):
         self, namespace: str, table: str, predicates: Sequence[PartitionPredicate] = ()
     ) -> list[Partition]:
         raise self.not_supported("list_partitions")
+
+    def table_stats(self, namespace: str, table: str) -> TableStats:
+        """Row count, size, file count, last change and partition count, as far as the provider knows.
+
+        Optional: connectors that declare ``Capability.TABLE_STATS`` answer it; the others raise
+        ``NotSupportedError`` tagged with the provider and ``table_stats``.
+        """
+        raise self.not_supported("table_stats")
 
     def not_supported(self, operation: str, detail: str = "") -> NotSupportedError:
         return NotSupportedError(
@@ -554,6 +598,24 @@ class MetastoreConnector(Plugin, abc.ABC):
             )
             return ScanDescription.from_table(described, partitions, predicates)
         return ScanDescription.from_table(described, None, predicates)
+
+    def describe_scans(self, namespace: str, names: Sequence[str]) -> list[ScanDescription | FloeError]:
+        """How to read each of ``names`` in one batched pass (for views over many tables at once).
+
+        Partitioned tables are read through their location with Hive partitioning (a glob per
+        partition level), so no partition is listed here; the reader prunes partition folders
+        from its own filters. A table that cannot be described is its (non-retryable) error.
+        """
+        results: list[ScanDescription | FloeError] = []
+        for result in self.get_tables_or_errors(namespace, names):
+            if isinstance(result, FloeError):
+                results.append(result)
+                continue
+            try:
+                results.append(ScanDescription.from_table(result))
+            except FloeError as exc:
+                results.append(exc)
+        return results
 
     def describe(self) -> dict[str, Any]:
         return {"metastore": self.name, "provider": self.type_name}

@@ -100,3 +100,30 @@ def test_refresh_writes_the_defs_state(seeded: LoadedManifest, capsys: pytest.Ca
     state = read_state(Path(path))
     assert state is not None
     assert sorted(t["name"] for t in state.tables("lakehouse")) == list(RAW)
+
+
+def mapped_manifest(loaded: LoadedManifest, name: str, mapping: str) -> Path:
+    """A second manifest beside the demo's (same catalog and dbt project, its own state key)."""
+    text = loaded.path.read_text().replace("name: jaffle-lakehouse", f"name: {name}")
+    text = text.replace('    include: ["raw.*"]\n', f'    include: ["raw.*"]\n{mapping}')
+    path = loaded.path.with_name(f"{name}.yaml")
+    path.write_text(text)
+    return path
+
+
+def test_observe_prints_the_keys_the_manifest_maps(
+    seeded: LoadedManifest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = mapped_manifest(
+        seeded,
+        "mapped-observe",
+        "    asset_key_prefix: [warehouse, shop]\n    asset_keys: {raw.orders: finance/orders}\n",
+    )
+    assert main(["observe", str(manifest), "--format", "json"]) == 0
+    observed = {o["key"]: o["data_version"] for o in json.loads(capsys.readouterr().out)}
+    ids = snapshot_ids(seeded)
+    assert observed == {
+        "warehouse/shop/raw/customers": ids["lakehouse/raw/customers"],
+        "finance/orders": ids["lakehouse/raw/orders"],
+        "warehouse/shop/raw/payments": ids["lakehouse/raw/payments"],
+    }

@@ -232,6 +232,53 @@ def test_thrift_errors_are_tagged_dataproc(
         assert problems == [] and {p.provider for p in conn.scan_problems} == {"dataproc"}
 
 
+def test_nothing_user_visible_says_hive_on_the_dataproc_path(
+    fake_api: FakeMetastoreApi, seeded_hive_metastore: SeededMetastore
+) -> None:
+    """Tables, errors and diagnostics name the dataproc metastore; the Thrift path is an implementation."""
+    import socket
+
+    seeded = seeded_hive_metastore
+    with dataproc(fake_api) as conn:
+        table = conn.get_table(seeded.db, seeded.partitioned)
+        assert table.catalog == "lake"
+        scan = conn.describe_scans(seeded.db, [seeded.partitioned, "nope"])
+        missing = scan[1]
+        assert isinstance(missing, NotFoundError) and missing.provider == "dataproc"
+        with pytest.raises(NotFoundError) as not_found:
+            conn.get_table(seeded.db, "nope")
+        visible = [
+            str(table.catalog),
+            table.table_type,
+            conn.debug_report(),
+            str(conn.describe()),
+            conn.auth_strategy(),
+            str(not_found.value),
+            str(missing),
+        ]
+        assert [v for v in visible if "hive" in v.lower()] == []
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    dead = FakeMetastoreApi()
+    dead.services[f"projects/{PROJECT}/locations/{LOCATION}/services/{SERVICE}"] = (
+        f"thrift://127.0.0.1:{closed}"
+    )
+    try:
+        conn = dataproc(dead, retries=1)
+        with pytest.raises(UnavailableError) as info:
+            conn.list_namespaces()
+        error = info.value
+        assert (error.provider, error.operation, error.retryable) == ("dataproc", "list_namespaces", True)
+        assert "hive" not in str(error).lower() and str(error).startswith(
+            "[dataproc:list_namespaces] dataproc"
+        )
+        assert getattr(error, "attempts", None) == 2
+    finally:
+        dead.close()
+
+
 @pytest.mark.parametrize(
     ("overrides", "field"),
     [

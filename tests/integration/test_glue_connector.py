@@ -344,6 +344,68 @@ def test_large_tables_are_listed_in_segments(glue: GlueMetastoreConnector, seede
     assert all(p["ExcludeColumnSchema"] for p in sent)
 
 
+def split_pages(
+    connector: GlueMetastoreConnector, operation: str, key: str, page_size: int | None = None
+) -> list[dict[str, Any]]:
+    """Make moto's one-page answers to ``operation`` real pages of ``MaxResults`` items.
+
+    moto ignores ``MaxResults`` and returns everything at once, so ``_pages`` would never see a
+    ``NextToken``. These botocore hooks (the same mechanism as the throttling injection) cut each
+    answer to the requested page size and hand out a ``NextToken``; on the next request they take
+    the token off before it reaches moto (which would refuse it) and serve the following page.
+    ``page_size`` sets ``MaxResults`` on requests that carry none (``GetDatabases``). Returns the
+    parameters each request was sent with.
+    """
+    sent: list[dict[str, Any]] = []
+
+    def before(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        if page_size is not None:
+            params.setdefault("MaxResults", page_size)
+        sent.append(dict(params))
+        token = params.pop("NextToken", None)
+        context["floe_offset"] = int(token.removeprefix("floe-page:")) if token else 0
+        context["floe_size"] = params.get("MaxResults")
+
+    def after(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        offset, size = context.get("floe_offset", 0), context.get("floe_size")
+        items = parsed.get(key, [])
+        if size is None:
+            return
+        parsed[key] = items[offset : offset + size]
+        parsed.pop("NextToken", None)
+        if offset + size < len(items):
+            parsed["NextToken"] = f"floe-page:{offset + size}"
+
+    connector.client.meta.events.register(f"provide-client-params.glue.{operation}", before)
+    connector.client.meta.events.register(f"after-call.glue.{operation}", after)
+    return sent
+
+
+def test_get_tables_and_get_databases_are_followed_page_by_page(seeded_glue: SeededGlue) -> None:
+    server = seeded_glue.server
+    aws = server.client("glue")
+    db = unique("glue_pages")
+    aws.create_database(DatabaseInput={"Name": db})
+    names = [f"t{i:02d}" for i in range(7)]
+    for name in names:
+        create_parquet_table(aws, db, name, f"s3://{seeded_glue.bucket}/{db}/{name}")
+    glue = glue_connector(server, page_size=3)
+    tables_sent = split_pages(glue, "GetTables", "TableList")
+    assert glue.list_tables(db) == names  # every page followed: 3 + 3 + 1
+    assert glue.call_counts == {"GetTables": 3}
+    assert [p.get("NextToken") for p in tables_sent] == [None, "floe-page:3", "floe-page:6"]
+    assert all(p["MaxResults"] == 3 and p["DatabaseName"] == db for p in tables_sent)
+
+    scanned = [t.name for t in glue.scan(TableFilter(include=(f"{db}.*",)))]
+    assert scanned == names and glue.call_counts["GetTables"] == 6 and "GetTable" not in glue.call_counts
+
+    every = set(glue_connector(server).list_namespaces())
+    databases = glue_connector(server)
+    split_pages(databases, "GetDatabases", "DatabaseList", page_size=1)
+    assert set(databases.list_namespaces()) == every and len(every) >= 3
+    assert databases.call_counts == {"GetDatabases": len(every)}  # one page per database
+
+
 def test_catalog_id_is_sent_with_every_call(seeded_glue: SeededGlue) -> None:
     glue = glue_connector(seeded_glue.server, catalog_id="123456789012")
     sent = record_params(glue, "GetTables")
@@ -383,11 +445,93 @@ def test_duckdb_reads_glue_tables_from_s3(
     rows = duck.sql(f"SELECT ds, count(*) FROM {relation_sql(events)} GROUP BY ALL ORDER BY ALL").fetchall()
     assert rows == [(DAYS[1], 4), (DAYS[2], 4)]
     ice = glue.describe_scan(seeded_glue.db, "ice_orders")
-    assert set(required_extensions(ice)) <= {"avro", "iceberg"}
+    assert set(required_extensions(ice)) == {"avro", "iceberg", "httpfs"}  # httpfs: the files are on S3
     assert duck.sql(count.format(relation_sql(ice))).fetchone() == (2,)
 
 
 # --- data versions ---------------------------------------------------------------------------------
+
+
+def test_metadata_only_updates_keep_the_version(seeded_glue: SeededGlue) -> None:
+    """A new description, owner or column comment (a new Glue table version, a new UpdateTime on
+    AWS) is not a data change; new statistics or a new location are."""
+    server = seeded_glue.server
+    aws = server.client("glue")
+    db = unique("glue_edits")
+    aws.create_database(DatabaseInput={"Name": db})
+    create_parquet_table(aws, db, "t", f"s3://{seeded_glue.bucket}/{db}/t")
+    glue = glue_connector(server)
+    before = glue.get_table(db, "t").data_version
+    table = aws.get_table(DatabaseName=db, Name="t")["Table"]
+    storage = table["StorageDescriptor"]
+    commented = [{**c, "Comment": "described"} for c in storage["Columns"]]
+    aws.update_table(
+        DatabaseName=db,
+        TableInput={
+            "Name": "t",
+            "Description": "orders as the shop sees them",
+            "Owner": "someone-else",
+            "StorageDescriptor": {**storage, "Columns": commented},
+            "Parameters": table["Parameters"],
+            "TableType": "EXTERNAL_TABLE",
+        },
+    )
+    updated = aws.get_table(DatabaseName=db, Name="t")["Table"]
+    assert updated["Description"] == "orders as the shop sees them"
+    assert updated["VersionId"] != table["VersionId"]  # Glue made a new table version
+    assert glue.get_table(db, "t").data_version == before
+    aws.update_table(
+        DatabaseName=db,
+        TableInput={
+            "Name": "t",
+            "StorageDescriptor": {**storage, "Location": f"s3://{seeded_glue.bucket}/{db}/t_v2"},
+            "Parameters": table["Parameters"],
+            "TableType": "EXTERNAL_TABLE",
+        },
+    )
+    assert glue.get_table(db, "t").data_version != before
+
+
+def test_an_iceberg_commit_changes_the_version(seeded_glue: SeededGlue) -> None:
+    from pyiceberg.catalog.glue import GlueCatalog
+
+    server = seeded_glue.server
+    catalog = GlueCatalog(
+        "commit",
+        **{
+            "glue.endpoint": server.endpoint,
+            "glue.region": server.region,
+            "glue.access-key-id": server.access_key_id,
+            "glue.secret-access-key": server.secret_access_key,
+            "s3.endpoint": server.endpoint,
+            "s3.region": server.region,
+            "s3.access-key-id": server.access_key_id,
+            "s3.secret-access-key": server.secret_access_key,
+        },
+    )
+    db = unique("glue_ice")
+    catalog.create_namespace(db)
+    schema = pa.schema([("id", pa.int64())])
+    table = catalog.create_table((db, "events"), schema=schema, location=f"s3://{seeded_glue.bucket}/{db}/ev")
+    table.append(pa.table({"id": pa.array([1], pa.int64())}))
+    glue = glue_connector(server)
+    first = glue.get_table(db, "events").data_version
+    assert glue.get_table(db, "events").data_version == first
+    catalog.load_table((db, "events")).append(pa.table({"id": pa.array([2], pa.int64())}))
+    second = glue.get_table(db, "events").data_version
+    assert second != first and glue.get_table(db, "events").data_version == second
+
+
+def test_table_stats_and_the_catalog_name(glue: GlueMetastoreConnector, seeded_glue: SeededGlue) -> None:
+    people = glue.table_stats(seeded_glue.db, "people_csv")
+    assert people.row_count == 2 and people.partition_count == 0 and people.last_modified is not None
+    events = glue.table_stats(seeded_glue.db, "events")
+    assert events.row_count == 12 and events.partition_count == 3
+    assert glue.call_counts == {"GetTable": 2, "GetPartitions": 1}
+    with pytest.raises(NotFoundError) as info:
+        glue.table_stats(seeded_glue.db, "nope")
+    assert info.value.tags() == {"provider": "glue", "operation": "table_stats", "retryable": "false"}
+    assert glue.get_table(seeded_glue.db, "orders").catalog == "lake"  # the metastore's name
 
 
 def test_data_version_changes_with_the_data_only(seeded_glue: SeededGlue) -> None:
@@ -448,7 +592,9 @@ def test_throttling_that_never_ends_is_a_bounded_retryable_error(seeded_glue: Se
     assert time.monotonic() - started < 2  # bounded: 3 waits of at most 0.1 s
     error = info.value
     assert isinstance(error, GlueUnavailableError)
-    assert error.tags() == {"provider": "glue", "operation": "list_tables", "retryable": "true"}
+    tags = {"provider": "glue", "operation": "list_tables", "retryable": "true", "attempts": "4"}
+    assert error.tags() == tags
+    assert error.attempts == 4  # as data, not only in the text
     assert "4 attempt(s)" in str(error) and "ThrottlingException" in str(error) and "GetTables" in str(error)
     assert len(calls) == 4 and glue.call_counts == {"GetTables": 4}
 

@@ -276,6 +276,90 @@ def test_data_versions_are_stable_and_change_only_for_the_changed_table(
         assert versions() == second
 
 
+def test_metadata_only_edits_keep_the_version_and_new_data_changes_it(hive_metastore: HiveMetastore) -> None:
+    """Comment, owner and column comments are not data; statistics, partitions and location are."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    client = hive_metastore.client()
+    db = unique("edits")
+    root = create_database(client, db, hive_metastore.warehouse)
+    (root / "t").mkdir()
+    pq.write_table(pa.table({"id": [1, 2]}), root / "t" / "000000_0")
+    client.create_table(
+        thrift_table(db, "t", [("id", "bigint")], PARQUET, f"file://{root / 't'}", params={"numRows": "2"})
+    )
+    with connector(hive_metastore.uri) as hms:
+        first = hms.get_table(db, "t").data_version
+
+        table = client.get_table(db, "t")
+        table.parameters["comment"] = "orders as the shop sees them"
+        table.owner = "someone-else"
+        table.sd.cols[0].comment = "the order id"
+        client.alter_table(db, "t", table)
+        edited = client.get_table(db, "t")
+        assert (
+            edited.parameters["comment"] == "orders as the shop sees them" and edited.owner == "someone-else"
+        )
+        assert hms.get_table(db, "t").data_version == first
+
+        # as the Hive CLI and Spark alter a comment: without the DDL time, which the metastore resets
+        time.sleep(1.1)
+        table = client.get_table(db, "t")
+        ddl_time = table.parameters.pop("transient_lastDdlTime")
+        table.parameters["comment"] = "a new comment"
+        client.alter_table(db, "t", table)
+        assert client.get_table(db, "t").parameters["transient_lastDdlTime"] != ddl_time
+        assert hms.get_table(db, "t").data_version == first
+
+        # a load: a new file and the statistics the writer records with it
+        pq.write_table(pa.table({"id": [3]}), root / "t" / "000001_0")
+        table = client.get_table(db, "t")
+        table.parameters["numRows"] = "3"
+        client.alter_table(db, "t", table)
+        loaded = hms.get_table(db, "t").data_version
+        assert loaded != first
+        assert hms.get_table(db, "t").data_version == loaded  # and stable again
+
+
+def test_table_stats_come_from_the_parameters_and_partitions(
+    hms: HiveMetastoreConnector, seeded_hive_metastore: SeededMetastore, hive_metastore: HiveMetastore
+) -> None:
+    seeded = seeded_hive_metastore
+    events = hms.table_stats(seeded.db, seeded.partitioned)
+    assert events.partition_count == seeded.partition_count
+    assert events.file_count == seeded.partition_count  # one file per partition (fast stats)
+    assert events.size_bytes is not None and events.size_bytes > 0
+    assert events.last_modified is not None
+
+    client = hive_metastore.client()
+    db = unique("stats")
+    root = create_database(client, db, hive_metastore.warehouse)
+    client.create_table(
+        thrift_table(
+            db,
+            "counted",
+            [("id", "bigint")],
+            PARQUET,
+            f"file://{root / 'counted'}",
+            params={"numRows": "42", "transient_lastDdlTime": "1700000000"},
+        )
+    )
+    stats = hms.table_stats(db, "counted")
+    assert stats.row_count == 42 and stats.partition_count == 0
+    assert stats.last_modified is not None and stats.last_modified.timestamp() == 1700000000
+    with pytest.raises(NotFoundError) as info:
+        hms.table_stats(db, "missing")
+    assert (info.value.provider, info.value.operation) == ("hive", "table_stats")
+
+
+def test_tables_are_in_the_catalog_named_like_the_metastore(
+    hms: HiveMetastoreConnector, seeded_hive_metastore: SeededMetastore
+) -> None:
+    tables = hms.get_tables(seeded_hive_metastore.db, ["events", "ice_customers"])
+    assert {t.catalog for t in tables} == {"lake"}  # the manifest's name, not the provider
+
+
 # --- DuckDB reads a Hive table through its location ----------------------------------------------
 
 
@@ -370,7 +454,91 @@ def test_an_unreachable_uri_fails_fast_with_a_clear_retryable_error() -> None:
         and "connection refused" in str(error)
         and "3 attempt(s)" in str(error)
     )
+    assert error.attempts == 3 and error.tags()["attempts"] == "3"  # counted, as data
     assert hms.call_counts == {}  # no call was sent
+
+
+class HangUpServer:
+    """Accepts Thrift connections and closes each at once: every call fails with a transport error."""
+
+    def __init__(self) -> None:
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen()
+        self.accepted = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    @property
+    def uri(self) -> str:
+        return f"thrift://127.0.0.1:{self.server.getsockname()[1]}"
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            conn.close()
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def test_transport_errors_are_retried_and_the_attempts_counted() -> None:
+    server = HangUpServer()
+    try:
+        hms = connector(server.uri, retries=3, backoff_s=0.01, backoff_max_s=0.02)
+        with pytest.raises(MetastoreUnavailableError) as info:
+            hms.list_namespaces()
+        # four attempts really reached the server: a new connection each (a failed one is never reused)
+        assert server.accepted == 4 and info.value.attempts == 4
+        assert hms.call_counts == {"get_all_databases": 4}
+        assert info.value.tags() == {
+            "provider": "hive",
+            "operation": "list_namespaces",
+            "retryable": "true",
+            "attempts": "4",
+        }
+        quiet = connector(server.uri, retries=0)
+        with pytest.raises(MetastoreUnavailableError) as once:
+            quiet.list_namespaces()
+        assert once.value.attempts == 1 and server.accepted == 5
+    finally:
+        server.close()
+
+
+def test_the_pool_reuses_connections_and_never_opens_more_than_its_size(
+    seeded_hive_metastore: SeededMetastore,
+) -> None:
+    seeded = seeded_hive_metastore
+    with connector(seeded.metastore.uri, pool_size=1) as hms:
+        for _ in range(10):
+            hms.list_tables(seeded.db)
+        assert hms.pool.opened == 1 and hms.call_counts == {"get_all_tables": 10}
+
+    with connector(seeded.metastore.uri, pool_size=2) as hms:
+        start = threading.Barrier(8)
+        errors: list[BaseException] = []
+
+        def burst() -> None:
+            try:
+                start.wait()
+                for _ in range(5):
+                    hms.get_tables(seeded.db, list(seeded.tables))
+            except BaseException as exc:  # surfaced below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=burst) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert errors == []
+        assert hms.pool.peak_in_use == 2  # eight threads, never more than two connections in use
+        assert hms.pool.opened == 2  # and those two were reused for all 40 batches
+        assert hms.pool.open_connections == 2
 
 
 def test_failover_to_the_next_uri(hive_metastore: HiveMetastore) -> None:

@@ -3,8 +3,11 @@
 Providers: an Iceberg catalog (SQLite ``SqlCatalog``), the real Hive Metastore, Glue on moto,
 Dataproc (the local GetService server in front of the real HMS) and, when the module exists,
 the S3 prefix metastore on moto. Every (provider, check) pair is one test; the assertions are
-the checker's, with no provider-specific branch. The checker itself is tested too: a connector
-wrapper that tags an error wrongly must make it fail, naming the provider and the mismatch.
+the checker's, with no provider-specific branch. Every provider's table is one DuckDB can read
+(HMS and Dataproc: the partitioned Parquet table ``events``), so ``scan_description`` really
+runs the SQL it makes. ``check_unavailable`` runs against each provider pointed at a metastore
+that is not there. The checker itself is tested too: a connector wrapper that tags an error
+wrongly must make it fail, naming the provider and the mismatch.
 """
 
 from __future__ import annotations
@@ -24,14 +27,16 @@ from floe_dagster.metastores.conformance import (
     CHECKS,
     FAIL,
     PASS,
+    ConformanceMismatch,
     assert_conformant,
     check_connector,
+    check_unavailable,
     format_report,
     pick_table,
     run_check,
 )
 from floe_dagster.metastores.iceberg import IcebergCatalogConnector, IcebergMetastoreConfig
-from floe_dagster.plugins.errors import NotFoundError
+from floe_dagster.plugins.errors import FloeError, NotFoundError
 from floe_dagster.plugins.factory import connect_metastore
 from floe_dagster.plugins.metastore import MetastoreConnector, Table
 from tests.fixtures.hive_metastore import SeededMetastore
@@ -87,7 +92,7 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     elif provider == "hive":
         seeded: SeededMetastore = request.getfixturevalue("seeded_hive_metastore")
         with connect_metastore("lake", "hive", {"uri": seeded.metastore.uri}, environ={}) as hive:  # type: ignore[attr-defined]
-            yield hive, seeded.db, "orders_orc"
+            yield hive, seeded.db, seeded.partitioned
     elif provider == "glue":
         server: MotoServer = request.getfixturevalue("moto_server")
         seeded_glue = seed_glue(server)
@@ -105,7 +110,7 @@ def target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
         }
         try:
             with connect_metastore("lake", "dataproc", options, environ={}) as dataproc:  # type: ignore[attr-defined]
-                yield dataproc, seeded.db, "orders_orc"
+                yield dataproc, seeded.db, seeded.partitioned
         finally:
             api.close()
     else:
@@ -117,6 +122,98 @@ def test_conformance(target: Target, check: str) -> None:
     connector, namespace, table = target
     result = run_check(connector, check, namespace, table)
     assert result.passed, str(result)
+
+
+def closed_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# s3.py (another area) tags its listing failure with its internal operation `list_objects`, not the
+# contract's `list_tables`: the check names that mismatch, kept visible here until s3.py is fixed.
+UNREACHABLE_PROVIDERS = [
+    pytest.param(
+        p,
+        marks=pytest.mark.xfail(
+            strict=True, raises=ConformanceMismatch, reason="s3: operation tag list_objects, not list_tables"
+        ),
+    )
+    if p == "s3"
+    else p
+    for p in PROVIDERS
+]
+
+
+@pytest.fixture(params=UNREACHABLE_PROVIDERS)
+def unreachable(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetastoreConnector]:
+    """Each provider's connector pointed at a metastore that is not there (a closed port, or for
+    SQLite a database path that cannot be opened)."""
+    provider, dead = request.param, f"http://127.0.0.1:{closed_port()}"
+    fast = {"backoff_s": 0.01, "backoff_max_s": 0.02}
+    if provider == "iceberg":
+        iceberg_target(tmp_path)
+        database = tmp_path / "catalog.db"
+        database.rename(tmp_path / "catalog.db.away")
+        database.mkdir()  # SQLite cannot open a folder: the catalog is unavailable
+        config = SqlCatalogPlugin.config_model.model_validate(
+            {"uri": f"sqlite:///{database}", "warehouse": str(tmp_path / "warehouse")}
+        )
+        catalog = SqlCatalogPlugin("lake", config)
+        yield IcebergCatalogConnector("lake", IcebergMetastoreConfig(catalog="lake"), catalog=catalog)
+    elif provider == "hive":
+        uri = f"thrift://127.0.0.1:{closed_port()}"
+        yield connect_metastore("lake", "hive", {"uri": uri, "retries": 1, **fast}, environ={})
+    elif provider == "glue":
+        options = {"region": "us-east-1", "endpoint": dead, "access_key_id": "k", "secret_access_key": "s"}
+        yield connect_metastore("lake", "glue", {**options, "max_attempts": 2, **fast}, environ={})
+    elif provider == "dataproc":
+        api = FakeMetastoreApi()  # the API answers; the Thrift endpoint it hands out is closed
+        api.services[f"projects/{PROJECT}/locations/{LOCATION}/services/{SERVICE}"] = (
+            f"thrift://127.0.0.1:{closed_port()}"
+        )
+        options = {
+            "project": PROJECT,
+            "location": LOCATION,
+            "service": SERVICE,
+            "api_endpoint": api.endpoint,
+            "anonymous": True,
+            "retries": 1,
+            **fast,
+        }
+        try:
+            yield connect_metastore("lake", "dataproc", options, environ={})
+        finally:
+            api.close()
+    else:
+        options = {"bucket": "nowhere", "region": "us-east-1", "endpoint": dead, "access_key_id": "k"}
+        yield connect_metastore(
+            "lake", "s3", {**options, "secret_access_key": "s", "max_attempts": 2}, environ={}
+        )
+
+
+def test_an_unreachable_metastore_is_a_retryable_tagged_error(unreachable: MetastoreConnector) -> None:
+    check_unavailable(unreachable)  # raises ConformanceMismatch naming the mismatch
+
+
+def test_the_unavailable_check_fails_on_a_wrong_retryable_tag(tmp_path: Path) -> None:
+    connector = connect_metastore(
+        "lake", "hive", {"uri": f"thrift://127.0.0.1:{closed_port()}", "retries": 0}, environ={}
+    )
+    real = connector.list_namespaces
+
+    def non_retryable() -> list[str]:
+        try:
+            return real()
+        except FloeError as exc:
+            exc.retryable = False
+            raise
+
+    connector.list_namespaces = non_retryable  # type: ignore[method-assign]
+    with pytest.raises(ConformanceMismatch, match="error tag retryable: expected True, got False"):
+        check_unavailable(connector)
 
 
 # --- the checker catches inconsistencies ----------------------------------------------------------
@@ -199,6 +296,7 @@ def test_floe_conformance_prints_pass_fail_per_provider_and_check(
         "    config:\n"
         f"      region: {moto_server.region}\n"
         f"      endpoint: {moto_server.endpoint}\n"
+        f"      s3_endpoint: {moto_server.endpoint}\n"
         f"      access_key_id: {moto_server.access_key_id}\n"
         f"      secret_access_key: {moto_server.secret_access_key}\n"
         f'    include: ["{seeded.db}.orders"]\n'
@@ -220,3 +318,19 @@ def test_floe_conformance_prints_pass_fail_per_provider_and_check(
     assert all(line.split()[2:] == [PASS] * len(CHECKS) for line in lines[1:])
     assert main(["conformance", str(manifest), "--metastore", "nope"]) == 1
     assert "unknown metastore 'nope'" in capsys.readouterr().err
+
+
+def test_scan_description_runs_the_sql_and_fails_when_duckdb_cannot_read_it(tmp_path: Path) -> None:
+    import dataclasses
+
+    connector, namespace, table = iceberg_target(tmp_path)
+    assert run_check(connector, "scan_description", namespace, table).status == PASS
+    real = connector.describe_scan
+
+    def stale_metadata(*args: Any, **kwargs: Any) -> Any:
+        scan = real(*args, **kwargs)
+        return dataclasses.replace(scan, metadata_location=str(tmp_path / "gone" / "v9.metadata.json"))
+
+    connector.describe_scan = stale_metadata  # type: ignore[method-assign]
+    result = run_check(connector, "scan_description", namespace, table)
+    assert result.status == FAIL and "DuckDB reading raw.orders: expected rows" in result.detail

@@ -50,6 +50,12 @@ def test_hms_tables_become_sources_from_state_and_the_sensor_reports_only_change
     connector = build_metastore(loaded, "legacy")
     first = observe_changes(connector, table_filter(loaded, "legacy"), 100, "legacy", {}, assets.keys)
     assert {e.asset_key for e in first.events} == set(assets.keys)
+    # each observation says what the metastore says now: partition count, location, format, DDL time
+    observed = {e.asset_key: e.metadata for e in first.events}
+    assert observed[key]["floe/partition_count"].value == seeded.partition_count
+    assert observed[AssetKey(["legacy", seeded.db, "people_csv"])]["floe/partition_count"].value == 0
+    assert str(observed[key]["floe/location"].value).endswith(f"{seeded.db}.db/events")
+    assert observed[key]["floe/format"].value == "parquet" and "floe/last_ddl_time" in observed[key]
     cursor = encode_cursor(first.versions)
     second = observe_changes(
         connector, table_filter(loaded, "legacy"), 100, "legacy", decode_cursor(cursor), assets.keys

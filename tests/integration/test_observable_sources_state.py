@@ -191,3 +191,38 @@ def test_list_missing_false_never_calls_the_metastore(
     state = state_module.load_sources_state(seeded, tmp_path / "none" / "state", list_missing=False)
     assert state.tables("lakehouse") == []
     assert not (tmp_path / "none").exists()
+
+
+def test_mapped_asset_keys_reach_the_sources_the_dbt_links_the_observations_and_the_sensor(
+    seeded: LoadedManifest,
+) -> None:
+    """``asset_key_prefix`` and ``asset_keys``: the source assets, the dbt source they link to,
+    observations and sensor events all use the mapped keys; nothing keeps the default key."""
+    text = seeded.path.read_text().replace("name: jaffle-lakehouse", "name: mapped-sources")
+    text = text.replace(
+        '    include: ["raw.*"]\n',
+        '    include: ["raw.*"]\n    asset_key_prefix: [shop]\n'
+        "    asset_keys: {raw.orders: finance/orders}\n",
+    )
+    manifest = seeded.path.with_name("mapped.yaml")
+    manifest.write_text(text)
+    write_profiles(load_manifest(manifest))  # the profile names this manifest: keep dbt's parse current
+    (seeded.dbt_project_dir / "target" / "manifest.json").touch()
+
+    defs = build_definitions(manifest)
+    graph = defs.resolve_asset_graph()
+    orders, customers = AssetKey(["finance", "orders"]), AssetKey(["shop", "raw", "customers"])
+    source_keys = {k for k in graph.get_all_asset_keys() if graph.get(k).is_observable}
+    assert source_keys == {orders, customers, AssetKey(["shop", "raw", "payments"])}
+    assert orders in graph.get(AssetKey(["staging", "stg_orders"])).parent_keys
+    assert customers in graph.get(AssetKey(["staging", "stg_customers"])).parent_keys
+    assert graph.get(orders).metadata["floe/table"] == "raw.orders"
+
+    with instance_for_test() as instance:
+        assert defs.resolve_job_def(OBSERVE_JOB).execute_in_process(instance=instance).success
+        assert latest_version(instance, orders) and latest_version(instance, customers)
+        assert latest_version(instance, ORDERS) is None
+        sensor = defs.resolve_sensor_def(sensor_name("lakehouse"))
+        resources = {"metastore_lakehouse": defs.resources["metastore_lakehouse"]}  # type: ignore[index]
+        data = sensor.evaluate_tick(build_sensor_context(instance=instance, resources=resources))
+        assert sorted(e.asset_key for e in data.asset_events) == sorted(source_keys)

@@ -1,0 +1,163 @@
+"""dbt sources backed by metastore tables, as DuckDB views (what floe's dbt-duckdb plugin creates).
+
+A dbt source linked to a metastore that is not an Iceberg catalog (``hive``, ``glue``,
+``dataproc``, ``s3``; ``meta: {floe: {metastore: NAME}}``, see ``defs/source_refs.py``) compiles
+to ``"<database>"."<schema>"."<identifier>"``. For each such source floe creates a view of that
+name over the table's storage location, built from the connector's scan description
+(``computes/duckdb_scan.py``: ``read_parquet``/``read_csv``/``read_json``/``read_avro`` with
+Hive partitioning, or ``iceberg_scan`` of its metadata file). Sources of ``iceberg`` metastores
+are read through the catalogs attached to the connection instead.
+
+Cost: resolved once per dbt invocation, with one batched ``describe_scans`` call per metastore
+namespace (HMS: ``get_table_objects_by_name`` per ``batch_size`` tables; Glue: one ``GetTables``
+per chunk of names), never a call per table or per connection. Partitions are not listed: the
+views read ``<location>/k=v/...`` folders with ``hive_partitioning``, so DuckDB skips the
+folders a filter on a partition column rules out.
+
+Credentials: each metastore's connector receives them from the metastore chokepoint
+(``plugins/metastore_auth.py``); the DuckDB secret for its S3 files is scoped to the buckets of
+its tables. A table (or metastore) that cannot be described becomes a view that fails with the
+reason when a model reads it, so models that do not read it still run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from floe_dagster.computes.duckdb_scan import (
+    create_view,
+    quote_ident,
+    quote_literal,
+    relation_sql,
+    storage_secret_sql,
+)
+from floe_dagster.defs.source_refs import SourceRelation, dbt_source_relations
+from floe_dagster.manifest.loader import LoadedManifest
+from floe_dagster.plugins.errors import FloeError
+from floe_dagster.plugins.metastore import ScanDescription
+
+logger = logging.getLogger("floe_dagster.dbt")
+
+
+@dataclass(frozen=True)
+class SourceView:
+    """One view to create: ``database.schema.name`` over ``scan``, or failing with ``error``."""
+
+    relation: SourceRelation
+    scan: ScanDescription | None
+    error: str | None = None
+
+    @property
+    def qualified(self) -> str:
+        parts = [p for p in (self.relation.database, self.relation.schema, self.relation.identifier) if p]
+        return ".".join(parts)
+
+
+@dataclass
+class ResolvedViews:
+    views: list[SourceView] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list, repr=False)  # hold credentials: never log
+    api_calls: dict[str, int] = field(default_factory=dict)  # metastore -> calls made to resolve
+
+
+def reads_through_views(loaded: LoadedManifest, metastore: str) -> bool:
+    """Whether a metastore's tables are read through views (not through an attached catalog)."""
+    from floe_dagster.plugins.registry import get_plugin_class
+
+    plugin = get_plugin_class("metastores", loaded.manifest.metastores[metastore].type)
+    return not getattr(plugin, "needs_catalog", False)
+
+
+def resolve_source_views(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any]) -> ResolvedViews:
+    """The views for every dbt source over a view-read metastore (one batched call per namespace)."""
+    from floe_dagster.plugins.factory import build_metastore
+
+    by_metastore: dict[str, dict[str, list[SourceRelation]]] = defaultdict(lambda: defaultdict(list))
+    for relation in dbt_source_relations(loaded, dbt_manifest):
+        if reads_through_views(loaded, relation.ref.metastore):
+            by_metastore[relation.ref.metastore][relation.ref.namespace].append(relation)
+    resolved = ResolvedViews()
+    for metastore, namespaces in sorted(by_metastore.items()):
+        try:
+            connector = build_metastore(loaded, metastore)
+        except FloeError as exc:
+            resolved.views += _failing(namespaces, metastore, exc)
+            continue
+        scans: list[ScanDescription] = []
+        for namespace, relations in sorted(namespaces.items()):
+            names = sorted({r.ref.table for r in relations})
+            try:
+                described = dict(zip(names, connector.describe_scans(namespace, names), strict=True))
+            except FloeError as exc:
+                resolved.views += _failing({namespace: relations}, metastore, exc)
+                continue
+            for relation in relations:
+                result = readable(described[relation.ref.table])
+                if isinstance(result, ScanDescription):
+                    scans.append(result)
+                    resolved.views.append(SourceView(relation, result))
+                else:
+                    resolved.views.append(SourceView(relation, None, _reason(metastore, relation, result)))
+        secret = storage_secret_sql(connector.credentials, f"floe_metastore_{metastore}", scans)
+        if secret is not None:
+            resolved.secrets.append(secret)
+        resolved.api_calls[metastore] = connector.api_calls
+        close = getattr(connector, "close", None)
+        if callable(close):
+            close()
+    return resolved
+
+
+def readable(result: ScanDescription | FloeError) -> ScanDescription | FloeError:
+    """The scan if DuckDB has SQL for it (not ORC, not HDFS), else the refusal."""
+    if isinstance(result, ScanDescription):
+        try:
+            relation_sql(result)
+        except FloeError as exc:
+            return exc
+    return result
+
+
+def create_source_views(con: Any, resolved: ResolvedViews) -> None:
+    """Set the storage secrets, then create every view (a failing one for each unreadable table)."""
+    for secret in resolved.secrets:
+        con.execute(secret)
+    for view in resolved.views:
+        relation = view.relation
+        if view.scan is not None:
+            create_view(con, relation.identifier, view.scan, relation.schema, relation.database)
+            continue
+        qualifier = ".".join(quote_ident(p) for p in (relation.database, relation.schema) if p)
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {qualifier}")
+        con.execute(
+            f"CREATE OR REPLACE VIEW {qualifier}.{quote_ident(relation.identifier)} AS"
+            f" SELECT error({quote_literal(view.error or 'floe: unreadable metastore table')}) AS unavailable"
+        )
+    if resolved.views:
+        logger.info(
+            "floe: %d view(s) over metastore tables (%s)",
+            len(resolved.views),
+            ", ".join(f"{m}: {n} call(s)" for m, n in sorted(resolved.api_calls.items())) or "no call",
+        )
+
+
+def _reason(metastore: str, relation: SourceRelation, error: FloeError) -> str:
+    return (
+        f"floe: dbt source {relation.unique_id} reads {relation.ref.namespace}.{relation.ref.table} of"
+        f" metastore '{metastore}', which cannot be read: {error}"
+    )
+
+
+def _failing(
+    namespaces: Mapping[str, list[SourceRelation]], metastore: str, error: FloeError
+) -> list[SourceView]:
+    logger.warning("floe: metastore '%s' could not describe its dbt sources: %s", metastore, error)
+    return [
+        SourceView(relation, None, _reason(metastore, relation, error))
+        for relations in namespaces.values()
+        for relation in relations
+    ]

@@ -1,0 +1,268 @@
+"""The metastore credential chokepoint: config fields -> typed credentials a connector uses.
+
+Two halves, one place (both owned by ``plugins/factory.py``):
+
+* ``factory.metastore_config`` merges the manifest's options with the environment variables a
+  connector declares and validates them into the connector's config model (secrets as
+  ``SecretStr``); it is the only code that reads the environment for a metastore.
+* ``metastore_credentials`` (here) turns a validated config into typed credentials:
+  ``ThriftCredentials`` (Hive Metastore, and the Dataproc service's Thrift side),
+  ``AwsCredentials`` (Glue, S3: static keys + session token, profile, role assumption or the
+  default chain, resolved once through the AWS resolver shared with the Glue catalog) and
+  ``GoogleCredentials`` (Dataproc: a service-account key file or JSON, Application Default
+  Credentials, or anonymous for an emulator). ``MetastoreConnector.__init__`` calls it, so a
+  connector receives ``self.credentials`` and never reads ``os.environ``, unwraps a
+  ``SecretStr`` or builds a credential itself (``tests/unit/test_metastore_chokepoint.py``
+  checks every connector module for that).
+
+Nothing here logs or formats a secret: errors name the field and the mode, never a value.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import SecretStr
+
+from floe_dagster.plugins.base import PluginConfig
+from floe_dagster.plugins.errors import ConfigurationError
+
+GOOGLE_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+
+
+# --- Thrift (Hive Metastore) ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ThriftCredentials:
+    """How a Thrift connection authenticates, and the FileIO properties for Iceberg metadata."""
+
+    mechanism: str = "none"  # none | kerberos | plain
+    user: str | None = None
+    password: SecretStr | None = None
+    kerberos_service_name: str = "hive"
+    io_properties: Mapping[str, SecretStr] = field(default_factory=dict)
+
+    def strategy(self) -> str:
+        """The auth strategy for diagnostics (never the password)."""
+        if self.mechanism == "kerberos":
+            return f"kerberos (SASL GSSAPI, service {self.kerberos_service_name})"
+        if self.mechanism == "plain":
+            password = "set" if self.password is not None else "unset"
+            return f"plain (SASL PLAIN, user {self.user or '-'}, password {password})"
+        return f"none (ugi {self.user})" if self.user else "none"
+
+    def transport(self, sock: Any, host: str, provider: str, metastore: str) -> Any:
+        """The Thrift transport over ``sock`` for this mechanism (SASL for kerberos and plain)."""
+        from thrift.transport import TTransport
+
+        if self.mechanism == "none":
+            return TTransport.TBufferedTransport(sock)
+        try:
+            import puresasl  # noqa: F401
+        except ImportError:
+            raise ConfigurationError(
+                f"metastore '{metastore}': auth {self.mechanism} needs SASL support;"
+                " install pyiceberg[hive-kerberos] (puresasl)",
+                provider=provider,
+                operation="connect",
+            ) from None
+        if self.mechanism == "kerberos":
+            return TTransport.TSaslClientTransport(sock, host, self.kerberos_service_name)
+        assert self.password is not None  # the config's check_required guarantees it
+        return TTransport.TSaslClientTransport(
+            sock,
+            host,
+            self.kerberos_service_name,
+            mechanism="PLAIN",
+            username=self.user,
+            password=self.password.get_secret_value(),
+        )
+
+    def file_io_properties(self) -> dict[str, str]:
+        """PyIceberg FileIO properties (endpoint, keys ...) to read Iceberg metadata files."""
+        return {key: value.get_secret_value() for key, value in self.io_properties.items()}
+
+
+# --- AWS (Glue, S3) -------------------------------------------------------------------------------
+
+
+class AwsCredentials:
+    """AWS credentials of one metastore, resolved once (role assumed once) on first use.
+
+    The credential modes and their validation are the Glue catalog plugin's
+    (``catalogs/glue.py``: ``GlueCatalogConfig`` and ``aws_client_properties``), so catalogs and
+    metastores accept exactly the same settings.
+    """
+
+    def __init__(self, source: PluginConfig) -> None:
+        self._source = source
+        self._properties: dict[str, str] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def aws_config(self) -> Any:
+        return self._source.aws_config()  # type: ignore[attr-defined]
+
+    @property
+    def mode(self) -> str:
+        return str(self.aws_config.credential_mode)
+
+    def properties(self) -> dict[str, str]:
+        """PyIceberg-style ``glue.*`` / ``s3.*`` properties with resolved keys (may call STS once)."""
+        from floe_dagster.catalogs.glue import aws_client_properties
+
+        with self._lock:
+            if self._properties is None:
+                self._properties = aws_client_properties(self.aws_config)
+            return dict(self._properties)
+
+    def client(self, service: str, *, region: str | None, endpoint: str | None, config: Any) -> Any:
+        """A boto3 client for ``service`` with these credentials (a profile keeps its session)."""
+        import boto3
+
+        from floe_dagster.catalogs import glue as aws
+
+        props = self.properties()
+        session = (
+            boto3.session.Session(profile_name=props[aws.GLUE_PROFILE_NAME])
+            if aws.GLUE_PROFILE_NAME in props
+            else boto3.session.Session()
+        )
+        return session.client(
+            service,
+            region_name=region,
+            endpoint_url=endpoint,
+            aws_access_key_id=props.get(aws.GLUE_ACCESS_KEY_ID),
+            aws_secret_access_key=props.get(aws.GLUE_SECRET_ACCESS_KEY),
+            aws_session_token=props.get(aws.GLUE_SESSION_TOKEN),
+            config=config,
+        )
+
+    def storage_properties(self) -> dict[str, str]:
+        """The ``s3.*`` properties (region, endpoint, resolved keys) for reading the tables' files."""
+        return {k: v for k, v in self.properties().items() if k.startswith("s3.")}
+
+    def duckdb_secret_sql(self, name: str, region: str | None = None, scopes: Sequence[str] = ()) -> str:
+        """``CREATE OR REPLACE SECRET`` (TYPE s3) for DuckDB's httpfs, from ``storage_properties``.
+
+        Without resolved keys the secret uses DuckDB's credential chain; ``scopes`` (``s3://bucket``
+        prefixes) limit it to those buckets. The statement holds the secret: run it, never log it.
+        """
+        props = self.storage_properties()
+
+        def literal(value: str) -> str:
+            return "'" + value.replace("'", "''") + "'"
+
+        region = props.get("s3.region") or region or str(self.aws_config.region)
+        options = [f"REGION {literal(region)}"]
+        if "s3.access-key-id" in props:
+            options += [
+                f"KEY_ID {literal(props['s3.access-key-id'])}",
+                f"SECRET {literal(props['s3.secret-access-key'])}",
+            ]
+            if props.get("s3.session-token"):
+                options.append(f"SESSION_TOKEN {literal(props['s3.session-token'])}")
+        else:
+            options.append("PROVIDER credential_chain")
+        if endpoint := props.get("s3.endpoint"):
+            parts = urlsplit(endpoint)
+            options += [
+                f"ENDPOINT {literal(parts.netloc)}",
+                "URL_STYLE 'path'",
+                f"USE_SSL {'true' if parts.scheme == 'https' else 'false'}",
+            ]
+        if scopes:
+            options.append(f"SCOPE [{', '.join(literal(scope) for scope in scopes)}]")
+        return f"CREATE OR REPLACE SECRET {name} (TYPE s3, {', '.join(options)})"
+
+    def secret_values(self) -> list[str]:
+        """The resolved secret values (to scrub them from messages), once resolved."""
+        with self._lock:
+            props = self._properties or {}
+        return [v for k, v in props.items() if k.endswith(("secret-access-key", "session-token")) and v]
+
+
+# --- Google (Dataproc Metastore) ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GoogleCredentials:
+    """Which Google credentials to use: a service-account key (file or JSON), ADC, or anonymous."""
+
+    key_file: str | None = None
+    key_json: SecretStr | None = None
+    anonymous: bool = False
+
+    @property
+    def mode(self) -> str:
+        if self.anonymous:
+            return "anonymous"
+        if self.key_json is not None:
+            return "service_account (key_json)"
+        if self.key_file is not None:
+            return "service_account (key_file)"
+        return "application_default"
+
+    def google_auth(self, metastore: str, provider: str, scopes: tuple[str, ...] = GOOGLE_SCOPES) -> Any:
+        """The google-auth credentials of this mode (no token is fetched here)."""
+        try:
+            if self.anonymous:
+                from google.auth.credentials import AnonymousCredentials
+
+                return AnonymousCredentials()
+            if self.key_json is not None or self.key_file is not None:
+                from google.oauth2 import service_account
+
+                if self.key_json is not None:
+                    info = json.loads(self.key_json.get_secret_value())
+                else:
+                    info = json.loads(Path(self.key_file or "").expanduser().read_text())
+                return service_account.Credentials.from_service_account_info(info, scopes=list(scopes))
+            import google.auth
+
+            credentials, _ = google.auth.default(scopes=list(scopes))
+            return credentials
+        except Exception as exc:
+            field_name = "key_json" if self.key_json is not None else "key_file"
+            if self.key_json is None and self.key_file is None:
+                field_name = "credentials"
+            raise ConfigurationError(
+                f"metastore '{metastore}' ({provider}): cannot load credentials ({self.mode}):"
+                f" {type(exc).__name__}; check {field_name}, or run `gcloud auth application-default login`",
+                provider=provider,
+                operation="connect",
+            ) from None
+
+
+# --- the chokepoint --------------------------------------------------------------------------------
+
+
+def metastore_credentials(
+    config: PluginConfig,
+) -> ThriftCredentials | AwsCredentials | GoogleCredentials | None:
+    """The typed credentials for a validated metastore config (None: the provider needs none)."""
+    from floe_dagster.metastores.dataproc import DataprocMetastoreConfig
+    from floe_dagster.metastores.hive import HiveMetastoreConfig
+
+    if isinstance(config, HiveMetastoreConfig):
+        return ThriftCredentials(
+            mechanism=config.auth,
+            user=config.user,
+            password=config.password,
+            kerberos_service_name=config.kerberos_service_name,
+            io_properties=dict(config.io_properties),
+        )
+    if isinstance(config, DataprocMetastoreConfig):
+        return GoogleCredentials(
+            key_file=config.key_file, key_json=config.key_json, anonymous=config.anonymous
+        )
+    if callable(getattr(config, "aws_config", None)):
+        return AwsCredentials(config)
+    return None
