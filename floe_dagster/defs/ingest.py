@@ -173,6 +173,7 @@ class IngestReport:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=256)
 def iceberg_arrow_schema(schema: Any) -> Any:
     """``schema`` with nanosecond timestamps (which Iceberg v2 cannot hold) as microseconds."""
     import pyarrow as pa
@@ -322,17 +323,16 @@ class IcebergAppender:
             self.busy += time.perf_counter() - started
 
     def _write(self, batches: Sequence[Any], size: int) -> None:
-        rows = sum(batch.num_rows for batch in batches)
-        per_row = size / rows if rows else 0.0
-        for batch in batches:
-            self.batches += 1
-            if self.pending and not batch.schema.equals(self.pending[0].schema):
-                self._flush()
-            self.pending.append(batch)
-            self.pending_rows += batch.num_rows
-            self.pending_bytes += int(batch.num_rows * per_row)
-            if self.pending_rows >= self.row_group_rows or self.pending_bytes >= ROW_GROUP_BYTES:
-                self._flush()
+        if not batches:
+            return
+        self.batches += len(batches)
+        if self.pending and not batches[0].schema.equals(self.pending[0].schema):
+            self._flush()  # an object's batches share its schema; a row group holds one schema
+        self.pending.extend(batches)
+        self.pending_rows += sum(batch.num_rows for batch in batches)
+        self.pending_bytes += size
+        if self.pending_rows >= self.row_group_rows or self.pending_bytes >= ROW_GROUP_BYTES:
+            self._flush(keep_rest=True)
 
     def _commit(self, cursor: Cursor, restate: Mapping[str, str], unset: Sequence[str]) -> None:
         from pyiceberg.table import TableProperties
@@ -381,16 +381,33 @@ class IcebergAppender:
         self._task_schemas.append((arrow_schema, task_schema))
         return task_schema
 
-    def _flush(self) -> None:
-        """The pending batches as one row group (a copy joins them; PyIceberg converts it once)."""
+    def _flush(self, keep_rest: bool = False) -> None:
+        """The pending batches as full row groups (a copy joins them; PyIceberg converts each
+        once); ``keep_rest``: rows short of a full group stay pending, else they are one too."""
         import pyarrow as pa
-        from pyiceberg.io.pyarrow import _dataframe_to_data_files, _to_requested_schema
 
         if not self.pending:
             return
         joined = pa.concat_batches(self.pending) if len(self.pending) > 1 else self.pending[0]
+        per_row = self.pending_bytes / max(1, self.pending_rows)
+        group = max(
+            1, min(self.row_group_rows, int(ROW_GROUP_BYTES / per_row) if per_row else self.row_group_rows)
+        )
         self.pending, self.pending_rows, self.pending_bytes = [], 0, 0
-        chunk = arrow_for_iceberg(joined)
+        offset = 0
+        while joined.num_rows - offset >= group or (not keep_rest and offset < joined.num_rows):
+            self._write_row_group(joined.slice(offset, group))
+            offset += group
+        if offset < joined.num_rows:
+            rest = joined.slice(offset)
+            self.pending, self.pending_rows = [rest], rest.num_rows
+            self.pending_bytes = int(rest.num_rows * per_row)
+
+    def _write_row_group(self, rows: Any) -> None:
+        import pyarrow as pa
+        from pyiceberg.io.pyarrow import _dataframe_to_data_files, _to_requested_schema
+
+        chunk = arrow_for_iceberg(rows)
         if not self.table.metadata.spec().is_unpartitioned():  # PyIceberg splits by partition
             self.files.extend(
                 _dataframe_to_data_files(

@@ -78,7 +78,7 @@ DEFAULT_CONCURRENCY = 50
 UNLIMITED_THREADS = 256
 FOOTER_PROBE_BYTES = 64 * 1024
 SCHEMA_PROBE_BYTES = 1024 * 1024  # CSV/JSON: types are inferred from the first MiB
-DECODE_ROWS = 64 * 1024  # Parquet rows decoded per call (see _open_parquet)
+DECODE_ROWS = 1024 * 1024  # Parquet rows decoded per call at most (see _open_parquet)
 PARQUET_MAGIC = b"PAR1"
 # Iceberg write properties of ingested tables unless the manifest says otherwise (see README):
 # zstd level 1, and a 256 KiB dictionary page limit instead of PyIceberg's 2 MiB. A column whose
@@ -925,16 +925,18 @@ class S3MetastoreConnector(MetastoreConnector):
         parquet = pq.ParquetFile(pa.BufferReader(data))  # parses the footer only
 
         rows = self.config.rows_per_record
-        # Decoded DECODE_ROWS rows (rounded up to a multiple of rows_per_record) per call, across
-        # row groups, and handed on in zero-copy slices of rows_per_record rows: each decoding
-        # call releases and retakes the GIL, which with downloads running on other threads cost
-        # up to a switch interval per call (500-row calls tripled the decoding time here).
+        # Decoded up to DECODE_ROWS rows (a multiple of rows_per_record) per call, across row
+        # groups, and handed on in zero-copy slices of rows_per_record rows: each decoding call
+        # releases and retakes the GIL, which with downloads running on other threads costs up
+        # to a switch interval per call (500-row calls tripled the decoding time here). The
+        # ingest decodes an object whole before writing any of it, so this holds no more.
         chunk = rows * -(-DECODE_ROWS // rows)
 
         def batches() -> Iterator[Any]:
+            import pyarrow as pa
+
             for decoded in parquet.iter_batches(batch_size=chunk):
-                for offset in range(0, decoded.num_rows, rows):
-                    yield decoded.slice(offset, rows)
+                yield from pa.Table.from_batches([decoded]).to_batches(max_chunksize=rows)
 
         return ObjectData(obj, parquet.schema_arrow, self._checked(obj, batches), parquet.metadata.num_rows)
 

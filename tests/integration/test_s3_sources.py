@@ -425,6 +425,44 @@ def test_rows_per_record_is_the_batch_size_the_iceberg_writer_receives(
     assert [pq.ParquetFile(f.removeprefix("file://")).metadata.num_row_groups for f in files] == [1]
 
 
+def data_file_row_groups(catalog: SqlCatalogPlugin, table: str) -> list[list[int]]:
+    files = catalog.load_table(("raw_s3", table)).inspect.files().column("file_path").to_pylist()
+    groups = []
+    for path in sorted(files):
+        metadata = pq.ParquetFile(path.removeprefix("file://")).metadata
+        groups.append([metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)])
+    return groups
+
+
+@pytest.mark.parametrize(
+    ("file_bytes", "expected"),
+    [
+        (None, [[500, 500, 200]]),  # row groups run across objects and batches
+        (8 * 1000, [[500, 500], [200]]),  # a new data file once ~8 kB of Arrow data went in
+    ],
+)
+def test_row_groups_and_data_files_follow_the_tables_write_properties(
+    bucket: Bucket, catalog: SqlCatalogPlugin, file_bytes: int | None, expected: list[list[int]]
+) -> None:
+    for part in range(3):
+        ids = range(part * 400, part * 400 + 400)
+        bucket.put(f"groups/part-{part}.parquet", pq_ids(ids))
+    properties = {"write.parquet.row-group-limit": "500"}
+    if file_bytes is not None:
+        properties["write.target-file-size-bytes"] = str(file_bytes)
+    conn = connector(bucket, rows_per_record=128, ingest={"table_properties": properties})
+    report = ingest(conn, catalog, "groups")
+    assert report.batches == 12  # 400 rows: 128, 128, 128, 16 per object
+    assert data_file_row_groups(catalog, "groups") == expected
+    assert iceberg_ids(catalog, "groups") == list(range(1200))
+
+
+def pq_ids(ids: range) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"id": pa.array(list(ids), pa.int64())}), buffer)
+    return buffer.getvalue()
+
+
 def test_footers_are_read_with_ranged_requests_of_a_fraction_of_the_object(bucket: Bucket) -> None:
     import numpy as np
 
