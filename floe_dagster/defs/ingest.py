@@ -611,20 +611,21 @@ class _TableIngest:
 
     def _run(self, pending: Sequence[S3Object]) -> None:
         timings = self.report.timings
+        results = ordered_parallel(pending, self._read, self.connector.config.max_in_flight)
         try:
-            results = ordered_parallel(pending, self._read, self.connector.config.max_in_flight)
-            while True:
-                with _timed(timings, "waiting for downloads"):
-                    item = next(results, None)
-                if item is None:
-                    break
-                obj, result = item
-                if isinstance(result, ObjectSkipped):
-                    self._skip(obj, result)
-                elif isinstance(result, ValueConversionError):
-                    self._stop(obj, [result.detail])
-                else:
-                    self._take(obj, result)
+            with contextlib.closing(results):  # a stop cancels the downloads not yet started
+                while True:
+                    with _timed(timings, "waiting for downloads"):
+                        item = next(results, None)
+                    if item is None:
+                        break
+                    obj, result = item
+                    if isinstance(result, ObjectSkipped):
+                        self._skip(obj, result)
+                    elif isinstance(result, ValueConversionError):
+                        self._stop(obj, [result.detail])
+                    else:
+                        self._take(obj, result)
             self._commit(self.position)
             with _timed(timings, "waiting for the writer"):
                 self.writer.drain()

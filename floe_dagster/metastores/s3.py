@@ -34,7 +34,7 @@ import re
 import struct
 import threading
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -441,7 +441,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def ordered_parallel(items: Sequence[T], work: Callable[[T], R], limit: int | None) -> Iterator[R]:
+def ordered_parallel(
+    items: Sequence[T], work: Callable[[T], R], limit: int | None
+) -> Generator[R, None, None]:
     """``work(item)`` for every item, results in input order, at most ``limit`` submitted ahead.
 
     ``limit`` None: every item at once (on at most ``UNLIMITED_THREADS`` threads). Leaving the
