@@ -3,11 +3,14 @@
 ``on_upstream_data_version_change()`` is ``AutomationCondition.eager()`` with its trigger split
 by the kind of dependency:
 
-- an upstream **observable source** (a metastore table) counts only when its *data version*
-  changed since the previous evaluation (``data_version_changed``): an observation that repeats
-  the version it saw before (the sensor's full pass, the "Observe" button, a scheduled
-  observation job) requests nothing. That is the failure reported in dagster-io/dagster#28063
-  and #22850, where ``eager()`` treats every new observation event as an update;
+- an upstream **source** (a metastore table, or an external asset such as a dbt source no
+  metastore lists) counts only when its *data version* changed since the previous evaluation
+  (``data_version_changed``): an observation or a reported materialisation that repeats the
+  version seen before (the sensor's full pass, the "Observe" button, a loader reporting "done"
+  with nothing new) requests nothing (dagster-io/dagster#28063, #22850). In Dagster 1.13
+  ``eager()`` already compares versions for *observable* sources, but for an external asset
+  it counts every reported event as an update (tests/unit/test_automation_condition.py shows
+  the difference); an event with no data version counts as a change under both;
 - an upstream **materialisable asset** (another dbt model) counts when it was materialised
   since the previous evaluation (``newly_updated``), except by a run that also targets this
   asset, or when it will be requested on this same evaluation (so a change runs the whole

@@ -19,19 +19,26 @@ The split is Dagster's ``StateBackedComponent``:
 - ``write_state_to_path`` (``dg utils refresh-defs-state``, or ``dagster dev``/``dg`` when
   ``defs_state.refresh_if_dev``) prepares the dbt manifest (``dbt parse`` when stale) and lists
   every metastore of the manifest through floe's state module (``defs/state.py``): the only
-  network calls;
+  subprocess and network calls. The state file holds both: the metastore listings and the
+  parsed dbt manifest (``ComponentState``), so it is complete wherever Dagster keeps it;
 - ``build_defs_from_state`` builds the same definitions as ``build_definitions`` (it ends in the
-  same ``definitions_from_state``) from that state file, with no network call: a metastore
-  missing from the state loads with the sources dbt names only.
+  same ``definitions_from_state``) from that file alone: no ``dbt parse``, no subprocess, no
+  network call, even when the dbt project changed since (the next refresh picks that up). With
+  no state yet it reads the dbt project's ``target/manifest.json`` as it is (metastore tables:
+  the sources dbt names only), and says to refresh when there is none.
 
 The state key is ``FloeSources[<manifest name>@<environment>]`` (as ``floe refresh``'s), so two
-platforms in one code location never share state (dagster-io/dagster#32844).
+platforms never share state (dagster-io/dagster#32844). Two platforms cannot load in *one* code
+location yet: their definitions share resource, job and sensor names (see README).
 
 Subclass and override ``get_asset_spec`` (each dbt model's spec, given its dbt node: rename,
 add owners, change groups) or ``execute`` (each compute group's step; call ``dbt_build()`` for
 the default ``dbt build --target <compute>``).
 """
 
+import json
+import os
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,10 +61,54 @@ from pydantic import BaseModel
 
 from floe_dagster.defs.definitions import definitions_from_state
 from floe_dagster.defs.resources import FloeDbtCliResource
-from floe_dagster.defs.state import SourcesState, defs_state_key, read_state, write_state
+from floe_dagster.defs.state import (
+    SourcesState,
+    defs_state_key,
+    read_state,
+    write_state,
+)
 from floe_dagster.manifest.loader import LoadedManifest, load_manifest
 from floe_dagster.manifest.plan import compile_plan
-from floe_dagster.transforms.dbt_manifest import prepare_dbt_manifest
+from floe_dagster.plugins.errors import ConfigurationError
+from floe_dagster.transforms.dbt_manifest import dbt_target_dir, prepare_dbt_manifest, read_dbt_manifest
+from floe_dagster.transforms.profiles import write_profiles
+
+COMPONENT_STATE_FORMAT = "floe-component-state"
+COMPONENT_STATE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ComponentState:
+    """The component's defs state: the metastore listings and the dbt manifest they go with."""
+
+    sources: SourcesState
+    dbt_manifest: dict[str, Any]
+
+    def to_json(self) -> str:
+        document = {
+            "format": COMPONENT_STATE_FORMAT,
+            "version": COMPONENT_STATE_VERSION,
+            "sources": json.loads(self.sources.to_json()),
+            "dbt_manifest": self.dbt_manifest,
+        }
+        return json.dumps(document, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> "ComponentState":
+        document = json.loads(text)
+        if (
+            document.get("format") != COMPONENT_STATE_FORMAT
+            or document.get("version") != COMPONENT_STATE_VERSION
+        ):
+            raise ValueError(f"not a {COMPONENT_STATE_FORMAT} v{COMPONENT_STATE_VERSION} document")
+        return cls(SourcesState.from_json(json.dumps(document["sources"])), dict(document["dbt_manifest"]))
+
+    def save(self, path: Path) -> None:
+        """Written atomically: a code location loading at the same moment reads old or new."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        partial.write_text(self.to_json(), encoding="utf-8")
+        os.replace(partial, path)
 
 
 class FloeScaffoldParams(BaseModel):
@@ -130,6 +181,8 @@ class FloeComponentScaffolder(Scaffolder[FloeScaffoldParams]):
                 for relative, text in _STARTER_DBT.items():
                     (project / relative).parent.mkdir(parents=True, exist_ok=True)
                     (project / relative).write_text(text)
+                # parsed once now, so the new definitions load before the first state refresh
+                prepare_dbt_manifest(load_manifest(manifest, check_assignments=False))
         scaffold_component(request, {"manifest": request.params.manifest})
 
 
@@ -174,24 +227,55 @@ class FloeComponent(StateBackedComponent, dg.Resolvable):
 
     def write_state_to_path(self, state_path: Path) -> None:
         loaded = self.load_manifest()
-        prepare_dbt_manifest(loaded)  # dbt parse, when manifest.json is missing or stale
-        result = write_state(loaded, state_path)
+        dbt_manifest = prepare_dbt_manifest(loaded)  # dbt parse, when manifest.json is missing or stale
+        with tempfile.TemporaryDirectory() as folder:
+            result = write_state(loaded, Path(folder) / "sources")
         if result.failed:
             problems = "; ".join(f"{name}: {exc}" for name, exc in sorted(result.failed.items()))
             raise RuntimeError(f"floe: could not list metastore(s) of {loaded.path.name}: {problems}")
+        ComponentState(result.state, dbt_manifest).save(state_path)
 
     def build_defs_from_state(
         self, context: dg.ComponentLoadContext, state_path: Path | None
     ) -> dg.Definitions:
         loaded = self.load_manifest()
-        dbt_manifest = prepare_dbt_manifest(loaded)
-        plan = compile_plan(loaded, dbt_manifest)
-        state = (read_state(state_path) if state_path is not None else None) or SourcesState(
-            manifest=loaded.name, environment=loaded.environment
-        )
+        state = self.read_component_state(loaded, state_path)
+        # dbt's profiles.yml, derived from the manifest (a local file; the dbt resource needs it)
+        write_profiles(loaded)
+        plan = compile_plan(loaded, state.dbt_manifest)
         return definitions_from_state(
-            loaded, dbt_manifest, plan, state, spec_hook=self.get_asset_spec, execute=self.execute
+            loaded,
+            state.dbt_manifest,
+            plan,
+            state.sources,
+            spec_hook=self.get_asset_spec,
+            execute=self.execute,
         )
+
+    def read_component_state(self, loaded: LoadedManifest, state_path: Path | None) -> "ComponentState":
+        """The state at ``state_path``; with none yet, the dbt project's manifest.json as it is.
+
+        Reads files only: no ``dbt parse``, no subprocess, no network call.
+        """
+        sources: SourcesState | None = None
+        if state_path is not None and state_path.exists():
+            try:
+                return ComponentState.from_json(state_path.read_text(encoding="utf-8"))
+            except (ValueError, KeyError, TypeError):
+                # a listing alone, as floe-dagster wrote it before the dbt manifest was kept
+                # in the state (read_state logs it if it is not that either)
+                sources = read_state(state_path)
+        sources = sources or SourcesState(manifest=loaded.name, environment=loaded.environment)
+        dbt_manifest = read_dbt_manifest(loaded)
+        if dbt_manifest is None:
+            raise ConfigurationError(
+                f"floe: no defs state for {self.defs_state_config.key} yet and no dbt manifest at"
+                f" {dbt_target_dir(loaded) / 'manifest.json'}; run `dg utils refresh-defs-state`"
+                " (lists the metastores and parses the dbt project), or `dg dev`",
+                provider="floe",
+                operation="build_defs_from_state",
+            )
+        return ComponentState(sources, dbt_manifest)
 
     # --- overridable ---------------------------------------------------------------------------
 

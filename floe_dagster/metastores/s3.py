@@ -29,13 +29,12 @@ assumption, or boto3's default chain.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import re
 import struct
 import threading
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -74,10 +73,12 @@ EXTENSIONS: dict[str, tuple[str, ...]] = {
 FORMAT_NAMES = {"parquet": "Parquet", "csv": "CSV", "json": "JSON"}
 DEFAULT_ROWS_PER_RECORD = 500
 DEFAULT_CONCURRENCY = 50
-# -1 (unlimited) still runs reads on a thread pool; this is its size.
+# concurrency -1 submits every read at once, to a thread pool of this many threads (and as many
+# pooled connections): the cap on reads in flight that "unlimited" keeps.
 UNLIMITED_THREADS = 256
 FOOTER_PROBE_BYTES = 64 * 1024
 SCHEMA_PROBE_BYTES = 1024 * 1024  # CSV/JSON: types are inferred from the first MiB
+DECODE_ROWS = 1024 * 1024  # Parquet rows decoded per call at most (see _open_parquet)
 PARQUET_MAGIC = b"PAR1"
 # Iceberg write properties of ingested tables unless the manifest says otherwise (see README):
 # zstd level 1, and a 256 KiB dictionary page limit instead of PyIceberg's 2 MiB. A column whose
@@ -170,6 +171,44 @@ def arrow_columns(schema: Any) -> dict[str, str]:
     return {field.name: str(field.type) for field in schema}
 
 
+def widen_type(first: Any, second: Any) -> Any:
+    """The type both inferred types fit in (CSV/JSON), or None when there is none.
+
+    ``null`` (a column with no value) takes the other type; integers and floats become
+    ``double`` (int64 when both are integers); timestamps of one time zone take the finer unit.
+    """
+    import pyarrow as pa
+
+    if first == second:
+        return first
+    if pa.types.is_null(first) or pa.types.is_null(second):
+        return second if pa.types.is_null(first) else first
+    numeric = (pa.types.is_integer, pa.types.is_floating)
+    if any(f(first) for f in numeric) and any(f(second) for f in numeric):
+        return pa.float64() if pa.types.is_floating(first) or pa.types.is_floating(second) else pa.int64()
+    if pa.types.is_timestamp(first) and pa.types.is_timestamp(second) and first.tz == second.tz:
+        units = ["s", "ms", "us", "ns"]
+        return first if units.index(first.unit) >= units.index(second.unit) else second
+    return None
+
+
+def widen_schemas(first: Any, second: Any) -> tuple[Any, list[str]]:
+    """(``first`` with each column widened to fit ``second``'s, the differences that remain)."""
+    import pyarrow as pa
+
+    def widened(schema: Any) -> Any:
+        fields = []
+        for field in schema:
+            other = first if schema is second else second
+            index = other.get_field_index(field.name)
+            common = widen_type(field.type, other.field(index).type) if index >= 0 else None
+            fields.append(field.with_type(common) if common is not None else field)
+        return pa.schema(fields)
+
+    one, two = widened(first), widened(second)
+    return one, column_differences(arrow_columns(one), arrow_columns(two))
+
+
 # --- errors ---------------------------------------------------------------------------------------
 
 
@@ -200,6 +239,16 @@ class ObjectSkipped(MetastoreError):
         super().__init__(f"{key}: {reason}", provider=provider, operation=operation)
         self.key, self.reason = key, reason
         self.changed = changed  # replaced since listing: its new version is read on the next run
+
+
+class ValueConversionError(MetastoreError):
+    """A CSV/JSON value that does not fit the type its column has in the table (stops the table)."""
+
+    def __init__(
+        self, key: str, detail: str, *, provider: str = "s3", operation: str = "read_object"
+    ) -> None:
+        super().__init__(f"{key}: {detail}", provider=provider, operation=operation)
+        self.key, self.detail = key, detail
 
 
 # --- config ---------------------------------------------------------------------------------------
@@ -283,7 +332,11 @@ class S3MetastoreConfig(PluginConfig):
         DEFAULT_ROWS_PER_RECORD, ge=1, description="Rows per Arrow record batch when reading."
     )
     concurrency: int = Field(
-        DEFAULT_CONCURRENCY, description="Object reads in flight at most; -1: no limit of floe's own."
+        DEFAULT_CONCURRENCY,
+        description=(
+            "Object reads in flight at most; -1: every object at once, on a pool of at most"
+            f" {UNLIMITED_THREADS} threads (so at most {UNLIMITED_THREADS} in flight)."
+        ),
     )
     access_key_id: str | None = Field(None, min_length=1, description="Static credentials: access key ID.")
     secret_access_key: SecretStr | None = Field(
@@ -388,7 +441,9 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-def ordered_parallel(items: Sequence[T], work: Callable[[T], R], limit: int | None) -> Iterator[R]:
+def ordered_parallel(
+    items: Sequence[T], work: Callable[[T], R], limit: int | None
+) -> Generator[R, None, None]:
     """``work(item)`` for every item, results in input order, at most ``limit`` submitted ahead.
 
     ``limit`` None: every item at once (on at most ``UNLIMITED_THREADS`` threads). Leaving the
@@ -412,7 +467,30 @@ def ordered_parallel(items: Sequence[T], work: Callable[[T], R], limit: int | No
         pool.shutdown(wait=True, cancel_futures=True)
 
 
+# pyarrow's messages for a CSV/JSON value that does not fit its column's type
+_TYPE_ERRORS = ("conversion error", "failed to convert json", "changed from")
+
+
+def _is_type_error(message: str) -> bool:
+    lowered = message.lower()
+    return any(marker in lowered for marker in _TYPE_ERRORS)
+
+
 # --- the connector --------------------------------------------------------------------------------
+
+_SESSION: Any = None
+_SESSION_LOCK = threading.Lock()
+
+
+def _shared_session() -> Any:
+    """One boto3 session for the connectors with explicit keys (call with ``_SESSION_LOCK`` held)."""
+    global _SESSION
+    if _SESSION is None:
+        import boto3
+
+        _SESSION = boto3.session.Session()
+    return _SESSION
+
 
 _FOOTERS: dict[tuple[str, str, str], tuple[Any, int]] = {}  # (bucket, key, etag) -> (schema, rows)
 _FOOTERS_LOCK = threading.Lock()
@@ -421,12 +499,40 @@ _FOOTERS_MAX = 100_000
 
 @dataclass(frozen=True)
 class ObjectData:
+    """One downloaded object, opened: its schema now, its rows when ``batches()`` is iterated.
+
+    ``batches()`` gives the rows in Arrow record batches of ``rows_per_record`` rows (the last
+    one of an object may be shorter): Parquet decoded as they are asked for (``ObjectSkipped``
+    when a page turns out corrupt part way), CSV/JSON decoded when the object was opened.
+    """
+
     obj: S3Object
-    table: Any  # pyarrow.Table, batches of rows_per_record rows
-    # The same rows as decoded (one chunk per Parquet row group), which ``table`` slices zero-copy.
-    # The Iceberg writer takes these: PyIceberg converts per batch (slow for small batches), so
-    # writing ``table`` would mean copying every object into one contiguous table first.
-    decoded: Any = None
+    schema: Any  # pyarrow.Schema
+    batches: Callable[[], Iterator[Any]]
+    rows: int | None = None  # from the Parquet footer; None for CSV/JSON
+
+
+def rebatch(batches: Iterable[Any], rows: int) -> Iterator[Any]:
+    """The rows of ``batches`` re-cut into batches of exactly ``rows`` rows (the last: the rest).
+
+    Slices are zero-copy; only a batch made of pieces of two input batches is copied.
+    """
+    import pyarrow as pa
+
+    pending: list[Any] = []
+    held = 0
+    for batch in batches:
+        offset = 0
+        while offset < batch.num_rows:
+            take = min(rows - held, batch.num_rows - offset)
+            pending.append(batch.slice(offset, take))
+            held += take
+            offset += take
+            if held == rows:
+                yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
+                pending, held = [], 0
+    if held:
+        yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
 
 
 class S3MetastoreConnector(MetastoreConnector):
@@ -485,19 +591,25 @@ class S3MetastoreConnector(MetastoreConnector):
         except Exception as exc:  # STS / profile resolution
             raise self.map_error(exc, "connect", "credentials") from None
         pool = self.config.max_in_flight or UNLIMITED_THREADS
-        return boto3.session.Session().client(
-            "s3",
-            region_name=self.config.region,
-            endpoint_url=props.get(S3_ENDPOINT),
-            aws_access_key_id=props.get(S3_ACCESS_KEY_ID),
-            aws_secret_access_key=props.get(S3_SECRET_ACCESS_KEY),
-            aws_session_token=props.get(S3_SESSION_TOKEN),
-            config=Config(
-                max_pool_connections=max(10, pool),
-                retries={"total_max_attempts": self.config.max_attempts, "mode": "standard"},
-                s3={"addressing_style": "path"} if self.config.endpoint else None,
-            ),
-        )
+        explicit = props.get(S3_ACCESS_KEY_ID) is not None
+        # Explicit keys: one shared session, whose parsed S3 service model every client reuses
+        # (a new session parses it again: 0.1-0.2 s here, per run). The default chain: a session
+        # of its own, so the chain is resolved afresh (environment, profile, instance role).
+        with _SESSION_LOCK:  # a boto3 Session is not thread-safe; the clients it makes are
+            session = _shared_session() if explicit else boto3.session.Session()
+            return session.client(
+                "s3",
+                region_name=self.config.region,
+                endpoint_url=props.get(S3_ENDPOINT),
+                aws_access_key_id=props.get(S3_ACCESS_KEY_ID),
+                aws_secret_access_key=props.get(S3_SECRET_ACCESS_KEY),
+                aws_session_token=props.get(S3_SESSION_TOKEN),
+                config=Config(
+                    max_pool_connections=max(10, pool),
+                    retries={"total_max_attempts": self.config.max_attempts, "mode": "standard"},
+                    s3={"addressing_style": "path"} if self.config.endpoint else None,
+                ),
+            )
 
     def _count(self, operation: str) -> None:
         with self._count_lock:
@@ -650,19 +762,32 @@ class S3MetastoreConnector(MetastoreConnector):
                 operation=operation,
             )
 
-    def _describe(self, namespace: str, table: str, objects: list[S3Object]) -> Table:
-        schemas = list(ordered_parallel(objects, self._schema_or_skip, self.config.max_in_flight))
+    def table_schema(
+        self, table: str, objects: Sequence[S3Object], operation: str = "get_table"
+    ) -> tuple[Any, int]:
+        """(Arrow schema, row count) of a table's objects; (None, 0) when none could be read.
+
+        Parquet: each footer's schema, which must be equal in every file. CSV/JSON: each file's
+        types inferred from its first MiB and widened together (``widen_type``), so a column of
+        integers in one file and decimals in another is ``double``. Files that do not agree raise
+        :class:`SchemaMismatchError` naming both and the columns. The count is -1 for CSV/JSON.
+        """
+        schemas = ordered_parallel(objects, self._schema_or_skip, self.config.max_in_flight)
         reference: tuple[S3Object, Any] | None = None
         rows = 0
         for obj, found in zip(objects, schemas, strict=True):
             if found is None:
                 continue
             schema, count = found
-            rows += count
+            rows = rows + count if count >= 0 and rows >= 0 else -1
             if reference is None:
                 reference = (obj, schema)
                 continue
-            differences = column_differences(arrow_columns(reference[1]), arrow_columns(schema))
+            if self.config.file_type == "parquet":  # declared types: equal or different
+                widened = reference[1]
+                differences = column_differences(arrow_columns(widened), arrow_columns(schema))
+            else:  # inferred types: widened to fit every file
+                widened, differences = widen_schemas(reference[1], schema)
             if differences:
                 raise SchemaMismatchError(
                     table,
@@ -670,9 +795,14 @@ class S3MetastoreConnector(MetastoreConnector):
                     self.location(obj.key),
                     differences,
                     provider=self.type_name,
-                    operation="get_table",
+                    operation=operation,
                 )
-        columns = tuple(Column(n, t) for n, t in arrow_columns(reference[1]).items()) if reference else ()
+            reference = (reference[0], widened)
+        return (reference[1], rows) if reference is not None else (None, 0)
+
+    def _describe(self, namespace: str, table: str, objects: list[S3Object]) -> Table:
+        schema, rows = self.table_schema(table, objects)
+        columns = tuple(Column(n, t) for n, t in arrow_columns(schema).items()) if schema is not None else ()
         prefixes = sorted({o.key.rsplit("/", 1)[0] + "/" if "/" in o.key else o.key for o in objects})
         first = prefixes[0]
         location = first if not first.endswith("/") else f"{first}*{self.extensions[0]}"
@@ -767,39 +897,108 @@ class S3MetastoreConnector(MetastoreConnector):
         head = self._get(obj, f"bytes=0-{SCHEMA_PROBE_BYTES - 1}") if obj.size else b""
         if obj.size > SCHEMA_PROBE_BYTES:
             head = head[: head.rfind(b"\n") + 1]
-        return self._decode(obj, head).schema, -1
+        return self._open(obj, head).schema, -1
 
-    def read_object(self, obj: S3Object) -> ObjectData:
-        """One whole object as an Arrow table in batches of ``rows_per_record`` rows."""
-        import pyarrow as pa
+    def read_object(self, obj: S3Object, schema: Any = None) -> ObjectData:
+        """Download one object and open it; its rows are decoded when ``batches()`` is iterated.
 
-        decoded = self._decode(obj, self._get(obj))
-        batches = decoded.to_batches(max_chunksize=self.config.rows_per_record)
-        return ObjectData(obj, pa.Table.from_batches(batches, schema=decoded.schema), decoded)
+        ``schema`` (CSV/JSON only) fixes the types of the columns it names, so every file of a
+        table decodes to the table's types rather than to what its own first block suggests;
+        a value that does not fit its column's type raises :class:`ValueConversionError`.
+        """
+        return self._open(obj, self._get(obj), schema)
 
-    def _decode(self, obj: S3Object, data: bytes) -> Any:
+    def _open(self, obj: S3Object, data: bytes, schema: Any = None) -> ObjectData:
+        """``data`` opened as ``file_type``; ``ObjectSkipped`` when it is not readable as such."""
         import pyarrow as pa
 
         try:
             if self.config.file_type == "parquet":
-                import pyarrow.parquet as pq
+                return self._open_parquet(obj, data)
+            return self._open_text(obj, data, schema)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise self._malformed(obj, exc) from None
 
-                # Decoded whole (multi-threaded, as fast as read_table); read_object slices it,
-                # zero-copy, into batches of rows_per_record rows.
-                table = pq.read_table(pa.BufferReader(data))
-            elif self.config.file_type == "csv":
+    def _malformed(self, obj: S3Object, exc: Exception) -> ObjectSkipped:
+        return ObjectSkipped(
+            obj.key, f"malformed {FORMAT_NAMES[self.config.file_type]} ({type(exc).__name__})"
+        )
+
+    def _open_parquet(self, obj: S3Object, data: bytes) -> ObjectData:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(pa.BufferReader(data))  # parses the footer only
+
+        rows = self.config.rows_per_record
+        # Decoded up to DECODE_ROWS rows (a multiple of rows_per_record) per call, across row
+        # groups, and handed on in zero-copy slices of rows_per_record rows: each decoding call
+        # releases and retakes the GIL, which with downloads running on other threads costs up
+        # to a switch interval per call (500-row calls tripled the decoding time here). The
+        # ingest decodes an object whole before writing any of it, so this holds no more.
+        chunk = rows * -(-DECODE_ROWS // rows)
+
+        def batches() -> Iterator[Any]:
+            import pyarrow as pa
+
+            for decoded in parquet.iter_batches(batch_size=chunk):
+                yield from pa.Table.from_batches([decoded]).to_batches(max_chunksize=rows)
+
+        return ObjectData(obj, parquet.schema_arrow, self._checked(obj, batches), parquet.metadata.num_rows)
+
+    def _open_text(self, obj: S3Object, data: bytes, schema: Any) -> ObjectData:
+        """CSV/JSON decoded whole, in 1 MiB blocks (the first one gives the types, as in discovery).
+
+        Not pyarrow's streaming readers: an ``open_csv`` that fails on its first block leaves a
+        thread behind that aborts the interpreter at exit (pyarrow 22). The object is decoded
+        whole before any of it is written in any case (see defs/ingest.py).
+        """
+        import pyarrow as pa
+
+        try:
+            if self.config.file_type == "csv":
                 import pyarrow.csv as pcsv
 
-                table = pcsv.read_csv(io.BytesIO(data))
+                types = {field.name: field.type for field in schema} if schema is not None else None
+                table = pcsv.read_csv(
+                    pa.BufferReader(data),
+                    read_options=pcsv.ReadOptions(block_size=SCHEMA_PROBE_BYTES),
+                    convert_options=pcsv.ConvertOptions(column_types=types),
+                )
             else:
                 import pyarrow.json as pjson
 
-                table = pjson.read_json(io.BytesIO(data))
-            return table
+                parse = (
+                    pjson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer")
+                    if schema is not None
+                    else None
+                )
+                table = pjson.read_json(
+                    pa.BufferReader(data),
+                    read_options=pjson.ReadOptions(block_size=SCHEMA_PROBE_BYTES),
+                    parse_options=parse,
+                )
         except (pa.ArrowException, OSError, ValueError) as exc:
-            raise ObjectSkipped(
-                obj.key, f"malformed {FORMAT_NAMES[self.config.file_type]} ({type(exc).__name__})"
-            ) from None
+            if _is_type_error(str(exc)):
+                raise ValueConversionError(obj.key, str(exc), provider=self.type_name) from None
+            raise
+
+        def batches() -> Iterator[Any]:
+            yield from rebatch(table.to_batches(), self.config.rows_per_record)
+
+        return ObjectData(obj, table.schema, batches, None)
+
+    def _checked(self, obj: S3Object, batches: Callable[[], Iterator[Any]]) -> Callable[[], Iterator[Any]]:
+        """``batches`` with a failure part way through (a corrupt page) as ``ObjectSkipped``."""
+        import pyarrow as pa
+
+        def checked() -> Iterator[Any]:
+            try:
+                yield from batches()
+            except (pa.ArrowException, OSError, ValueError) as exc:
+                raise self._malformed(obj, exc) from None
+
+        return checked
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -56,8 +56,18 @@ def prepare_dbt_manifest(loaded: LoadedManifest, force: bool = False) -> dict[st
         # dbt steps run `dbt build --target <compute>` from a copy of that file, so parse for
         # the default compute: otherwise every run re-parses the whole project.
         run_dbt(loaded, ["parse", "--target", loaded.manifest.computes.default], profiles)
-    with manifest_json.open(encoding="utf-8") as handle:
-        return json.load(handle)
+    parsed = read_dbt_manifest(loaded)
+    assert parsed is not None  # dbt parse wrote it
+    return parsed
+
+
+def read_dbt_manifest(loaded: LoadedManifest) -> dict[str, Any] | None:
+    """The dbt project's target/manifest.json as it is (no ``dbt parse``); None when missing."""
+    try:
+        with (dbt_target_dir(loaded) / "manifest.json").open(encoding="utf-8") as handle:
+            return dict(json.load(handle))
+    except FileNotFoundError:
+        return None
 
 
 def run_dbt(loaded: LoadedManifest, args: list[str], profiles: Path) -> None:

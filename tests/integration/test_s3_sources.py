@@ -218,12 +218,24 @@ def test_incremental_runs_read_only_new_objects_and_a_no_change_run_reads_none(
     assert conn.call_counts["get_object"] == 2
     assert second.cursor.last_modified is not None and first.cursor.last_modified is not None
     assert second.cursor.last_modified > first.cursor.last_modified
+    assert iceberg_ids(catalog, "events") == list(range(50))
 
+    time.sleep(1.1)  # a third run that adds data again
+    bucket.put("events/part-5.parquet", parquet_bytes(range(50, 57)))
     conn = connector(bucket)
     third = ingest(conn, catalog, "events")
-    assert (third.new, third.read, third.commits, third.total_rows) == (0, 0, 0, 50)
+    assert (third.listed, third.new, third.read, third.rows) == (6, 1, 1, 7)
+    assert conn.call_counts["get_object"] == 1
+    assert third.cursor.last_modified is not None and third.cursor.last_modified > second.cursor.last_modified
+    assert iceberg_ids(catalog, "events") == list(range(57))  # scanned, not the snapshot summary
+
+    conn = connector(bucket)
+    unchanged = ingest(conn, catalog, "events")
+    assert (unchanged.new, unchanged.read, unchanged.commits, unchanged.total_rows) == (0, 0, 0, 57)
     assert conn.call_counts["get_object"] == 0 and conn.call_counts["get_object_range"] == 0
-    assert iceberg_ids(catalog, "events") == list(range(50))
+    assert iceberg_ids(catalog, "events") == list(range(57))
+    snapshots = catalog.load_table(("raw_s3", "events")).snapshots()
+    assert len(snapshots) == 3  # one commit per run that had data, none for the no-change run
 
 
 def test_an_object_written_in_the_same_second_as_the_cursor_is_not_missed(
@@ -270,11 +282,11 @@ def test_a_crash_half_way_loses_and_duplicates_nothing(
     calls = {"n": 0}
     real = S3MetastoreConnector.read_object
 
-    def dies_on_the_fifth(self: S3MetastoreConnector, obj: Any) -> Any:
+    def dies_on_the_fifth(self: S3MetastoreConnector, obj: Any, *args: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == 5:
             raise RuntimeError("injected crash")
-        return real(self, obj)
+        return real(self, obj, *args)
 
     monkeypatch.setattr(S3MetastoreConnector, "read_object", dies_on_the_fifth)
     with pytest.raises(RuntimeError, match="injected crash"):
@@ -312,39 +324,189 @@ def test_a_file_with_another_schema_stops_the_table_after_committing_what_came_b
     assert iceberg_ids(catalog, "drift") == list(range(50))
 
 
+def count_reads_in_flight(monkeypatch: pytest.MonkeyPatch, hold: float) -> dict[str, int]:
+    """Count ``read_object`` calls running at once (each held ``hold`` s); returns the counters."""
+    lock = threading.Lock()
+    seen = {"now": 0, "max": 0}
+    real = S3MetastoreConnector.read_object
+
+    def counted(self: S3MetastoreConnector, obj: Any, *args: Any) -> Any:
+        with lock:
+            seen["now"] += 1
+            seen["max"] = max(seen["max"], seen["now"])
+        try:
+            time.sleep(hold)
+            return real(self, obj, *args)
+        finally:
+            with lock:
+                seen["now"] -= 1
+
+    monkeypatch.setattr(S3MetastoreConnector, "read_object", counted)
+    return seen
+
+
 @pytest.mark.parametrize("limit", [1, 3])
 def test_reads_in_flight_never_exceed_concurrency(
     bucket: Bucket, catalog: SqlCatalogPlugin, monkeypatch: pytest.MonkeyPatch, limit: int
 ) -> None:
     for part in range(10):
         bucket.put(f"wide/part-{part:02d}.parquet", parquet_bytes(range(part * 10, part * 10 + 10)))
-    lock = threading.Lock()
-    seen = {"now": 0, "max": 0}
-    real = S3MetastoreConnector.read_object
-
-    def counted(self: S3MetastoreConnector, obj: Any) -> Any:
-        with lock:
-            seen["now"] += 1
-            seen["max"] = max(seen["max"], seen["now"])
-        try:
-            time.sleep(0.02)
-            return real(self, obj)
-        finally:
-            with lock:
-                seen["now"] -= 1
-
-    monkeypatch.setattr(S3MetastoreConnector, "read_object", counted)
+    seen = count_reads_in_flight(monkeypatch, 0.02)
     ingest(connector(bucket, concurrency=limit), catalog, "wide")
     assert seen["max"] == limit
     assert iceberg_ids(catalog, "wide") == list(range(100))
 
 
-def test_rows_per_record_is_the_arrow_batch_size(bucket: Bucket) -> None:
-    bucket.put("batches/a.parquet", parquet_bytes(range(1000)))
-    conn = connector(bucket, rows_per_record=100)
-    data = conn.read_object(conn.discover()["batches"][0])
-    assert [b.num_rows for b in data.table.to_batches()] == [100] * 10
-    assert data.decoded.equals(data.table)  # the rows the Iceberg writer takes, unsliced
+@pytest.mark.parametrize(
+    ("concurrency", "threads", "expected"),
+    [
+        (50, None, 50),  # the default: 50 of the 60 reads at once, never more
+        (-1, None, 60),  # no limit: every new object at once
+        (-1, 40, 40),  # ... on a pool of UNLIMITED_THREADS threads (256; 40 here)
+    ],
+)
+def test_concurrency_50_and_unlimited_on_the_ingest_path(
+    bucket: Bucket,
+    catalog: SqlCatalogPlugin,
+    monkeypatch: pytest.MonkeyPatch,
+    concurrency: int,
+    threads: int | None,
+    expected: int,
+) -> None:
+    import floe_dagster.metastores.s3 as s3_module
+
+    if threads is not None:
+        monkeypatch.setattr(s3_module, "UNLIMITED_THREADS", threads)
+    for part in range(60):
+        bucket.put(f"many/part-{part:02d}.parquet", parquet_bytes(range(part * 2, part * 2 + 2)))
+    conn = connector(bucket, concurrency=concurrency)
+    seen = count_reads_in_flight(monkeypatch, 0.5)  # long enough for every submitted read to start
+    report = ingest(conn, catalog, "many")
+    assert seen["max"] == expected
+    assert report.read == 60 and iceberg_ids(catalog, "many") == list(range(120))
+
+
+def spy_on_writer(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The row count of every batch the Iceberg writer receives, in order."""
+    from floe_dagster.defs.ingest import IcebergAppender
+
+    received: list[int] = []
+    real = IcebergAppender.write
+
+    def write(self: IcebergAppender, batches: Any, size: int) -> None:
+        received.extend(batch.num_rows for batch in batches)
+        real(self, batches, size)
+
+    monkeypatch.setattr(IcebergAppender, "write", write)
+    return received
+
+
+@pytest.mark.parametrize(
+    ("rows_per_record", "batches"), [(100, [100] * 10), (500, [500, 500]), (300, [300, 300, 300, 100])]
+)
+def test_rows_per_record_is_the_batch_size_the_iceberg_writer_receives(
+    bucket: Bucket,
+    catalog: SqlCatalogPlugin,
+    monkeypatch: pytest.MonkeyPatch,
+    rows_per_record: int,
+    batches: list[int],
+) -> None:
+    # 1000 rows in row groups of 256: the batches run across row groups
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"id": pa.array(range(1000), pa.int64())}), buffer, row_group_size=256)
+    bucket.put("batches/a.parquet", buffer.getvalue())
+    received = spy_on_writer(monkeypatch)
+    report = ingest(connector(bucket, rows_per_record=rows_per_record), catalog, "batches")
+    assert received == batches
+    assert report.batches == len(batches)
+    assert iceberg_ids(catalog, "batches") == list(range(1000))
+    # the Iceberg file is written in row groups of its own, whatever the batch size
+    files = catalog.load_table(("raw_s3", "batches")).inspect.files().column("file_path").to_pylist()
+    assert [pq.ParquetFile(f.removeprefix("file://")).metadata.num_row_groups for f in files] == [1]
+
+
+def data_file_row_groups(catalog: SqlCatalogPlugin, table: str) -> list[list[int]]:
+    files = catalog.load_table(("raw_s3", table)).inspect.files().column("file_path").to_pylist()
+    groups = []
+    for path in sorted(files):
+        metadata = pq.ParquetFile(path.removeprefix("file://")).metadata
+        groups.append([metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)])
+    return groups
+
+
+@pytest.mark.parametrize(
+    ("file_bytes", "expected"),
+    [
+        (None, [[500, 500, 200]]),  # row groups run across objects and batches
+        (8 * 1000, [[500, 500], [200]]),  # a new data file once ~8 kB of Arrow data went in
+    ],
+)
+def test_row_groups_and_data_files_follow_the_tables_write_properties(
+    bucket: Bucket, catalog: SqlCatalogPlugin, file_bytes: int | None, expected: list[list[int]]
+) -> None:
+    for part in range(3):
+        ids = range(part * 400, part * 400 + 400)
+        bucket.put(f"groups/part-{part}.parquet", pq_ids(ids))
+    properties = {"write.parquet.row-group-limit": "500"}
+    if file_bytes is not None:
+        properties["write.target-file-size-bytes"] = str(file_bytes)
+    conn = connector(bucket, rows_per_record=128, ingest={"table_properties": properties})
+    report = ingest(conn, catalog, "groups")
+    assert report.batches == 12  # 400 rows: 128, 128, 128, 16 per object
+    assert data_file_row_groups(catalog, "groups") == expected
+    assert iceberg_ids(catalog, "groups") == list(range(1200))
+
+
+def pq_ids(ids: range) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"id": pa.array(list(ids), pa.int64())}), buffer)
+    return buffer.getvalue()
+
+
+def test_footers_are_read_with_ranged_requests_of_a_fraction_of_the_object(bucket: Bucket) -> None:
+    import numpy as np
+
+    rows = 200_000  # about 3 MB of incompressible values, far more than the 64 KiB probe
+    generator = np.random.default_rng(7)
+    big = pa.table({"id": pa.array(np.arange(rows)), "value": pa.array(generator.random(rows))})
+    buffer = io.BytesIO()
+    pq.write_table(big, buffer, compression="none")
+    body = buffer.getvalue()
+    assert len(body) > 3_000_000
+    bucket.put("large/big.parquet", body)
+    conn = connector(bucket)
+    received: list[tuple[int, str]] = []
+
+    def measure(http_response: Any, parsed: Any, **_: Any) -> None:
+        # what S3 actually sent: the response's own Content-Length, not floe's counters
+        received.append((int(http_response.headers["Content-Length"]), parsed.get("ContentRange", "")))
+
+    conn.client().meta.events.register("after-call.s3.GetObject", measure)
+    table = conn.get_table(conn.config.table_namespace, "large")
+    assert table.stats.row_count == rows
+    assert [(c.name, c.type) for c in table.storage.columns] == [("id", "int64"), ("value", "double")]
+    assert len(received) == 1 and received[0][1].startswith(f"bytes {len(body) - 64 * 1024}-")
+    assert sum(size for size, _ in received) == 64 * 1024 < len(body) // 40
+
+
+def test_a_footer_larger_than_the_probe_takes_one_more_ranged_request(bucket: Bucket) -> None:
+    columns = {f"column_with_a_long_name_{i:04d}": pa.array([i] * 50, pa.int64()) for i in range(1500)}
+    buffer = io.BytesIO()
+    pq.write_table(pa.table(columns), buffer)
+    body = buffer.getvalue()
+    footer = int.from_bytes(body[-8:-4], "little")
+    assert footer > 64 * 1024
+    bucket.put("wide/cols.parquet", body)
+    conn = connector(bucket)
+    received: list[int] = []
+    conn.client().meta.events.register(
+        "after-call.s3.GetObject",
+        lambda http_response, **_: received.append(int(http_response.headers["Content-Length"])),
+    )
+    table = conn.get_table(conn.config.table_namespace, "wide")
+    assert len(table.storage.columns) == 1500 and table.stats.row_count == 50
+    assert received == [64 * 1024, footer + 8]  # the probe, then exactly the footer
+    assert sum(received) < len(body)
 
 
 def test_ingested_tables_are_written_with_the_configured_codec(
@@ -381,6 +543,131 @@ def test_ingested_tables_are_written_with_the_configured_codec(
 
     with pytest.raises(Exception, match="compression_codec"):
         connector(bucket, ingest={"compression_codec": "lzo"})
+
+
+# --- CSV and JSON: inferred schemas ---------------------------------------------------------------
+
+
+def iceberg_rows(catalog: SqlCatalogPlugin, table: str) -> list[dict[str, Any]]:
+    rows = catalog.load_table(("raw_s3", table)).scan().to_arrow().to_pylist()
+    return sorted(rows, key=lambda row: row["id"])
+
+
+def test_csv_tables_infer_and_widen_types_and_ingest_with_the_tables_types(
+    bucket: Bucket, catalog: SqlCatalogPlugin
+) -> None:
+    bucket.put("people.csv", b"id,name\n1,ada\n2,grace\n")
+    bucket.put("sales/eu-west/a.csv", b"id,amount,label\n1,2,x\n2,3,y\n")  # amount: integers ...
+    bucket.put("sales/eu-west/b.csv", b"id,amount,label\n3,2.5,z\n")  # ... and a decimal
+    bucket.put("sales/eu-west/ignored.parquet", parquet_bytes(range(2)))  # not a CSV
+    conn = connector(bucket, file_type="csv")
+    tables = {t.name: t for t in conn.scan(TableFilter())}
+    assert sorted(tables) == ["people", "sales_eu_west"]
+    sales = tables["sales_eu_west"]
+    # int64 in one file and double in the other is one double column, not a schema mismatch
+    assert [(c.name, c.type) for c in sales.storage.columns] == [
+        ("id", "int64"),
+        ("amount", "double"),
+        ("label", "string"),
+    ]
+    assert sales.storage.format == "csv" and sales.stats.row_count is None and sales.stats.file_count == 2
+    assert sales.storage.location == f"s3://{bucket.name}/sales/eu-west/*.csv"
+    assert [(c.name, c.type) for c in tables["people"].storage.columns] == [
+        ("id", "int64"),
+        ("name", "string"),
+    ]
+    version = sales.data_version
+    assert (
+        connector(bucket, file_type="csv").get_table(sales.namespace, "sales_eu_west").data_version == version
+    )
+
+    first = ingest(connector(bucket, file_type="csv"), catalog, "sales_eu_west")
+    assert (first.read, first.rows) == (2, 3)
+    loaded = catalog.load_table(("raw_s3", "sales_eu_west"))
+    assert {f.name: str(f.field_type) for f in loaded.schema().fields} == {
+        "id": "long",
+        "amount": "double",
+        "label": "string",
+    }
+    assert [(r["id"], r["amount"]) for r in iceberg_rows(catalog, "sales_eu_west")] == [
+        (1, 2.0),
+        (2, 3.0),
+        (3, 2.5),
+    ]
+
+    time.sleep(1.1)
+    bucket.put("sales/eu-west/c.csv", b"id,amount,label\n4,7,w\n")  # integers again: the table's double
+    conn = connector(bucket, file_type="csv")
+    assert conn.get_table(sales.namespace, "sales_eu_west").data_version != version
+    second = ingest(conn, catalog, "sales_eu_west")
+    assert (second.new, second.rows) == (1, 1)
+    assert [r["amount"] for r in iceberg_rows(catalog, "sales_eu_west")] == [2.0, 3.0, 2.5, 7.0]
+
+    time.sleep(1.1)
+    bucket.put("sales/eu-west/d.csv", b"id,amount,label\n5,lots,v\n")  # a value no double holds
+    with pytest.raises(SchemaMismatchError) as caught:
+        ingest(connector(bucket, file_type="csv"), catalog, "sales_eu_west")
+    message = str(caught.value)
+    assert f"s3://{bucket.name}/sales/eu-west/d.csv" in message and "conversion error to double" in message
+    assert len(iceberg_rows(catalog, "sales_eu_west")) == 4  # nothing of d.csv, nothing lost
+
+
+def test_csv_files_whose_columns_cannot_be_widened_are_a_schema_mismatch(bucket: Bucket) -> None:
+    bucket.put("codes/a.csv", b"id,code\n1,10\n")
+    bucket.put("codes/b.csv", b"id,code\n2,AB-7\n")
+    conn = connector(bucket, file_type="csv")
+    with pytest.raises(SchemaMismatchError) as caught:
+        conn.get_table(conn.config.table_namespace, "codes")
+    message = str(caught.value)
+    assert f"s3://{bucket.name}/codes/a.csv" in message and f"s3://{bucket.name}/codes/b.csv" in message
+    assert "column 'code' is int64 in the first and string in the second" in message
+
+
+def test_json_lines_tables_are_discovered_and_ingested(bucket: Bucket, catalog: SqlCatalogPlugin) -> None:
+    bucket.put(
+        "events/2026/a.json",
+        b'{"id": 1, "score": 1, "kind": "click"}\n{"id": 2, "score": 4, "kind": "view"}\n',
+    )
+    bucket.put("events/2026/b.ndjson", b'{"id": 3, "score": 2.5, "kind": "click"}\n')
+    bucket.put("events/2026/notes.txt", b"not a table file")
+    conn = connector(bucket, file_type="json")
+    (events,) = conn.scan(TableFilter())
+    assert events.name == "events_2026" and events.stats.file_count == 2
+    assert [(c.name, c.type) for c in events.storage.columns] == [
+        ("id", "int64"),
+        ("score", "double"),
+        ("kind", "string"),
+    ]
+    report = ingest(connector(bucket, file_type="json", rows_per_record=2), catalog, "events_2026")
+    assert (report.read, report.rows, report.batches) == (2, 3, 2)  # a: one batch of 2, b: one of 1
+    rows = iceberg_rows(catalog, "events_2026")
+    assert [(r["id"], r["score"], r["kind"]) for r in rows] == [
+        (1, 1.0, "click"),
+        (2, 4.0, "view"),
+        (3, 2.5, "click"),
+    ]
+
+    bucket.put("events/2026/c.json", b'{"id": 4, "score": 1, "kind": "view"')  # cut off
+    time.sleep(1.1)
+    bucket.put("events/2026/d.json", b'{"id": 5, "score": 3, "kind": "view"}\n')
+    report = ingest(connector(bucket, file_type="json"), catalog, "events_2026")
+    assert report.read == 1 and [key for key, _ in report.skipped] == ["events/2026/c.json"]
+    assert [r["id"] for r in iceberg_rows(catalog, "events_2026")] == [1, 2, 3, 5]
+
+
+@pytest.mark.parametrize("file_type", ["csv", "json"])
+def test_rows_per_record_cuts_csv_and_json_into_exact_batches(
+    bucket: Bucket, catalog: SqlCatalogPlugin, monkeypatch: pytest.MonkeyPatch, file_type: str
+) -> None:
+    if file_type == "csv":
+        body = "id,label\n" + "".join(f"{i},row {i}\n" for i in range(1000))
+    else:
+        body = "".join(f'{{"id": {i}, "label": "row {i}"}}\n' for i in range(1000))
+    bucket.put(f"text/a.{file_type}", body.encode())
+    received = spy_on_writer(monkeypatch)
+    report = ingest(connector(bucket, file_type=file_type, rows_per_record=300), catalog, "text")
+    assert received == [300, 300, 300, 100] and report.batches == 4
+    assert iceberg_ids(catalog, "text") == list(range(1000))
 
 
 def test_canary_secrets_appear_in_no_output(
@@ -504,6 +791,8 @@ def test_dagster_observes_s3_tables_and_ingests_them_incrementally(
         assert first is not None and first.asset_materialization is not None
         metadata = first.asset_materialization.metadata
         assert metadata["floe/objects_read"].value == 2 and metadata["dagster/row_count"].value == 20
+        assert metadata["floe/batches"].value == 2  # 10 rows per object, rows_per_record 500
+        assert set(metadata["floe/timings"].value) >= {"decoding", "writing (writer thread)"}
         assert str(metadata["floe/cursor"].value).endswith("000Z")
 
         time.sleep(1.1)

@@ -95,3 +95,43 @@ def test_a_bad_duration_is_a_manifest_error_with_its_position(
     )
     assert f"manifest.yaml:{line}:" in text, text
     assert message in text, text
+
+
+def test_a_table_in_a_matching_namespace_gets_the_namespaces_window(demo_project: Path) -> None:
+    import pyarrow as pa
+
+    from floe_dagster.demo import seed_demo
+    from floe_dagster.plugins.factory import build_catalog
+
+    manifest = demo_project / "manifests" / "manifest.yaml"
+    with_freshness(manifest, transforms="")
+    text = manifest.read_text()
+    manifest.write_text(text.replace('include: ["raw.*"]', 'include: ["raw.*", "sales_eu.*", "finance.*"]'))
+    loaded = load_manifest(manifest)
+    seed_demo(loaded)
+    catalog = build_catalog(loaded, "lakehouse")
+    for namespace in ("sales_eu", "finance"):  # "sales_*" matches the first only
+        catalog.create_namespace((namespace,))
+        catalog.create_table((namespace, "orders"), pa.schema([("id", pa.int64())]))
+
+    defs = build_definitions(manifest)
+    graph = defs.resolve_asset_graph()
+    sales = AssetKey(["lakehouse", "sales_eu", "orders"])
+    finance = AssetKey(["lakehouse", "finance", "orders"])
+    assert graph.get(sales).freshness_policy == FreshnessPolicy.time_window(fail_window=timedelta(hours=2))
+    metastore_window = FreshnessPolicy.time_window(
+        fail_window=timedelta(hours=36), warn_window=timedelta(days=1)
+    )
+    for key in [finance, *RAW]:
+        assert graph.get(key).freshness_policy == metastore_window, key
+
+    # the last-update check of each table has its own window (what the sensor evaluates)
+    windows = {
+        spec.asset_key: spec.metadata["dagster/freshness_params"].value["lower_bound_delta_seconds"]
+        for checks in defs.asset_checks or []
+        for spec in getattr(checks, "check_specs", [])
+        if spec.name == "freshness_check"
+    }
+    assert windows[sales] == 2 * 3600
+    assert windows[finance] == 36 * 3600
+    assert all(windows[key] == 36 * 3600 for key in RAW)

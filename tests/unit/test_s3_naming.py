@@ -13,7 +13,10 @@ from floe_dagster.metastores.s3 import (
     data_version,
     group_objects,
     ordered_parallel,
+    rebatch,
     table_name_for_key,
+    widen_schemas,
+    widen_type,
 )
 from floe_dagster.plugins.factory import metastore_config
 from floe_dagster.plugins.metastore import InvalidFieldError
@@ -93,6 +96,56 @@ def test_column_differences_name_each_column() -> None:
     assert "column 'b' only in the first" in found
     assert "column 'c' only in the second" in found
     assert "column 'a' is int64 in the first and string in the second" in found
+
+
+def test_inferred_types_widen_only_where_every_value_fits() -> None:
+    import pyarrow as pa
+
+    assert widen_type(pa.int64(), pa.float64()) == pa.float64()  # 2 and 2.5: double
+    assert widen_type(pa.float64(), pa.int64()) == pa.float64()
+    assert widen_type(pa.int32(), pa.int64()) == pa.int64()
+    assert widen_type(pa.null(), pa.string()) == pa.string()  # an empty column takes the other
+    assert widen_type(pa.timestamp("s"), pa.timestamp("ns")) == pa.timestamp("ns")
+    assert widen_type(pa.int64(), pa.string()) is None  # no type holds both
+    assert widen_type(pa.timestamp("s"), pa.timestamp("s", tz="UTC")) is None
+    assert widen_type(pa.bool_(), pa.int64()) is None
+
+
+def test_widened_schemas_report_only_what_cannot_be_widened() -> None:
+    import pyarrow as pa
+
+    first = pa.schema([("id", pa.int64()), ("amount", pa.int64()), ("note", pa.null())])
+    second = pa.schema([("id", pa.int64()), ("amount", pa.float64()), ("note", pa.string())])
+    widened, differences = widen_schemas(first, second)
+    assert differences == []
+    assert widened == pa.schema([("id", pa.int64()), ("amount", pa.float64()), ("note", pa.string())])
+    _, differences = widen_schemas(first, pa.schema([("id", pa.string()), ("amount", pa.int64())]))
+    assert differences == [
+        "column 'note' only in the first",
+        "column 'id' is int64 in the first and string in the second",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("sizes", "rows", "expected"),
+    [
+        ([250, 250, 250, 250], 300, [300, 300, 300, 100]),  # across input batches
+        ([1000], 100, [100] * 10),
+        ([1000], 500, [500, 500]),
+        ([3, 0, 4], 10, [7]),
+        ([], 10, []),
+    ],
+)
+def test_rebatch_cuts_exactly_rows_per_record(sizes: list[int], rows: int, expected: list[int]) -> None:
+    import pyarrow as pa
+
+    start, batches = 0, []
+    for size in sizes:
+        batches.append(pa.record_batch({"id": pa.array(range(start, start + size), pa.int64())}))
+        start += size
+    out = list(rebatch(batches, rows))
+    assert [b.num_rows for b in out] == expected
+    assert [v for b in out for v in b.column(0).to_pylist()] == list(range(start))  # nothing lost, in order
 
 
 def test_ordered_parallel_keeps_order_and_bounds_work_in_flight() -> None:
