@@ -7,12 +7,12 @@ Side by side in one process, alternating, median of ``--rounds``:
          3 demo tables and the dbt models reading them;
 - bare:  ``Definitions(assets=[AssetSpec(key) for key in the same keys])``.
 
-Each load is what a code server does with a definitions module: build the ``Definitions``,
-resolve the repository (asset graph, jobs, sensors) and take its snapshot
-(``RepositorySnap.from_def``), which is what the webserver and daemon receive. Imports are warm
-in both (measured once before the rounds). The state file is synthesised (columns, location,
-format, partition keys and count, DDL time per table); nothing is listed, and no metastore is
-reachable during the rounds: the load must not need one.
+Each load is what a code server does with a definitions module (``benchmarks/_common.py``:
+build, repository, snapshot; imports warm). This is the quick synthetic variant: the state file
+is synthesised (columns, location, format, partition keys and count, DDL time per table) and
+nothing is listed. ``benchmarks/observe_scale.py`` measures the same load from the state
+``floe refresh`` writes for a real Hive Metastore. During the rounds no metastore connector may
+be built and no Thrift connection opened (checked): the load must not need one.
 
     .venv/bin/python benchmarks/load_scale.py [--tables 10000] [--namespaces 20] [--rounds 5]
 
@@ -22,18 +22,12 @@ Target: floe / bare <= 1.5.
 from __future__ import annotations
 
 import argparse
-import gc
-import logging
-import statistics
 import sys
 import tempfile
 import time
-import warnings
-from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from _common import compare_load, no_metastore_calls, print_load, quiet_loads, state_asset_keys
 
 
 def synthesise_state(loaded, tables: int, namespaces: int):  # type: ignore[no-untyped-def]
@@ -86,27 +80,15 @@ def table_record(namespace: str, name: str, now: float, partitioned: bool):  # t
     }
 
 
-def timed(load: Callable[[], int]) -> tuple[float, int]:
-    gc.collect()
-    started = time.perf_counter()
-    count = load()
-    return time.perf_counter() - started, count
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", type=int, default=10_000)
     parser.add_argument("--namespaces", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    warnings.simplefilter("ignore")
-    logging.getLogger("floe_dagster").setLevel(logging.ERROR)
+    quiet_loads()
 
-    from dagster import AssetKey, AssetSpec, Definitions
-    from dagster._core.remote_representation.external_data import RepositorySnap
-
-    import floe_dagster.defs.state as state_module
-    from floe_dagster import build_definitions, load_manifest
+    from floe_dagster import load_manifest
     from floe_dagster.defs.state import default_state_path, save_state
     from floe_dagster.transforms.dbt_manifest import prepare_dbt_manifest
     from tests.helpers import copy_demo_project
@@ -118,41 +100,12 @@ def main() -> int:
         prepare_dbt_manifest(loaded)
         state = synthesise_state(loaded, args.tables, args.namespaces)
         path = save_state(state, default_state_path(loaded))
-        metastore = next(iter(state.metastores))
-        keys = [AssetKey([metastore, *t["namespace"].split("."), t["name"]]) for t in state.tables(metastore)]
-
-        def no_metastore(*_: object, **__: object) -> None:
-            raise AssertionError("the load called the metastore")
-
-        state_module.build_metastore = no_metastore  # type: ignore[assignment]
-
-        def floe() -> int:
-            defs = build_definitions(loaded.path)
-            repository = defs.get_repository_def()
-            RepositorySnap.from_def(repository)
-            return len(repository.asset_graph.get_all_asset_keys())
-
-        def bare() -> int:
-            defs = Definitions(assets=[AssetSpec(key) for key in keys])
-            repository = defs.get_repository_def()
-            RepositorySnap.from_def(repository)
-            return len(repository.asset_graph.get_all_asset_keys())
-
-        floe(), bare()  # warm imports and caches
-        floe_times, bare_times = [], []
-        for _ in range(args.rounds):
-            seconds, floe_assets = timed(floe)
-            floe_times.append(seconds)
-            seconds, bare_assets = timed(bare)
-            bare_times.append(seconds)
-
-        floe_median, bare_median = statistics.median(floe_times), statistics.median(bare_times)
+        keys = state_asset_keys(state)
+        with no_metastore_calls() as calls:
+            result = compare_load(loaded.path, keys, args.rounds)
+        assert not calls, f"the load called the metastore: {calls}"
         print(f"state file: {path.stat().st_size / 1e6:.1f} MB ({len(keys):,} tables)")
-        print(f"{'':6} {'assets':>7} {'median s':>9}  rounds")
-        print(f"{'floe':6} {floe_assets:>7,} {floe_median:>9.2f}  {' '.join(f'{t:.2f}' for t in floe_times)}")
-        print(f"{'bare':6} {bare_assets:>7,} {bare_median:>9.2f}  {' '.join(f'{t:.2f}' for t in bare_times)}")
-        ratio = floe_median / bare_median
-        print(f"ratio floe / bare: {ratio:.2f}x (target <= 1.5x)")
+        print_load(result)
     return 0
 
 

@@ -1,10 +1,10 @@
 """How many Thrift calls and how long does one full observation of a big Hive Metastore take?
 
 Usage: .venv/bin/python benchmarks/observe_scale.py [--tables 10000] [--databases 20]
-       [--batch 100] [--threads 4] [--uri thrift://host:9083]
+       [--batch 100] [--threads 4] [--rounds 5] [--uri thrift://host:9083]
 
 Without --uri a real Hive Metastore is started from the pyspark jars (tests/fixtures/
-hive_metastore.py: in-memory Derby, 127.0.0.1, ephemeral port) and stopped at the end; with
+hive_metastore.py: in-memory Derby, 127.0.0.1, ephemeral port) and stopped before the load rounds; with
 --uri an existing, empty-enough metastore is used (databases ``obs_00`` .. are created in it).
 
 Setup (timed separately, not part of the comparison): ``seed_hms`` creates --databases databases
@@ -22,17 +22,27 @@ Both paths are warmed up on the first database first (JIT, connections); with --
 rounds alternate scan and naive and the medians are compared.
 
 Printed: Thrift calls and wall seconds of each, the ratio naive / scan, and whether the targets
-hold (calls <= 1 + databases + ceil(tables / batch); scan >= 10x faster than naive). Absolute
-times depend on the machine (2 shared cores here): they are printed, never asserted.
+hold (calls <= 1 + databases + ceil(tables / batch); scan >= 10x faster than naive).
 
-``seed_hms(uri, tables, databases)`` is importable for other benchmarks (e.g. a code-location
-load with the same metastore).
+Then the code-location load with those tables as source assets, from cached state: a temp copy
+of the demo project gets a ``hive`` metastore ``hms`` on this metastore (include ``<prefix>_*``,
+batch --batch) beside the demo's own; its defs state is written as ``floe refresh`` writes it
+(``write_state``, timed and printed). The metastore is then stopped (when this script started
+it; with --uri it stays up) and ``build_definitions`` of that manifest (what ``definitions.py``
+runs) is timed against a ``Definitions`` of as many bare ``AssetSpec``s, --rounds alternating
+rounds, medians (``benchmarks/_common.py``, shared with ``load_scale.py``). No connector may be
+built and no Thrift connection opened during the rounds (checked). Target: floe / bare <= 1.5.
+
+Absolute times depend on the machine (2 shared cores here): they are printed, never asserted.
+
+``seed_hms(uri, tables, databases)`` is importable for other benchmarks.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import socket
 import statistics
 import sys
 import tempfile
@@ -43,10 +53,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+from _common import compare_load, no_metastore_calls, print_load, quiet_loads, state_asset_keys
 
 PARQUET = (
     "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
@@ -69,8 +78,6 @@ def table_names(tables: int, databases: int) -> list[list[str]]:
 
 
 def _client(uri: str, timeout_s: float = 120.0) -> tuple[Any, Any]:
-    from urllib.parse import urlsplit
-
     from hive_metastore.ThriftHiveMetastore import Client
     from thrift.protocol import TBinaryProtocol
     from thrift.transport import TSocket, TTransport
@@ -211,37 +218,47 @@ def observe(uri: str, batch: int, prefix: str, repeat: int = 1) -> dict[str, Any
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tables", type=int, default=10_000)
-    parser.add_argument("--databases", type=int, default=20)
-    parser.add_argument("--batch", type=int, default=100, help="tables per get_table_objects_by_name")
-    parser.add_argument("--threads", type=int, default=4, help="Thrift clients creating tables")
-    parser.add_argument("--uri", help="an existing metastore (default: start one from the pyspark jars)")
-    parser.add_argument("--prefix", default="obs", help="database name prefix")
-    parser.add_argument(
-        "--repeat", type=int, default=1, help="timed rounds (scan, naive alternating); medians"
-    )
-    parser.add_argument(
-        "--rtt-ms",
-        type=float,
-        default=1.0,
-        help="network round trip to model for a remote metastore (an estimate, printed apart)",
-    )
-    args = parser.parse_args(argv)
+def demo_project_on(directory: Path, uri: str, prefix: str, batch: int) -> Any:
+    """A copy of the demo project whose manifest adds the ``hive`` metastore ``hms`` at ``uri``."""
+    from floe_dagster import load_manifest
+    from tests.helpers import copy_demo_project
 
-    with metastore(args.uri) as (uri, warehouse):
-        started = time.perf_counter()
-        seed_hms(
-            uri, args.tables, args.databases, warehouse=warehouse, threads=args.threads, prefix=args.prefix
-        )
-        setup_s = time.perf_counter() - started
-        print(
-            f"setup: {args.tables} tables in {args.databases} databases created in {setup_s:.1f}s"
-            f" ({args.tables / setup_s:.0f} tables/s, {args.threads} threads)"
-        )
-        result = observe(uri, args.batch, args.prefix, args.repeat)
+    root = copy_demo_project(directory / "project")
+    manifest = root / "manifests" / "manifest.yaml"
+    hms = (
+        "metastores:\n  hms:\n    type: hive\n"
+        f'    config: {{uri: "{uri}", batch_size: {batch}}}\n'
+        f'    include: ["{prefix}_*"]\n    batch_size: {batch}\n'
+    )
+    manifest.write_text(manifest.read_text().replace("metastores:\n", hms, 1))
+    return load_manifest(manifest)
 
+
+def refresh(loaded: Any) -> Any:
+    """The defs state as ``floe refresh`` writes it (every metastore of the manifest listed)."""
+    from floe_dagster.defs.state import write_state
+
+    started = time.perf_counter()
+    result = write_state(loaded)
+    seconds = time.perf_counter() - started
+    if result.failed:
+        raise SystemExit(f"floe refresh failed: {result.failed}")
+    listed = ", ".join(f"{m}: {len(result.state.tables(m)):,}" for m in result.state.metastores)
+    size = result.path.stat().st_size / 1e6
+    print(f"floe refresh: tables listed ({listed}) in {seconds:.1f}s; state {size:.1f} MB")
+    return result.state
+
+
+def refuses_connections(uri: str) -> bool:
+    parts = urlsplit(uri.split(",")[0])
+    try:
+        socket.create_connection((parts.hostname, parts.port), timeout=2).close()
+    except OSError:
+        return True
+    return False
+
+
+def print_observation(result: dict[str, Any], args: argparse.Namespace) -> None:
     budget = 1 + args.databases + math.ceil(args.tables / args.batch)
     ratio = result["naive_s"] / result["scan_s"]
     print()
@@ -266,6 +283,70 @@ def main(argv: list[str] | None = None) -> int:
         f"estimate, not measured: with a {args.rtt_ms:g} ms round trip per call (a metastore across the"
         f" network), scan {scan_remote:.2f}s, naive {naive_remote:.2f}s, {naive_remote / scan_remote:.1f}x"
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tables", type=int, default=10_000)
+    parser.add_argument("--databases", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=100, help="tables per get_table_objects_by_name")
+    parser.add_argument("--threads", type=int, default=4, help="Thrift clients creating tables")
+    parser.add_argument("--uri", help="an existing metastore (default: start one from the pyspark jars)")
+    parser.add_argument("--prefix", default="obs", help="database name prefix")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="timed rounds (scan, naive alternating); medians"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="code-location load rounds (floe, bare alternating); medians"
+    )
+    parser.add_argument(
+        "--rtt-ms",
+        type=float,
+        default=1.0,
+        help="network round trip to model for a remote metastore (an estimate, printed apart)",
+    )
+    args = parser.parse_args(argv)
+    quiet_loads()
+
+    with tempfile.TemporaryDirectory(prefix="floe-observe-scale-project-") as project_dir:
+        with metastore(args.uri) as (uri, warehouse):
+            started = time.perf_counter()
+            seed_hms(
+                uri,
+                args.tables,
+                args.databases,
+                warehouse=warehouse,
+                threads=args.threads,
+                prefix=args.prefix,
+            )
+            setup_s = time.perf_counter() - started
+            print(
+                f"setup: {args.tables} tables in {args.databases} databases created in {setup_s:.1f}s"
+                f" ({args.tables / setup_s:.0f} tables/s, {args.threads} threads)"
+            )
+            result = observe(uri, args.batch, args.prefix, args.repeat)
+            print_observation(result, args)
+
+            print()
+            loaded = demo_project_on(Path(project_dir), uri, args.prefix, args.batch)
+            state = refresh(loaded)
+        if args.uri:
+            print(f"metastore {uri} left running (--uri); the load rounds must not call it (checked)")
+        elif refuses_connections(uri):
+            print(f"metastore stopped: {uri} refuses connections during the load rounds")
+        else:
+            raise SystemExit(f"the metastore at {uri} still answers after it was stopped")
+
+        from floe_dagster.transforms.dbt_manifest import prepare_dbt_manifest
+
+        prepare_dbt_manifest(loaded)  # what a deploy does once (dbt parse), not part of a load
+        keys = state_asset_keys(state)
+        print(f"code-location load of definitions.py with {len(keys):,} source tables from cached state:")
+        with no_metastore_calls() as calls:
+            load = compare_load(loaded.path, keys, args.rounds)
+        assert not calls, f"the load called the metastore: {calls}"
+        print_load(load)
+        print("metastore calls during the load rounds: 0")
     return 0
 
 
