@@ -624,8 +624,11 @@ class S3MetastoreConnector(MetastoreConnector):
     def location(self, key: str = "") -> str:
         return f"s3://{self.config.bucket}/{key}"
 
-    def map_error(self, exc: Exception, operation: str, subject: str = "") -> FloeError:
-        """A boto3/botocore failure as floe's error, with what to check; never a secret."""
+    def map_error(self, exc: Exception, operation: str, subject: str = "", listing: bool = False) -> FloeError:
+        """A boto3/botocore failure as floe's error, with what to check; never a secret.
+
+        ``listing``: the failure is of the bucket listing, where "not found" means no bucket.
+        """
         from floe_dagster.catalogs.glue import _aws_error_class
 
         where = self.location(subject if subject != "credentials" else self.config.path_prefix)
@@ -635,7 +638,7 @@ class S3MetastoreConnector(MetastoreConnector):
         if isinstance(response, dict):
             code = str(response.get("Error", {}).get("Code", ""))
         mode = self.config.aws_config().credential_mode
-        if code in ("NoSuchBucket",) or (target is NotFoundError and operation == "list_objects"):
+        if code in ("NoSuchBucket",) or (target is NotFoundError and listing):
             message = (
                 f"metastore '{self.name}': bucket '{self.config.bucket}' does not exist at"
                 f" {self.endpoint()}; check metastores.{self.name}.config.bucket, region"
@@ -668,8 +671,11 @@ class S3MetastoreConnector(MetastoreConnector):
 
     # -- discovery --
 
-    def list_objects(self) -> list[S3Object]:
-        """Every object under ``path_prefix`` with an extension of ``file_type`` (paginated)."""
+    def list_objects(self, operation: str = "list_objects") -> list[S3Object]:
+        """Every object under ``path_prefix`` with an extension of ``file_type`` (paginated).
+
+        A failure is tagged with ``operation``: the connector operation the listing serves.
+        """
         from botocore.exceptions import BotoCoreError, ClientError
 
         found: list[S3Object] = []
@@ -695,13 +701,13 @@ class S3MetastoreConnector(MetastoreConnector):
                         )
                     )
         except (ClientError, BotoCoreError) as exc:
-            raise self.map_error(exc, "list_objects", self.config.path_prefix) from None
+            raise self.map_error(exc, operation, self.config.path_prefix, listing=True) from None
         return found
 
-    def discover(self, refresh: bool = False) -> dict[str, list[S3Object]]:
+    def discover(self, refresh: bool = False, operation: str = "list_tables") -> dict[str, list[S3Object]]:
         """Table name -> objects, listed once per connector (``refresh`` lists again)."""
         if self._tables is None or refresh:
-            objects = self.list_objects()
+            objects = self.list_objects(operation)
             self._tables = group_objects(objects, self.extensions)
             logger.info(
                 "s3 metastore '%s': %d object(s) in %d table(s) under %s",
@@ -719,11 +725,11 @@ class S3MetastoreConnector(MetastoreConnector):
 
     def list_tables(self, namespace: str) -> list[str]:
         self._check_namespace(namespace, "list_tables")
-        return list(self.discover())
+        return list(self.discover(operation="list_tables"))
 
     def get_table(self, namespace: str, table: str) -> Table:
         self._check_namespace(namespace, "get_table")
-        objects = self.discover().get(table)
+        objects = self.discover(operation="get_table").get(table)
         if not objects:
             raise NotFoundError(
                 f"metastore '{self.name}': no {self.config.file_type} object makes table '{table}'"
@@ -739,7 +745,7 @@ class S3MetastoreConnector(MetastoreConnector):
 
     def get_tables(self, namespace: str, names: Sequence[str]) -> list[Table]:
         self._check_namespace(namespace, "get_tables")
-        found = self.discover()
+        found = self.discover(operation="get_tables")
         tables = []
         for name in names:
             if name in found:

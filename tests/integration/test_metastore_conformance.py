@@ -132,22 +132,9 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-# s3.py (another area) tags its listing failure with its internal operation `list_objects`, not the
-# contract's `list_tables`: the check names that mismatch, kept visible here until s3.py is fixed.
-UNREACHABLE_PROVIDERS = [
-    pytest.param(
-        p,
-        marks=pytest.mark.xfail(
-            strict=True, raises=ConformanceMismatch, reason="s3: operation tag list_objects, not list_tables"
-        ),
-    )
-    if p == "s3"
-    else p
-    for p in PROVIDERS
-]
 
 
-@pytest.fixture(params=UNREACHABLE_PROVIDERS)
+@pytest.fixture(params=PROVIDERS)
 def unreachable(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetastoreConnector]:
     """Each provider's connector pointed at a metastore that is not there (a closed port, or for
     SQLite a database path that cannot be opened)."""
