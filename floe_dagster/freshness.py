@@ -33,7 +33,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from dagster import AssetChecksDefinition, AssetKey, FreshnessPolicy, SensorDefinition
+    from dagster import AssetChecksDefinition, AssetKey, AssetSpec, FreshnessPolicy, SensorDefinition
 
     from floe_dagster.manifest.loader import LoadedManifest
 
@@ -148,13 +148,20 @@ def source_freshness_checks(
 
 
 def windows_of_sources(
-    loaded: LoadedManifest, metastore: str, keys: Iterable[AssetKey]
+    loaded: LoadedManifest, metastore: str, specs: Iterable[AssetSpec]
 ) -> dict[AssetKey, Window]:
-    """The window of each source asset key of ``metastore`` that has one."""
+    """The window of each source asset of ``metastore`` that has one.
+
+    The namespace comes from each spec's ``floe/table`` metadata (``<namespace>.<table>``), not
+    from its key, which the manifest may map (``asset_key_prefix`` / ``asset_keys``).
+    """
+    from floe_dagster.defs.sources import TABLE_METADATA
+
     windows = {}
-    for key in keys:
-        namespace = ".".join(key.path[1:-1])
+    for spec in specs:
+        qualified = spec.metadata[TABLE_METADATA]
+        namespace = str(getattr(qualified, "value", qualified)).rsplit(".", 1)[0]
         window = source_window(loaded, metastore, namespace)
         if window is not None:
-            windows[key] = window
+            windows[spec.key] = window
     return windows

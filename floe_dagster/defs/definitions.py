@@ -106,7 +106,7 @@ def definitions_from_state(
             key: window
             for name, source in sources.items()
             if source is not None
-            for key, window in windows_of_sources(loaded, name, source.keys).items()
+            for key, window in windows_of_sources(loaded, name, source.specs).items()
         }
     )
     ingests = [  # opt-in incremental ingest of s3 metastores' tables into Iceberg (defs/ingest.py)

@@ -825,7 +825,7 @@ def ingest_assets(
     ``tables`` are the defs-state records of the metastore (no S3 call while loading);
     ``taken`` are asset keys already defined, which an ingest key must not repeat.
     """
-    from floe_dagster.defs.sources import metastore_resource_key, source_asset_key
+    from floe_dagster.defs.sources import SourceKeys, metastore_resource_key, source_asset_key
 
     if not ingest_enabled(loaded, metastore):
         return None
@@ -833,6 +833,7 @@ def ingest_assets(
     catalog = ingest_catalog(loaded, metastore)
     namespace = config.ingest.namespace
     taken_keys = set(taken)
+    source_keys = SourceKeys.of(loaded, metastore)  # the manifest's asset_key_prefix / asset_keys
     specs = []
     for record in tables:
         key = ingest_asset_key(catalog, namespace, record["name"])
@@ -846,7 +847,7 @@ def ingest_assets(
         specs.append(
             AssetSpec(
                 key,
-                deps=[source_asset_key(metastore, record["namespace"], record["name"])],
+                deps=[source_asset_key(metastore, record["namespace"], record["name"], source_keys)],
                 group_name=metastore,
                 kinds={"s3", "iceberg"},
                 description=(

@@ -624,7 +624,9 @@ class S3MetastoreConnector(MetastoreConnector):
     def location(self, key: str = "") -> str:
         return f"s3://{self.config.bucket}/{key}"
 
-    def map_error(self, exc: Exception, operation: str, subject: str = "", listing: bool = False) -> FloeError:
+    def map_error(
+        self, exc: Exception, operation: str, subject: str = "", listing: bool = False
+    ) -> FloeError:
         """A boto3/botocore failure as floe's error, with what to check; never a secret.
 
         ``listing``: the failure is of the bucket listing, where "not found" means no bucket.

@@ -132,8 +132,6 @@ def closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-
-
 @pytest.fixture(params=PROVIDERS)
 def unreachable(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetastoreConnector]:
     """Each provider's connector pointed at a metastore that is not there (a closed port, or for

@@ -814,3 +814,43 @@ def test_dagster_observes_s3_tables_and_ingests_them_incrementally(
             + [str(e.dagster_event) for e in instance.all_logs(result.run_id)]
         )
         assert CANARY_SECRET not in everything and CANARY_TOKEN not in everything
+
+
+def test_ingest_assets_depend_on_the_mapped_source_keys(
+    bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the manifest's asset_key_prefix / asset_keys, each ingest asset follows its source's key."""
+    from dagster import AssetKey
+
+    from floe_dagster.defs.ingest import ingest_assets
+    from floe_dagster.defs.sources import observable_sources
+    from floe_dagster.defs.state import write_state
+    from floe_dagster.manifest.loader import load_manifest
+
+    monkeypatch.setenv("FLOE_TEST_S3_SECRET", CANARY_SECRET)
+    monkeypatch.setenv("FLOE_TEST_S3_TOKEN", CANARY_TOKEN)
+    (tmp_path / "dbt").mkdir()
+    (tmp_path / "dbt" / "dbt_project.yml").write_text("name: s3test\nversion: '1'\nprofile: s3test\n")
+    server = bucket.server
+    text = MANIFEST.format(
+        bucket=bucket.name, region=server.region, endpoint=server.endpoint, key=server.access_key_id
+    )
+    mapping = '    asset_key_prefix: [bronze]\n    asset_keys: {"%s.customers": "crm/customers"}\n'
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(text)  # to learn the namespace, then with the mapping
+    namespace = load_manifest(manifest, check_assignments=False).plugin_config("metastores", "landing")
+    namespace = namespace.table_namespace  # type: ignore[attr-defined]
+    manifest.write_text(text.replace("    type: s3\n", "    type: s3\n" + mapping % namespace))
+    bucket.put("orders/2026/01/part-0.parquet", parquet_bytes(range(0, 10)))
+    bucket.put("customers.parquet", parquet_bytes(range(0, 5)))
+    loaded = load_manifest(manifest, check_assignments=False)
+    state = write_state(loaded).state
+
+    observe = observable_sources(loaded, "landing", state.tables("landing"))
+    ingest = ingest_assets(loaded, "landing", state.tables("landing"), observe.keys if observe else ())
+
+    assert observe is not None and ingest is not None
+    orders_source = AssetKey(["bronze", namespace, "orders_2026_01"])
+    assert observe.keys == {orders_source, AssetKey(["crm", "customers"])}
+    assert ingest.asset_deps[AssetKey(["lake", "raw_s3", "orders_2026_01"])] == {orders_source}
+    assert ingest.asset_deps[AssetKey(["lake", "raw_s3", "customers"])] == {AssetKey(["crm", "customers"])}

@@ -135,3 +135,41 @@ def test_a_table_in_a_matching_namespace_gets_the_namespaces_window(demo_project
     assert windows[sales] == 2 * 3600
     assert windows[finance] == 36 * 3600
     assert all(windows[key] == 36 * 3600 for key in RAW)
+
+
+def test_mapped_source_keys_keep_their_namespace_s_window(demo_project: Path) -> None:
+    """A key the manifest maps (asset_key_prefix, asset_keys) need not contain the namespace:
+    the window still follows the table's namespace."""
+    import pyarrow as pa
+
+    from floe_dagster.demo import seed_demo
+    from floe_dagster.plugins.factory import build_catalog
+
+    manifest = demo_project / "manifests" / "manifest.yaml"
+    mapping = '    asset_key_prefix: [bronze]\n    asset_keys: {"sales_eu.orders": "eu/orders"}\n'
+    with_freshness(manifest, metastore=FRESHNESS + mapping, transforms="")
+    text = manifest.read_text()
+    manifest.write_text(text.replace('include: ["raw.*"]', 'include: ["raw.*", "sales_eu.*"]'))
+    loaded = load_manifest(manifest)
+    seed_demo(loaded)
+    catalog = build_catalog(loaded, "lakehouse")
+    catalog.create_namespace(("sales_eu",))
+    catalog.create_table(("sales_eu", "orders"), pa.schema([("id", pa.int64())]))
+
+    defs = build_definitions(manifest)
+    graph = defs.resolve_asset_graph()
+
+    eu_orders = graph.get(AssetKey(["eu", "orders"]))
+    assert eu_orders.freshness_policy == FreshnessPolicy.time_window(fail_window=timedelta(hours=2))
+    raw_orders = graph.get(AssetKey(["bronze", "raw", "orders"]))
+    assert raw_orders.freshness_policy == FreshnessPolicy.time_window(
+        fail_window=timedelta(hours=36), warn_window=timedelta(days=1)
+    )
+    windows = {
+        spec.asset_key: spec.metadata["dagster/freshness_params"].value["lower_bound_delta_seconds"]
+        for checks in defs.asset_checks or []
+        for spec in getattr(checks, "check_specs", [])
+        if spec.name == "freshness_check"
+    }
+    assert windows[AssetKey(["eu", "orders"])] == 2 * 3600
+    assert windows[AssetKey(["bronze", "raw", "orders"])] == 36 * 3600
