@@ -86,10 +86,11 @@ def definitions_from_state(
         for name in loaded.manifest.metastores
     }
     observed = [s for s in sources.values() if s is not None]
+    # A sensor for every metastore, also one with no table yet (nothing listed, no dbt source):
+    # its ticks write the listing to the defs state, so the tables appear at the next load.
     sensors = [
-        observation_sensor(loaded, name, source.keys)
+        observation_sensor(loaded, name, source.keys if source is not None else ())
         for name, source in sources.items()
-        if source is not None
     ]
     transforms = dbt_asset_groups(
         plan,

@@ -226,3 +226,38 @@ def test_mapped_asset_keys_reach_the_sources_the_dbt_links_the_observations_and_
         resources = {"metastore_lakehouse": defs.resources["metastore_lakehouse"]}  # type: ignore[index]
         data = sensor.evaluate_tick(build_sensor_context(instance=instance, resources=resources))
         assert sorted(e.asset_key for e in data.asset_events) == sorted(source_keys)
+
+
+def test_a_metastore_with_no_table_yet_has_a_sensor_whose_tick_fills_the_state(
+    seeded: LoadedManifest,
+) -> None:
+    """No table listed and no dbt source: no asset, but the sensor runs, and what its tick lists
+    becomes source assets at the next load (without `floe refresh`)."""
+    text = seeded.path.read_text().replace("name: jaffle-lakehouse", "name: later-tables")
+    text = text.replace(
+        "metastores:\n",
+        "metastores:\n  later:\n    type: iceberg\n    config: {catalog: lakehouse}\n"
+        '    include: ["later.*"]\n',
+    )
+    manifest = seeded.path.with_name("later.yaml")
+    manifest.write_text(text)
+    loaded = load_manifest(manifest)
+    write_profiles(loaded)  # the profile names this manifest: keep dbt's parse current
+    (seeded.dbt_project_dir / "target" / "manifest.json").touch()
+
+    defs = build_definitions(manifest)
+    assert not [k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[0] == "later"]
+    sensor = defs.resolve_sensor_def(sensor_name("later"))
+
+    catalog = build_catalog(loaded, "lakehouse")
+    catalog.create_namespace(("later",))
+    catalog.create_table(("later", "events"), demo_tables()["orders"].schema)
+    resources = {"metastore_later": defs.resources["metastore_later"]}  # type: ignore[index]
+    with instance_for_test() as instance:
+        data = sensor.evaluate_tick(build_sensor_context(instance=instance, resources=resources))
+    assert data.asset_events == [] and data.run_requests == []  # not an asset yet: nothing to record
+
+    state = read_state(default_state_path(loaded))
+    assert state is not None and [r["name"] for r in state.tables("later")] == ["events"]
+    graph = build_definitions(manifest).resolve_asset_graph()
+    assert graph.get(AssetKey(["later", "later", "events"])).is_observable
