@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from floe_dagster.manifest.loader import LoadedManifest
 from floe_dagster.plugins.errors import ConfigurationError
@@ -30,9 +31,12 @@ def dbt_target_dir(loaded: LoadedManifest) -> Path:
 
 
 def newest_source_mtime(project_dir: Path, extra: list[Path]) -> float:
+    """The latest change under the project: a file written, or a folder whose entries changed
+    (a model deleted or renamed changes only its folder's time)."""
     newest = max((p.stat().st_mtime for p in extra if p.exists()), default=0.0)
     for root, dirs, files in os.walk(project_dir):
         dirs[:] = [d for d in dirs if d not in IGNORED_DIRS and not d.startswith(".")]
+        newest = max(newest, os.stat(root).st_mtime)
         for name in files:
             newest = max(newest, os.stat(os.path.join(root, name)).st_mtime)
     return newest
@@ -64,8 +68,7 @@ def prepare_dbt_manifest(loaded: LoadedManifest, force: bool = False) -> dict[st
 def read_dbt_manifest(loaded: LoadedManifest) -> dict[str, Any] | None:
     """The dbt project's target/manifest.json as it is (no ``dbt parse``); None when missing."""
     try:
-        with (dbt_target_dir(loaded) / "manifest.json").open(encoding="utf-8") as handle:
-            return dict(json.load(handle))
+        return dict(orjson.loads((dbt_target_dir(loaded) / "manifest.json").read_bytes()))
     except FileNotFoundError:
         return None
 
