@@ -54,6 +54,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from floe_dagster.computes.duckdb_extensions import (
     available_extensions,
     connection_config,
+    extension_installed,
     prepare_extension_directory,
 )
 from floe_dagster.plugins.base import PluginConfig, located_error
@@ -159,9 +160,9 @@ class DuckDBConfig(PluginConfig):
     @field_validator("extensions")
     @classmethod
     def _check_extensions(cls, value: list[str]) -> list[str]:
-        known = available_extensions()
-        unknown = [e for e in value if e not in known]
+        unknown = [e for e in value if not extension_installed(e)]
         if unknown:
+            known = available_extensions()  # a scan of every installed module: only for the error
             raise ValueError(
                 f"unknown DuckDB extension(s) {unknown}; installed offline extensions: {known}"
                 " (add the matching duckdb-extension-<name> package)"

@@ -31,6 +31,11 @@ def available_extensions() -> list[str]:
     )
 
 
+def extension_installed(name: str) -> bool:
+    """Whether the ``duckdb-extension-<name>`` package is installed (one module lookup, no scan)."""
+    return importlib.util.find_spec(f"duckdb_extension_{name}") is not None
+
+
 def with_dependencies(names: Iterable[str]) -> list[str]:
     ordered: list[str] = []
     for name in names:
@@ -56,7 +61,7 @@ def prepare_extension_directory(extension_dir: Path, names: Iterable[str]) -> li
         c
         for n in wanted
         for c in EXTENSION_COMPANIONS.get(n, ())
-        if c not in wanted and importlib.util.find_spec(f"duckdb_extension_{c}") is not None
+        if c not in wanted and extension_installed(c)
     ]
     extension_dir.mkdir(parents=True, exist_ok=True)
     missing = [n for n in [*wanted, *companions] if not _installed_file(extension_dir, n)]
@@ -64,7 +69,7 @@ def prepare_extension_directory(extension_dir: Path, names: Iterable[str]) -> li
         con = duckdb.connect(":memory:", config=connection_config(extension_dir))  # type: ignore[arg-type]
         try:
             for name in missing:
-                if importlib.util.find_spec(f"duckdb_extension_{name}") is None:
+                if not extension_installed(name):
                     raise ValueError(
                         f"DuckDB extension '{name}' is not installed; available: {available_extensions()}"
                         f" (pip install duckdb-extension-{name}=={duckdb.__version__})"
