@@ -289,12 +289,15 @@ class CompileTimes:
 def floe_compile(manifest: Path, dbt_manifest_json: Path) -> tuple[CompileTimes, Any]:
     from floe_dagster.manifest import load_manifest
     from floe_dagster.manifest.plan import compile_plan
+    from floe_dagster.transforms.dbt_manifest import read_dbt_manifest
 
     cpu_start, start = time.process_time(), time.perf_counter()
     loaded = load_manifest(manifest)
     loaded_at = time.perf_counter()
-    with dbt_manifest_json.open(encoding="utf-8") as handle:
-        dbt_manifest = json.load(handle)
+    # what build_definitions / floe compile read it with (manifest_json is where that is)
+    assert dbt_manifest_json == loaded.dbt_project_dir / "target" / "manifest.json"
+    dbt_manifest = read_dbt_manifest(loaded)
+    assert dbt_manifest is not None
     read_at = time.perf_counter()
     plan = compile_plan(loaded, dbt_manifest)
     done, cpu = time.perf_counter(), time.process_time() - cpu_start
