@@ -399,27 +399,21 @@ class GlueMetastoreConnector(MetastoreConnector):
                 raise result
         return [r for r in results if isinstance(r, Table)]
 
-    def get_tables_or_errors(self, namespace: str, names: Sequence[str]) -> list[Table | FloeError]:
-        """``GetTables`` with an anchored name expression per chunk; a missing table is a NotFoundError."""
+    def _tables_by_name(self, namespace: str, names: Sequence[str], operation: str) -> dict[str, Any]:
+        """One ``GetTables`` with an anchored name expression per chunk of names."""
         found: dict[str, Any] = {}
         for chunk in _expression_chunks(names):
             expression = "^(" + "|".join(re.escape(n.lower()) for n in chunk) + ")$"
-            for raw in self._raw_tables(namespace, "get_tables", expression):
+            for raw in self._raw_tables(namespace, operation, expression):
                 found[raw["Name"].lower()] = raw
-        results: list[Table | FloeError] = []
-        for name in names:
-            raw = found.get(name.lower())
-            if raw is None:
-                results.append(
-                    NotFoundError(
-                        f"table {namespace}.{name} not found in glue metastore '{self.name}'",
-                        provider=PROVIDER,
-                        operation="get_tables",
-                    )
-                )
-            else:
-                results.append(self._neutral(namespace, raw, "get_tables"))
-        return results
+        return found
+
+    def get_tables_or_errors(self, namespace: str, names: Sequence[str]) -> list[Table | FloeError]:
+        """``GetTables`` with an anchored name expression per chunk; a missing table is a NotFoundError."""
+        found = self._tables_by_name(namespace, names, "get_tables")
+        return self.results_by_name(
+            namespace, names, found, "get_tables", lambda raw: self._neutral(namespace, raw, "get_tables")
+        )
 
     def scan(self, table_filter: TableFilter, batch_size: int = 100) -> Iterator[Table]:
         """Every table passing the filter: per database, its ``GetTables`` pages, nothing per table.
@@ -469,32 +463,14 @@ class GlueMetastoreConnector(MetastoreConnector):
     def describe_scans(self, namespace: str, names: Sequence[str]) -> list[ScanDescription | FloeError]:
         """One ``GetTables`` (anchored name expression) per chunk of names, no partition call:
         partitioned tables are read through Hive-style folders under their location."""
-        found: dict[str, Any] = {}
-        for chunk in _expression_chunks(names):
-            expression = "^(" + "|".join(re.escape(n.lower()) for n in chunk) + ")$"
-            for raw in self._raw_tables(namespace, "describe_scans", expression):
-                found[raw["Name"].lower()] = raw
-        results: list[ScanDescription | FloeError] = []
-        for name in names:
-            raw = found.get(name.lower())
-            if raw is None:
-                results.append(
-                    NotFoundError(
-                        f"table {namespace}.{name} not found in glue metastore '{self.name}'",
-                        provider=PROVIDER,
-                        operation="describe_scans",
-                    )
-                )
-                continue
-            try:
-                results.append(
-                    ScanDescription.from_table(self._to_table(namespace, raw, "describe_scans", False))
-                )
-            except FloeError as exc:
-                if exc.retryable:
-                    raise
-                results.append(exc)
-        return results
+        found = self._tables_by_name(namespace, names, "describe_scans")
+        return self.results_by_name(
+            namespace,
+            names,
+            found,
+            "describe_scans",
+            lambda raw: ScanDescription.from_table(self._to_table(namespace, raw, "describe_scans", False)),
+        )
 
     def describe_scan(
         self, namespace: str, table: str, predicates: Sequence[PartitionPredicate] = ()

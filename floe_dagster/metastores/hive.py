@@ -501,27 +501,22 @@ class HiveMetastoreConnector(MetastoreConnector):
                 for future in pending:
                     future.cancel()
 
-    def get_tables_or_errors(self, namespace: str, names: Sequence[str]) -> list[Table | FloeError]:
-        """``get_table_objects_by_name`` in batches of ``batch_size``; a missing table is a NotFoundError."""
-        results: list[Table | FloeError] = []
+    def _tables_by_name(self, namespace: str, names: Sequence[str], operation: str) -> dict[str, Any]:
+        """``get_table_objects_by_name`` per ``batch_size`` names."""
+        found: dict[str, Any] = {}
         size = self.config.batch_size
         for start in range(0, len(names), size):
             chunk = list(names[start : start + size])
-            raw = self._call("get_tables", "get_table_objects_by_name", namespace, chunk, subject=namespace)
-            by_name = {t.tableName.lower(): t for t in raw or []}
-            for name in chunk:
-                found = by_name.get(name.lower())
-                if found is None:
-                    results.append(
-                        NotFoundError(
-                            f"table {namespace}.{name} not found in metastore '{self.name}'",
-                            provider=self.type_name,
-                            operation="get_tables",
-                        )
-                    )
-                else:
-                    results.append(self._neutral(namespace, found, "get_tables"))
-        return results
+            raw = self._call(operation, "get_table_objects_by_name", namespace, chunk, subject=namespace)
+            found.update((t.tableName.lower(), t) for t in raw or [])
+        return found
+
+    def get_tables_or_errors(self, namespace: str, names: Sequence[str]) -> list[Table | FloeError]:
+        """``get_table_objects_by_name`` in batches of ``batch_size``; a missing table is a NotFoundError."""
+        found = self._tables_by_name(namespace, names, "get_tables")
+        return self.results_by_name(
+            namespace, names, found, "get_tables", lambda raw: self._neutral(namespace, raw, "get_tables")
+        )
 
     def list_partitions(
         self, namespace: str, table: str, predicates: Sequence[PartitionPredicate] = ()
@@ -549,33 +544,16 @@ class HiveMetastoreConnector(MetastoreConnector):
         """``get_table_objects_by_name`` per ``batch_size`` names, nothing per table: partitioned
         tables are read through Hive-style folders under their location, Iceberg tables through
         their metadata file (no snapshot read)."""
-        results: list[ScanDescription | FloeError] = []
-        size = self.config.batch_size
-        for start in range(0, len(names), size):
-            chunk = list(names[start : start + size])
-            raw = self._call(
-                "describe_scans", "get_table_objects_by_name", namespace, chunk, subject=namespace
-            )
-            by_name = {t.tableName.lower(): t for t in raw or []}
-            for name in chunk:
-                found = by_name.get(name.lower())
-                if found is None:
-                    results.append(
-                        NotFoundError(
-                            f"table {namespace}.{name} not found in metastore '{self.name}'",
-                            provider=self.type_name,
-                            operation="describe_scans",
-                        )
-                    )
-                    continue
-                try:
-                    described = self._to_table(namespace, found, "describe_scans", versioned=False)
-                    results.append(ScanDescription.from_table(described))
-                except FloeError as exc:
-                    if exc.retryable:
-                        raise
-                    results.append(exc)
-        return results
+        found = self._tables_by_name(namespace, names, "describe_scans")
+        return self.results_by_name(
+            namespace,
+            names,
+            found,
+            "describe_scans",
+            lambda raw: ScanDescription.from_table(
+                self._to_table(namespace, raw, "describe_scans", versioned=False)
+            ),
+        )
 
     def describe_scan(
         self, namespace: str, table: str, predicates: Sequence[PartitionPredicate] = ()

@@ -19,11 +19,11 @@ import fnmatch
 import logging
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import SecretStr
 
@@ -32,9 +32,12 @@ from floe_dagster.plugins.errors import (
     ConfigurationError,
     FloeError,
     MetastoreError,
+    NotFoundError,
     NotSupportedError,
     UnavailableError,
 )
+
+R = TypeVar("R")
 
 logger = logging.getLogger("floe_dagster.metastores")
 
@@ -598,6 +601,36 @@ class MetastoreConnector(Plugin, abc.ABC):
             )
             return ScanDescription.from_table(described, partitions, predicates)
         return ScanDescription.from_table(described, None, predicates)
+
+    def results_by_name(
+        self,
+        namespace: str,
+        names: Sequence[str],
+        found: Mapping[str, Any],
+        operation: str,
+        convert: Callable[[Any], R | FloeError],
+    ) -> list[R | FloeError]:
+        """One result per name, in order, from a batched fetch (``found``: lower-cased name ->
+        the provider's table): ``convert`` of it, its non-retryable error, or a NotFoundError."""
+        results: list[R | FloeError] = []
+        for name in names:
+            raw = found.get(name.lower())
+            if raw is None:
+                results.append(
+                    NotFoundError(
+                        f"table {namespace}.{name} not found in metastore '{self.name}'",
+                        provider=self.type_name,
+                        operation=operation,
+                    )
+                )
+                continue
+            try:
+                results.append(convert(raw))
+            except FloeError as exc:
+                if exc.retryable:
+                    raise
+                results.append(exc)
+        return results
 
     def describe_scans(self, namespace: str, names: Sequence[str]) -> list[ScanDescription | FloeError]:
         """How to read each of ``names`` in one batched pass (for views over many tables at once).
