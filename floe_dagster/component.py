@@ -6,6 +6,7 @@ type: floe_dagster.FloeComponent
 attributes:
   manifest: manifest.yaml      # relative to this file
   environment: dev             # optional; default FLOE_ENV, else dev
+  name_scope: auto             # optional; auto (the manifest's name), none, or a name
   translation:                 # optional; per dbt model, with {{ node }} (its dbt node)
     owners: [team:analytics]
 post_processing:               # Dagster's usual hooks, applied to every asset
@@ -28,8 +29,14 @@ The split is Dagster's ``StateBackedComponent``:
   the sources dbt names only), and says to refresh when there is none.
 
 The state key is ``FloeSources[<manifest name>@<environment>]`` (as ``floe refresh``'s), so two
-platforms never share state (dagster-io/dagster#32844). Two platforms cannot load in *one* code
-location yet: their definitions share resource, job and sensor names (see README).
+platforms never share state (dagster-io/dagster#32844). Resource keys, job, sensor and op names
+and floe's own asset keys are scoped by the manifest's name (``name_scope: auto``, the default:
+``jaffle_lakehouse__floe_main``, ``jaffle_lakehouse__dbt``, ``jaffle_lakehouse/floe_compute/duckdb``;
+see defs/names.py), so two platforms load side by side in one code location, as Dagster's own
+integration components name their ops after what they load. ``name_scope: none`` keeps the names
+of ``definitions.py`` (``floe_main``, ``dbt``, ...); any other value is the scope itself. The
+keys of metastore tables and dbt models are never scoped: two platforms whose tables or models
+have the same keys map them apart (the manifest's ``asset_key_prefix``, ``translation``).
 
 Subclass and override ``get_asset_spec`` (each dbt model's spec, given its dbt node: rename,
 add owners, change groups) or ``execute`` (each compute group's step; call ``dbt_build()`` for
@@ -60,6 +67,7 @@ from dagster.components.utils.translation import TranslationFn, TranslationFnRes
 from pydantic import BaseModel
 
 from floe_dagster.defs.definitions import definitions_from_state
+from floe_dagster.defs.names import DefinitionNames, is_dagster_name, scope_of_name
 from floe_dagster.defs.resources import FloeDbtCliResource
 from floe_dagster.defs.state import (
     SourcesState,
@@ -75,6 +83,8 @@ from floe_dagster.transforms.profiles import write_profiles
 
 COMPONENT_STATE_FORMAT = "floe-component-state"
 COMPONENT_STATE_VERSION = 1
+AUTO_SCOPE = "auto"  # name_scope: the manifest's name
+NO_SCOPE = "none"  # name_scope: the names of definitions.py
 
 
 @dataclass(frozen=True)
@@ -207,6 +217,17 @@ class FloeComponent(StateBackedComponent, dg.Resolvable):
         str | None,
         Resolver.default(description="Manifest environment (default: FLOE_ENV, else dev)."),
     ] = None
+    name_scope: Annotated[
+        str,
+        Resolver.default(
+            description=(
+                "Prefix of this platform's resource keys, job, sensor and op names and floe's own"
+                " asset keys, so several platforms share a code location: 'auto' (default) scopes"
+                " by the manifest's name (jaffle_lakehouse__floe_main), 'none' keeps the names of"
+                " definitions.py (floe_main), anything else (letters, digits, _) is the scope."
+            )
+        ),
+    ] = AUTO_SCOPE
     translation: Annotated[
         TranslationFn[Mapping[str, Any]] | None,
         TranslationFnResolver(template_vars_for_translation_fn=lambda data: {"node": data}),
@@ -218,6 +239,32 @@ class FloeComponent(StateBackedComponent, dg.Resolvable):
     def load_manifest(self) -> LoadedManifest:
         """The manifest (its extends chain merged) in this component's environment; no network."""
         return load_manifest(Path(self.manifest), environment=self.environment, check_assignments=False)
+
+    def definition_names(self, loaded: LoadedManifest | None = None) -> DefinitionNames:
+        """The names this component's definitions take (``name_scope``; see defs/names.py)."""
+        if self.name_scope == NO_SCOPE:
+            return DefinitionNames()
+        if self.name_scope != AUTO_SCOPE:
+            if not is_dagster_name(self.name_scope):
+                raise ConfigurationError(
+                    f"floe: name_scope '{self.name_scope}' of the FloeComponent for {self.manifest} is"
+                    " not a Dagster name; use letters, digits and _ (e.g."
+                    f" {scope_of_name(self.name_scope) or 'platform_one'}), '{AUTO_SCOPE}' (the"
+                    f" manifest's name) or '{NO_SCOPE}' (the names of definitions.py)",
+                    provider="floe",
+                    operation="name_scope",
+                )
+            return DefinitionNames(self.name_scope)
+        name = (loaded or self.load_manifest()).name
+        scope = scope_of_name(name)
+        if not scope:
+            raise ConfigurationError(
+                f"floe: the manifest name '{name}' ({self.manifest}) has no letter or digit to scope"
+                " the component's definitions by; set name_scope in defs.yaml (letters, digits, _)",
+                provider="floe",
+                operation="name_scope",
+            )
+        return DefinitionNames(scope)
 
     @property
     def defs_state_config(self) -> DefsStateConfig:
@@ -250,6 +297,7 @@ class FloeComponent(StateBackedComponent, dg.Resolvable):
             state.sources,
             spec_hook=self.get_asset_spec,
             execute=self.execute,
+            names=self.definition_names(loaded),
         )
 
     def read_component_state(self, loaded: LoadedManifest, state_path: Path | None) -> "ComponentState":

@@ -32,12 +32,12 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from floe_dagster.defs.names import FRESHNESS_SENSOR
+
 if TYPE_CHECKING:
     from dagster import AssetChecksDefinition, AssetKey, AssetSpec, FreshnessPolicy, SensorDefinition
 
     from floe_dagster.manifest.loader import LoadedManifest
-
-FRESHNESS_SENSOR = "floe_freshness_checks"
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
 
@@ -120,9 +120,10 @@ def transform_policies(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any]) 
 
 
 def source_freshness_checks(
-    windows: Mapping[AssetKey, Window],
+    windows: Mapping[AssetKey, Window], sensor_name: str = FRESHNESS_SENSOR
 ) -> tuple[list[AssetChecksDefinition], list[SensorDefinition]]:
-    """Last-update freshness checks for observed tables (one check set per window) and their sensor."""
+    """Last-update freshness checks for observed tables (one check set per window) and their
+    sensor, ``sensor_name`` (scoped by ``DefinitionNames.freshness_sensor`` in a component)."""
     if not windows:
         return [], []
     from dagster import (
@@ -143,7 +144,7 @@ def source_freshness_checks(
                 severity=AssetCheckSeverity.ERROR,
             )
         )
-    sensor = build_sensor_for_freshness_checks(freshness_checks=checks, name=FRESHNESS_SENSOR)
+    sensor = build_sensor_for_freshness_checks(freshness_checks=checks, name=sensor_name)
     return checks, [sensor]
 
 

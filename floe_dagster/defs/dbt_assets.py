@@ -17,6 +17,7 @@ from dagster import (
 )
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
 
+from floe_dagster.defs.names import UNSCOPED, DefinitionNames
 from floe_dagster.defs.resources import FloeDbtCliResource
 from floe_dagster.defs.sources import TableRef, source_asset_key
 from floe_dagster.manifest.plan import Plan
@@ -170,7 +171,9 @@ def dbt_asset_groups(
     freshness: Mapping[str, FreshnessPolicy] | None = None,
     spec_hook: SpecHook | None = None,
     execute: ExecuteHook | None = None,
+    names: DefinitionNames = UNSCOPED,
 ) -> list[AssetsDefinition]:
+    """One dbt multi-asset per compute; ``names`` names their ops and the dbt resource they use."""
     translator = FloeDbtTranslator(plan, source_refs, automation, freshness, spec_hook)
     groups = plan.by_compute()
     single = len(groups) == 1
@@ -179,7 +182,9 @@ def dbt_asset_groups(
         select = "fqn:*" if single else fqn_selector(dbt_manifest, [t.unique_id for t in transforms])
         resources = transforms[0].resources
         definitions.append(
-            _dbt_group(compute, plan.computes[compute], resources, select, dbt_manifest, translator, execute)
+            _dbt_group(
+                compute, plan.computes[compute], resources, select, dbt_manifest, translator, execute, names
+            )
         )
     return definitions
 
@@ -196,11 +201,17 @@ def _dbt_group(
     dbt_manifest: Mapping[str, Any],
     translator: FloeDbtTranslator,
     execute: ExecuteHook | None = None,
+    names: DefinitionNames = UNSCOPED,
 ) -> AssetsDefinition:
+    # The dbt resource is asked for by key, not by a parameter named after it: under a name
+    # scope its key is ``<scope>__dbt`` (defs/names.py).
+    dbt_key = names.dbt_resource
+
     @dbt_assets(
         manifest=dbt_manifest,
         select=select,
-        name=f"dbt_{compute}",
+        name=names.dbt_op(compute),
+        required_resource_keys={dbt_key},
         dagster_dbt_translator=translator,
         op_tags={
             COMPUTE_TAG: compute,
@@ -210,7 +221,8 @@ def _dbt_group(
         },
         pool=pool_name(compute),
     )
-    def run_dbt(context: AssetExecutionContext, dbt: FloeDbtCliResource) -> Iterator[Any]:
+    def run_dbt(context: AssetExecutionContext) -> Iterator[Any]:
+        dbt: FloeDbtCliResource = getattr(context.resources, dbt_key)
         context.log.info(f"floe: dbt build on compute '{compute}' ({compute_type})")
 
         def default() -> Iterator[Any]:

@@ -13,6 +13,7 @@ from floe_dagster.automation import condition_for
 from floe_dagster.defs.dbt_assets import ExecuteHook, SpecHook, dbt_asset_groups
 from floe_dagster.defs.health import compute_health
 from floe_dagster.defs.ingest import ingest_assets
+from floe_dagster.defs.names import MAIN_JOB, OBSERVE_JOB, UNSCOPED, DefinitionNames
 from floe_dagster.defs.resources import (
     FloeCatalogResource,
     FloeComputeResource,
@@ -20,12 +21,7 @@ from floe_dagster.defs.resources import (
     FloeMetastoreResource,
 )
 from floe_dagster.defs.sensors import observation_sensor
-from floe_dagster.defs.sources import (
-    TableRef,
-    dbt_source_refs,
-    metastore_resource_key,
-    observable_sources,
-)
+from floe_dagster.defs.sources import TableRef, dbt_source_refs, observable_sources
 from floe_dagster.defs.state import SourcesState, load_sources_state
 from floe_dagster.freshness import source_freshness_checks, transform_policies, windows_of_sources
 from floe_dagster.manifest.loader import DEFAULT_MANIFEST, LoadedManifest, load_manifest
@@ -33,8 +29,7 @@ from floe_dagster.manifest.plan import Plan, check_plan_environment, compile_pla
 from floe_dagster.transforms.dbt_manifest import dbt_executable, prepare_dbt_manifest
 from floe_dagster.transforms.profiles import profiles_dir
 
-MAIN_JOB = "floe_main"
-OBSERVE_JOB = "floe_observe_sources"
+__all__ = ["MAIN_JOB", "OBSERVE_JOB", "build_definitions", "build_resources", "definitions_from_state"]
 
 
 def build_definitions(
@@ -70,26 +65,29 @@ def definitions_from_state(
     state: SourcesState,
     spec_hook: SpecHook | None = None,
     execute: ExecuteHook | None = None,
+    names: DefinitionNames = UNSCOPED,
 ) -> Definitions:
     """Definitions from a loaded manifest, its parsed dbt manifest, the plan and the defs state.
 
     Makes no network call (``build_definitions`` and ``floe_dagster.FloeComponent`` both end
     here). ``spec_hook`` and ``execute`` customise the dbt models' specs and each compute
-    group's step (see defs/dbt_assets.py).
+    group's step (see defs/dbt_assets.py). ``names`` gives every resource key, job, sensor and
+    op name and floe's own asset keys (defs/names.py): unscoped for ``build_definitions``, one
+    scope per platform for the component, so two platforms share a code location.
     """
     source_refs = dbt_source_refs(loaded, dbt_manifest)
     refs_by_metastore: dict[str, list[TableRef]] = defaultdict(list)
     for ref in source_refs.values():
         refs_by_metastore[ref[0]].append(ref)
     sources = {
-        name: observable_sources(loaded, name, state.tables(name), refs_by_metastore[name])
+        name: observable_sources(loaded, name, state.tables(name), refs_by_metastore[name], names)
         for name in loaded.manifest.metastores
     }
     observed = [s for s in sources.values() if s is not None]
     # A sensor for every metastore, also one with no table yet (nothing listed, no dbt source):
     # its ticks write the listing to the defs state, so the tables appear at the next load.
     sensors = [
-        observation_sensor(loaded, name, source.keys if source is not None else ())
+        observation_sensor(loaded, name, source.keys if source is not None else (), names)
         for name, source in sources.items()
     ]
     transforms = dbt_asset_groups(
@@ -100,6 +98,7 @@ def definitions_from_state(
         transform_policies(loaded, dbt_manifest),
         spec_hook,
         execute,
+        names,
     )
     source_keys = [key for source in observed for key in source.keys]
     freshness_checks, freshness_sensors = source_freshness_checks(  # floe_dagster/freshness.py
@@ -108,33 +107,35 @@ def definitions_from_state(
             for name, source in sources.items()
             if source is not None
             for key, window in windows_of_sources(loaded, name, source.specs).items()
-        }
+        },
+        names.freshness_sensor,
     )
     ingests = [  # opt-in incremental ingest of s3 metastores' tables into Iceberg (defs/ingest.py)
         ingest
         for name in loaded.manifest.metastores
-        if (ingest := ingest_assets(loaded, name, state.tables(name), source_keys)) is not None
+        if (ingest := ingest_assets(loaded, name, state.tables(name), source_keys, names)) is not None
     ]
     jobs = [
         define_asset_job(
-            MAIN_JOB,
-            selection=AssetSelection.all(),
+            names.main_job,
+            # this platform's own assets, not every asset of a code location it shares
+            selection=AssetSelection.assets(*transforms, *ingests),
             description="Materialise every dbt transform of the manifest.",
         )
     ]
     if observed:
         jobs.append(
             define_asset_job(
-                OBSERVE_JOB,
+                names.observe_job,
                 selection=AssetSelection.assets(*observed),
                 description="Observe every metastore table (records data versions).",
             )
         )
-    health = compute_health(loaded)  # compute connection checks and the floe_health job
+    health = compute_health(loaded, names)  # compute connection checks and the floe_health job
     return Definitions(
         assets=[*observed, *ingests, *transforms, *health.specs],
         asset_checks=[health.checks, *freshness_checks],
-        resources=build_resources(loaded),
+        resources=build_resources(loaded, names),
         jobs=[*jobs, health.job],
         sensors=[*sensors, *freshness_sensors],
         # dbt already runs in its own process; a process per step only adds start-up time and
@@ -143,29 +144,29 @@ def definitions_from_state(
     )
 
 
-def build_resources(loaded: LoadedManifest) -> dict[str, Any]:
+def build_resources(loaded: LoadedManifest, names: DefinitionNames = UNSCOPED) -> dict[str, Any]:
     m = loaded.manifest
     path = str(loaded.path)
     resources: dict[str, Any] = {
-        "dbt": FloeDbtCliResource(
+        names.dbt_resource: FloeDbtCliResource(
             project_dir=str(loaded.dbt_project_dir),
             profiles_dir=str(profiles_dir(loaded)),
             dbt_executable=dbt_executable(),
         )
     }
     for name, catalog in m.catalogs.items():
-        resources[f"catalog_{name}"] = FloeCatalogResource(
+        resources[names.catalog_resource(name)] = FloeCatalogResource(
             manifest_path=path, environment=loaded.environment, name=name, plugin_type=catalog.type
         )
     for name in m.computes.approved:
-        resources[f"compute_{name}"] = FloeComputeResource(
+        resources[names.compute_resource(name)] = FloeComputeResource(
             manifest_path=path,
             environment=loaded.environment,
             name=name,
             plugin_type=m.computes.targets[name].type,
         )
     for name, metastore in m.metastores.items():
-        resources[metastore_resource_key(name)] = FloeMetastoreResource(
+        resources[names.metastore_resource(name)] = FloeMetastoreResource(
             manifest_path=path, environment=loaded.environment, name=name, plugin_type=metastore.type
         )
     return resources

@@ -9,6 +9,10 @@ its engine). It is an external asset: it stands for the engine, nothing material
 ``validation_duration`` / ``validation_errors`` metrics. The check's metadata carries the
 status, the latency in milliseconds and the message; a failed connection is an ERROR-severity
 failure. Run the checks from the asset's page, or all at once with the job ``floe_health``.
+
+Under a name scope (``floe_dagster.FloeComponent``; defs/names.py) the keys, the resources and
+the job carry the scope: ``<scope>/floe_compute/<name>``, ``<scope>__compute_<name>``,
+``<scope>__floe_health``.
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ from dagster import (
     AssetChecksDefinition,
     AssetCheckSeverity,
     AssetCheckSpec,
-    AssetKey,
     AssetSelection,
     AssetSpec,
     MetadataValue,
@@ -31,6 +34,8 @@ from dagster import (
     multi_asset_check,
 )
 
+from floe_dagster.defs.names import HEALTH_JOB as HEALTH_JOB  # the unscoped job name
+from floe_dagster.defs.names import UNSCOPED, DefinitionNames
 from floe_dagster.manifest.loader import LoadedManifest
 from floe_dagster.plugins.compute import ConnectionResult
 
@@ -38,18 +43,7 @@ if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 HEALTH_GROUP = "floe_health"
-HEALTH_JOB = "floe_health"
 CHECK_NAME = "connection"
-KEY_PREFIX = "floe_compute"
-
-
-def compute_asset_key(compute: str) -> AssetKey:
-    return AssetKey([KEY_PREFIX, compute])
-
-
-def compute_resource_key(compute: str) -> str:
-    """The resource key ``build_resources`` gives a compute (see definitions.py)."""
-    return f"compute_{compute}"
 
 
 @dataclass(frozen=True)
@@ -61,10 +55,13 @@ class ComputeHealth:
     job: UnresolvedAssetJobDefinition
 
 
-def compute_health(loaded: LoadedManifest) -> ComputeHealth:
-    """One external asset and one ``connection`` check per approved compute, and the health job."""
+def compute_health(loaded: LoadedManifest, names: DefinitionNames = UNSCOPED) -> ComputeHealth:
+    """One external asset and one ``connection`` check per approved compute, and the health job.
+
+    ``names`` scopes the assets' keys, the check's op, the resources and the job (defs/names.py).
+    """
     computes = {
-        compute_asset_key(name): (name, loaded.target(name).type)
+        names.compute_asset_key(name): (name, loaded.target(name).type)
         for name in loaded.manifest.computes.approved
     }
     specs = [
@@ -90,10 +87,10 @@ def compute_health(loaded: LoadedManifest) -> ComputeHealth:
     ]
 
     @multi_asset_check(
-        name="floe_compute_health",
+        name=names.health_checks_op,
         specs=check_specs,
         can_subset=True,
-        required_resource_keys={compute_resource_key(name) for name, _ in computes.values()},
+        required_resource_keys={names.compute_resource(name) for name, _ in computes.values()},
         description="Validate the connection of every approved compute.",
     )
     # no annotation on context: Dagster inspects it, and this module's annotations are strings
@@ -104,14 +101,14 @@ def compute_health(loaded: LoadedManifest) -> ComputeHealth:
         selected = context.selected_asset_check_keys
         for check_key in sorted(selected, key=lambda k: k.asset_key.to_user_string()):
             name, compute_type = computes[check_key.asset_key]
-            resource = getattr(context.resources, compute_resource_key(name))
+            resource = getattr(context.resources, names.compute_resource(name))
             result = resource.validate()
             if not result.ok:
                 context.log.warning(result.message)
             yield check_result(check_key, result, compute_type)
 
     job = define_asset_job(
-        HEALTH_JOB,
+        names.health_job,
         selection=AssetSelection.checks_for_assets(*computes),
         description="Check the connection of every approved compute (results on each floe_compute asset).",
     )

@@ -53,6 +53,7 @@ from dagster import (
     multi_asset,
 )
 
+from floe_dagster.defs.names import UNSCOPED, DefinitionNames
 from floe_dagster.metastores.s3 import (
     ObjectData,
     ObjectSkipped,
@@ -818,14 +819,19 @@ def ingest_asset_key(catalog: str, namespace: str, table: str) -> AssetKey:
 
 
 def ingest_assets(
-    loaded: Any, metastore: str, tables: Iterable[Mapping[str, Any]], taken: Iterable[Any] = ()
+    loaded: Any,
+    metastore: str,
+    tables: Iterable[Mapping[str, Any]],
+    taken: Iterable[Any] = (),
+    names: DefinitionNames = UNSCOPED,
 ) -> Any:
     """One multi-asset (subsettable) with an ingest asset per table of ``metastore``, or None.
 
     ``tables`` are the defs-state records of the metastore (no S3 call while loading);
-    ``taken`` are asset keys already defined, which an ingest key must not repeat.
+    ``taken`` are asset keys already defined, which an ingest key must not repeat; ``names``
+    names the op and the resources (defs/names.py).
     """
-    from floe_dagster.defs.sources import SourceKeys, metastore_resource_key, source_asset_key
+    from floe_dagster.defs.sources import SourceKeys, source_asset_key
 
     if not ingest_enabled(loaded, metastore):
         return None
@@ -859,17 +865,18 @@ def ingest_assets(
         )
     if not specs:
         return None
-    catalog_resource = f"catalog_{catalog}"
+    catalog_resource = names.catalog_resource(catalog)
+    metastore_resource = names.metastore_resource(metastore)
     commit_bytes = max(1, int(config.ingest.commit_mb * MB))
 
     @multi_asset(
         specs=specs,
-        name=f"ingest_{metastore}",
+        name=names.ingest_op(metastore),
         can_subset=True,
-        required_resource_keys={metastore_resource_key(metastore), catalog_resource},
+        required_resource_keys={metastore_resource, catalog_resource},
     )
     def ingest(context):  # annotated, dagster rejects it under `from __future__ import annotations`
-        connector = getattr(context.resources, metastore_resource_key(metastore)).connector()
+        connector = getattr(context.resources, metastore_resource).connector()
         plugin = getattr(context.resources, catalog_resource).plugin()
         try:
             discovered = connector.discover()

@@ -40,12 +40,9 @@ from dagster._core.definitions.data_version import (
     DATA_VERSION_TAG,
 )
 
+from floe_dagster.defs.names import UNSCOPED, DefinitionNames
 from floe_dagster.defs.source_refs import SourceKeys
-from floe_dagster.defs.sources import (
-    metastore_resource_key,
-    source_asset_key,
-    table_metadata,
-)
+from floe_dagster.defs.sources import source_asset_key, table_metadata
 from floe_dagster.defs.state import (
     TableRecord,
     default_state_path,
@@ -64,7 +61,8 @@ CURSOR_VERSION = 1
 
 
 def sensor_name(metastore: str) -> str:
-    return f"observe_{metastore}_sensor"
+    """The unscoped name of a metastore's sensor (``build_definitions``'; see defs/names.py)."""
+    return UNSCOPED.observation_sensor(metastore)
 
 
 def version_digest(version: str) -> str:
@@ -151,17 +149,20 @@ def listing_is_news(loaded: LoadedManifest, metastore: str, observed: Observatio
 
 
 def observation_sensor(
-    loaded: LoadedManifest, metastore: str, asset_keys: Iterable[AssetKey]
+    loaded: LoadedManifest,
+    metastore: str,
+    asset_keys: Iterable[AssetKey],
+    names: DefinitionNames = UNSCOPED,
 ) -> SensorDefinition:
     """The sensor that records changed data versions of ``metastore``'s source assets."""
     entry = loaded.manifest.metastores[metastore]
-    resource_key = metastore_resource_key(metastore)
+    resource_key = names.metastore_resource(metastore)
     known = frozenset(asset_keys)
     keys = SourceKeys.of(loaded, metastore)
     default_path = default_state_path(loaded)
 
     @sensor(
-        name=sensor_name(metastore),
+        name=names.observation_sensor(metastore),
         minimum_interval_seconds=entry.observe_interval_seconds,
         required_resource_keys={resource_key},
         default_status=DefaultSensorStatus.RUNNING,

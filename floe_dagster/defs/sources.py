@@ -28,6 +28,7 @@ from dagster import (
     multi_observable_source_asset,
 )
 
+from floe_dagster.defs.names import UNSCOPED, DefinitionNames
 from floe_dagster.defs.source_refs import SourceKeys, TableRef, dbt_source_refs
 from floe_dagster.defs.state import TableRecord, known_partition_count, last_ddl_time, unreachable_message
 from floe_dagster.freshness import source_policy
@@ -50,7 +51,8 @@ def source_asset_key(metastore: str, namespace: str, table: str, keys: SourceKey
 
 
 def metastore_resource_key(metastore: str) -> str:
-    return f"metastore_{metastore}"
+    """The unscoped resource key of a metastore (``build_definitions``'; see defs/names.py)."""
+    return UNSCOPED.metastore_resource(metastore)
 
 
 def table_schema(table: Table) -> TableSchema:
@@ -105,10 +107,12 @@ def observable_sources(
     metastore: str,
     tables: Iterable[TableRecord],
     extra_refs: Iterable[TableRef] = (),
+    names: DefinitionNames = UNSCOPED,
 ) -> AssetsDefinition | None:
     """One multi-asset whose single observation covers every table of ``metastore``.
 
     ``tables`` come from the defs state (``defs/state.py``); building makes no metastore call.
+    ``names`` gives the op and the metastore resource their names (defs/names.py).
     """
     provider = loaded.manifest.metastores[metastore].type
     keys = SourceKeys.of(loaded, metastore)
@@ -143,15 +147,16 @@ def observable_sources(
         )
     if not specs:
         return None
+    resource_key = names.metastore_resource(metastore)
 
     @multi_observable_source_asset(
         specs=list(specs.values()),
-        name=f"observe_{metastore}",
+        name=names.observe_op(metastore),
         can_subset=True,
-        required_resource_keys={metastore_resource_key(metastore)},
+        required_resource_keys={resource_key},
     )
     def observe(context: AssetExecutionContext) -> Iterator[ObserveResult]:
-        resource = getattr(context.resources, metastore_resource_key(metastore))
+        resource = getattr(context.resources, resource_key)
         try:
             yield from observe_tables(
                 context,

@@ -1,5 +1,6 @@
-"""floe_dagster.FloeComponent: the same definitions as definitions.py, built from defs state with
-no metastore call; and the dg round trip (scaffold, check, list, refresh-defs-state, offline)."""
+"""floe_dagster.FloeComponent: the same definitions as definitions.py (names scoped by the
+manifest's name), built from defs state with no metastore call; two platforms in one code
+location; and the dg round trip (scaffold, check, list, refresh-defs-state, offline)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
-from dagster import AssetExecutionContext, AssetSpec, Definitions
+from dagster import AssetExecutionContext, AssetKey, AssetSpec, Definitions
 
 from floe_dagster import FloeComponent, build_definitions, load_manifest
 from floe_dagster.demo import seed_demo
@@ -23,14 +25,30 @@ from tests.helpers import VENV_BIN
 pytestmark = pytest.mark.e2e
 
 
-def graph_summary(defs: Definitions) -> dict[str, Any]:
-    """Everything a user sees of the definitions, comparable between two builds."""
+def graph_summary(defs: Definitions, scope: str = "") -> dict[str, Any]:
+    """Everything a user sees of the definitions, comparable between two builds.
+
+    With ``scope``, every resource, job, sensor and op name must carry it (``<scope>__``) and
+    is shown without it, and so are the asset keys floe scopes (``<scope>/...``): the summary
+    of a scoped build then equals the unscoped one's.
+    """
+
+    def name(text: str) -> str:
+        if not scope:
+            return text
+        assert text.startswith(f"{scope}__"), f"{text} is not scoped by {scope}"
+        return text.removeprefix(f"{scope}__")
+
+    def key(asset_key: AssetKey) -> str:
+        text = asset_key.to_user_string()
+        return text.removeprefix(f"{scope}/") if scope else text
+
     graph = defs.resolve_asset_graph()
     assets = {}
     for node in graph.asset_nodes:
         condition = node.automation_condition
-        assets[node.key.to_user_string()] = {
-            "deps": sorted(k.to_user_string() for k in node.parent_keys),
+        assets[key(node.key)] = {
+            "deps": sorted(key(k) for k in node.parent_keys),
             "group": node.group_name,
             "kinds": sorted(node.kinds),
             "tags": dict(node.tags),
@@ -41,12 +59,14 @@ def graph_summary(defs: Definitions) -> dict[str, Any]:
             "description": node.description,
         }
     repo = defs.get_repository_def()
+    ops = {definition.node_def.name for definition in graph.assets_defs if definition.is_executable}
     return {
         "assets": assets,
-        "checks": sorted(str(k) for k in graph.asset_check_keys),
-        "jobs": sorted(j.name for j in repo.get_all_jobs()),
-        "sensors": sorted(s.name for s in repo.sensor_defs),
-        "resources": sorted(defs.resources or {}),
+        "checks": sorted(f"{key(k.asset_key)}:{k.name}" for k in graph.asset_check_keys),
+        "ops": sorted(name(op) for op in ops),  # the dbt groups, the observation, the health checks
+        "jobs": sorted(name(j.name) for j in repo.get_all_jobs() if j.name != "__ASSET_JOB"),
+        "sensors": sorted(name(s.name) for s in repo.sensor_defs),
+        "resources": sorted(name(r) for r in defs.resources or {}),
     }
 
 
@@ -91,7 +111,26 @@ def test_component_builds_what_definitions_py_builds_from_its_state_alone(
     later = time.time() + 60
     os.utime(model, (later, later))
     block_network_and_subprocesses(monkeypatch)
-    assert graph_summary(component.build_defs_from_state(None, state)) == expected  # type: ignore[arg-type]
+    built = component.build_defs_from_state(None, state)  # type: ignore[arg-type]
+    # the same graph; every name scoped by the manifest's name (two platforms share a code location)
+    assert graph_summary(built, scope="jaffle_lakehouse") == expected
+    assert {"jaffle_lakehouse__floe_main", "jaffle_lakehouse__dbt"} <= {
+        *(job.name for job in built.get_repository_def().get_all_jobs()),
+        *(built.resources or {}),
+    }
+    assert "jaffle_lakehouse/floe_compute/duckdb" in graph_summary(built)["assets"]
+
+
+def test_name_scope_none_builds_exactly_what_definitions_py_builds(
+    demo_project: Path, tmp_path: Path
+) -> None:
+    manifest = demo_project / "manifests" / "manifest.yaml"
+    seed_demo(load_manifest(manifest))
+    component = FloeComponent(manifest=str(manifest), name_scope="none")
+    component.write_state_to_path(tmp_path / "state")
+    built = component.build_defs_from_state(None, tmp_path / "state")  # type: ignore[arg-type]
+    assert graph_summary(built) == graph_summary(build_definitions(manifest))  # names included
+    assert "floe_main" in graph_summary(built)["jobs"] and "dbt" in graph_summary(built)["resources"]
 
 
 def test_with_no_state_yet_it_reads_the_dbt_manifest_on_disk_or_says_to_refresh(
@@ -117,9 +156,7 @@ def test_with_no_state_yet_it_reads_the_dbt_manifest_on_disk_or_says_to_refresh(
 def test_get_asset_spec_renames_keys_and_execute_wraps_the_dbt_build(
     demo_project: Path, tmp_path: Path
 ) -> None:
-    from dagster import AssetKey, DagsterInstance
-
-    from floe_dagster.defs.definitions import MAIN_JOB
+    from dagster import DagsterInstance
 
     manifest = demo_project / "manifests" / "manifest.yaml"
     seed_demo(load_manifest(manifest))
@@ -154,7 +191,9 @@ def test_get_asset_spec_renames_keys_and_execute_wraps_the_dbt_build(
     instance = DagsterInstance.get()
     staging = [AssetKey(["silver", "customers"]), AssetKey(["staging", "stg_orders"])]
     staging.append(AssetKey(["staging", "stg_payments"]))  # the compute group duckdb, whole
-    result = defs.resolve_job_def(MAIN_JOB).execute_in_process(instance=instance, asset_selection=staging)
+    main_job = component.definition_names().main_job
+    assert main_job == "jaffle_lakehouse__floe_main"
+    result = defs.resolve_job_def(main_job).execute_in_process(instance=instance, asset_selection=staging)
     assert result.success
     assert [compute for compute, _ in ran] == ["duckdb"]  # the override ran, once, for its group
     assert "Output" in ran[0][1] or "AssetMaterialization" in ran[0][1]
@@ -182,13 +221,13 @@ def test_environment_in_defs_yaml_selects_the_manifest_environment(demo_project:
             assert component.load_manifest().environment == "prod"
             assert component.defs_state_config.key == "FloeSources[jaffle-lakehouse@prod]"
             resources = defs.resources or {}
-            assert resources["compute_duckdb"].environment == "prod"  # what the runs load
-            assert resources["catalog_lakehouse"].environment == "prod"
+            assert resources["jaffle_lakehouse__compute_duckdb"].environment == "prod"  # what runs load
+            assert resources["jaffle_lakehouse__catalog_lakehouse"].environment == "prod"
     with create_defs_folder_sandbox() as sandbox:
         dev = defs_yaml(sandbox.defs_folder_path / "dev", {"manifest": manifest})
         with sandbox.load_component_and_build_defs(defs_path=dev) as (component, defs):
             assert component.defs_state_config.key == "FloeSources[jaffle-lakehouse@dev]"  # type: ignore[attr-defined]
-            assert (defs.resources or {})["compute_duckdb"].environment == "dev"
+            assert (defs.resources or {})["jaffle_lakehouse__compute_duckdb"].environment == "dev"
 
 
 def test_scaffold_leaves_an_existing_manifest_alone(tmp_path: Path) -> None:
@@ -226,7 +265,6 @@ def renamed_copy(source: Path, destination: Path, name: str) -> Path:
 def test_two_platforms_have_their_own_state_keys_and_states(
     demo_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pyarrow as pa
     from dagster.components.testing.utils import create_defs_folder_sandbox
     from dagster.components.utils.project_paths import get_local_state_path
 
@@ -258,26 +296,116 @@ def test_two_platforms_have_their_own_state_keys_and_states(
     assert "lakehouse/raw/orders" in graphs[0]["assets"] and "marts/orders" in graphs[0]["assets"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="definitions are not namespaced per manifest yet: both platforms define the resource"
-    " 'dbt' (defs/dbt_assets.py takes it by that name), jobs floe_main / floe_observe_sources /"
-    " floe_health and per-name catalog_, compute_ and metastore_ resources",
-)
 def test_two_platforms_load_side_by_side_in_one_code_location(demo_project: Path, tmp_path: Path) -> None:
+    """Two FloeComponents in one defs folder: each keeps its own names, resources and tables."""
+    from dagster import DagsterInstance
     from dagster.components.testing.utils import create_defs_folder_sandbox
+    from dagster.components.utils.project_paths import get_local_state_path
+
+    from floe_dagster.transforms.profiles import profiles_dir
 
     first = demo_project / "manifests" / "manifest.yaml"
     second = renamed_copy(demo_project, tmp_path / "second", "jaffle-two")
+    # the same metastore and dbt project names: the second maps its keys apart (the user's keys)
+    text = second.read_text()
+    second.write_text(
+        text.replace('    include: ["raw.*"]\n', '    include: ["raw.*"]\n    asset_key_prefix: [two]\n')
+    )
+    loaded = {"jaffle_lakehouse": load_manifest(first), "jaffle_two": load_manifest(second)}
+    for platform in loaded.values():
+        seed_demo(platform)
+    catalogs = {scope: build_catalog(platform, "lakehouse") for scope, platform in loaded.items()}
+    catalogs["jaffle_two"].create_table(("raw", "refunds"), pa.schema([("id", pa.int64())]))
+
     with create_defs_folder_sandbox() as sandbox:
-        defs_yaml(sandbox.defs_folder_path / "one", {"manifest": str(first)})
-        defs_yaml(
-            sandbox.defs_folder_path / "two",
-            {"manifest": str(second), "translation": {"key_prefix": "two"}},
+        one = defs_yaml(sandbox.defs_folder_path / "one", {"manifest": str(first)})
+        two = defs_yaml(
+            sandbox.defs_folder_path / "two", {"manifest": str(second), "translation": {"key_prefix": "two"}}
         )
-        with sandbox.build_all_defs() as defs:
-            nodes = {node.key.to_user_string() for node in defs.resolve_asset_graph().asset_nodes}
-    assert {"marts/orders", "two/marts/orders"} <= nodes
+        with sandbox.build_component_tree() as tree:
+            for folder in (one, two):
+                component = tree.load_component(folder)
+                key = component.defs_state_config.key  # type: ignore[attr-defined]
+                component.write_state_to_path(get_local_state_path(key, sandbox.project_root))  # type: ignore[attr-defined]
+            defs = tree.build_defs()  # what a dg code location loads: both folders, merged
+            repo = defs.get_repository_def()  # Dagster refuses a name or key defined twice here
+
+    resources = defs.resources or {}
+    each = ["dbt", "catalog_lakehouse", "compute_duckdb", "compute_duckdb_analytics", "metastore_lakehouse"]
+    assert set(resources) == {f"{scope}__{name}" for scope in loaded for name in each}
+    jobs = {job.name for job in repo.get_all_jobs()}
+    sensors = {sensor.name for sensor in repo.sensor_defs}
+    for scope, platform in loaded.items():
+        assert {f"{scope}__floe_main", f"{scope}__floe_observe_sources", f"{scope}__floe_health"} <= jobs
+        assert f"{scope}__observe_lakehouse_sensor" in sensors
+        dbt = resources[f"{scope}__dbt"]  # each dbt resource runs its own project with its own profiles
+        assert Path(dbt.project_dir) == platform.dbt_project_dir
+        assert Path(dbt.profiles_dir) == profiles_dir(platform)
+        assert Path(resources[f"{scope}__metastore_lakehouse"].manifest_path) == platform.path
+    graph = defs.resolve_asset_graph()
+    nodes = {node.key.to_user_string() for node in graph.asset_nodes}
+    assert {"marts/orders", "two/marts/orders", "lakehouse/raw/orders", "two/raw/orders"} <= nodes
+    assert {"jaffle_lakehouse/floe_compute/duckdb", "jaffle_two/floe_compute/duckdb"} <= nodes
+    assert "two/raw/orders" in {
+        k.to_user_string() for k in graph.get(AssetKey(["two", "staging", "stg_orders"])).parent_keys
+    }
+
+    # each observation job observes its own metastore's tables: refunds is only in the second's
+    instance = DagsterInstance.get()
+    observed = {}
+    for scope in loaded:
+        result = defs.resolve_job_def(f"{scope}__floe_observe_sources").execute_in_process(instance=instance)
+        assert result.success
+        observed[scope] = {e.asset_key.to_user_string() for e in result.get_asset_observation_events()}
+    assert observed == {
+        "jaffle_lakehouse": {f"lakehouse/raw/{t}" for t in ("customers", "orders", "payments")},
+        "jaffle_two": {f"two/raw/{t}" for t in ("customers", "orders", "payments", "refunds")},
+    }
+
+    # the second platform's main job materialises its models into its own catalog, nothing else
+    result = defs.resolve_job_def("jaffle_two__floe_main").execute_in_process(instance=instance)
+    assert result.success
+    materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert {"two/staging/stg_orders", "two/marts/orders", "two/marts/customers"} <= materialised
+    assert all(key.startswith("two/") for key in materialised), materialised
+    assert instance.get_latest_materialization_event(AssetKey(["marts", "orders"])) is None
+    assert ("marts",) in catalogs["jaffle_two"].list_namespaces()
+    assert set(catalogs["jaffle_lakehouse"].list_namespaces()) == {("raw",)}
+
+
+def test_a_name_scope_that_is_not_a_dagster_name_says_what_to_write(demo_project: Path) -> None:
+    from dagster.components.core.component_tree import ComponentTreeException
+    from dagster.components.testing.utils import create_defs_folder_sandbox
+
+    from floe_dagster.plugins.errors import ConfigurationError
+
+    manifest = str(demo_project / "manifests" / "manifest.yaml")
+    component = FloeComponent(manifest=manifest, name_scope="sales")
+    assert component.definition_names().main_job == "sales__floe_main"
+    with create_defs_folder_sandbox() as sandbox:
+        bad = defs_yaml(sandbox.defs_folder_path / "bad", {"manifest": manifest, "name_scope": "Sales EU"})
+        with (
+            pytest.raises(ComponentTreeException) as caught,
+            sandbox.load_component_and_build_defs(defs_path=bad),
+        ):
+            pass
+    assert "defs.yaml (FloeComponent) (error)" in str(caught.value)  # where, as dg check defs shows it
+    error = caught.value.__cause__  # what, and how to fix it
+    assert isinstance(error, ConfigurationError), repr(caught.value)
+    message = str(error)
+    assert "name_scope 'Sales EU'" in message and manifest in message
+    assert "letters, digits and _" in message and "sales_eu" in message and "'none'" in message
+
+
+def test_a_manifest_name_with_nothing_to_scope_by_asks_for_a_name_scope(demo_project: Path) -> None:
+    from floe_dagster.plugins.errors import ConfigurationError
+
+    manifest = demo_project / "manifests" / "manifest.yaml"
+    manifest.write_text(manifest.read_text().replace("name: jaffle-lakehouse", "name: '---'"))
+    with pytest.raises(ConfigurationError) as caught:
+        FloeComponent(manifest=str(manifest)).definition_names()
+    assert "manifest name '---'" in str(caught.value) and "set name_scope in defs.yaml" in str(caught.value)
+    assert FloeComponent(manifest=str(manifest), name_scope="none").definition_names().main_job == "floe_main"
 
 
 def dg(project: Path, *args: str) -> str:
