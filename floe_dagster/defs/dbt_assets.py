@@ -1,7 +1,6 @@
 """dbt models -> Dagster assets: one dbt multi-asset per compute, each run with its own ``--target``."""
 
 import contextlib
-import os
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from dagster import (
 )
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
 
+from floe_dagster.defs.dbt_in_process import environment
 from floe_dagster.defs.names import UNSCOPED, DefinitionNames
 from floe_dagster.defs.resources import FloeDbtCliResource
 from floe_dagster.defs.sources import TableRef, source_asset_key
@@ -136,16 +136,8 @@ class ComputeForDbt:
             **self.plugin.prepare_dbt_run(self.config, self.profile_context),
             **self.plugin.dbt_env(self.config, self.name),
         }
-        saved = {name: os.environ.get(name) for name in variables}
-        os.environ.update(variables)
-        try:
+        with environment(variables):
             yield
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
 
     def runs_in_process(self) -> bool:
         return self.plugin.runs_dbt_in_process(self.config)
