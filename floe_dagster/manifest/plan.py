@@ -163,9 +163,10 @@ def selector_problem(loaded: LoadedManifest, index: int, exc: Exception) -> Prob
 
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while dbt selects: the selection allocates millions of
-    short-lived objects (freed by reference counting), and every collection they trigger
-    also walks the whole parsed manifest.json. Collection resumes afterwards."""
+    """No cyclic garbage collection inside: for work that allocates millions of objects (dbt's
+    selection, reading manifest.json, a plan of thousands of models) freed by reference counting,
+    where every collection they trigger would also walk the whole parsed manifest.json.
+    Collection resumes afterwards (nested blocks leave it off until the outermost ends)."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -336,6 +337,11 @@ def _criterion_caching(node_selector_class: Any) -> Any:
 def compile_plan(
     loaded: LoadedManifest, dbt_manifest: Mapping[str, Any], environment: str | None = None
 ) -> Plan:
+    with gc_paused():  # the plan holds a record per model; see gc_paused
+        return _compile_plan(loaded, dbt_manifest, environment)
+
+
+def _compile_plan(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any], environment: str | None) -> Plan:
     m = loaded.manifest
     approved = m.computes.approved
     compute_types = {name: loaded.target(name).type for name in approved}

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from floe_dagster.manifest.loader import LoadedManifest
+from floe_dagster.manifest.plan import gc_paused
 from floe_dagster.plugins.errors import ConfigurationError
 from floe_dagster.transforms.profiles import write_profiles
 
@@ -68,9 +69,11 @@ def prepare_dbt_manifest(loaded: LoadedManifest, force: bool = False) -> dict[st
 def read_dbt_manifest(loaded: LoadedManifest) -> dict[str, Any] | None:
     """The dbt project's target/manifest.json as it is (no ``dbt parse``); None when missing."""
     try:
-        return dict(orjson.loads((dbt_target_dir(loaded) / "manifest.json").read_bytes()))
+        text = (dbt_target_dir(loaded) / "manifest.json").read_bytes()
     except FileNotFoundError:
         return None
+    with gc_paused():  # millions of new containers: each collection they trigger walks them all
+        return dict(orjson.loads(text))
 
 
 def run_dbt(loaded: LoadedManifest, args: list[str], profiles: Path) -> None:
