@@ -141,16 +141,6 @@ class DataprocMetastoreConfig(PluginConfig):
         return value
 
     @property
-    def credential_mode(self) -> str:
-        if self.anonymous:
-            return "anonymous"
-        if self.key_json is not None:
-            return "service_account (key_json)"
-        if self.key_file is not None:
-            return "service_account (key_file)"
-        return "application_default"
-
-    @property
     def service_name(self) -> str:
         return f"projects/{self.project}/locations/{self.location}/services/{self.service}"
 
@@ -283,7 +273,7 @@ class DataprocMetastoreConnector(MetastoreConnector):
         if isinstance(exc, gexc.PermissionDenied | gexc.Unauthenticated | gexc.Forbidden | gexc.Unauthorized):
             return AuthenticationError(
                 f"dataproc metastore service {name}: access denied ({type(exc).__name__}); the credentials"
-                f" ({self.config.credential_mode}) need the IAM permission {PERMISSION}",
+                f" ({self.credentials.mode}) need the IAM permission {PERMISSION}",
                 retryable=False,
                 **tags,
             )
