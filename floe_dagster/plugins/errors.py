@@ -73,21 +73,10 @@ class AuthenticationError(FloeError):
 
 
 class UnavailableError(FloeError):
-    """The service could not be reached or answered with a transient failure."""
+    """The service could not be reached or answered with a transient failure.
 
-    retryable = True
-
-
-class CatalogError(FloeError):
-    """Base for catalog plugin failures that fit no narrower class."""
-
-
-class CatalogUnavailableError(CatalogError, UnavailableError):
-    """The catalog could not be reached, or answered 5xx/429, after floe's bounded retries.
-
-    ``attempts`` is how many calls were made before giving up, when the plugin counts them
-    (``rest``: its own tenacity retries; ``glue``: botocore's retries of a Glue error answer);
-    ``None`` when it does not know. The message says the same in words.
+    ``attempts``: how many calls were made before giving up, when the plugin counts them (None
+    when it does not know); a tag too. The message says the same in words.
     """
 
     retryable = True
@@ -109,6 +98,18 @@ class CatalogUnavailableError(CatalogError, UnavailableError):
         if self.attempts is not None:
             tags["attempts"] = str(self.attempts)
         return tags
+
+
+class CatalogError(FloeError):
+    """Base for catalog plugin failures that fit no narrower class."""
+
+
+class CatalogUnavailableError(CatalogError, UnavailableError):
+    """The catalog could not be reached, or answered 5xx/429, after floe's bounded retries.
+
+    ``attempts`` is counted by ``rest`` (its own tenacity retries) and ``glue`` (botocore's
+    retries of a Glue error answer).
+    """
 
 
 def new_correlation_id() -> str:

@@ -74,25 +74,9 @@ class InvalidFieldError(ConfigurationError):
 class MetastoreUnavailableError(MetastoreError, UnavailableError):
     """The metastore could not be reached, or kept failing, through every attempt floe made.
 
-    ``attempts`` counts the attempts really made (the first one included); it is also a tag.
+    Connectors always pass ``attempts``: the attempts really made, the first one included.
     Retrying later can help.
     """
-
-    retryable = True
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        attempts: int,
-        provider: str | None = None,
-        operation: str | None = None,
-    ) -> None:
-        super().__init__(message, provider=provider, operation=operation, retryable=True)
-        self.attempts = attempts
-
-    def tags(self) -> dict[str, str]:
-        return {**super().tags(), "attempts": str(self.attempts)}
 
 
 @dataclass(frozen=True)
