@@ -103,7 +103,8 @@ class InProcessDbt:
         self.returncode: int | None = None
         self.stdout = _Lines()
         self._env = with_paths_from(Path(cwd), env)
-        self._printed = _PRINTED_LEVELS.get(str(env.get("DBT_LOG_LEVEL", "info")).lower(), {"info"})
+        level = str(env.get("DBT_LOG_LEVEL", "info")).lower()
+        self._printed = _PRINTED_LEVELS.get(level, _PRINTED_LEVELS["info"])
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, name="floe-dbt-in-process", daemon=True)
         self._thread.start()
@@ -121,9 +122,13 @@ class InProcessDbt:
         from dbt.cli.main import dbtRunner
         from dbt_common.events.functions import msg_to_json
 
+        errors_sent = 0
+
         def forward(message: Any) -> None:
+            nonlocal errors_sent
             if message.info.level in self._printed:
                 self.stdout.put(msg_to_json(message))
+                errors_sent += message.info.level == "error"
 
         try:
             with _DBT_LOCK, environment(self._env):
@@ -137,7 +142,9 @@ class InProcessDbt:
             elif result.exception is None:
                 self.returncode = 1  # dbt ran and a model or test failed (the CLI exits 1)
             else:
-                self.returncode = 2  # dbt could not run (the CLI exits 2); its error was an event
+                self.returncode = 2  # dbt could not run (the CLI exits 2)
+                if not errors_sent:  # e.g. a usage error, refused before dbt fires any event
+                    self.stdout.put(_error_line(f"dbt could not run: {result.exception}"))
         except BaseException as exc:  # never leave dagster-dbt waiting for a line that never comes
             self.stdout.put(_error_line(f"floe: dbt failed in process: {type(exc).__name__}: {exc}"))
             self.returncode = 2

@@ -7,6 +7,7 @@ manifest when a step needs it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
@@ -176,7 +177,7 @@ class FloeDbtCliResource(DbtCliResource):
         context: Any = None,
         target_path: Any = None,
         in_process: bool = False,
-        release: Any = None,
+        release: Callable[[], None] | None = None,
         **kwargs: Any,
     ) -> Any:
         """dagster-dbt's ``cli``, its target folder seeded with this ``--target``'s partial parse.

@@ -199,3 +199,16 @@ def test_an_interrupt_cancels_the_running_query_and_ends_the_invocation(tmp_path
     again = InProcessDbt([dbt_executable(), "parse"], env, tmp_path)
     assert again.wait(timeout=120) == 0
     assert (tmp_path / "target" / "dbt.log").exists()
+
+
+def test_dbt_refusing_its_arguments_reaches_dagster_dbt_as_an_error(tmp_path: Path) -> None:
+    """dbt refuses a DBT_LOG_LEVEL it does not know before it fires any event; without a line
+    saying why, dagster-dbt would report a bare exit code 2."""
+    env = {**slow_project(tmp_path), "DBT_LOG_LEVEL": "verbose"}
+    process = InProcessDbt([dbt_executable(), "parse"], env, tmp_path)
+
+    assert process.wait(timeout=120) == 2
+    errors = [
+        event["info"]["msg"] for event in map(json.loads, process.stdout) if event["info"]["level"] == "error"
+    ]
+    assert any("verbose" in error for error in errors), errors
