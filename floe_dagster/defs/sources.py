@@ -50,11 +50,6 @@ def source_asset_key(metastore: str, namespace: str, table: str, keys: SourceKey
     return AssetKey(list(keys.path(namespace, table)))
 
 
-def metastore_resource_key(metastore: str) -> str:
-    """The unscoped resource key of a metastore (``build_definitions``'; see defs/names.py)."""
-    return UNSCOPED.metastore_resource(metastore)
-
-
 def table_schema(table: Table) -> TableSchema:
     return TableSchema(
         columns=[TableColumn(name=c.name, type=c.type, description=c.comment) for c in table.storage.columns]

@@ -30,7 +30,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
@@ -385,10 +385,6 @@ def load_sources_state(
             LISTING_RETRY_AFTER_S,
         )
     return result.state
-
-
-def record_keys(records: Iterable[TableRecord]) -> list[tuple[str, str]]:
-    return [(r["namespace"], r["name"]) for r in records]
 
 
 # --- for the CLI (no Dagster import) ------------------------------------------------------------

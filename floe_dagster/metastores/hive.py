@@ -363,10 +363,6 @@ class HiveMetastoreConnector(MetastoreConnector):
         with self._count_lock:
             self.call_counts[method] += 1
 
-    @property
-    def thrift_calls(self) -> int:
-        return self.api_calls
-
     def _call(self, operation: str, method: str, *args: Any, subject: str = "") -> Any:
         """One Thrift call through the pool, retried with exponential backoff on transport errors."""
         retrying = Retrying(
