@@ -18,6 +18,7 @@ lint: install
 	$(VENV_BIN)/ruff check floe_dagster tests benchmarks definitions.py
 	$(VENV_BIN)/ruff format --check floe_dagster tests benchmarks definitions.py
 	$(VENV_BIN)/mypy
+	$(VENV_BIN)/lint-imports
 
 # Dagster keeps per-pool limits in the instance, not in dagster.yaml: `floe pools` sets each
 # compute's pool limit (a DuckDB file: 1) on the instance before the UI starts.

@@ -128,7 +128,7 @@ def no_metastore_calls() -> Iterator[list[str]]:
     (a failure may be caught and logged by a load that falls back to dbt-named sources)."""
     from thrift.transport import TSocket
 
-    import floe_dagster.defs.state as state_module
+    import floe_dagster.metastores.state as state_module
 
     calls: list[str] = []
     original_build, original_open = state_module.build_metastore, TSocket.TSocket.open

@@ -292,7 +292,7 @@ class CompileTimes:
 
 def floe_compile(manifest: Path, dbt_manifest_json: Path) -> tuple[CompileTimes, Any]:
     from floe_dagster.manifest import load_manifest
-    from floe_dagster.manifest.plan import compile_plan
+    from floe_dagster.plan.compile import compile_plan
     from floe_dagster.transforms.dbt_manifest import read_dbt_manifest
 
     cpu_start, start = time.process_time(), time.perf_counter()
@@ -313,7 +313,7 @@ def verify(manifest: Path, dbt_manifest_json: Path, plan: Any) -> int:
     from dagster_dbt.utils import select_unique_ids
 
     from floe_dagster.manifest import load_manifest
-    from floe_dagster.manifest.plan import meta_compute, model_nodes
+    from floe_dagster.plan.compile import meta_compute, model_nodes
 
     loaded = load_manifest(manifest)
     dbt_manifest = json.loads(dbt_manifest_json.read_text(encoding="utf-8"))

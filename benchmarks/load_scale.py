@@ -31,7 +31,7 @@ from _common import compare_load, no_metastore_calls, print_load, quiet_loads, s
 
 
 def synthesise_state(loaded, tables: int, namespaces: int):  # type: ignore[no-untyped-def]
-    from floe_dagster.defs.state import (
+    from floe_dagster.metastores.state import (
         MetastoreState,
         SourcesState,
         TableRecord,
@@ -89,7 +89,7 @@ def main() -> int:
     quiet_loads()
 
     from floe_dagster import load_manifest
-    from floe_dagster.defs.state import default_state_path, save_state
+    from floe_dagster.metastores.state import default_state_path, save_state
     from floe_dagster.transforms.dbt_manifest import prepare_dbt_manifest
     from tests.helpers import copy_demo_project
 

@@ -236,7 +236,7 @@ def demo_project_on(directory: Path, uri: str, prefix: str, batch: int) -> Any:
 
 def refresh(loaded: Any) -> Any:
     """The defs state as ``floe refresh`` writes it (every metastore of the manifest listed)."""
-    from floe_dagster.defs.state import write_state
+    from floe_dagster.metastores.state import write_state
 
     started = time.perf_counter()
     result = write_state(loaded)

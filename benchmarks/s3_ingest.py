@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from floe_dagster.catalogs.sql import SqlCatalogPlugin
-from floe_dagster.defs.ingest import IngestReport, ingest_table
+from floe_dagster.dagster_stage.ingest import IngestReport, ingest_table
 from floe_dagster.metastores.s3 import S3MetastoreConnector
 from floe_dagster.plugins.factory import connect_metastore
 

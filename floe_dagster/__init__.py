@@ -1,18 +1,19 @@
 """floe-dagster: a governed Iceberg lakehouse, run from Dagster.
 
-The flow (see the README): ``manifest`` (load + govern) -> ``Plan`` -> ``defs.build_definitions``.
-Dagster is imported only when a Dagster-facing name is used, so ``floe validate`` starts fast.
+The flow (see the README): ``manifest`` (load + govern) -> ``plan`` (compile) ->
+``dagster_stage`` (``build_definitions``). Dagster is imported only when a Dagster-facing name is
+used, so ``floe validate`` starts fast.
 """
 
 from typing import TYPE_CHECKING, Any
 
-from floe_dagster.manifest import LoadedManifest, ManifestError, load_manifest
-from floe_dagster.manifest.plan import Plan, compile_plan
+from floe_dagster.manifest import LoadedManifest, ManifestError
+from floe_dagster.plan import Plan, compile_plan, load_manifest
 
 if TYPE_CHECKING:
-    from floe_dagster.component import FloeComponent
-    from floe_dagster.defs.definitions import MAIN_JOB, build_definitions
-    from floe_dagster.defs.resources import CatalogResource
+    from floe_dagster.dagster_stage.component import FloeComponent
+    from floe_dagster.dagster_stage.definitions import MAIN_JOB, build_definitions
+    from floe_dagster.dagster_stage.resources import CatalogResource
 
 __all__ = [
     "MAIN_JOB",
@@ -30,15 +31,18 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str) -> Any:
     if name in ("MAIN_JOB", "build_definitions"):
-        from floe_dagster.defs import definitions
+        # lazy (heavy): the Dagster stage imports dagster, dagster-dbt and dbt
+        from floe_dagster.dagster_stage import definitions
 
         return getattr(definitions, name)
     if name == "CatalogResource":  # a manifest catalog as a Dagster resource
-        from floe_dagster.defs.resources import CatalogResource
+        # lazy (heavy): dagster
+        from floe_dagster.dagster_stage.resources import CatalogResource
 
         return CatalogResource
-    if name == "FloeComponent":  # the dg Component (floe_dagster/component.py)
-        from floe_dagster.component import FloeComponent
+    if name == "FloeComponent":  # the dg Component (floe_dagster/dagster_stage/component.py)
+        # lazy (heavy): dagster and dagster-dbt
+        from floe_dagster.dagster_stage.component import FloeComponent
 
         return FloeComponent
     raise AttributeError(f"module 'floe_dagster' has no attribute {name!r}")

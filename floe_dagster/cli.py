@@ -13,10 +13,14 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from floe_dagster.core.errors import FloeError
 from floe_dagster.manifest.errors import ManifestError
-from floe_dagster.manifest.loader import DEFAULT_MANIFEST, LoadedManifest, load_manifest
-from floe_dagster.manifest.plan import Plan
-from floe_dagster.plugins.errors import FloeError
+from floe_dagster.manifest.loader import DEFAULT_MANIFEST, LoadedManifest
+from floe_dagster.manifest.schema import manifest_json_schema
+from floe_dagster.plan import load_manifest
+from floe_dagster.plan.builders import build_catalog
+from floe_dagster.plan.compile import Plan, compile_plan, write_plan
+from floe_dagster.plugins.registry import KINDS, available_types
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -130,7 +134,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def planned(manifest: str, environment: str | None) -> tuple[LoadedManifest, Plan]:
-    from floe_dagster.manifest.plan import compile_plan
+    # lazy: dbt plumbing (subprocess, orjson) only for the commands that read the dbt project
     from floe_dagster.transforms.dbt_manifest import prepare_dbt_manifest
 
     # Manifest problems (unapproved rules included) are reported before dbt parses anything,
@@ -201,8 +205,6 @@ def print_plan_diff(plan: Plan, other: Plan, output: str) -> int:
 def cmd_compile(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from floe_dagster.manifest.plan import write_plan
-
     plan = compiled_plan(args.manifest, args.env)
     out = Path(args.out)
     write_plan(plan, out)
@@ -214,7 +216,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def cmd_pools(args: argparse.Namespace) -> int:
-    from floe_dagster.defs.run import apply_pool_limits, dagster_home, dagster_instance
+    # lazy (heavy): the Dagster stage imports dagster, dagster-dbt and dbt
+    from floe_dagster.dagster_stage.run import apply_pool_limits, dagster_home, dagster_instance
 
     loaded = load_manifest(args.manifest, environment=args.env)
     with dagster_instance(loaded) as instance:
@@ -227,16 +230,16 @@ def cmd_pools(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from floe_dagster.manifest.schema import manifest_json_schema
-
     print(json_dumps(manifest_json_schema()))
     return EXIT_OK
 
 
 def cmd_health(args: argparse.Namespace) -> int:
-    from floe_dagster.defs.resources import FloeComputeResource
-    from floe_dagster.plugins.factory import build_catalog
-    from floe_dagster.telemetry import configure_from_environment
+    # lazy (heavy): the Dagster stage imports dagster, dagster-dbt and dbt
+    from floe_dagster.dagster_stage.resources import FloeComputeResource
+
+    # lazy (heavy): the OpenTelemetry SDK, for `floe health` only
+    from floe_dagster.plugins.telemetry import configure_from_environment
 
     configure_from_environment()
     loaded = load_manifest(args.manifest, environment=args.env)
@@ -265,6 +268,7 @@ def cmd_health(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
+    # lazy (heavy): PyIceberg and PyArrow, for the demo only
     from floe_dagster.demo import seed_demo
 
     loaded = load_manifest(args.manifest)
@@ -276,14 +280,16 @@ def cmd_seed(args: argparse.Namespace) -> int:
 
 def refresh_after_seed(loaded: LoadedManifest, created: Sequence[str]) -> None:
     """New tables become source assets: refresh a defs state written before they existed."""
-    from floe_dagster.defs.state import default_state_path, write_state
+    # lazy (heavy): the metastore connectors' SDKs (Thrift, boto3, PyArrow)
+    from floe_dagster.metastores.state import default_state_path, write_state
 
     if created and default_state_path(loaded).exists():
         write_state(loaded)
 
 
 def cmd_refresh(args: argparse.Namespace) -> int:
-    from floe_dagster.defs.state import select_metastores, write_state
+    # lazy (heavy): the metastore connectors' SDKs (Thrift, boto3, PyArrow)
+    from floe_dagster.metastores.state import select_metastores, write_state
 
     loaded = load_manifest(args.manifest, environment=args.env)
     names = select_metastores(loaded, args.metastore)
@@ -298,7 +304,8 @@ def cmd_refresh(args: argparse.Namespace) -> int:
 
 
 def cmd_observe(args: argparse.Namespace) -> int:
-    from floe_dagster.defs.state import observe_metastore, select_metastores, unreachable_message
+    # lazy (heavy): the metastore connectors' SDKs (Thrift, boto3, PyArrow)
+    from floe_dagster.metastores.state import observe_metastore, select_metastores, unreachable_message
 
     loaded = load_manifest(args.manifest, environment=args.env)
     observed, failed = [], 0
@@ -321,6 +328,7 @@ def cmd_observe(args: argparse.Namespace) -> int:
 
 
 def cmd_conformance(args: argparse.Namespace) -> int:
+    # lazy (heavy): the metastore connectors' SDKs and DuckDB
     from floe_dagster.metastores.conformance import failures, format_report, manifest_conformance
 
     results = manifest_conformance(load_manifest(args.manifest, environment=args.env), args.metastore)
@@ -329,7 +337,8 @@ def cmd_conformance(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from floe_dagster.defs.run import run_main_job
+    # lazy (heavy): the Dagster stage imports dagster, dagster-dbt and dbt
+    from floe_dagster.dagster_stage.run import run_main_job
 
     loaded = load_manifest(args.manifest)
     summary = run_main_job(loaded)
@@ -342,6 +351,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    # lazy (heavy): PyIceberg and PyArrow, for the demo only
     from floe_dagster.demo import seed_demo
 
     loaded = load_manifest(args.manifest)
@@ -352,8 +362,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def print_outputs(loaded: LoadedManifest) -> None:
-    from floe_dagster.defs.run import dagster_home
-    from floe_dagster.plugins.factory import build_catalog
+    # lazy (heavy): the Dagster stage imports dagster, dagster-dbt and dbt
+    from floe_dagster.dagster_stage.run import dagster_home
 
     m = loaded.manifest
     if m.transforms.catalog:
@@ -377,8 +387,6 @@ def print_outputs(loaded: LoadedManifest) -> None:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    from floe_dagster.plugins.registry import KINDS, available_types
-
     for kind in KINDS:
         print(f"{kind}: {', '.join(available_types(kind))}")
     return EXIT_OK

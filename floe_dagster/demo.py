@@ -8,10 +8,10 @@ from datetime import date, timedelta
 
 import pyarrow as pa
 
+from floe_dagster.core.errors import NotFoundError
 from floe_dagster.manifest.loader import LoadedManifest
+from floe_dagster.plan.builders import build_catalog
 from floe_dagster.plugins.catalog import CatalogPlugin
-from floe_dagster.plugins.errors import NotFoundError
-from floe_dagster.plugins.factory import build_catalog
 
 logger = logging.getLogger("floe_dagster")
 

@@ -20,9 +20,7 @@ from pydantic import Field, ValidationInfo, field_validator
 from pyiceberg import exceptions as ice
 
 from floe_dagster.catalogs.pyiceberg_base import PyIcebergCatalogPlugin
-from floe_dagster.plugins.base import PluginConfig
-from floe_dagster.plugins.catalog import Identifier
-from floe_dagster.plugins.errors import (
+from floe_dagster.core.errors import (
     CatalogUnavailableError,
     ConfigurationError,
     ConflictError,
@@ -30,7 +28,9 @@ from floe_dagster.plugins.errors import (
     NotFoundError,
     NotSupportedError,
 )
-from floe_dagster.plugins.paths import resolve_local_path
+from floe_dagster.core.paths import resolve_local_path
+from floe_dagster.plugins.base import PluginConfig
+from floe_dagster.plugins.catalog import Identifier
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog

@@ -15,14 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pyiceberg import exceptions as ice
 
-from floe_dagster.plugins.catalog import (
-    MAX_HEALTH_TIMEOUT_S,
-    CatalogPlugin,
-    HealthStatus,
-    Identifier,
-    VendedCredentials,
-)
-from floe_dagster.plugins.errors import (
+from floe_dagster.core.errors import (
     AuthenticationError,
     CatalogError,
     CatalogUnavailableError,
@@ -31,6 +24,14 @@ from floe_dagster.plugins.errors import (
     NotFoundError,
     NotSupportedError,
 )
+from floe_dagster.plugins.catalog import (
+    MAX_HEALTH_TIMEOUT_S,
+    CatalogPlugin,
+    HealthStatus,
+    Identifier,
+    VendedCredentials,
+)
+from floe_dagster.plugins.telemetry import operation_span
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -168,7 +169,6 @@ class PyIcebergCatalogPlugin(CatalogPlugin):
 
     def _run(self, operation: str, subject: str, call: Callable[[], T]) -> T:
         """Every catalog operation: one OpenTelemetry span around the (possibly retried) call."""
-        from floe_dagster.telemetry import operation_span
 
         with operation_span("catalog", self.name, self.type_name, operation, subject):
             return self._attempt(operation, subject, call)
@@ -268,7 +268,6 @@ class PyIcebergCatalogPlugin(CatalogPlugin):
         has to open the catalog, the connection lifecycle is logged as by ``connect``, and the
         catalog is kept only if the probe answered in time.
         """
-        from floe_dagster.telemetry import operation_span
 
         timeout = bounded_health_timeout(timeout)
         subject = self._connect_subject()

@@ -50,13 +50,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pyiceberg import exceptions as ice
 
 from floe_dagster.catalogs.pyiceberg_base import PyIcebergCatalogPlugin
-from floe_dagster.plugins.base import PluginConfig
-from floe_dagster.plugins.catalog import (
-    MAX_VENDED_TTL_HOURS,
-    Identifier,
-    VendedCredentials,
-)
-from floe_dagster.plugins.errors import (
+from floe_dagster.core.errors import (
     AuthenticationError,
     CatalogError,
     CatalogUnavailableError,
@@ -65,6 +59,12 @@ from floe_dagster.plugins.errors import (
     FloeError,
     NotFoundError,
     NotSupportedError,
+)
+from floe_dagster.plugins.base import PluginConfig
+from floe_dagster.plugins.catalog import (
+    MAX_VENDED_TTL_HOURS,
+    Identifier,
+    VendedCredentials,
 )
 
 if TYPE_CHECKING:

@@ -8,9 +8,9 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from floe_dagster.catalogs.pyiceberg_base import PyIcebergCatalogPlugin
+from floe_dagster.core.paths import resolve_local_path
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.catalog import Identifier
-from floe_dagster.plugins.paths import resolve_local_path
 
 
 class SqlCatalogConfig(PluginConfig):

@@ -22,6 +22,12 @@ from typing import Any, ClassVar
 
 from pydantic import ConfigDict, SecretStr, ValidationError
 
+from floe_dagster.core.errors import (
+    ComputeConfigurationError,
+    ComputeConnectionError,
+    ComputeError,
+    ComputeTimeoutError,
+)
 from floe_dagster.plugins.base import PluginConfig, located_error
 from floe_dagster.plugins.catalog import CatalogPlugin
 from floe_dagster.plugins.compute import (
@@ -33,12 +39,6 @@ from floe_dagster.plugins.compute import (
     redact,
     secret_env_name,
     secret_reference,
-)
-from floe_dagster.plugins.errors import (
-    ComputeConfigurationError,
-    ComputeConnectionError,
-    ComputeError,
-    ComputeTimeoutError,
 )
 
 logger = logging.getLogger("floe_dagster.computes")

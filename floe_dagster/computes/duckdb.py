@@ -57,6 +57,7 @@ from floe_dagster.computes.duckdb_extensions import (
     extension_installed,
     prepare_extension_directory,
 )
+from floe_dagster.core.paths import resolve_local_path
 from floe_dagster.plugins.base import PluginConfig, located_error
 from floe_dagster.plugins.catalog import CatalogPlugin
 from floe_dagster.plugins.compute import (
@@ -67,7 +68,6 @@ from floe_dagster.plugins.compute import (
     pick_preset,
     secret_like_keys,
 )
-from floe_dagster.plugins.paths import resolve_local_path
 
 if TYPE_CHECKING:
     from floe_dagster.catalogs.rest import IcebergRestEndpoint
@@ -86,7 +86,7 @@ MEMORY_UNITS = {
     "TIB": 2**40,
 }
 SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-DBT_PLUGIN_MODULE = "floe_dagster.computes.dbt_duckdb_plugin"
+DBT_PLUGIN_MODULE = "floe_dagster.transforms.dbt_duckdb_plugin"
 DBT_PLUGIN_ALIAS = "floe"
 
 PRESETS: dict[str, ResourceSpec] = {

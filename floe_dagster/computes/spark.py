@@ -80,6 +80,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from floe_dagster.core.errors import ComputeConfigurationError, NotSupportedError
+from floe_dagster.manifest.loader import load_manifest
+from floe_dagster.plan.builders import build_catalog, build_compute
 from floe_dagster.plugins.base import PluginConfig, located_error
 from floe_dagster.plugins.catalog import CatalogPlugin
 from floe_dagster.plugins.compute import (
@@ -92,7 +95,8 @@ from floe_dagster.plugins.compute import (
     secret_like_keys,
     secret_reference,
 )
-from floe_dagster.plugins.errors import ComputeConfigurationError, NotSupportedError
+from floe_dagster.transforms.iceberg_writer import replace_table_from_arrow
+from floe_dagster.transforms.profiles import profile_context, write_profiles
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
@@ -285,8 +289,6 @@ class SparkComputePlugin(ComputePlugin):
 
     def prepare_dbt_run(self, config: PluginConfig, context: DbtProfileContext) -> dict[str, str]:
         assert isinstance(config, SparkConfig)
-        from floe_dagster.manifest.loader import load_manifest
-        from floe_dagster.plugins.factory import build_catalog
 
         scratch = scratch_dir(context)
         scratch.mkdir(parents=True, exist_ok=True)
@@ -308,8 +310,6 @@ class SparkComputePlugin(ComputePlugin):
         assert isinstance(config, SparkConfig)
         if config.method != "session" or not context.write_catalog:
             return
-        from floe_dagster.manifest.loader import load_manifest
-        from floe_dagster.plugins.factory import build_catalog
 
         tables = written_tables(scratch_dir(context) / "warehouse")
         if not tables:
@@ -722,16 +722,11 @@ def written_tables(warehouse: Path) -> list[tuple[tuple[str, str], Path]]:
 def commit_parquet_folder(catalog: CatalogPlugin, identifier: tuple[str, str], folder: Path) -> int:
     import pyarrow.parquet as pq
 
-    from floe_dagster.transforms.iceberg_writer import replace_table_from_arrow
-
     return replace_table_from_arrow(catalog, identifier, pq.read_table(folder))
 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m floe_dagster.computes.spark MANIFEST COMPUTE``: prepare a plain ``dbt build``."""
-    from floe_dagster.manifest.loader import load_manifest
-    from floe_dagster.plugins.factory import build_compute
-    from floe_dagster.transforms.profiles import profile_context, write_profiles
 
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) != 2:

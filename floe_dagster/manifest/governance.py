@@ -26,6 +26,7 @@ from floe_dagster.manifest.positions import (
     display_path,
     load_yaml_with_positions,
 )
+from floe_dagster.manifest.pydantic_problems import problem_from_pydantic
 from floe_dagster.manifest.schema import ManifestLayer
 
 LEVELS = {"enterprise": 0, "domain": 1, "product": 2}
@@ -106,8 +107,6 @@ def load_chain(path: Path) -> list[Layer]:
 
 
 def _load_layer(path: Path) -> Layer:
-    from floe_dagster.manifest.loader import problem_from_pydantic
-
     try:
         data, source_map = load_yaml_with_positions(path)
     except YamlSyntaxError as exc:

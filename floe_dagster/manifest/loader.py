@@ -8,27 +8,33 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from floe_dagster.manifest.errors import ManifestError, Problem, dotted
+from floe_dagster.core.errors import FloeError, PluginNotFoundError
+from floe_dagster.manifest.approval import unapproved_rule_problems
+from floe_dagster.manifest.errors import ManifestError, Problem
 from floe_dagster.manifest.governance import (
     Layer,
     check_compute_governance,
     check_levels,
+    deep_merge,
     load_chain,
     merge_chain,
     shown_path,
 )
-from floe_dagster.manifest.hints import is_wrong_type, wrong_type_hint
 from floe_dagster.manifest.positions import NodePath, Position, SourceMap
+from floe_dagster.manifest.pydantic_problems import problem_from_pydantic
 from floe_dagster.manifest.schema import ComputeTarget, Manifest
 from floe_dagster.plugins.base import PluginConfig
-from floe_dagster.plugins.errors import FloeError, PluginNotFoundError
 from floe_dagster.plugins.registry import PluginKind, get_plugin_class
+
+# rule index list -> rule index -> the models it selects (None: unknown); see load_manifest
+RuleModels = Callable[["LoadedManifest", list[int]], Mapping[int, list[str]] | None]
 
 ENV_REFERENCE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 DEFAULT_MANIFEST = Path("manifests/manifest.yaml")
@@ -89,12 +95,14 @@ def load_manifest(
     path: str | os.PathLike[str] = DEFAULT_MANIFEST,
     environment: str | None = None,
     check_assignments: bool = True,
+    rule_models: RuleModels | None = None,
 ) -> LoadedManifest:
     """Load and validate a manifest and its parents; raise ``ManifestError`` listing every problem.
 
-    A rule assigning an unapproved compute names the models it selects when the dbt project's
-    manifest.json is current (nothing is parsed here). ``check_assignments=False`` leaves the
-    approval of assignment rules to ``compile_plan``, which always has the dbt manifest.
+    A rule assigning an unapproved compute is a problem; ``rule_models(loaded, rule indices)``,
+    when given, names the models each such rule selects (the plan layer passes one that reads a
+    current manifest.json: ``floe_dagster.plan.load_manifest``). ``check_assignments=False``
+    leaves the approval of assignment rules to ``compile_plan``, which always has the dbt manifest.
     """
     chain = load_chain(Path(path))
     problems = check_levels(chain) + check_compute_governance(chain)
@@ -111,7 +119,7 @@ def load_manifest(
     problems += _check_environment(loaded)
     _resolve_environment_targets(loaded)
     problems += _validate_plugins(loaded)
-    problems += check_references(loaded, check_assignments=check_assignments)
+    problems += check_references(loaded, check_assignments=check_assignments, rule_models=rule_models)
     if problems:
         raise ManifestError(unique_problems(problems))
     return loaded
@@ -126,34 +134,6 @@ def unique_problems(problems: list[Problem]) -> list[Problem]:
             seen.add((problem.position, problem.path))
             kept.append(problem)
     return kept
-
-
-def problem_from_pydantic(
-    error: Any, prefix: NodePath, source_map: SourceMap, model: type[BaseModel] | None = None
-) -> Problem:
-    """One pydantic error as a problem at its position; a value of the wrong type also says
-    what the field expects and shows an example (from ``model``'s JSON Schema, see hints.py)."""
-    own: NodePath = tuple(p for p in error["loc"] if isinstance(p, str | int))
-    loc: NodePath = (*prefix, *own)
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        parent = dotted(loc[:-1]) if len(loc) > 1 else "the top level"
-        message = f"unknown key '{loc[-1]}' in {parent}; remove it or check its spelling"
-        return Problem(source_map.position(loc, prefer_key=True), loc, message)
-    if kind == "missing":
-        message = f"required key '{loc[-1]}' is missing; add it (here or in a parent manifest)"
-        return Problem(source_map.position(loc[:-1], prefer_key=True), loc, message)
-    given = error.get("input")
-    shown = f" (got {given!r})" if isinstance(given, str | int | float | bool) else ""
-    if kind == "literal_error" and loc[-1:] == ("apiVersion",):
-        message = f"unsupported apiVersion{shown}; this floe-dagster reads 'floe.dev/v1'"
-    elif kind == "model_type":  # pydantic names the model class, which means nothing to a user
-        message = f"Input should be a mapping{shown}"
-    else:
-        message = f"{error['msg']}{shown}"
-    if model is not None and is_wrong_type(kind) and (hint := wrong_type_hint(model, own)):
-        message += f"; {hint}"
-    return Problem(source_map.position(loc), loc, message)
 
 
 def resolve_env_references(value: Any, path: NodePath, source_map: SourceMap, problems: list[Problem]) -> Any:
@@ -230,8 +210,6 @@ def environments_of(m: Manifest) -> list[str]:
 
 
 def target_in_environment(m: Manifest, name: str, env: str) -> ComputeTarget:
-    from floe_dagster.manifest.governance import deep_merge
-
     base = m.computes.targets[name]
     override = m.environments[env].computes.get(name) if env in m.environments else None
     if override is None:
@@ -283,8 +261,6 @@ def _effective_entry(
         )
         return target.type, target.config, type_path
     if kind == "catalogs":
-        from floe_dagster.manifest.governance import deep_merge
-
         catalog = m.catalogs[name]
         catalog_override = m.environments[env].catalogs.get(name) if env in m.environments else None
         config = deep_merge(catalog.config, catalog_override.config) if catalog_override else catalog.config
@@ -365,7 +341,9 @@ def _check_workload_size(loaded: LoadedManifest, plugin_cls: Any, name: str, env
         add(Problem(loaded.source_map.position(path), path, f"compute '{name}': {exc.message}"))
 
 
-def check_references(loaded: LoadedManifest, check_assignments: bool = True) -> list[Problem]:
+def check_references(
+    loaded: LoadedManifest, check_assignments: bool = True, rule_models: RuleModels | None = None
+) -> list[Problem]:
     """Names that must point at something: approved computes, defaults, rules, catalogs, paths."""
     m = loaded.manifest
     problems: list[Problem] = []
@@ -388,9 +366,10 @@ def check_references(loaded: LoadedManifest, check_assignments: bool = True) -> 
             f" [{', '.join(approved)}]; approve it or pick one of those",
         )
     if check_assignments:
-        from floe_dagster.manifest.plan import unapproved_assignment_problems
-
-        problems += unapproved_assignment_problems(loaded)
+        bad = [i for i, rule in enumerate(m.transforms.assignments) if rule.compute not in approved]
+        if bad:
+            models = rule_models(loaded, bad) if rule_models is not None else None
+            problems += unapproved_rule_problems(loaded, models)
     if m.transforms.catalog is not None and m.transforms.catalog not in m.catalogs:
         problem(
             ("transforms", "catalog"),

@@ -12,7 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from floe_dagster.freshness import check_window, parse_duration
+from floe_dagster.core.durations import check_window, parse_duration
+from floe_dagster.core.errors import FloeError
+from floe_dagster.plugins.factory import infer_metastore_provider
 
 API_VERSION = "floe.dev/v1"
 
@@ -176,8 +178,6 @@ class MetastoreEntry(PluginEntry):
         """No ``type``: the metastore chokepoint infers it from the config, or says how to set it."""
         if not isinstance(data, dict) or data.get("type"):
             return data
-        from floe_dagster.plugins.errors import FloeError
-        from floe_dagster.plugins.factory import infer_metastore_provider
 
         config = data.get("config")
         try:
@@ -223,7 +223,7 @@ class TransformsSection(StrictModel):
         description=(
             "Declarative automation of every dbt transform: 'on_upstream_change' runs a model when an"
             " upstream source's data version changed or an upstream model was materialised (never on"
-            " an observation repeating the same version; floe_dagster.automation); 'eager' is"
+            " an observation repeating the same version; floe_dagster.dagster_stage.automation); 'eager' is"
             " Dagster's AutomationCondition.eager(); 'none' (default) automates nothing."
         ),
     )

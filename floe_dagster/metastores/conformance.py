@@ -40,7 +40,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from floe_dagster.plugins.errors import FloeError, NotFoundError, NotSupportedError, UnavailableError
+from floe_dagster.core.errors import FloeError, NotFoundError, NotSupportedError, UnavailableError
+from floe_dagster.metastores.state import select_metastores
+from floe_dagster.plan.builders import build_metastore, table_filter
 from floe_dagster.plugins.metastore import (
     Capability,
     MetastoreConnector,
@@ -50,6 +52,7 @@ from floe_dagster.plugins.metastore import (
     TableStats,
     secret_values,
 )
+from floe_dagster.readers.duckdb_scan import relation_sql, scan_connection
 
 MISSING_TABLE = "floe_conformance_no_such_table"
 CHECKS = (
@@ -156,8 +159,6 @@ def check_batch_get(connector: MetastoreConnector, namespace: str, table: str) -
 
 
 def check_scan_description(connector: MetastoreConnector, namespace: str, table: str) -> None:
-    from floe_dagster.computes.duckdb_scan import relation_sql
-
     scan = connector.describe_scan(namespace, table)
     expect(isinstance(scan, ScanDescription), "describe_scan type", "ScanDescription", type(scan).__name__)
     expect(scan.table == f"{namespace}.{table}", "scan.table", f"{namespace}.{table}", scan.table)
@@ -185,7 +186,6 @@ def check_scan_description(connector: MetastoreConnector, namespace: str, table:
 def read_with_duckdb(connector: MetastoreConnector, scan: ScanDescription, relation: str) -> None:
     """Run the relation in DuckDB (extensions loaded, storage secret from the connector's
     credentials): it must answer, with every column the scan describes."""
-    from floe_dagster.computes.duckdb_scan import scan_connection
 
     con = scan_connection([scan], connector.credentials)
     try:
@@ -396,8 +396,6 @@ def manifest_conformance(loaded: Any, only: str | None = None) -> list[CheckResu
     A metastore that cannot be built, or has no table its filter keeps, fails every check with
     the reason (never a silent pass).
     """
-    from floe_dagster.defs.state import select_metastores
-    from floe_dagster.plugins.factory import build_metastore, table_filter
 
     results: list[CheckResult] = []
     for name in select_metastores(loaded, only):

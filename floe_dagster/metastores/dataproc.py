@@ -33,9 +33,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from floe_dagster.metastores.hive import HiveMetastoreConfig, HiveMetastoreConnector
-from floe_dagster.plugins.base import PluginConfig
-from floe_dagster.plugins.errors import (
+from floe_dagster.core.errors import (
     AuthenticationError,
     FloeError,
     MetastoreError,
@@ -43,6 +41,8 @@ from floe_dagster.plugins.errors import (
     NotSupportedError,
     UnavailableError,
 )
+from floe_dagster.metastores.hive import HiveMetastoreConfig, HiveMetastoreConnector
+from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.metastore import (
     Capability,
     InvalidFieldError,
@@ -78,6 +78,7 @@ def endpoint_hint(project: str, location: str, service: str) -> str:
 
 
 class DataprocMetastoreConfig(PluginConfig):
+    credential_kind: ClassVar[Literal["thrift", "aws", "google"] | None] = "google"
     model_config = ConfigDict(hide_input_in_errors=True)
 
     project: str | None = Field(None, description="Google Cloud project id (or GOOGLE_CLOUD_PROJECT).")

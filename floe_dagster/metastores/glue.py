@@ -44,15 +44,13 @@ import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from floe_dagster.metastores.hive import DDL_TIME, VERSION_KEYS, storage_format
-from floe_dagster.plugins.base import PluginConfig
-from floe_dagster.plugins.errors import (
+from floe_dagster.core.errors import (
     AuthenticationError,
     ConfigurationError,
     FloeError,
@@ -60,6 +58,15 @@ from floe_dagster.plugins.errors import (
     NotFoundError,
     NotSupportedError,
 )
+from floe_dagster.metastores.hive import DDL_TIME, VERSION_KEYS, storage_format
+from floe_dagster.plugins.aws import (
+    PERMISSION_PATTERN,
+    THROTTLING_CODES,
+    UNAVAILABLE_CODES,
+    AwsConfig,
+    aws_error_class,
+)
+from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.metastore import (
     Capability,
     Column,
@@ -100,12 +107,12 @@ class GlueUnavailableError(MetastoreUnavailableError):
 
 def _catalog_field(name: str) -> Any:
     """A copy of the Glue catalog config's field ``name`` (its checks run through ``aws_config``)."""
-    from floe_dagster.catalogs.glue import GlueCatalogConfig
 
-    return copy.copy(GlueCatalogConfig.model_fields[name])
+    return copy.copy(AwsConfig.model_fields[name])
 
 
 class GlueMetastoreConfig(PluginConfig):
+    credential_kind: ClassVar[Literal["thrift", "aws", "google"] | None] = "aws"
     model_config = ConfigDict(hide_input_in_errors=True)  # never echo inputs: they may be secrets
 
     region: str | None = Field(
@@ -156,7 +163,6 @@ class GlueMetastoreConfig(PluginConfig):
 
     def aws_config(self) -> Any:
         """These fields as the Glue catalog plugin's config, whose ``aws_client_properties`` resolves them."""
-        from floe_dagster.catalogs.glue import GlueCatalogConfig
 
         fields = {
             "region": self.region,
@@ -173,7 +179,7 @@ class GlueMetastoreConfig(PluginConfig):
             "session_name": self.session_name,
             "max_attempts": self.max_attempts,
         }
-        return GlueCatalogConfig.model_validate({k: v for k, v in fields.items() if v is not None})
+        return AwsConfig.model_validate({k: v for k, v in fields.items() if v is not None})
 
 
 def normalize_location(location: str, qualified: str, operation: str) -> str:
@@ -193,12 +199,10 @@ def normalize_location(location: str, qualified: str, operation: str) -> str:
 def _is_transient(exc: BaseException) -> bool:
     from botocore import exceptions as bce
 
-    from floe_dagster.catalogs.glue import _THROTTLING_CODES, _UNAVAILABLE_CODES
-
     if isinstance(exc, bce.ClientError):
         code = exc.response.get("Error", {}).get("Code", "")
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        return code in _THROTTLING_CODES or code in _UNAVAILABLE_CODES or status >= 500
+        return code in THROTTLING_CODES or code in UNAVAILABLE_CODES or status >= 500
     return isinstance(exc, bce.HTTPClientError | bce.ConnectionError)
 
 
@@ -315,8 +319,6 @@ class GlueMetastoreConnector(MetastoreConnector):
             raise self._map_error(exc, operation, api, subject, attempts) from None
 
     def _map_error(self, exc: Exception, operation: str, api: str, subject: str, attempts: int) -> FloeError:
-        from floe_dagster.catalogs.glue import _PERMISSION, _aws_error_class
-
         tags: dict[str, Any] = {"provider": PROVIDER, "operation": operation}
         what = f" {subject}" if subject else ""
         response = getattr(exc, "response", None)
@@ -331,9 +333,9 @@ class GlueMetastoreConnector(MetastoreConnector):
                 attempts=attempts,
                 **tags,
             )
-        target = _aws_error_class(exc)
+        target = aws_error_class(exc)
         if target is AuthenticationError or code in ("AccessDeniedException", "AccessDenied"):
-            match = _PERMISSION.search(text)
+            match = PERMISSION_PATTERN.search(text)
             permission = match.group(1) if match else PERMISSIONS.get(api, f"glue:{api}")
             return AuthenticationError(
                 f"glue metastore '{self.name}': access denied ({code}) on {api} during {operation}{what};"

@@ -50,13 +50,14 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from floe_dagster.plugins.base import PluginConfig
-from floe_dagster.plugins.errors import (
+from floe_dagster.core.errors import (
     FloeError,
     MetastoreError,
     NotFoundError,
     NotSupportedError,
 )
+from floe_dagster.plugins.base import PluginConfig
+from floe_dagster.plugins.factory import connect_metastore
 from floe_dagster.plugins.metastore import (
     Capability,
     Column,
@@ -138,6 +139,7 @@ def normalize_uris(value: str) -> str:
 
 
 class HiveMetastoreConfig(PluginConfig):
+    credential_kind: ClassVar[Literal["thrift", "aws", "google"] | None] = "thrift"
     uri: str | None = Field(
         None,
         description=(
@@ -319,7 +321,6 @@ class HiveMetastoreConnector(MetastoreConnector):
         cls, name: str, options: dict[str, Any], environ: dict[str, str] | None = None
     ) -> HiveMetastoreConnector:
         """Through the factory's chokepoint (environment variables, required fields, debug output)."""
-        from floe_dagster.plugins.factory import connect_metastore
 
         connector = connect_metastore(name, cls.type_name, options, environ=environ)
         assert isinstance(connector, cls)

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
 
+from floe_dagster.core.errors import ConfigurationError, FloeError
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.catalog import CatalogPlugin
-from floe_dagster.plugins.errors import ConfigurationError, FloeError
 from floe_dagster.plugins.metastore import (
     Capability,
     Column,

@@ -21,7 +21,7 @@ exactly when an object is added, replaced or removed.
 
 Credentials: the fields below go through the metastore chokepoint (``plugins/factory.py``
 ``metastore_config``: manifest, then ``FLOE_METASTORE_<NAME>_<FIELD>``), and are turned into
-an S3 client by the Glue plugin's ``aws_client_properties`` (catalogs/glue.py), the one place
+an S3 client by the Glue plugin's ``aws_client_properties`` (plugins/aws.py), the one place
 that resolves AWS credential modes: static keys (+ session token), a named profile, role
 assumption, or boto3's default chain.
 """
@@ -33,19 +33,16 @@ import logging
 import re
 import struct
 import threading
-from collections import defaultdict, deque
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import islice
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from floe_dagster.plugins.base import PluginConfig
-from floe_dagster.plugins.errors import (
+from floe_dagster.core.errors import (
     AuthenticationError,
     ConfigurationError,
     FloeError,
@@ -53,6 +50,17 @@ from floe_dagster.plugins.errors import (
     NotFoundError,
     UnavailableError,
 )
+from floe_dagster.core.parallel import UNLIMITED_THREADS, ordered_parallel
+from floe_dagster.plugins.aws import (
+    S3_ACCESS_KEY_ID,
+    S3_ENDPOINT,
+    S3_SECRET_ACCESS_KEY,
+    S3_SESSION_TOKEN,
+    AwsConfig,
+    aws_client_properties,
+    aws_error_class,
+)
+from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.metastore import (
     Capability,
     Column,
@@ -73,9 +81,6 @@ EXTENSIONS: dict[str, tuple[str, ...]] = {
 FORMAT_NAMES = {"parquet": "Parquet", "csv": "CSV", "json": "JSON"}
 DEFAULT_ROWS_PER_RECORD = 500
 DEFAULT_CONCURRENCY = 50
-# concurrency -1 submits every read at once, to a thread pool of this many threads (and as many
-# pooled connections): the cap on reads in flight that "unlimited" keeps.
-UNLIMITED_THREADS = 256
 FOOTER_PROBE_BYTES = 64 * 1024
 SCHEMA_PROBE_BYTES = 1024 * 1024  # CSV/JSON: types are inferred from the first MiB
 DECODE_ROWS = 1024 * 1024  # Parquet rows decoded per call at most (see _open_parquet)
@@ -311,6 +316,7 @@ class S3IngestConfig(PluginConfig):
 
 
 class S3MetastoreConfig(PluginConfig):
+    credential_kind: ClassVar[Literal["thrift", "aws", "google"] | None] = "aws"
     # Never echo inputs (they may be secrets) in the text of validation errors.
     model_config = ConfigDict(hide_input_in_errors=True)
 
@@ -409,7 +415,6 @@ class S3MetastoreConfig(PluginConfig):
 
     def aws_config(self) -> Any:
         """These credentials as the Glue plugin's config, whose ``aws_client_properties`` resolves them."""
-        from floe_dagster.catalogs.glue import GlueCatalogConfig
 
         fields = {
             "region": self.region or "us-east-1",
@@ -424,7 +429,7 @@ class S3MetastoreConfig(PluginConfig):
             "session_name": self.session_name,
             "max_attempts": self.max_attempts,
         }
-        return GlueCatalogConfig.model_validate({k: v for k, v in fields.items() if v is not None})
+        return AwsConfig.model_validate({k: v for k, v in fields.items() if v is not None})
 
     @property
     def table_namespace(self) -> str:
@@ -436,35 +441,6 @@ class S3MetastoreConfig(PluginConfig):
 
 
 # --- bounded, ordered parallel reads ---------------------------------------------------------------
-
-T = TypeVar("T")
-R = TypeVar("R")
-
-
-def ordered_parallel(
-    items: Sequence[T], work: Callable[[T], R], limit: int | None
-) -> Generator[R, None, None]:
-    """``work(item)`` for every item, results in input order, at most ``limit`` submitted ahead.
-
-    ``limit`` None: every item at once (on at most ``UNLIMITED_THREADS`` threads). Leaving the
-    generator early cancels what has not started and waits for what has.
-    """
-    if not items:
-        return
-    ahead = len(items) if limit is None else limit
-    pool = ThreadPoolExecutor(max_workers=max(1, min(ahead, len(items), UNLIMITED_THREADS)))
-    queue: deque[Future[R]] = deque()
-    remaining = iter(items)
-    try:
-        for item in islice(remaining, ahead):
-            queue.append(pool.submit(work, item))
-        while queue:
-            result = queue.popleft().result()
-            for item in islice(remaining, 1):
-                queue.append(pool.submit(work, item))
-            yield result
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # pyarrow's messages for a CSV/JSON value that does not fit its column's type
@@ -578,14 +554,6 @@ class S3MetastoreConnector(MetastoreConnector):
         import boto3
         from botocore.config import Config
 
-        from floe_dagster.catalogs.glue import (
-            S3_ACCESS_KEY_ID,
-            S3_ENDPOINT,
-            S3_SECRET_ACCESS_KEY,
-            S3_SESSION_TOKEN,
-            aws_client_properties,
-        )
-
         try:
             props = aws_client_properties(self.config.aws_config())
         except Exception as exc:  # STS / profile resolution
@@ -631,10 +599,9 @@ class S3MetastoreConnector(MetastoreConnector):
 
         ``listing``: the failure is of the bucket listing, where "not found" means no bucket.
         """
-        from floe_dagster.catalogs.glue import _aws_error_class
 
         where = self.location(subject if subject != "credentials" else self.config.path_prefix)
-        target = _aws_error_class(exc) or MetastoreError
+        target = aws_error_class(exc) or MetastoreError
         code = ""
         response = getattr(exc, "response", None)
         if isinstance(response, dict):

@@ -1,8 +1,6 @@
 """The three plugin contracts (catalog, compute, metastore), their registry and error taxonomy."""
 
-from floe_dagster.plugins.catalog import CatalogPlugin, HealthStatus, VendedCredentials
-from floe_dagster.plugins.compute import ComputePlugin, ConnectionResult, DbtProfileContext, ResourceSpec
-from floe_dagster.plugins.errors import (
+from floe_dagster.core.errors import (
     AuthenticationError,
     CatalogError,
     CatalogUnavailableError,
@@ -19,6 +17,8 @@ from floe_dagster.plugins.errors import (
     PluginNotFoundError,
     UnavailableError,
 )
+from floe_dagster.plugins.catalog import CatalogPlugin, HealthStatus, VendedCredentials
+from floe_dagster.plugins.compute import ComputePlugin, ConnectionResult, DbtProfileContext, ResourceSpec
 from floe_dagster.plugins.metastore import (
     Capability,
     Column,

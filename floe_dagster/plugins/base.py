@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -14,6 +14,11 @@ class PluginConfig(BaseModel):
     """Base of every plugin's config model: unknown keys are errors, secrets are SecretStr."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Which credentials the config's fields make (see plugins/metastore_auth.py): "thrift"
+    # (auth, user, password, kerberos_service_name, io_properties), "google" (key_file, key_json,
+    # anonymous), "aws" (an ``aws_config()`` method), or None (none).
+    credential_kind: ClassVar[Literal["thrift", "aws", "google"] | None] = None
 
 
 class Plugin:

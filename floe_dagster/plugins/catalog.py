@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import SecretStr
 
+from floe_dagster.core.errors import ConflictError
 from floe_dagster.plugins.base import Plugin, PluginConfig
 
 if TYPE_CHECKING:
@@ -99,7 +100,6 @@ class CatalogPlugin(Plugin, abc.ABC):
 
     def ensure_namespace(self, namespace: Identifier) -> None:
         """Create ``namespace`` unless it exists."""
-        from floe_dagster.plugins.errors import ConflictError
 
         with contextlib.suppress(ConflictError):
             self.create_namespace(namespace)

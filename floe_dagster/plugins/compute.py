@@ -7,8 +7,8 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from floe_dagster.core.errors import ComputeConfigurationError
 from floe_dagster.plugins.base import Plugin, PluginConfig
-from floe_dagster.plugins.errors import ComputeConfigurationError
 
 if TYPE_CHECKING:
     from floe_dagster.plugins.catalog import CatalogPlugin
@@ -19,7 +19,7 @@ class ConnectionResult:
     """The outcome of ``validate_connection``.
 
     A failed result carries a ``correlation_id`` once it went through
-    :func:`floe_dagster.telemetry.validate_compute` (the id is also in the message and on the
+    :func:`floe_dagster.plugins.telemetry.validate_compute` (the id is also in the message and on the
     validation span); a plugin may set one itself, e.g. the id of the ``ComputeError`` it mapped.
     """
 
@@ -107,7 +107,7 @@ class ComputePlugin(Plugin, abc.ABC):
         """Whether Dagster may run this compute's dbt inside the step's process (dbt's ``dbtRunner``).
 
         Only for adapters that leave nothing running in the process after an invocation and need
-        no work after dbt's process ends (see floe_dagster/defs/dbt_in_process.py); the default is
+        no work after dbt's process ends (see floe_dagster/transforms/dbt_in_process.py); the default is
         a ``dbt`` subprocess.
         """
         return False

@@ -27,15 +27,14 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
+from floe_dagster.core.errors import ConfigurationError
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.catalog import CatalogPlugin
-from floe_dagster.plugins.compute import ComputePlugin
-from floe_dagster.plugins.errors import ConfigurationError
-from floe_dagster.plugins.metastore import InvalidFieldError, MetastoreConnector, TableFilter
+from floe_dagster.plugins.metastore import InvalidFieldError, MetastoreConnector
 from floe_dagster.plugins.registry import available_types, get_plugin_class
 
 if TYPE_CHECKING:
-    from floe_dagster.manifest.loader import LoadedManifest
+    pass
 
 DEBUG_ENV = "FLOE_METASTORE_DEBUG"
 CONFIGURE = "configure"
@@ -59,28 +58,6 @@ INFERENCE_RULES = (
 )
 
 
-def build_catalog(loaded: LoadedManifest, name: str, quick: bool = False) -> CatalogPlugin:
-    entry = loaded.manifest.catalogs[name]
-    cls = cast(type[CatalogPlugin], get_plugin_class("catalogs", entry.type))
-    config = loaded.plugin_config("catalogs", name)
-    return cls(name, load_time_config(config) if quick else config)
-
-
-def build_compute(loaded: LoadedManifest, name: str) -> tuple[ComputePlugin, PluginConfig]:
-    cls = cast(type[ComputePlugin], get_plugin_class("computes", loaded.target(name).type))
-    return cls(), loaded.plugin_config("computes", name)
-
-
-def build_metastore(loaded: LoadedManifest, name: str, quick: bool = False) -> MetastoreConnector:
-    """The connector of metastore ``name``; ``quick``: one short attempt (see ``LOAD_TIME_LIMITS``)."""
-    entry = loaded.manifest.metastores[name]
-    config = loaded.plugin_config("metastores", name)
-    catalog = None
-    if getattr(get_plugin_class("metastores", entry.type), "needs_catalog", False):
-        catalog = build_catalog(loaded, getattr(config, "catalog"), quick=quick)  # noqa: B009
-    return connect_metastore(name, entry.type, config, catalog=catalog, quick=quick)
-
-
 def load_time_config(config: PluginConfig) -> PluginConfig:
     """``config`` with ``LOAD_TIME_LIMITS`` applied to the fields its model has."""
     fields = type(config).model_fields
@@ -90,11 +67,6 @@ def load_time_config(config: PluginConfig) -> PluginConfig:
         if isinstance(current, int | float) and not isinstance(current, bool):
             update[field_name] = min(current, limit)
     return config.model_copy(update=update) if update else config
-
-
-def table_filter(loaded: LoadedManifest, name: str) -> TableFilter:
-    entry = loaded.manifest.metastores[name]
-    return TableFilter(include=tuple(entry.include), exclude=tuple(entry.exclude))
 
 
 # --- the metastore auth / secret chokepoint ---------------------------------------------------------

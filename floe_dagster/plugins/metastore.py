@@ -27,8 +27,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import SecretStr
 
-from floe_dagster.plugins.base import Plugin, PluginConfig
-from floe_dagster.plugins.errors import (
+from floe_dagster.core.errors import (
     ConfigurationError,
     FloeError,
     MetastoreError,
@@ -36,6 +35,8 @@ from floe_dagster.plugins.errors import (
     NotSupportedError,
     UnavailableError,
 )
+from floe_dagster.plugins.base import Plugin, PluginConfig
+from floe_dagster.plugins.metastore_auth import metastore_credentials
 
 R = TypeVar("R")
 
@@ -473,8 +474,6 @@ class MetastoreConnector(Plugin, abc.ABC):
     required_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, name: str, config: PluginConfig) -> None:
-        from floe_dagster.plugins.metastore_auth import metastore_credentials
-
         self.name = name
         self.config = config
         self.call_counts: Counter[str] = Counter()

@@ -30,8 +30,10 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from floe_dagster.core.errors import ConfigurationError
+from floe_dagster.plugins import aws
+from floe_dagster.plugins.aws import aws_client_properties
 from floe_dagster.plugins.base import PluginConfig
-from floe_dagster.plugins.errors import ConfigurationError
 
 GOOGLE_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 
@@ -97,7 +99,7 @@ class AwsCredentials:
     """AWS credentials of one metastore, resolved once (role assumed once) on first use.
 
     The credential modes and their validation are the Glue catalog plugin's
-    (``catalogs/glue.py``: ``GlueCatalogConfig`` and ``aws_client_properties``), so catalogs and
+    (``plugins/aws.py``: ``AwsConfig`` and ``aws_client_properties``), so catalogs and
     metastores accept exactly the same settings.
     """
 
@@ -116,7 +118,6 @@ class AwsCredentials:
 
     def properties(self) -> dict[str, str]:
         """PyIceberg-style ``glue.*`` / ``s3.*`` properties with resolved keys (may call STS once)."""
-        from floe_dagster.catalogs.glue import aws_client_properties
 
         with self._lock:
             if self._properties is None:
@@ -126,8 +127,6 @@ class AwsCredentials:
     def client(self, service: str, *, region: str | None, endpoint: str | None, config: Any) -> Any:
         """A boto3 client for ``service`` with these credentials (a profile keeps its session)."""
         import boto3
-
-        from floe_dagster.catalogs import glue as aws
 
         props = self.properties()
         session = (
@@ -247,22 +246,22 @@ class GoogleCredentials:
 def metastore_credentials(
     config: PluginConfig,
 ) -> ThriftCredentials | AwsCredentials | GoogleCredentials | None:
-    """The typed credentials for a validated metastore config (None: the provider needs none)."""
-    from floe_dagster.metastores.dataproc import DataprocMetastoreConfig
-    from floe_dagster.metastores.hive import HiveMetastoreConfig
-
-    if isinstance(config, HiveMetastoreConfig):
+    """The typed credentials for a validated metastore config (None: the provider needs none),
+    by the kind of credentials the config declares (``PluginConfig.credential_kind``)."""
+    kind = type(config).credential_kind
+    fields: Any = config
+    if kind == "thrift":
         return ThriftCredentials(
-            mechanism=config.auth,
-            user=config.user,
-            password=config.password,
-            kerberos_service_name=config.kerberos_service_name,
-            io_properties=dict(config.io_properties),
+            mechanism=fields.auth,
+            user=fields.user,
+            password=fields.password,
+            kerberos_service_name=fields.kerberos_service_name,
+            io_properties=dict(fields.io_properties),
         )
-    if isinstance(config, DataprocMetastoreConfig):
+    if kind == "google":
         return GoogleCredentials(
-            key_file=config.key_file, key_json=config.key_json, anonymous=config.anonymous
+            key_file=fields.key_file, key_json=fields.key_json, anonymous=fields.anonymous
         )
-    if callable(getattr(config, "aws_config", None)):
+    if kind == "aws":
         return AwsCredentials(config)
     return None

@@ -7,8 +7,8 @@ from functools import cache
 from importlib.metadata import entry_points
 from typing import Literal
 
+from floe_dagster.core.errors import PluginApiVersionError, PluginNotFoundError
 from floe_dagster.plugins.base import PLUGIN_API_VERSION, Plugin
-from floe_dagster.plugins.errors import PluginApiVersionError, PluginNotFoundError
 
 PluginKind = Literal["catalogs", "computes", "metastores"]
 KINDS: tuple[PluginKind, ...] = ("catalogs", "computes", "metastores")

@@ -9,38 +9,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from floe_dagster.core.errors import ConfigurationError
 from floe_dagster.manifest.loader import LoadedManifest
-from floe_dagster.manifest.plan import gc_paused
-from floe_dagster.plugins.errors import ConfigurationError
+from floe_dagster.plan.dbt_project import dbt_target_dir, newest_source_mtime, read_dbt_manifest
 from floe_dagster.transforms.profiles import write_profiles
 
 logger = logging.getLogger("floe_dagster")
-
-IGNORED_DIRS = {"target", "dbt_packages", "logs", ".venv", "__pycache__"}
 
 
 def dbt_executable() -> str:
     """The ``dbt`` next to the running interpreter (the venv's), else whatever PATH has."""
     candidate = Path(sys.executable).parent / "dbt"
     return str(candidate) if candidate.exists() else "dbt"
-
-
-def dbt_target_dir(loaded: LoadedManifest) -> Path:
-    return loaded.dbt_project_dir / "target"
-
-
-def newest_source_mtime(project_dir: Path, extra: list[Path]) -> float:
-    """The latest change under the project: a file written, or a folder whose entries changed
-    (a model deleted or renamed changes only its folder's time)."""
-    newest = max((p.stat().st_mtime for p in extra if p.exists()), default=0.0)
-    for root, dirs, files in os.walk(project_dir):
-        dirs[:] = [d for d in dirs if d not in IGNORED_DIRS and not d.startswith(".")]
-        newest = max(newest, os.stat(root).st_mtime)
-        for name in files:
-            newest = max(newest, os.stat(os.path.join(root, name)).st_mtime)
-    return newest
 
 
 def prepare_dbt_manifest(loaded: LoadedManifest, force: bool = False) -> dict[str, Any]:
@@ -64,16 +44,6 @@ def prepare_dbt_manifest(loaded: LoadedManifest, force: bool = False) -> dict[st
     parsed = read_dbt_manifest(loaded)
     assert parsed is not None  # dbt parse wrote it
     return parsed
-
-
-def read_dbt_manifest(loaded: LoadedManifest) -> dict[str, Any] | None:
-    """The dbt project's target/manifest.json as it is (no ``dbt parse``); None when missing."""
-    try:
-        text = (dbt_target_dir(loaded) / "manifest.json").read_bytes()
-    except FileNotFoundError:
-        return None
-    with gc_paused():  # millions of new containers: each collection they trigger walks them all
-        return dict(orjson.loads(text))
 
 
 def run_dbt(loaded: LoadedManifest, args: list[str], profiles: Path) -> None:

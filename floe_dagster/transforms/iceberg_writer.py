@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from floe_dagster.core.errors import NotFoundError
 from floe_dagster.plugins.catalog import CatalogPlugin, Identifier
-from floe_dagster.plugins.errors import NotFoundError
 
 
 def replace_table_from_parquet(catalog: CatalogPlugin, identifier: Identifier, parquet_path: str) -> int:

@@ -9,18 +9,15 @@ import yaml
 
 from floe_dagster.computes.duckdb_extensions import prepare_extension_directory
 from floe_dagster.manifest.loader import LoadedManifest
+from floe_dagster.plan.builders import build_compute
+from floe_dagster.plan.dbt_project import profiles_dir
 from floe_dagster.plugins.compute import DbtProfileContext
-from floe_dagster.plugins.factory import build_compute
 
 
 def dbt_profile_name(project_dir: Path) -> str:
     with (project_dir / "dbt_project.yml").open(encoding="utf-8") as handle:
         project = yaml.safe_load(handle) or {}
     return str(project.get("profile") or project.get("name") or "floe")
-
-
-def profiles_dir(loaded: LoadedManifest) -> Path:
-    return loaded.state_dir / "dbt_profiles"
 
 
 def profile_context(loaded: LoadedManifest, compute_name: str) -> DbtProfileContext:

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from floe_dagster.cli import main
-from floe_dagster.defs.state import default_state_path, read_state
 from floe_dagster.demo import seed_demo
 from floe_dagster.manifest.loader import LoadedManifest, load_manifest
-from floe_dagster.plugins.factory import build_catalog
+from floe_dagster.metastores.state import default_state_path, read_state
+from floe_dagster.plan.builders import build_catalog
 from tests.helpers import VENV_BIN, copy_demo_project
 
 RAW = ("customers", "orders", "payments")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, asset, materialize
 
-from floe_dagster.defs.dbt_assets import pool_name
+from floe_dagster.dagster_stage.dbt_assets import pool_name
 from tests.helpers import VENV_BIN
 
 FLOE = str(VENV_BIN / "floe")

@@ -1,5 +1,5 @@
 """Automation on real change: a repeated observation requests nothing; a changed table requests
-exactly its downstream models (floe_dagster.automation, transforms.automation in the manifest)."""
+exactly its downstream models (dagster_stage.automation; transforms.automation in the manifest)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from dagster import (
 )
 
 from floe_dagster import build_definitions, load_manifest
-from floe_dagster.automation import LABEL
-from floe_dagster.defs.definitions import OBSERVE_JOB
+from floe_dagster.dagster_stage.automation import LABEL
+from floe_dagster.dagster_stage.definitions import OBSERVE_JOB
 from floe_dagster.demo import demo_tables, seed_demo
-from floe_dagster.plugins.factory import build_catalog
+from floe_dagster.plan.builders import build_catalog
 
 pytestmark = pytest.mark.e2e
 

@@ -10,10 +10,10 @@ import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance
 
 from floe_dagster import MAIN_JOB, build_definitions, load_manifest
-from floe_dagster.defs.dbt_assets import COMPUTE_TAG, K8S_CONFIG_TAG, pool_name
-from floe_dagster.defs.run import run_main_job
+from floe_dagster.dagster_stage.dbt_assets import COMPUTE_TAG, K8S_CONFIG_TAG, pool_name
+from floe_dagster.dagster_stage.run import run_main_job
 from floe_dagster.demo import seed_demo
-from floe_dagster.plugins.factory import build_catalog
+from floe_dagster.plan.builders import build_catalog
 
 pytestmark = pytest.mark.e2e
 

@@ -17,8 +17,8 @@ import requests
 from dagster import AssetKey, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from floe_dagster import MAIN_JOB, load_manifest
-from floe_dagster.defs.definitions import OBSERVE_JOB
-from floe_dagster.plugins.factory import build_catalog
+from floe_dagster.dagster_stage.definitions import OBSERVE_JOB
+from floe_dagster.plan.builders import build_catalog
 from tests.helpers import VENV_BIN
 
 pytestmark = [pytest.mark.e2e, pytest.mark.server]

@@ -18,11 +18,11 @@ from dagster_dbt import DbtCliResource
 from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
 
 from floe_dagster import MAIN_JOB, build_definitions, load_manifest
-from floe_dagster.defs.dbt_in_process import InProcessDbt, InProcessDbtCliInvocation
-from floe_dagster.defs.resources import FloeDbtCliResource
-from floe_dagster.defs.run import run_main_job
+from floe_dagster.dagster_stage.resources import FloeDbtCliResource
+from floe_dagster.dagster_stage.run import run_main_job
 from floe_dagster.demo import seed_demo
-from floe_dagster.plugins.factory import build_catalog
+from floe_dagster.plan.builders import build_catalog
+from floe_dagster.transforms.dbt_in_process import InProcessDbt, InProcessDbtCliInvocation
 from floe_dagster.transforms.dbt_manifest import dbt_executable
 from floe_dagster.transforms.profiles import profiles_dir, write_profiles
 

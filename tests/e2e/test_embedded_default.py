@@ -12,10 +12,10 @@ from dagster import AssetKey, DagsterInstance
 from dagster._core.definitions.data_version import extract_data_version_from_entry
 
 from floe_dagster import MAIN_JOB, build_definitions, load_manifest
-from floe_dagster.defs.definitions import OBSERVE_JOB
-from floe_dagster.defs.run import run_main_job
+from floe_dagster.dagster_stage.definitions import OBSERVE_JOB
+from floe_dagster.dagster_stage.run import run_main_job
 from floe_dagster.demo import demo_tables, seed_demo
-from floe_dagster.plugins.factory import build_catalog
+from floe_dagster.plan.builders import build_catalog
 from tests.helpers import VENV_BIN
 
 pytestmark = pytest.mark.e2e

@@ -19,7 +19,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetSpec, Definitions
 
 from floe_dagster import FloeComponent, build_definitions, load_manifest
 from floe_dagster.demo import seed_demo
-from floe_dagster.plugins.factory import build_catalog
+from floe_dagster.plan.builders import build_catalog
 from tests.helpers import VENV_BIN
 
 pytestmark = pytest.mark.e2e
@@ -81,7 +81,7 @@ def block_network_and_subprocesses(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(subprocess.Popen, "__init__", refused)
     monkeypatch.setattr(os, "posix_spawn", refused)
     monkeypatch.setattr(os, "fork", refused)
-    monkeypatch.setattr("floe_dagster.defs.state.build_metastore", refused)
+    monkeypatch.setattr("floe_dagster.metastores.state.build_metastore", refused)
 
 
 def test_component_builds_what_definitions_py_builds_from_its_state_alone(
@@ -136,7 +136,7 @@ def test_name_scope_none_builds_exactly_what_definitions_py_builds(
 def test_with_no_state_yet_it_reads_the_dbt_manifest_on_disk_or_says_to_refresh(
     demo_project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from floe_dagster.plugins.errors import ConfigurationError
+    from floe_dagster.core.errors import ConfigurationError
 
     manifest = demo_project / "manifests" / "manifest.yaml"
     component = FloeComponent(manifest=str(manifest))
@@ -233,7 +233,7 @@ def test_environment_in_defs_yaml_selects_the_manifest_environment(demo_project:
 def test_scaffold_leaves_an_existing_manifest_alone(tmp_path: Path) -> None:
     from dagster.components import ScaffoldRequest
 
-    from floe_dagster.component import FloeComponentScaffolder, FloeScaffoldParams
+    from floe_dagster.dagster_stage.component import FloeComponentScaffolder, FloeScaffoldParams
 
     folder = tmp_path / "platform"
     folder.mkdir()
@@ -377,7 +377,7 @@ def test_a_name_scope_that_is_not_a_dagster_name_says_what_to_write(demo_project
     from dagster.components.core.component_tree import ComponentTreeException
     from dagster.components.testing.utils import create_defs_folder_sandbox
 
-    from floe_dagster.plugins.errors import ConfigurationError
+    from floe_dagster.core.errors import ConfigurationError
 
     manifest = str(demo_project / "manifests" / "manifest.yaml")
     component = FloeComponent(manifest=manifest, name_scope="sales")
@@ -398,7 +398,7 @@ def test_a_name_scope_that_is_not_a_dagster_name_says_what_to_write(demo_project
 
 
 def test_a_manifest_name_with_nothing_to_scope_by_asks_for_a_name_scope(demo_project: Path) -> None:
-    from floe_dagster.plugins.errors import ConfigurationError
+    from floe_dagster.core.errors import ConfigurationError
 
     manifest = demo_project / "manifests" / "manifest.yaml"
     manifest.write_text(manifest.read_text().replace("name: jaffle-lakehouse", "name: '---'"))

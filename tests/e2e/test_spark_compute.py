@@ -271,7 +271,7 @@ def spark_thrift_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[in
 
 @pytest.mark.server
 def test_thrift_validation_opens_and_closes_a_real_hiveserver2_session(spark_thrift_server: int) -> None:
-    from floe_dagster.telemetry import validate_compute
+    from floe_dagster.plugins.telemetry import validate_compute
 
     port = spark_thrift_server
     for raw in ({}, {"user": "analyst"}, {"auth": "LDAP", "user": "analyst", "password": CANARY}):
@@ -289,7 +289,7 @@ def test_thrift_validation_opens_and_closes_a_real_hiveserver2_session(spark_thr
 def test_thrift_validation_with_the_wrong_transport_fails_naming_auth_and_ssl(
     spark_thrift_server: int,
 ) -> None:
-    from floe_dagster.telemetry import validate_compute
+    from floe_dagster.plugins.telemetry import validate_compute
 
     port = spark_thrift_server
     config = SparkConfig.model_validate(
@@ -380,9 +380,9 @@ def current_payments_by_order(catalog: SqlCatalogPlugin) -> dict[int, Decimal]:
 @pytest.mark.e2e
 def test_spark_session_runs_demo_models_through_dagster(demo_project: Path) -> None:
     from floe_dagster import load_manifest
-    from floe_dagster.defs.run import run_main_job
+    from floe_dagster.dagster_stage.run import run_main_job
     from floe_dagster.demo import seed_demo
-    from floe_dagster.plugins.factory import build_catalog
+    from floe_dagster.plan.builders import build_catalog
 
     for path in SPARK_MANIFESTS.glob("*.yaml"):
         shutil.copy(path, demo_project / "manifests" / path.name)

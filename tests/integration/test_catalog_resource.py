@@ -14,7 +14,7 @@ from dagster import AssetExecutionContext, DagsterInstance, MaterializeResult, a
 from floe_dagster import CatalogResource, load_manifest
 from floe_dagster.catalogs.rest import RestCatalogPlugin
 from floe_dagster.catalogs.sql import SqlCatalogPlugin
-from floe_dagster.plugins.factory import build_catalog
+from floe_dagster.plan.builders import build_catalog
 from tests.contract.contracts import SMALL, unique
 from tests.helpers import copy_demo_project
 
@@ -116,7 +116,7 @@ def test_an_asset_writes_through_the_resource_and_reads_its_health(manifest: Pat
 
 def test_catalog_resource_is_exported_under_both_names() -> None:
     import floe_dagster
-    from floe_dagster.defs.resources import FloeCatalogResource
+    from floe_dagster.dagster_stage.resources import FloeCatalogResource
 
     assert floe_dagster.CatalogResource is FloeCatalogResource
     assert "CatalogResource" in floe_dagster.__all__ and "CatalogResource" in dir(floe_dagster)

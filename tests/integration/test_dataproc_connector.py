@@ -21,13 +21,13 @@ from typing import Any
 
 import pytest
 
-from floe_dagster.metastores.dataproc import DataprocMetastoreConnector
-from floe_dagster.plugins.errors import (
+from floe_dagster.core.errors import (
     AuthenticationError,
     NotFoundError,
     NotSupportedError,
     UnavailableError,
 )
+from floe_dagster.metastores.dataproc import DataprocMetastoreConnector
 from floe_dagster.plugins.factory import connect_metastore
 from floe_dagster.plugins.metastore import InvalidFieldError, TableFilter
 from tests.contract.contracts import MetastoreContract

@@ -19,9 +19,9 @@ import duckdb
 import pytest
 
 from floe_dagster.computes.duckdb_extensions import connect_with_extensions
-from floe_dagster.computes.duckdb_scan import default_extension_dir
-from floe_dagster.computes.metastore_views import create_source_views, resolve_source_views
 from floe_dagster.manifest.loader import LoadedManifest, load_manifest
+from floe_dagster.readers.duckdb_scan import default_extension_dir
+from floe_dagster.readers.metastore_views import create_source_views, resolve_source_views
 from floe_dagster.transforms.dbt_manifest import run_dbt
 from floe_dagster.transforms.profiles import write_profiles
 from tests.fixtures.hive_metastore import SeededMetastore

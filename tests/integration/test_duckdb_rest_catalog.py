@@ -21,9 +21,9 @@ from floe_dagster.catalogs.rest import (
     RestCatalogConfig,
     RestCatalogPlugin,
 )
-from floe_dagster.computes.dbt_duckdb_plugin import Plugin as DbtDuckDBPlugin
 from floe_dagster.computes.duckdb import DuckDBComputePlugin
 from floe_dagster.computes.duckdb_extensions import connect_with_extensions
+from floe_dagster.transforms.dbt_duckdb_plugin import Plugin as DbtDuckDBPlugin
 from tests.fixtures.iceberg_rest_server import IcebergRestServer
 
 pytestmark = pytest.mark.server
@@ -248,7 +248,7 @@ def test_dbt_on_duckdb_reads_the_rest_catalog_through_dagster_and_the_secret_sta
     from dagster import DagsterInstance
 
     from floe_dagster import MAIN_JOB, build_definitions
-    from floe_dagster.defs.health import HEALTH_JOB
+    from floe_dagster.dagster_stage.health import HEALTH_JOB
 
     canary = rest_server.client_secret  # the real secret is the canary: it must work, and never show
     monkeypatch.setenv("FLOE_CANARY_REST_SECRET", canary)

@@ -23,9 +23,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from floe_dagster.computes.duckdb_scan import duckdb_path, relation_sql, required_extensions
+from floe_dagster.core.errors import ConfigurationError, NotFoundError, NotSupportedError, UnavailableError
 from floe_dagster.metastores.hive import HiveMetastoreConnector, MetastoreUnavailableError, storage_format
-from floe_dagster.plugins.errors import ConfigurationError, NotFoundError, NotSupportedError, UnavailableError
 from floe_dagster.plugins.factory import connect_metastore, metastore_config
 from floe_dagster.plugins.metastore import (
     Column,
@@ -37,6 +36,7 @@ from floe_dagster.plugins.metastore import (
     TableFilter,
     parse_partition_name,
 )
+from floe_dagster.readers.duckdb_scan import duckdb_path, relation_sql, required_extensions
 from tests.contract.contracts import MetastoreContract, unique
 from tests.fixtures.hive_metastore import (
     PARQUET,

@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from floe_dagster.catalogs.sql import SqlCatalogPlugin
+from floe_dagster.core.errors import FloeError, NotFoundError
 from floe_dagster.metastores.conformance import (
     CHECKS,
     FAIL,
@@ -36,7 +37,6 @@ from floe_dagster.metastores.conformance import (
     run_check,
 )
 from floe_dagster.metastores.iceberg import IcebergCatalogConnector, IcebergMetastoreConfig
-from floe_dagster.plugins.errors import FloeError, NotFoundError
 from floe_dagster.plugins.factory import connect_metastore
 from floe_dagster.plugins.metastore import MetastoreConnector, Table
 from tests.fixtures.hive_metastore import SeededMetastore

@@ -9,11 +9,11 @@ import pytest
 from dagster import AssetKey
 
 from floe_dagster.cli import main
-from floe_dagster.defs.sensors import decode_cursor, encode_cursor, observe_changes
-from floe_dagster.defs.sources import observable_sources
-from floe_dagster.defs.state import write_state
+from floe_dagster.dagster_stage.sensors import decode_cursor, encode_cursor, observe_changes
+from floe_dagster.dagster_stage.sources import observable_sources
 from floe_dagster.manifest.loader import load_manifest
-from floe_dagster.plugins.factory import build_metastore, table_filter
+from floe_dagster.metastores.state import write_state
+from floe_dagster.plan.builders import build_metastore, table_filter
 from tests.fixtures.hive_metastore import SeededMetastore
 from tests.helpers import copy_demo_project
 

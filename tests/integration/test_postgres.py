@@ -29,7 +29,7 @@ from floe_dagster.computes.postgres import (
     secret_env_name,
 )
 from floe_dagster.plugins import ConfigurationError, DbtProfileContext
-from floe_dagster.telemetry import validate_compute
+from floe_dagster.plugins.telemetry import validate_compute
 from tests.contract.contracts import CatalogContract, ComputeContract
 from tests.fixtures.postgres import PostgresServer, closed_port
 

@@ -20,7 +20,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from floe_dagster.catalogs.sql import SqlCatalogPlugin
-from floe_dagster.defs.ingest import (
+from floe_dagster.core.errors import AuthenticationError, NotFoundError
+from floe_dagster.dagster_stage.ingest import (
     CURSOR_PROPERTY,
     Cursor,
     format_rfc3339_nanos,
@@ -28,7 +29,6 @@ from floe_dagster.defs.ingest import (
     parse_rfc3339_nanos,
 )
 from floe_dagster.metastores.s3 import S3MetastoreConnector, SchemaMismatchError
-from floe_dagster.plugins.errors import AuthenticationError, NotFoundError
 from floe_dagster.plugins.factory import connect_metastore
 from floe_dagster.plugins.metastore import TableFilter
 from tests.fixtures.moto_server import MotoServer
@@ -388,7 +388,7 @@ def test_concurrency_50_and_unlimited_on_the_ingest_path(
 
 def spy_on_writer(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The row count of every batch the Iceberg writer receives, in order."""
-    from floe_dagster.defs.ingest import IcebergAppender
+    from floe_dagster.dagster_stage.ingest import IcebergAppender
 
     received: list[int] = []
     real = IcebergAppender.write
@@ -735,11 +735,11 @@ def test_dagster_observes_s3_tables_and_ingests_them_incrementally(
 ) -> None:
     from dagster import AssetKey, AssetSelection, Definitions, define_asset_job, instance_for_test
 
-    from floe_dagster.defs.definitions import build_resources
-    from floe_dagster.defs.ingest import ingest_assets
-    from floe_dagster.defs.sources import observable_sources
-    from floe_dagster.defs.state import write_state
+    from floe_dagster.dagster_stage.definitions import build_resources
+    from floe_dagster.dagster_stage.ingest import ingest_assets
+    from floe_dagster.dagster_stage.sources import observable_sources
     from floe_dagster.manifest.loader import load_manifest
+    from floe_dagster.metastores.state import write_state
     from floe_dagster.transforms.profiles import profiles_dir
 
     caplog.set_level(logging.INFO)
@@ -822,10 +822,10 @@ def test_ingest_assets_depend_on_the_mapped_source_keys(
     """With the manifest's asset_key_prefix / asset_keys, each ingest asset follows its source's key."""
     from dagster import AssetKey
 
-    from floe_dagster.defs.ingest import ingest_assets
-    from floe_dagster.defs.sources import observable_sources
-    from floe_dagster.defs.state import write_state
+    from floe_dagster.dagster_stage.ingest import ingest_assets
+    from floe_dagster.dagster_stage.sources import observable_sources
     from floe_dagster.manifest.loader import load_manifest
+    from floe_dagster.metastores.state import write_state
 
     monkeypatch.setenv("FLOE_TEST_S3_SECRET", CANARY_SECRET)
     monkeypatch.setenv("FLOE_TEST_S3_TOKEN", CANARY_TOKEN)

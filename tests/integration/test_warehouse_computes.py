@@ -808,7 +808,7 @@ def test_refused_endpoint_fails_at_once_naming_it(caplog: pytest.LogCaptureFixtu
 
 def test_through_validate_compute_each_failure_names_the_compute(caplog: pytest.LogCaptureFixture) -> None:
     """What `floe health` and the Dagster check show: the compute's name first, one correlation id."""
-    from floe_dagster.telemetry import validate_compute
+    from floe_dagster.plugins.telemetry import validate_compute
 
     caplog.set_level(logging.DEBUG)
     port = free_port()
@@ -823,7 +823,7 @@ def test_through_validate_compute_each_failure_names_the_compute(caplog: pytest.
 
 
 def test_hung_endpoint_through_validate_compute_names_the_compute_and_the_timeout(silent_port: int) -> None:
-    from floe_dagster.telemetry import validate_compute
+    from floe_dagster.plugins.telemetry import validate_compute
 
     plugin, config = local_configs(silent_port, timeout=1)[0]
     result = validate_compute(plugin, config, COMPUTE)

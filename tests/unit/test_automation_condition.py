@@ -1,4 +1,4 @@
-"""floe_dagster.automation on a tiny graph (no dbt, no metastore): what requests a model."""
+"""floe_dagster.dagster_stage.automation on a tiny graph (no dbt, no metastore): what requests a model."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from dagster import (
 from dagster._core.definitions.data_version import DATA_VERSION_TAG
 from dagster._core.definitions.events import AssetObservation
 
-from floe_dagster.automation import condition_for, on_upstream_data_version_change
+from floe_dagster.dagster_stage.automation import condition_for, on_upstream_data_version_change
 
 
 def graph(condition: AutomationCondition, source_condition: AutomationCondition | None) -> Definitions:

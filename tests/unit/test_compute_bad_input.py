@@ -19,8 +19,7 @@ from pydantic import ValidationError
 from floe_dagster.computes import duckdb as duckdb_module
 from floe_dagster.computes.duckdb import DuckDBComputePlugin, DuckDBConfig
 from floe_dagster.computes.postgres import PostgresComputePlugin, PostgresConfig
-from floe_dagster.manifest import ManifestError, load_manifest
-from floe_dagster.plugins.errors import (
+from floe_dagster.core.errors import (
     ComputeConfigurationError,
     ComputeConnectionError,
     ComputeError,
@@ -28,7 +27,8 @@ from floe_dagster.plugins.errors import (
     ConfigurationError,
     FloeError,
 )
-from floe_dagster.telemetry import validate_compute
+from floe_dagster.manifest import ManifestError, load_manifest
+from floe_dagster.plugins.telemetry import validate_compute
 from tests.fixtures.postgres import closed_port
 
 CANARY = "CANARY-pw-7d1e0c"

@@ -22,7 +22,7 @@ from floe_dagster.computes import duckdb as duckdb_module
 from floe_dagster.computes.duckdb import DuckDBComputePlugin, DuckDBConfig
 from floe_dagster.computes.duckdb_extensions import connection_config
 from floe_dagster.plugins.compute import DbtProfileContext
-from floe_dagster.telemetry import validate_compute
+from floe_dagster.plugins.telemetry import validate_compute
 
 COMPUTE = "engine"
 CANARY = "CANARY-duck-secret-5e1b"

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, Definitions
 
-from floe_dagster.defs.health import CHECK_NAME, HEALTH_GROUP, HEALTH_JOB, compute_health
-from floe_dagster.defs.resources import FloeComputeResource
+from floe_dagster.dagster_stage.health import CHECK_NAME, HEALTH_GROUP, HEALTH_JOB, compute_health
+from floe_dagster.dagster_stage.resources import FloeComputeResource
 from floe_dagster.manifest import load_manifest
 from tests.fixtures.postgres import closed_port
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from dagster import AssetKey
 
-from floe_dagster.defs.names import UNSCOPED, DefinitionNames, scope_of_name
+from floe_dagster.dagster_stage.names import UNSCOPED, DefinitionNames, scope_of_name
 
 
 def every_name(names: DefinitionNames) -> list[str]:

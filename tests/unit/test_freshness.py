@@ -9,7 +9,7 @@ import pytest
 from dagster import AssetKey, FreshnessPolicy
 
 from floe_dagster import build_definitions, load_manifest
-from floe_dagster.freshness import FRESHNESS_SENSOR, parse_duration, source_window
+from floe_dagster.dagster_stage.freshness import FRESHNESS_SENSOR, parse_duration, source_window
 from floe_dagster.manifest.errors import ManifestError
 
 RAW = [AssetKey(["lakehouse", "raw", t]) for t in ("customers", "orders", "payments")]
@@ -101,7 +101,7 @@ def test_a_table_in_a_matching_namespace_gets_the_namespaces_window(demo_project
     import pyarrow as pa
 
     from floe_dagster.demo import seed_demo
-    from floe_dagster.plugins.factory import build_catalog
+    from floe_dagster.plan.builders import build_catalog
 
     manifest = demo_project / "manifests" / "manifest.yaml"
     with_freshness(manifest, transforms="")
@@ -143,7 +143,7 @@ def test_mapped_source_keys_keep_their_namespace_s_window(demo_project: Path) ->
     import pyarrow as pa
 
     from floe_dagster.demo import seed_demo
-    from floe_dagster.plugins.factory import build_catalog
+    from floe_dagster.plan.builders import build_catalog
 
     manifest = demo_project / "manifests" / "manifest.yaml"
     mapping = '    asset_key_prefix: [bronze]\n    asset_keys: {"sales_eu.orders": "eu/orders"}\n'

@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
 from floe_dagster.manifest import ManifestError, load_manifest
-from floe_dagster.manifest.plan import compile_plan
+from floe_dagster.plan.compile import compile_plan
 from floe_dagster.transforms.dbt_manifest import prepare_dbt_manifest
 
 POOL = ("c0", "c1", "c2", "c3")

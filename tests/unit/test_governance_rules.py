@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
-from floe_dagster.manifest import ManifestError, load_manifest
-from floe_dagster.manifest.plan import compile_plan
+from floe_dagster import load_manifest
+from floe_dagster.manifest import ManifestError
+from floe_dagster.plan.compile import compile_plan
 from floe_dagster.transforms.dbt_manifest import prepare_dbt_manifest
 
 ENTERPRISE = """\

@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from floe_dagster.core.errors import ConfigurationError
 from floe_dagster.manifest.errors import ManifestError
 from floe_dagster.manifest.loader import load_manifest
 from floe_dagster.manifest.schema import MetastoreEntry
 from floe_dagster.metastores.dataproc import DataprocMetastoreConnector
 from floe_dagster.metastores.glue import GlueMetastoreConnector
 from floe_dagster.metastores.hive import HiveMetastoreConfig, HiveMetastoreConnector
-from floe_dagster.plugins.errors import ConfigurationError
 from floe_dagster.plugins.factory import (
     LOAD_TIME_LIMITS,
     connect_metastore,

@@ -10,10 +10,10 @@ import pytest
 
 from floe_dagster.catalogs.sql import SqlCatalogPlugin
 from floe_dagster.computes.duckdb import DuckDBComputePlugin
+from floe_dagster.core.errors import PluginApiVersionError
 from floe_dagster.metastores.iceberg import IcebergCatalogConnector
 from floe_dagster.plugins import PluginNotFoundError, available_types, get_plugin_class
 from floe_dagster.plugins.base import PLUGIN_API_VERSION
-from floe_dagster.plugins.errors import PluginApiVersionError
 from floe_dagster.plugins.registry import installed_plugins
 
 

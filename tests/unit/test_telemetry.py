@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from floe_dagster.catalogs.sql import SqlCatalogConfig, SqlCatalogPlugin
 from floe_dagster.computes.duckdb import DuckDBComputePlugin, DuckDBConfig
 from floe_dagster.plugins import NotFoundError
-from floe_dagster.telemetry import validate_compute
+from floe_dagster.plugins.telemetry import validate_compute
 
 SPANS = InMemorySpanExporter()
 METRICS = InMemoryMetricReader()
@@ -165,7 +165,7 @@ def test_the_dagster_health_check_emits_the_validation_span_and_metrics(
 ) -> None:
     from dagster import DagsterInstance
 
-    from floe_dagster.defs.health import HEALTH_JOB
+    from floe_dagster.dagster_stage.health import HEALTH_JOB
     from tests.unit.test_compute_health import health_definitions
 
     SPANS.clear()
@@ -242,8 +242,8 @@ def test_every_failed_validation_carries_a_correlation_id_in_message_result_and_
 
 
 def test_a_compute_error_escaping_a_span_records_its_correlation_id() -> None:
-    from floe_dagster.plugins.errors import ComputeTimeoutError
-    from floe_dagster.telemetry import operation_span
+    from floe_dagster.core.errors import ComputeTimeoutError
+    from floe_dagster.plugins.telemetry import operation_span
 
     SPANS.clear()
     error = ComputeTimeoutError("no answer", provider="duckdb", operation="run")
@@ -266,7 +266,7 @@ def test_exporters_come_from_the_standard_otel_variables(
 ) -> None:
     import importlib.util
 
-    from floe_dagster import telemetry
+    from floe_dagster.plugins import telemetry
 
     if value == "otlp" and importlib.util.find_spec("opentelemetry.exporter") is not None:
         pytest.skip("the OTLP exporter is installed here")

@@ -5,7 +5,7 @@ its engine). It is an external asset: it stands for the engine, nothing material
 "Materialize all" and ``floe_main`` leave it alone. Its check ``connection`` runs the compute's
 ``validate_connection`` through its resource (``compute_<name>``, a ``FloeComputeResource``):
 ``FloeComputeResource.validate``, the same call ``floe health`` makes, which goes through
-:func:`floe_dagster.telemetry.validate_compute`, so every check is also a span and feeds the
+:func:`floe_dagster.plugins.telemetry.validate_compute`, so every check is also a span and feeds the
 ``validation_duration`` / ``validation_errors`` metrics. The check's metadata carries the
 status, the latency in milliseconds and the message; a failed connection is an ERROR-severity
 failure. Run the checks from the asset's page, or all at once with the job ``floe_health``.
@@ -34,10 +34,11 @@ from dagster import (
     multi_asset_check,
 )
 
-from floe_dagster.defs.names import HEALTH_JOB as HEALTH_JOB  # the unscoped job name
-from floe_dagster.defs.names import UNSCOPED, DefinitionNames
+from floe_dagster.dagster_stage.names import HEALTH_JOB as HEALTH_JOB  # the unscoped job name
+from floe_dagster.dagster_stage.names import UNSCOPED, DefinitionNames
 from floe_dagster.manifest.loader import LoadedManifest
 from floe_dagster.plugins.compute import ConnectionResult
+from floe_dagster.plugins.telemetry import configure_from_environment
 
 if TYPE_CHECKING:
     from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
@@ -95,8 +96,6 @@ def compute_health(loaded: LoadedManifest, names: DefinitionNames = UNSCOPED) ->
     )
     # no annotation on context: Dagster inspects it, and this module's annotations are strings
     def check_computes(context) -> Iterator[AssetCheckResult]:
-        from floe_dagster.telemetry import configure_from_environment
-
         configure_from_environment()
         selected = context.selected_asset_check_keys
         for check_key in sorted(selected, key=lambda k: k.asset_key.to_user_string()):

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from floe_dagster.plugins.errors import NotSupportedError
+from floe_dagster.computes.duckdb_extensions import connect_with_extensions
+from floe_dagster.core.errors import NotSupportedError
 from floe_dagster.plugins.metastore import Column, Partition, ScanDescription
 
 PROVIDER = "duckdb"
@@ -134,7 +135,6 @@ def scan_connection(
     scans: Sequence[ScanDescription], credentials: Any = None, extension_dir: Path | None = None
 ) -> Any:
     """An in-memory DuckDB connection with what ``scans`` need loaded (offline) and their secret set."""
-    from floe_dagster.computes.duckdb_extensions import connect_with_extensions
 
     names = sorted({name for scan in scans for name in required_extensions(scan)})
     con = connect_with_extensions(":memory:", extension_dir or default_extension_dir(), names)

@@ -28,17 +28,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from floe_dagster.computes.duckdb_scan import (
+from floe_dagster.core.errors import FloeError
+from floe_dagster.manifest.loader import LoadedManifest
+from floe_dagster.plan.builders import build_metastore
+from floe_dagster.plan.source_refs import SourceRelation, dbt_source_relations
+from floe_dagster.plugins.metastore import ScanDescription
+from floe_dagster.plugins.registry import get_plugin_class
+from floe_dagster.readers.duckdb_scan import (
     create_view,
     quote_ident,
     quote_literal,
     relation_sql,
     storage_secret_sql,
 )
-from floe_dagster.defs.source_refs import SourceRelation, dbt_source_relations
-from floe_dagster.manifest.loader import LoadedManifest
-from floe_dagster.plugins.errors import FloeError
-from floe_dagster.plugins.metastore import ScanDescription
 
 logger = logging.getLogger("floe_dagster.dbt")
 
@@ -66,7 +68,6 @@ class ResolvedViews:
 
 def reads_through_views(loaded: LoadedManifest, metastore: str) -> bool:
     """Whether a metastore's tables are read through views (not through an attached catalog)."""
-    from floe_dagster.plugins.registry import get_plugin_class
 
     plugin = get_plugin_class("metastores", loaded.manifest.metastores[metastore].type)
     return not getattr(plugin, "needs_catalog", False)
@@ -74,7 +75,6 @@ def reads_through_views(loaded: LoadedManifest, metastore: str) -> bool:
 
 def resolve_source_views(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any]) -> ResolvedViews:
     """The views for every dbt source over a view-read metastore (one batched call per namespace)."""
-    from floe_dagster.plugins.factory import build_metastore
 
     by_metastore: dict[str, dict[str, list[SourceRelation]]] = defaultdict(lambda: defaultdict(list))
     for relation in dbt_source_relations(loaded, dbt_manifest):

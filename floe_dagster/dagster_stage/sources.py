@@ -28,19 +28,23 @@ from dagster import (
     multi_observable_source_asset,
 )
 
-from floe_dagster.defs.names import UNSCOPED, DefinitionNames
-from floe_dagster.defs.source_refs import SourceKeys, TableRef, dbt_source_refs
-from floe_dagster.defs.state import TableRecord, known_partition_count, last_ddl_time, unreachable_message
-from floe_dagster.freshness import source_policy
+from floe_dagster.core.errors import FloeError, NotFoundError
+from floe_dagster.dagster_stage.freshness import source_policy
+from floe_dagster.dagster_stage.names import TABLE_METADATA, UNSCOPED, DefinitionNames
 from floe_dagster.manifest.loader import LoadedManifest
-from floe_dagster.plugins.errors import FloeError, NotFoundError
+from floe_dagster.metastores.state import (
+    TableRecord,
+    known_partition_count,
+    last_ddl_time,
+    unreachable_message,
+)
+from floe_dagster.plan.source_refs import SourceKeys, TableRef, dbt_source_refs
 from floe_dagster.plugins.metastore import Table
 
 __all__ = ["SourceKeys", "TableRef", "dbt_source_refs", "observable_sources", "source_asset_key"]
 
-# read by Dagster's last-update freshness checks (floe_dagster/freshness.py)
+# read by Dagster's last-update freshness checks (floe_dagster/dagster_stage/freshness.py)
 LAST_UPDATED_TIMESTAMP = "dagster/last_updated_timestamp"
-TABLE_METADATA = "floe/table"  # <namespace>.<table>: what a (possibly mapped) key stands for
 
 
 def source_asset_key(metastore: str, namespace: str, table: str, keys: SourceKeys | None = None) -> AssetKey:

@@ -19,6 +19,9 @@ from typing import Any
 from opentelemetry import metrics, trace
 from opentelemetry.trace import Status, StatusCode
 
+from floe_dagster.core.errors import new_correlation_id
+from floe_dagster.plugins.compute import ConnectionResult
+
 INSTRUMENTATION = "floe_dagster"
 
 
@@ -93,7 +96,6 @@ def validate_compute(plugin: Any, config: Any, compute: str) -> Any:
     - a plugin that raises instead of returning a failed result is reported as a failed result
       too (a check never crashes).
     """
-    from floe_dagster.plugins.compute import ConnectionResult
 
     started = time.perf_counter()
     with operation_span("compute", compute, plugin.type_name, "validate_connection") as span:
@@ -115,7 +117,6 @@ def validate_compute(plugin: Any, config: Any, compute: str) -> Any:
 def failed_validation(compute: str, plugin_type: str, exc: BaseException) -> Any:
     """A failed validation for a compute whose plugin could not even be built (bad config at run
     time, an import error): the same span, metrics, message prefix and correlation id."""
-    from floe_dagster.plugins.compute import ConnectionResult
 
     detail = " ".join(str(exc).split()) or type(exc).__name__
     with operation_span("compute", compute, plugin_type, "validate_connection") as span:
@@ -129,8 +130,6 @@ def failed_validation(compute: str, plugin_type: str, exc: BaseException) -> Any
 def _named(result: Any, compute: str, plugin_type: str) -> Any:
     """``result`` with the compute named first and, when failed, a correlation id."""
     import dataclasses
-
-    from floe_dagster.plugins.errors import new_correlation_id
 
     prefix = f"compute '{compute}' ({plugin_type}): "
     message = result.message if result.message.startswith(prefix) else prefix + result.message

@@ -16,12 +16,15 @@ from dagster import (
 )
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
 
-from floe_dagster.defs.dbt_in_process import environment
-from floe_dagster.defs.names import UNSCOPED, DefinitionNames
-from floe_dagster.defs.resources import FloeDbtCliResource
-from floe_dagster.defs.sources import TableRef, source_asset_key
-from floe_dagster.manifest.plan import Plan
+from floe_dagster.dagster_stage.names import UNSCOPED, DefinitionNames
+from floe_dagster.dagster_stage.resources import FloeDbtCliResource
+from floe_dagster.dagster_stage.sources import TableRef, source_asset_key
+from floe_dagster.manifest.loader import load_manifest
+from floe_dagster.plan.builders import build_compute
+from floe_dagster.plan.compile import Plan
 from floe_dagster.plugins.compute import ComputePlugin, DbtProfileContext
+from floe_dagster.transforms.dbt_in_process import environment
+from floe_dagster.transforms.profiles import profile_context
 
 COMPUTE_TAG = "floe/compute"
 K8S_CONFIG_TAG = "dagster-k8s/config"
@@ -50,8 +53,12 @@ class FloeDbtTranslator(DagsterDbtTranslator):
         self.spec_hook = spec_hook
         self.plan = plan
         self.source_refs = source_refs
-        self.automation = automation  # the manifest's transforms.automation (floe_dagster/automation.py)
-        self.freshness = dict(freshness or {})  # unique_id -> policy (floe_dagster/freshness.py)
+        self.automation = (
+            automation  # the manifest's transforms.automation (floe_dagster/dagster_stage/automation.py)
+        )
+        self.freshness = dict(
+            freshness or {}
+        )  # unique_id -> policy (floe_dagster/dagster_stage/freshness.py)
         self.compute_by_id = {t.unique_id: t.compute for t in plan.transforms}
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
@@ -117,10 +124,6 @@ class ComputeForDbt:
 
     @classmethod
     def of(cls, plan: Plan, compute: str) -> "ComputeForDbt":
-        from floe_dagster.manifest.loader import load_manifest
-        from floe_dagster.plugins.factory import build_compute
-        from floe_dagster.transforms.profiles import profile_context
-
         loaded = load_manifest(plan.manifest_path, environment=plan.environment, check_assignments=False)
         plugin, config = build_compute(loaded, compute)
         return cls(compute, plugin, config, profile_context(loaded, compute))

@@ -9,23 +9,27 @@ from typing import Any
 
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
-from floe_dagster.automation import condition_for
-from floe_dagster.defs.dbt_assets import ExecuteHook, SpecHook, dbt_asset_groups
-from floe_dagster.defs.health import compute_health
-from floe_dagster.defs.ingest import ingest_assets
-from floe_dagster.defs.names import MAIN_JOB, OBSERVE_JOB, UNSCOPED, DefinitionNames
-from floe_dagster.defs.resources import (
+from floe_dagster.dagster_stage.automation import condition_for
+from floe_dagster.dagster_stage.dbt_assets import ExecuteHook, SpecHook, dbt_asset_groups
+from floe_dagster.dagster_stage.freshness import (
+    source_freshness_checks,
+    transform_policies,
+    windows_of_sources,
+)
+from floe_dagster.dagster_stage.health import compute_health
+from floe_dagster.dagster_stage.ingest import ingest_assets
+from floe_dagster.dagster_stage.names import MAIN_JOB, OBSERVE_JOB, UNSCOPED, DefinitionNames
+from floe_dagster.dagster_stage.resources import (
     FloeCatalogResource,
     FloeComputeResource,
     FloeDbtCliResource,
     FloeMetastoreResource,
 )
-from floe_dagster.defs.sensors import observation_sensor
-from floe_dagster.defs.sources import TableRef, dbt_source_refs, observable_sources
-from floe_dagster.defs.state import SourcesState, load_sources_state
-from floe_dagster.freshness import source_freshness_checks, transform_policies, windows_of_sources
+from floe_dagster.dagster_stage.sensors import observation_sensor
+from floe_dagster.dagster_stage.sources import TableRef, dbt_source_refs, observable_sources
 from floe_dagster.manifest.loader import DEFAULT_MANIFEST, LoadedManifest, load_manifest
-from floe_dagster.manifest.plan import Plan, check_plan_environment, compile_plan, current_plan, read_plan
+from floe_dagster.metastores.state import SourcesState, load_sources_state
+from floe_dagster.plan.compile import Plan, check_plan_environment, compile_plan, current_plan, read_plan
 from floe_dagster.transforms.dbt_manifest import dbt_executable, prepare_dbt_manifest
 from floe_dagster.transforms.profiles import profiles_dir
 
@@ -101,7 +105,7 @@ def definitions_from_state(
         names,
     )
     source_keys = [key for source in observed for key in source.keys]
-    freshness_checks, freshness_sensors = source_freshness_checks(  # floe_dagster/freshness.py
+    freshness_checks, freshness_sensors = source_freshness_checks(  # floe_dagster/dagster_stage/freshness.py
         {
             key: window
             for name, source in sources.items()

@@ -17,10 +17,12 @@ from packaging import version
 from pydantic import Field, PrivateAttr
 
 from floe_dagster.manifest.loader import LoadedManifest, load_manifest
+from floe_dagster.plan.builders import build_catalog, build_compute, build_metastore, table_filter
 from floe_dagster.plugins.catalog import MAX_HEALTH_TIMEOUT_S, CatalogPlugin, HealthStatus
 from floe_dagster.plugins.compute import ComputePlugin, ConnectionResult
-from floe_dagster.plugins.factory import build_catalog, build_compute, build_metastore, table_filter
 from floe_dagster.plugins.metastore import MetastoreConnector, TableFilter
+from floe_dagster.plugins.telemetry import failed_validation, validate_compute
+from floe_dagster.transforms.dbt_in_process import in_process_invocations
 
 
 class _ManifestEntryResource(ConfigurableResource):
@@ -101,10 +103,9 @@ class FloeComputeResource(_ManifestEntryResource):
     # nothing here or in Dagster calls); the issue names this check `validate()`.
     def validate(self) -> ConnectionResult:  # type: ignore[override]
         """The compute's connection check, as ``floe health`` and the Dagster ``connection`` check
-        run it: through :func:`floe_dagster.telemetry.validate_compute` (span, metrics, compute
+        run it: through :func:`floe_dagster.plugins.telemetry.validate_compute` (span, metrics, compute
         named, correlation id). A plugin that cannot even be built here (the manifest cannot be
         loaded at run time, an ``${env:...}`` is unset) is a failed result with the reason."""
-        from floe_dagster.telemetry import failed_validation, validate_compute
 
         try:
             plugin, config = self.plugin()
@@ -189,8 +190,6 @@ class FloeDbtCliResource(DbtCliResource):
         import contextlib
         import shutil
         from pathlib import Path
-
-        from floe_dagster.defs.dbt_in_process import in_process_invocations
 
         target_path = Path(target_path or self._get_unique_target_path(context=context))
         cache = self._partial_parse_cache(self._dbt_target(args))

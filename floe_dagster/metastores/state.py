@@ -35,9 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
 
+from floe_dagster.core.errors import ConfigurationError, FloeError, NotSupportedError
 from floe_dagster.manifest.loader import LoadedManifest
-from floe_dagster.plugins.errors import ConfigurationError, FloeError, NotSupportedError
-from floe_dagster.plugins.factory import build_metastore, table_filter
+from floe_dagster.plan.builders import build_metastore, table_filter
+from floe_dagster.plan.source_refs import SourceKeys
 from floe_dagster.plugins.metastore import Capability, MetastoreConnector, Table
 
 logger = logging.getLogger("floe_dagster")
@@ -426,7 +427,6 @@ class ObservedTable:
 
 def observe_metastore(loaded: LoadedManifest, metastore: str) -> list[ObservedTable]:
     """Every table of one metastore with its current data version (a full, batched pass)."""
-    from floe_dagster.defs.source_refs import SourceKeys
 
     connector = build_metastore(loaded, metastore)
     batch = loaded.manifest.metastores[metastore].batch_size

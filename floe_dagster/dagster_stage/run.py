@@ -9,9 +9,11 @@ from pathlib import Path
 
 from dagster import DagsterError, DagsterInstance, Definitions
 
-from floe_dagster.defs.definitions import MAIN_JOB, OBSERVE_JOB, build_definitions
+from floe_dagster.core.errors import ConfigurationError
+from floe_dagster.dagster_stage.dbt_assets import pool_name
+from floe_dagster.dagster_stage.definitions import MAIN_JOB, OBSERVE_JOB, build_definitions
 from floe_dagster.manifest.loader import LoadedManifest
-from floe_dagster.plugins.errors import ConfigurationError
+from floe_dagster.plan.builders import build_compute
 
 logger = logging.getLogger("floe_dagster")
 
@@ -57,8 +59,6 @@ def apply_pool_limits(loaded: LoadedManifest, instance: DagsterInstance) -> dict
     file: one writer); a compute without a limit has any earlier limit removed. Dagster keeps
     per-pool limits in the instance's storage, not in dagster.yaml, so this is what `floe run`,
     `floe demo` and `floe pools` (called by `make dev` before `dagster dev`) do."""
-    from floe_dagster.defs.dbt_assets import pool_name
-    from floe_dagster.plugins.factory import build_compute
 
     storage = instance.event_log_storage
     limits: dict[str, int | None] = {}

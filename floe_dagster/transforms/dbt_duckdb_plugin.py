@@ -29,6 +29,17 @@ from typing import Any
 from dbt.adapters.duckdb.plugins import BasePlugin
 from dbt.adapters.duckdb.utils import TargetConfig
 
+from floe_dagster.computes.duckdb import DuckDBComputePlugin, redact_sql, scrub_secrets
+from floe_dagster.manifest.loader import load_manifest
+from floe_dagster.plan.builders import build_catalog
+from floe_dagster.readers.metastore_views import (
+    ResolvedViews,
+    create_source_views,
+    reads_through_views,
+    resolve_source_views,
+)
+from floe_dagster.transforms.iceberg_writer import replace_table_from_parquet
+
 logger = logging.getLogger("floe_dagster.dbt")
 
 
@@ -41,13 +52,9 @@ class Plugin(BasePlugin):
 
     @cached_property
     def _loaded(self):
-        from floe_dagster.manifest.loader import load_manifest
-
         return load_manifest(self.manifest_path, environment=self.environment, check_assignments=False)
 
     def _catalog(self, name: str):
-        from floe_dagster.plugins.factory import build_catalog
-
         return build_catalog(self._loaded, name)
 
     def _dbt_manifest(self) -> dict[str, Any]:
@@ -69,11 +76,6 @@ class Plugin(BasePlugin):
     @cached_property
     def _source_views(self) -> Any:
         """Resolved once per dbt invocation (this plugin lives as long as the invocation)."""
-        from floe_dagster.computes.metastore_views import (
-            ResolvedViews,
-            reads_through_views,
-            resolve_source_views,
-        )
 
         if not any(reads_through_views(self._loaded, m) for m in self._loaded.manifest.metastores):
             return ResolvedViews()  # only Iceberg catalogs: nothing to read the dbt manifest for
@@ -85,7 +87,6 @@ class Plugin(BasePlugin):
         The statements may hold a catalog's client secret or a metastore's storage credentials:
         they are never logged, and a failure is re-raised with the secrets masked (no chained
         exception, whose message and traceback could still carry the statement)."""
-        from floe_dagster.computes.duckdb import DuckDBComputePlugin, redact_sql, scrub_secrets
 
         compute = DuckDBComputePlugin()
         for name in self.catalog_names:
@@ -102,9 +103,6 @@ class Plugin(BasePlugin):
         self._create_source_views(conn)
 
     def _create_source_views(self, conn: Any) -> None:
-        from floe_dagster.computes.duckdb import scrub_secrets
-        from floe_dagster.computes.metastore_views import create_source_views
-
         resolved = self._source_views
         try:
             create_source_views(conn, resolved)
@@ -119,7 +117,6 @@ class Plugin(BasePlugin):
                 " transforms.catalog to write it to; set transforms.catalog"
             )
         assert target_config.location is not None
-        from floe_dagster.transforms.iceberg_writer import replace_table_from_parquet
 
         relation = target_config.relation
         identifier = (str(relation.schema), str(relation.identifier))

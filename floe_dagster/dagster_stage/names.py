@@ -12,7 +12,7 @@ part of their key (``jaffle_lakehouse/floe_compute/duckdb``). The keys of metast
 dbt models are the user's (the manifest's ``asset_key_prefix`` / ``asset_keys``, the
 component's ``translation`` / ``get_asset_spec``) and are never scoped here.
 
-Dagster-free (Dagster is imported only to build an asset key), like ``floe_dagster.freshness``,
+Dagster-free (Dagster is imported only to build an asset key), like ``floe_dagster.dagster_stage.freshness``,
 which takes its sensor's name from here.
 """
 
@@ -115,3 +115,7 @@ class DefinitionNames:
 
 
 UNSCOPED = DefinitionNames()
+
+
+# spec metadata: <namespace>.<table>, what a (possibly mapped) source asset key stands for
+TABLE_METADATA = "floe/table"

@@ -66,18 +66,18 @@ from dagster.components.scaffold.scaffold import scaffold_with
 from dagster.components.utils.translation import TranslationFn, TranslationFnResolver
 from pydantic import BaseModel
 
-from floe_dagster.defs.definitions import definitions_from_state
-from floe_dagster.defs.names import DefinitionNames, is_dagster_name, scope_of_name
-from floe_dagster.defs.resources import FloeDbtCliResource
-from floe_dagster.defs.state import (
+from floe_dagster.core.errors import ConfigurationError
+from floe_dagster.dagster_stage.definitions import definitions_from_state
+from floe_dagster.dagster_stage.names import DefinitionNames, is_dagster_name, scope_of_name
+from floe_dagster.dagster_stage.resources import FloeDbtCliResource
+from floe_dagster.manifest.loader import LoadedManifest, load_manifest
+from floe_dagster.metastores.state import (
     SourcesState,
     defs_state_key,
     read_state,
     write_state,
 )
-from floe_dagster.manifest.loader import LoadedManifest, load_manifest
-from floe_dagster.manifest.plan import compile_plan
-from floe_dagster.plugins.errors import ConfigurationError
+from floe_dagster.plan.compile import compile_plan
 from floe_dagster.transforms.dbt_manifest import dbt_target_dir, prepare_dbt_manifest, read_dbt_manifest
 from floe_dagster.transforms.profiles import write_profiles
 

@@ -26,44 +26,19 @@ Durations: ``<number><unit>`` parts, unit ``s``, ``m``, ``h``, ``d`` or ``w``: `
 from __future__ import annotations
 
 import fnmatch
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from floe_dagster.defs.names import FRESHNESS_SENSOR
+from floe_dagster.core.durations import parse_duration
+from floe_dagster.dagster_stage.names import FRESHNESS_SENSOR, TABLE_METADATA
+from floe_dagster.plan.compile import rule_selector
 
 if TYPE_CHECKING:
     from dagster import AssetChecksDefinition, AssetKey, AssetSpec, FreshnessPolicy, SensorDefinition
 
     from floe_dagster.manifest.loader import LoadedManifest
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
-
-
-def parse_duration(text: str) -> timedelta:
-    """``36h`` -> 36 hours; raises ValueError (with the accepted form) on anything else."""
-    compact = text.strip().replace(" ", "")
-    if not compact or _PART.sub("", compact) != "":
-        raise ValueError(
-            f"'{text}' is not a duration; use <number><unit> parts with unit s, m, h, d or w"
-            " (e.g. 36h, 1d12h, 90m)"
-        )
-    seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(compact))
-    if seconds <= 0:
-        raise ValueError(f"'{text}' is not a positive duration")
-    return timedelta(seconds=seconds)
-
-
-def check_window(fail_after: str | None, warn_after: str | None) -> None:
-    """Both parse, and a warning comes before the failure (ValueError otherwise)."""
-    fail = parse_duration(fail_after) if fail_after is not None else None
-    warn = parse_duration(warn_after) if warn_after is not None else None
-    if warn is not None and fail is None:
-        raise ValueError("warn_after needs fail_after")
-    if fail is not None and warn is not None and warn >= fail:
-        raise ValueError(f"warn_after ({warn_after}) must be shorter than fail_after ({fail_after})")
 
 
 Window = tuple[timedelta, timedelta | None]  # fail_after, warn_after
@@ -105,7 +80,6 @@ def transform_policies(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any]) 
     rules = loaded.manifest.transforms.freshness
     if not rules:
         return {}
-    from floe_dagster.manifest.plan import rule_selector
 
     select = rule_selector(dbt_manifest)
     policies: dict[str, FreshnessPolicy] = {}
@@ -156,7 +130,6 @@ def windows_of_sources(
     The namespace comes from each spec's ``floe/table`` metadata (``<namespace>.<table>``), not
     from its key, which the manifest may map (``asset_key_prefix`` / ``asset_keys``).
     """
-    from floe_dagster.defs.sources import TABLE_METADATA
 
     windows = {}
     for spec in specs:

@@ -12,21 +12,30 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import gc
 import hashlib
 import json
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from floe_dagster.core.memory import gc_paused
+from floe_dagster.manifest import loader as manifest_loader
+from floe_dagster.manifest.approval import abbreviated, not_approved, unapproved_rule_problems
 from floe_dagster.manifest.errors import ManifestError, Problem
-from floe_dagster.manifest.loader import DEFAULT_ENVIRONMENT, ENVIRONMENT_ENV, LoadedManifest
+from floe_dagster.manifest.loader import (
+    DEFAULT_ENVIRONMENT,
+    DEFAULT_MANIFEST,
+    ENVIRONMENT_ENV,
+    LoadedManifest,
+)
 from floe_dagster.manifest.positions import NodePath, Position, display_path, load_yaml_with_positions
+from floe_dagster.plan.builders import build_compute
+from floe_dagster.plan.dbt_project import dbt_target_dir, newest_source_mtime, profiles_dir
 
 # 2: manifest_path relative to the plan file, and the inputs' fingerprints (staleness check)
 PLAN_FORMAT_VERSION = 2
@@ -159,21 +168,6 @@ def selector_problem(loaded: LoadedManifest, index: int, exc: Exception) -> Prob
         f"rule {index + 1}: dbt cannot use selector {rule.select!r}"
         f"{f' / exclude {rule.exclude!r}' if rule.exclude else ''}: {detail}",
     )
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection inside: for work that allocates millions of objects (dbt's
-    selection, reading manifest.json, a plan of thousands of models) freed by reference counting,
-    where every collection they trigger would also walk the whole parsed manifest.json.
-    Collection resumes afterwards (nested blocks leave it off until the outermost ends)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def rule_selector(dbt_manifest: Mapping[str, Any]) -> Callable[[str, str], AbstractSet[str]]:
@@ -400,40 +394,11 @@ def first_matching_rule(rule_matches: list[set[str]]) -> dict[str, int]:
 
 
 def compute_resources(loaded: LoadedManifest, name: str) -> dict[str, dict[str, str]]:
-    from floe_dagster.plugins.factory import build_compute
-
     plugin, _ = build_compute(loaded, name)
     return plugin.get_resource_requirements(loaded.target(name).workload_size).as_k8s()
 
 
 # --- compute approval: rules and meta ---------------------------------------------------------
-
-
-def not_approved(loaded: LoadedManifest) -> str:
-    m = loaded.manifest
-    return f"which is not approved at level {m.metadata.level}; allowed: [{', '.join(m.computes.approved)}]"
-
-
-def unapproved_rule_problems(loaded: LoadedManifest, models: Mapping[int, list[str]] | None) -> list[Problem]:
-    """One problem per rule naming an unapproved compute, with the models it selects when known
-    (``models``: rule index -> model names; None when no parsed dbt project is at hand)."""
-    problems = []
-    for index, rule in enumerate(loaded.manifest.transforms.assignments):
-        if rule.compute in loaded.manifest.computes.approved:
-            continue
-        selected = None if models is None else models.get(index)
-        what = f"compute '{rule.compute}'"
-        if selected is not None:
-            what = f"model(s) [{abbreviated(selected) or 'none'}] to {what}"
-        path = ("transforms", "assignments", index, "compute")
-        problems.append(
-            Problem(
-                loaded.source_map.position(path),
-                path,
-                f"rule {index + 1} ({rule.select!r}) assigns {what}, {not_approved(loaded)}",
-            )
-        )
-    return problems
 
 
 def models_by_rule(
@@ -447,28 +412,30 @@ def models_by_rule(
     }
 
 
-def unapproved_assignment_problems(loaded: LoadedManifest) -> list[Problem]:
-    """The unapproved-rule problems ``load_manifest`` reports before any dbt parse: with the
-    models each rule selects when the dbt project's manifest.json is already current."""
-    rules = loaded.manifest.transforms.assignments
-    bad = [i for i, rule in enumerate(rules) if rule.compute not in loaded.manifest.computes.approved]
-    if not bad:
-        return []
+def rule_models(loaded: LoadedManifest, indices: list[int]) -> dict[int, list[str]] | None:
+    """Rule index -> the models it selects, when the dbt project's manifest.json is already
+    current (nothing is parsed); None otherwise. What ``load_manifest`` names in the problem of a
+    rule that assigns an unapproved compute."""
     dbt_manifest = current_dbt_manifest(loaded)
-    models = (
-        None
-        if dbt_manifest is None
-        else models_by_rule(dbt_manifest, evaluate_rules(loaded, dbt_manifest, bad))
-    )
-    return unapproved_rule_problems(loaded, models)
+    if dbt_manifest is None:
+        return None
+    return models_by_rule(dbt_manifest, evaluate_rules(loaded, dbt_manifest, indices))
+
+
+def load_manifest(
+    path: str | os.PathLike[str] = DEFAULT_MANIFEST,
+    environment: str | None = None,
+    check_assignments: bool = True,
+) -> LoadedManifest:
+    """``manifest.loader.load_manifest``, with the models an unapproved assignment rule selects
+    named in its problem when the dbt project's manifest.json is current (no dbt parse): what
+    ``floe validate`` and ``floe_dagster.load_manifest`` report."""
+    return manifest_loader.load_manifest(path, environment, check_assignments, rule_models=rule_models)
 
 
 def current_dbt_manifest(loaded: LoadedManifest) -> dict[str, Any] | None:
     """target/manifest.json when it is newer than the dbt project (read only: nothing is parsed
     or written), else None."""
-    from floe_dagster.transforms.dbt_manifest import dbt_target_dir, newest_source_mtime
-    from floe_dagster.transforms.profiles import profiles_dir
-
     manifest_json = dbt_target_dir(loaded) / "manifest.json"
     try:
         newest = newest_source_mtime(loaded.dbt_project_dir, [profiles_dir(loaded) / "profiles.yml"])
@@ -558,11 +525,6 @@ def _value_at(data: Any, path: NodePath) -> Any:
             return None
         data = data[part]
     return data
-
-
-def abbreviated(names: list[str], limit: int = 10) -> str:
-    shown = ", ".join(sorted(names)[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 def environment_parity_problems(

@@ -40,10 +40,11 @@ from dagster._core.definitions.data_version import (
     DATA_VERSION_TAG,
 )
 
-from floe_dagster.defs.names import UNSCOPED, DefinitionNames
-from floe_dagster.defs.source_refs import SourceKeys
-from floe_dagster.defs.sources import source_asset_key, table_metadata
-from floe_dagster.defs.state import (
+from floe_dagster.core.errors import FloeError, MetastoreError
+from floe_dagster.dagster_stage.names import UNSCOPED, DefinitionNames
+from floe_dagster.dagster_stage.sources import source_asset_key, table_metadata
+from floe_dagster.manifest.loader import LoadedManifest
+from floe_dagster.metastores.state import (
     TableRecord,
     default_state_path,
     has_current_listing,
@@ -53,8 +54,7 @@ from floe_dagster.defs.state import (
     table_record,
     unreachable_message,
 )
-from floe_dagster.manifest.loader import LoadedManifest
-from floe_dagster.plugins.errors import FloeError, MetastoreError
+from floe_dagster.plan.source_refs import SourceKeys
 from floe_dagster.plugins.metastore import MetastoreConnector, TableFilter
 
 CURSOR_VERSION = 1

@@ -53,7 +53,10 @@ from dagster import (
     multi_asset,
 )
 
-from floe_dagster.defs.names import UNSCOPED, DefinitionNames
+from floe_dagster.core.errors import ConfigurationError, ConflictError, FloeError, NotFoundError
+from floe_dagster.core.parallel import ordered_parallel
+from floe_dagster.dagster_stage.names import UNSCOPED, DefinitionNames
+from floe_dagster.dagster_stage.sources import SourceKeys, source_asset_key
 from floe_dagster.metastores.s3 import (
     ObjectData,
     ObjectSkipped,
@@ -62,10 +65,8 @@ from floe_dagster.metastores.s3 import (
     SchemaMismatchError,
     ValueConversionError,
     column_differences,
-    ordered_parallel,
 )
 from floe_dagster.plugins.catalog import CatalogPlugin
-from floe_dagster.plugins.errors import ConfigurationError, ConflictError, FloeError, NotFoundError
 
 logger = logging.getLogger("floe_dagster.ingest")
 
@@ -831,7 +832,6 @@ def ingest_assets(
     ``taken`` are asset keys already defined, which an ingest key must not repeat; ``names``
     names the op and the resources (defs/names.py).
     """
-    from floe_dagster.defs.sources import SourceKeys, source_asset_key
 
     if not ingest_enabled(loaded, metastore):
         return None

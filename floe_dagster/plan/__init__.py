@@ -1,0 +1,16 @@
+"""Stage 2 of the flow: a loaded Manifest + the parsed dbt project -> a Plan (pure data).
+
+One compute for every dbt transform and why, with the approval and environment-parity rules,
+the JSON artifact of ``floe compile`` and its staleness check. No Dagster here.
+"""
+
+from floe_dagster.plan.compile import (
+    Plan,
+    TransformAssignment,
+    compile_plan,
+    load_manifest,
+    read_plan,
+    write_plan,
+)
+
+__all__ = ["Plan", "TransformAssignment", "compile_plan", "load_manifest", "read_plan", "write_plan"]
