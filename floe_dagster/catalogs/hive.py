@@ -31,11 +31,11 @@ from floe_dagster.core.errors import (
 from floe_dagster.core.paths import resolve_local_path
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.catalog import Identifier
+from floe_dagster.plugins.thrift import normalize_thrift_uris
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
 
-DEFAULT_PORT = 9083
 
 # PyIceberg properties that have a field of their own in the config.
 _RESERVED = {
@@ -82,23 +82,7 @@ class HiveCatalogConfig(PluginConfig):
     @field_validator("uri")
     @classmethod
     def _check_uris(cls, value: str) -> str:
-        uris = [part.strip() for part in value.split(",") if part.strip()]
-        if not uris:
-            raise ValueError("must name at least one metastore, e.g. thrift://metastore:9083")
-        normalized = []
-        for uri in uris:
-            parts = urlsplit(uri)
-            if parts.scheme != "thrift":
-                raise ValueError(f"'{uri}' must use the thrift:// scheme, e.g. thrift://metastore:9083")
-            try:
-                port = parts.port or DEFAULT_PORT
-            except ValueError:
-                raise ValueError(f"'{uri}' has an invalid port") from None
-            if not parts.hostname or parts.path not in ("", "/") or parts.query or parts.username:
-                raise ValueError(f"'{uri}' must be thrift://host:port with no user, path or query")
-            host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-            normalized.append(f"thrift://{host}:{port}")
-        return ",".join(normalized)
+        return normalize_thrift_uris(value)
 
     @field_validator("warehouse")
     @classmethod

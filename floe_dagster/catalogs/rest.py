@@ -48,6 +48,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pyiceberg import exceptions as ice
+from tenacity import RetryCallState
 
 from floe_dagster.catalogs.pyiceberg_base import PyIcebergCatalogPlugin
 from floe_dagster.core.errors import (
@@ -60,6 +61,7 @@ from floe_dagster.core.errors import (
     NotFoundError,
     NotSupportedError,
 )
+from floe_dagster.core.retry import retry_policy
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.catalog import (
     MAX_VENDED_TTL_HOURS,
@@ -464,8 +466,6 @@ class RestCatalogPlugin(PyIcebergCatalogPlugin):
     # -- retries and errors ---------------------------------------------------------------------
 
     def _attempt(self, operation: str, subject: str, call: Callable[[], T]) -> T:
-        import tenacity
-
         attempts = 0
         limit = self.config.max_retries + 1
 
@@ -474,7 +474,7 @@ class RestCatalogPlugin(PyIcebergCatalogPlugin):
             attempts += 1
             return call()
 
-        def before_sleep(state: tenacity.RetryCallState) -> None:
+        def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
             wait = state.next_action.sleep if state.next_action else 0.0
             logger.warning(
@@ -496,16 +496,14 @@ class RestCatalogPlugin(PyIcebergCatalogPlugin):
                 },
             )
 
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(limit),
+        retrying = retry_policy(
+            attempts=limit,
+            retry_on=is_transient,
             # backoff, 2x backoff, 4x backoff ... capped, plus up to one backoff of jitter
-            wait=tenacity.wait_exponential(
-                multiplier=self.config.retry_backoff_s, max=self.config.retry_max_backoff_s
-            )
-            + tenacity.wait_random(0, self.config.retry_backoff_s),
-            retry=tenacity.retry_if_exception(is_transient),
+            backoff_s=self.config.retry_backoff_s,
+            backoff_max_s=self.config.retry_max_backoff_s,
+            jitter="added",
             before_sleep=before_sleep,
-            reraise=True,
         )
         try:
             return retrying(attempt)

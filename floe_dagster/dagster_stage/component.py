@@ -44,6 +44,7 @@ the default ``dbt build --target <compute>``).
 """
 
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
@@ -74,12 +75,13 @@ from floe_dagster.manifest.loader import LoadedManifest, load_manifest
 from floe_dagster.metastores.state import (
     SourcesState,
     defs_state_key,
-    read_state,
     write_state,
 )
 from floe_dagster.plan.compile import compile_plan
 from floe_dagster.transforms.dbt_manifest import dbt_target_dir, prepare_dbt_manifest, read_dbt_manifest
 from floe_dagster.transforms.profiles import write_profiles
+
+logger = logging.getLogger("floe_dagster.component")
 
 COMPONENT_STATE_FORMAT = "floe-component-state"
 COMPONENT_STATE_VERSION = 1
@@ -305,15 +307,16 @@ class FloeComponent(StateBackedComponent, dg.Resolvable):
 
         Reads files only: no ``dbt parse``, no subprocess, no network call.
         """
-        sources: SourcesState | None = None
         if state_path is not None and state_path.exists():
             try:
                 return ComponentState.from_json(state_path.read_text(encoding="utf-8"))
-            except (ValueError, KeyError, TypeError):
-                # a listing alone, as floe-dagster wrote it before the dbt manifest was kept
-                # in the state (read_state logs it if it is not that either)
-                sources = read_state(state_path)
-        sources = sources or SourcesState(manifest=loaded.name, environment=loaded.environment)
+            except (ValueError, KeyError, TypeError) as exc:
+                logger.warning(
+                    "floe: ignoring the defs state at %s (%s); run `dg utils refresh-defs-state`",
+                    state_path,
+                    exc,
+                )
+        sources = SourcesState(manifest=loaded.name, environment=loaded.environment)
         dbt_manifest = read_dbt_manifest(loaded)
         if dbt_manifest is None:
             raise ConfigurationError(

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from floe_dagster.core.errors import (
     AuthenticationError,
@@ -41,6 +40,7 @@ from floe_dagster.core.errors import (
     NotSupportedError,
     UnavailableError,
 )
+from floe_dagster.core.retry import retry_policy
 from floe_dagster.metastores.hive import HiveMetastoreConfig, HiveMetastoreConnector
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.metastore import (
@@ -217,11 +217,11 @@ class DataprocMetastoreConnector(MetastoreConnector):
                 self.call_counts["GetService"] += 1
             return client.get_service(name=name, timeout=self.config.api_timeout_s, retry=None)
 
-        retrying = Retrying(
-            stop=stop_after_attempt(self.config.api_max_attempts),
-            wait=wait_random_exponential(multiplier=self.config.backoff_s, max=self.config.backoff_max_s),
-            retry=retry_if_exception(_transient),
-            reraise=True,
+        retrying = retry_policy(
+            attempts=self.config.api_max_attempts,
+            retry_on=_transient,
+            backoff_s=self.config.backoff_s,
+            backoff_max_s=self.config.backoff_max_s,
         )
         try:
             service = retrying(once)

@@ -48,7 +48,6 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from floe_dagster.core.errors import (
     AuthenticationError,
@@ -58,6 +57,7 @@ from floe_dagster.core.errors import (
     NotFoundError,
     NotSupportedError,
 )
+from floe_dagster.core.retry import retry_policy
 from floe_dagster.metastores.hive import DDL_TIME, VERSION_KEYS, storage_format
 from floe_dagster.plugins.aws import (
     PERMISSION_PATTERN,
@@ -305,11 +305,11 @@ class GlueMetastoreConnector(MetastoreConnector):
             self._count(api)
             return method(**params)
 
-        retrying = Retrying(
-            stop=stop_after_attempt(self.config.max_attempts),
-            wait=wait_random_exponential(multiplier=self.config.backoff_s, max=self.config.backoff_max_s),
-            retry=retry_if_exception(_is_transient),
-            reraise=True,
+        retrying = retry_policy(
+            attempts=self.config.max_attempts,
+            retry_on=_is_transient,
+            backoff_s=self.config.backoff_s,
+            backoff_max_s=self.config.backoff_max_s,
         )
         try:
             return retrying(once)

@@ -48,7 +48,6 @@ from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from floe_dagster.core.errors import (
     FloeError,
@@ -56,6 +55,7 @@ from floe_dagster.core.errors import (
     NotFoundError,
     NotSupportedError,
 )
+from floe_dagster.core.retry import retry_policy
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.factory import connect_metastore
 from floe_dagster.plugins.metastore import (
@@ -75,10 +75,10 @@ from floe_dagster.plugins.metastore import (
     partition_matches,
     partition_predicates_apply,
 )
+from floe_dagster.plugins.thrift import normalize_thrift_uris
 
 logger = logging.getLogger("floe_dagster.metastores.hive")
 
-DEFAULT_PORT = 9083
 MAX_PARTS_LIMIT = 32767  # max_parts is an i16 in the Thrift API
 NO_SNAPSHOT_VERSION = "no-snapshot"
 UNVERSIONED = "unversioned"  # a table described for reading only (describe_scan)
@@ -115,27 +115,6 @@ SUPPORTED = "Parquet, ORC, Avro, JSON (hcatalog/openx), CSV (OpenCSVSerde, LazyS
 
 
 __all__ = ["HiveMetastoreConfig", "HiveMetastoreConnector", "MetastoreUnavailableError", "storage_format"]
-
-
-def normalize_uris(value: str) -> str:
-    """``thrift://host[:port]`` URIs, comma-separated, with the port made explicit."""
-    uris = [part.strip() for part in value.split(",") if part.strip()]
-    if not uris:
-        raise ValueError("must name at least one metastore, e.g. thrift://metastore:9083")
-    normalized = []
-    for uri in uris:
-        parts = urlsplit(uri)
-        if parts.scheme != "thrift":
-            raise ValueError("every URI must use the thrift:// scheme, e.g. thrift://metastore:9083")
-        try:
-            port = parts.port or DEFAULT_PORT
-        except ValueError:
-            raise ValueError("a URI has an invalid port") from None
-        if not parts.hostname or parts.path not in ("", "/") or parts.query or parts.username:
-            raise ValueError("URIs must be thrift://host:port with no user, password, path or query")
-        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-        normalized.append(f"thrift://{host}:{port}")
-    return ",".join(normalized)
 
 
 class HiveMetastoreConfig(PluginConfig):
@@ -184,7 +163,7 @@ class HiveMetastoreConfig(PluginConfig):
     @field_validator("uri")
     @classmethod
     def _check_uris(cls, value: str | None) -> str | None:
-        return None if value is None else normalize_uris(value)
+        return None if value is None else normalize_thrift_uris(value)
 
     def check_required(self) -> list[str]:
         """Fields the chosen auth needs that are unset (the factory's chokepoint reports them)."""
@@ -366,11 +345,12 @@ class HiveMetastoreConnector(MetastoreConnector):
 
     def _call(self, operation: str, method: str, *args: Any, subject: str = "") -> Any:
         """One Thrift call through the pool, retried with exponential backoff on transport errors."""
-        retrying = Retrying(
-            stop=stop_after_attempt(self.config.retries + 1),
-            wait=wait_exponential(multiplier=self.config.backoff_s, max=self.config.backoff_max_s),
-            retry=retry_if_exception(_is_transport_error),
-            reraise=True,
+        retrying = retry_policy(
+            attempts=self.config.retries + 1,
+            retry_on=_is_transport_error,
+            backoff_s=self.config.backoff_s,
+            backoff_max_s=self.config.backoff_max_s,
+            jitter="none",
         )
         answer: Any = None
         attempts = 0

@@ -104,7 +104,7 @@ _NOT_WORD = re.compile(r"[^A-Za-z0-9]+")
 # --- naming (pure) ---------------------------------------------------------------------------------
 
 
-def normalise_name(text: str) -> str:
+def normalize_name(text: str) -> str:
     """``text`` with every run of characters outside ``[A-Za-z0-9]`` as one ``_``, trimmed."""
     return _NOT_WORD.sub("_", text).strip("_")
 
@@ -124,8 +124,8 @@ def table_name_for_key(key: str, extensions: Sequence[str] = EXTENSIONS["parquet
             if lowered.endswith(extension):
                 base = base[: -len(extension)]
                 break
-        return normalise_name(base)
-    return normalise_name("_".join(segments[:-1]))
+        return normalize_name(base)
+    return normalize_name("_".join(segments[:-1]))
 
 
 @dataclass(frozen=True)
@@ -433,7 +433,7 @@ class S3MetastoreConfig(PluginConfig):
 
     @property
     def table_namespace(self) -> str:
-        return self.namespace or normalise_name(self.bucket)
+        return self.namespace or normalize_name(self.bucket)
 
     @property
     def max_in_flight(self) -> int | None:

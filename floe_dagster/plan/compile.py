@@ -71,12 +71,6 @@ class Plan:
             groups.setdefault(t.compute, []).append(t)
         return groups
 
-    def compute_of(self, unique_id: str) -> str:
-        for t in self.transforms:
-            if t.unique_id == unique_id:
-                return t.compute
-        return self.default_compute
-
     @classmethod
     def from_json(cls, text: str, relative_to: Path | None = None) -> Plan:
         """The plan of ``to_json``; a relative ``manifest_path`` is resolved against ``relative_to``.
