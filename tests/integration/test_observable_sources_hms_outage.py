@@ -23,10 +23,10 @@ from dagster import AssetKey, build_sensor_context, instance_for_test
 
 from floe_dagster import build_definitions
 from floe_dagster.core.errors import MetastoreError
-from floe_dagster.metastores import state as state_module
 from floe_dagster.dagster_stage.definitions import OBSERVE_JOB
 from floe_dagster.dagster_stage.sensors import sensor_name
 from floe_dagster.manifest.loader import LoadedManifest, load_manifest
+from floe_dagster.metastores import state as state_module
 from floe_dagster.metastores.hive import HiveMetastoreConnector
 from floe_dagster.metastores.state import default_state_path, load_sources_state, read_state
 from floe_dagster.transforms.profiles import write_profiles

@@ -16,11 +16,11 @@ from dagster import AssetKey, DagsterInstance, build_sensor_context, instance_fo
 from dagster._core.definitions.data_version import DATA_VERSION_TAG, extract_data_version_from_entry
 
 from floe_dagster import build_definitions, load_manifest
-from floe_dagster.metastores import state as state_module
 from floe_dagster.dagster_stage.definitions import OBSERVE_JOB
 from floe_dagster.dagster_stage.sensors import decode_cursor, sensor_name
 from floe_dagster.demo import demo_tables, seed_demo
 from floe_dagster.manifest.loader import LoadedManifest
+from floe_dagster.metastores import state as state_module
 from floe_dagster.metastores.state import default_state_path, read_state, write_state
 from floe_dagster.plan.builders import build_catalog
 from floe_dagster.transforms.profiles import write_profiles
