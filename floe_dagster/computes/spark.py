@@ -81,8 +81,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from floe_dagster.core.errors import ComputeConfigurationError, NotSupportedError
-from floe_dagster.manifest.loader import load_manifest
 from floe_dagster.plan.builders import build_catalog, build_compute
+from floe_dagster.plan.compile import load_manifest_or_plan
 from floe_dagster.plugins.base import PluginConfig, located_error
 from floe_dagster.plugins.catalog import CatalogPlugin
 from floe_dagster.plugins.compute import (
@@ -294,9 +294,7 @@ class SparkComputePlugin(ComputePlugin):
         scratch.mkdir(parents=True, exist_ok=True)
         if config.method == "session":
             shutil.rmtree(scratch / "warehouse", ignore_errors=True)  # only this run's tables stay
-        loaded = load_manifest(
-            context.manifest_path, environment=context.environment, check_assignments=False
-        )
+        loaded = load_manifest_or_plan(context.manifest_path, context.environment)
         items: list[dict[str, Any]] = []
         for name in context.catalogs:
             items.extend(attachment_items(build_catalog(loaded, name)))
@@ -314,9 +312,7 @@ class SparkComputePlugin(ComputePlugin):
         tables = written_tables(scratch_dir(context) / "warehouse")
         if not tables:
             return
-        loaded = load_manifest(
-            context.manifest_path, environment=context.environment, check_assignments=False
-        )
+        loaded = load_manifest_or_plan(context.manifest_path, context.environment)
         catalog = build_catalog(loaded, context.write_catalog)
         for identifier, folder in tables:
             commit_parquet_folder(catalog, identifier, folder)
@@ -732,7 +728,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 2:
         print("usage: python -m floe_dagster.computes.spark MANIFEST COMPUTE", file=sys.stderr)
         return 2
-    loaded = load_manifest(args[0])
+    loaded = load_manifest_or_plan(args[0])
     plugin, config = build_compute(loaded, args[1])
     if not isinstance(plugin, SparkComputePlugin):
         raise ComputeConfigurationError(f"compute '{args[1]}' is not a spark compute", provider="spark")

@@ -23,7 +23,7 @@ The split is Dagster's ``StateBackedComponent``:
   subprocess and network calls. The state file holds both: the metastore listings and the
   parsed dbt manifest (``ComponentState``), so it is complete wherever Dagster keeps it;
 - ``build_defs_from_state`` builds the same definitions as ``build_definitions`` (it ends in the
-  same ``definitions_from_state``) from that file alone: no ``dbt parse``, no subprocess, no
+  same ``definitions_from_plan``) from that file alone: no ``dbt parse``, no subprocess, no
   network call, even when the dbt project changed since (the next refresh picks that up). With
   no state yet it reads the dbt project's ``target/manifest.json`` as it is (metastore tables:
   the sources dbt names only), and says to refresh when there is none.
@@ -68,7 +68,7 @@ from dagster.components.utils.translation import TranslationFn, TranslationFnRes
 from pydantic import BaseModel
 
 from floe_dagster.core.errors import ConfigurationError
-from floe_dagster.dagster_stage.definitions import definitions_from_state
+from floe_dagster.dagster_stage.definitions import definitions_from_plan
 from floe_dagster.dagster_stage.names import DefinitionNames, is_dagster_name, scope_of_name
 from floe_dagster.dagster_stage.resources import FloeDbtCliResource
 from floe_dagster.manifest.loader import LoadedManifest, load_manifest
@@ -292,10 +292,9 @@ class FloeComponent(StateBackedComponent, dg.Resolvable):
         # dbt's profiles.yml, derived from the manifest (a local file; the dbt resource needs it)
         write_profiles(loaded)
         plan = compile_plan(loaded, state.dbt_manifest)
-        return definitions_from_state(
-            loaded,
-            state.dbt_manifest,
+        return definitions_from_plan(
             plan,
+            state.dbt_manifest,
             state.sources,
             spec_hook=self.get_asset_spec,
             execute=self.execute,

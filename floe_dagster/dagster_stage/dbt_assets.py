@@ -19,7 +19,6 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_
 from floe_dagster.dagster_stage.names import UNSCOPED, DefinitionNames
 from floe_dagster.dagster_stage.resources import FloeDbtCliResource
 from floe_dagster.dagster_stage.sources import TableRef, source_asset_key
-from floe_dagster.manifest.loader import load_manifest
 from floe_dagster.plan.builders import build_compute
 from floe_dagster.plan.compile import Plan
 from floe_dagster.plugins.compute import ComputePlugin, DbtProfileContext
@@ -124,7 +123,7 @@ class ComputeForDbt:
 
     @classmethod
     def of(cls, plan: Plan, compute: str) -> "ComputeForDbt":
-        loaded = load_manifest(plan.manifest_path, environment=plan.environment, check_assignments=False)
+        loaded = plan.loaded_manifest()
         plugin, config = build_compute(loaded, compute)
         return cls(compute, plugin, config, profile_context(loaded, compute))
 

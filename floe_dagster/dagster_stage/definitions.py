@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
@@ -33,7 +34,7 @@ from floe_dagster.plan.compile import Plan, check_plan_environment, compile_plan
 from floe_dagster.transforms.dbt_manifest import dbt_executable, prepare_dbt_manifest
 from floe_dagster.transforms.profiles import profiles_dir
 
-__all__ = ["MAIN_JOB", "OBSERVE_JOB", "build_definitions", "build_resources", "definitions_from_state"]
+__all__ = ["MAIN_JOB", "OBSERVE_JOB", "build_definitions", "build_resources", "definitions_from_plan"]
 
 
 def build_definitions(
@@ -44,10 +45,11 @@ def build_definitions(
     """manifest.yaml -> Manifest -> Plan -> Definitions (the whole flow of DESIGN.md).
 
     ``compiled_plan`` is the JSON of ``floe compile``; given, the plan is read instead of compiled
-    (in the environment it was compiled for) and checked against the manifest and the dbt
-    project: a stale plan is a ManifestError saying to compile it again.
+    (in the environment it was compiled for), and it alone builds the definitions: it carries the
+    manifest's document. When the manifest file is at hand too, the plan is checked against it and
+    the dbt project: a stale plan is a ManifestError saying to compile it again.
     Metastore tables come from the defs state (``state_path``, default under the manifest's
-    state_dir; see defs/state.py): with a current state, loading calls no metastore.
+    state_dir; see metastores/state.py): with a current state, loading calls no metastore.
     """
     if compiled_plan is None:
         loaded = load_manifest(manifest_path, check_assignments=False)
@@ -56,29 +58,35 @@ def build_definitions(
     else:
         plan = read_plan(compiled_plan)
         environment = check_plan_environment(plan, compiled_plan)
-        loaded = load_manifest(manifest_path, environment=environment, check_assignments=False)
-        dbt_manifest = prepare_dbt_manifest(loaded)
-        plan = current_plan(plan, loaded, dbt_manifest, compiled_plan)
-    return definitions_from_state(loaded, dbt_manifest, plan, load_sources_state(loaded, state_path))
+        if Path(manifest_path).is_file():
+            on_disk = load_manifest(manifest_path, environment=environment, check_assignments=False)
+            dbt_manifest = prepare_dbt_manifest(on_disk)
+            plan = current_plan(plan, on_disk, dbt_manifest, compiled_plan)
+        else:  # the plan alone (a deployment that ships it instead of the manifest files)
+            dbt_manifest = prepare_dbt_manifest(plan.loaded_manifest())
+    return definitions_from_plan(plan, dbt_manifest, load_sources_state(plan.loaded_manifest(), state_path))
 
 
-def definitions_from_state(
-    loaded: LoadedManifest,
-    dbt_manifest: Mapping[str, Any],
+def definitions_from_plan(
     plan: Plan,
+    dbt_manifest: Mapping[str, Any],
     state: SourcesState,
     spec_hook: SpecHook | None = None,
     execute: ExecuteHook | None = None,
     names: DefinitionNames = UNSCOPED,
 ) -> Definitions:
-    """Definitions from a loaded manifest, its parsed dbt manifest, the plan and the defs state.
+    """Definitions from a compiled plan, the parsed dbt manifest and the defs state.
 
-    Makes no network call (``build_definitions`` and ``floe_dagster.FloeComponent`` both end
-    here). ``spec_hook`` and ``execute`` customise the dbt models' specs and each compute
-    group's step (see defs/dbt_assets.py). ``names`` gives every resource key, job, sensor and
-    op name and floe's own asset keys (defs/names.py): unscoped for ``build_definitions``, one
-    scope per platform for the component, so two platforms share a code location.
+    The Dagster stage is a function of the plan: the manifest it reads (catalogs, computes and
+    metastores with their config, source key mappings, freshness windows, automation, ingest) is
+    the one the plan carries (``Plan.loaded_manifest``). Makes no network call
+    (``build_definitions`` and ``floe_dagster.FloeComponent`` both end here). ``spec_hook`` and
+    ``execute`` customise the dbt models' specs and each compute group's step (see
+    dagster_stage/dbt_assets.py). ``names`` gives every resource key, job, sensor and op name and
+    floe's own asset keys (dagster_stage/names.py): unscoped for ``build_definitions``, one scope
+    per platform for the component, so two platforms share a code location.
     """
+    loaded = plan.loaded_manifest()
     source_refs = dbt_source_refs(loaded, dbt_manifest)
     refs_by_metastore: dict[str, list[TableRef]] = defaultdict(list)
     for ref in source_refs.values():
@@ -150,7 +158,7 @@ def definitions_from_state(
 
 def build_resources(loaded: LoadedManifest, names: DefinitionNames = UNSCOPED) -> dict[str, Any]:
     m = loaded.manifest
-    path = str(loaded.path)
+    path = str(loaded.source_path)
     resources: dict[str, Any] = {
         names.dbt_resource: FloeDbtCliResource(
             project_dir=str(loaded.dbt_project_dir),

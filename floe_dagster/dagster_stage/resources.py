@@ -16,8 +16,9 @@ from dagster_dbt import DbtCliResource
 from packaging import version
 from pydantic import Field, PrivateAttr
 
-from floe_dagster.manifest.loader import LoadedManifest, load_manifest
+from floe_dagster.manifest.loader import LoadedManifest
 from floe_dagster.plan.builders import build_catalog, build_compute, build_metastore, table_filter
+from floe_dagster.plan.compile import load_manifest_or_plan
 from floe_dagster.plugins.catalog import MAX_HEALTH_TIMEOUT_S, CatalogPlugin, HealthStatus
 from floe_dagster.plugins.compute import ComputePlugin, ConnectionResult
 from floe_dagster.plugins.metastore import MetastoreConnector, TableFilter
@@ -35,9 +36,7 @@ class _ManifestEntryResource(ConfigurableResource):
 
     def loaded(self) -> LoadedManifest:
         if self._loaded is None:
-            self._loaded = load_manifest(
-                self.manifest_path, environment=self.environment, check_assignments=False
-            )
+            self._loaded = load_manifest_or_plan(self.manifest_path, self.environment)
         return self._loaded
 
 
@@ -88,7 +87,7 @@ class FloeComputeResource(_ManifestEntryResource):
     def for_manifest(cls, loaded: LoadedManifest, name: str) -> FloeComputeResource:
         """The resource of compute ``name``, reusing an already loaded manifest (``floe health``)."""
         resource = cls(
-            manifest_path=str(loaded.path),
+            manifest_path=str(loaded.source_path),
             environment=loaded.environment,
             name=name,
             plugin_type=loaded.target(name).type,

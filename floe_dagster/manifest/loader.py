@@ -59,6 +59,16 @@ class LoadedManifest:
     targets: dict[str, ComputeTarget] = field(default_factory=dict)
     plugin_configs: dict[tuple[PluginKind, str], PluginConfig] = field(default_factory=dict)
     target_types_by_environment: dict[str, dict[str, str]] = field(default_factory=dict)
+    # the merged document of the extends chain (``${env:NAME}`` unresolved): what a plan carries
+    document: dict[str, Any] = field(default_factory=dict, repr=False)
+    # the compiled plan this manifest was read from (None: read from its YAML files)
+    origin: Path | None = None
+
+    @property
+    def source_path(self) -> Path:
+        """What a dbt process or a run's resource loads this manifest from again: the compiled
+        plan it came from, else its own file (``load_manifest_or_plan`` reads either)."""
+        return self.origin or self.path
 
     @property
     def base_dir(self) -> Path:
@@ -107,6 +117,36 @@ def load_manifest(
     chain = load_chain(Path(path))
     problems = check_levels(chain) + check_compute_governance(chain)
     data, source_map = merge_chain(chain)
+    return _validated(
+        data, chain[-1].path, source_map, environment, problems, check_assignments, rule_models, chain=chain
+    )
+
+
+def manifest_from_document(
+    document: dict[str, Any], path: str | os.PathLike[str], environment: str, origin: Path | None = None
+) -> LoadedManifest:
+    """A manifest from its merged document, as a compiled plan carries it (``Plan.manifest``).
+
+    The extends chain's governance was checked when the plan was compiled; the document is
+    validated again here (plugin configs too, ``${env:NAME}`` resolved now), and relative paths
+    resolve against ``path``'s folder, which need not exist any more. ``origin``: the plan file.
+    """
+    manifest_path = Path(path)
+    source_map = SourceMap(file=(origin or manifest_path).name)
+    return _validated(document, manifest_path, source_map, environment, [], True, None, origin=origin)
+
+
+def _validated(
+    data: dict[str, Any],
+    path: Path,
+    source_map: SourceMap,
+    environment: str | None,
+    problems: list[Problem],
+    check_assignments: bool,
+    rule_models: RuleModels | None,
+    chain: list[Layer] | None = None,
+    origin: Path | None = None,
+) -> LoadedManifest:
     try:
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:
@@ -114,7 +154,13 @@ def load_manifest(
         raise ManifestError(problems) from None
     env = environment or current_environment()
     loaded = LoadedManifest(
-        manifest=manifest, path=chain[-1].path, source_map=source_map, environment=env, chain=tuple(chain)
+        manifest=manifest,
+        path=path,
+        source_map=source_map,
+        environment=env,
+        chain=tuple(chain or ()),
+        document=data,
+        origin=origin,
     )
     problems += _check_environment(loaded)
     _resolve_environment_targets(loaded)

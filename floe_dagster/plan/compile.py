@@ -32,13 +32,15 @@ from floe_dagster.manifest.loader import (
     DEFAULT_MANIFEST,
     ENVIRONMENT_ENV,
     LoadedManifest,
+    manifest_from_document,
 )
 from floe_dagster.manifest.positions import NodePath, Position, display_path, load_yaml_with_positions
 from floe_dagster.plan.builders import build_compute
 from floe_dagster.plan.dbt_project import dbt_target_dir, newest_source_mtime, profiles_dir
 
 # 2: manifest_path relative to the plan file, and the inputs' fingerprints (staleness check)
-PLAN_FORMAT_VERSION = 2
+# 3: the manifest's merged document, so a compiled plan alone builds the definitions
+PLAN_FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,25 @@ class Plan:
     transforms: tuple[TransformAssignment, ...] = field(default_factory=tuple)
     # what the plan was compiled from (see plan_inputs); a compiled plan is checked against them
     inputs: dict[str, str] = field(default_factory=dict)
+    # the manifest's merged extends chain (``${env:NAME}`` unresolved): every catalog, compute and
+    # metastore with its config, source key mappings, freshness windows, automation, ingest
+    manifest_document: dict[str, Any] = field(default_factory=dict, repr=False)
+    # the file this plan was read from (``read_plan``); not part of the plan itself
+    source: str | None = field(default=None, compare=False, repr=False)
+
+    def loaded_manifest(self) -> LoadedManifest:
+        """The manifest this plan was compiled from, validated again from the plan alone (no YAML
+        file is read): what the Dagster stage builds its definitions from."""
+        cached: LoadedManifest | None = self.__dict__.get("_loaded")
+        if cached is None:
+            cached = manifest_from_document(
+                self.manifest_document,
+                self.manifest_path,
+                self.environment,
+                origin=Path(self.source) if self.source else None,
+            )
+            object.__setattr__(self, "_loaded", cached)
+        return cached
 
     def by_compute(self) -> dict[str, list[TransformAssignment]]:
         groups: dict[str, list[TransformAssignment]] = {}
@@ -97,10 +118,12 @@ class Plan:
         """Stable JSON (sorted keys, transforms by unique id); with ``relative_to`` the manifest path
         is written relative to that folder, so the artifact moves with its project."""
         payload = {"plan_format_version": PLAN_FORMAT_VERSION, **asdict(self)}
+        del payload["source"]
         if relative_to is not None:
             payload["manifest_path"] = Path(os.path.relpath(self.manifest_path, relative_to)).as_posix()
         payload["transforms"] = sorted(payload["transforms"], key=lambda t: t["unique_id"])
-        return json.dumps(payload, indent=2, sort_keys=True)
+        # default=str: a YAML timestamp or date in the document is written as its text
+        return json.dumps(payload, indent=2, sort_keys=True, default=str)
 
 
 def model_nodes(dbt_manifest: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -366,7 +389,7 @@ def _compile_plan(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any], envir
     problems += environment_parity_problems(loaded, assignments)
     if problems:
         raise ManifestError(problems)
-    return Plan(
+    plan = Plan(
         manifest_name=m.metadata.name,
         manifest_path=str(loaded.path),
         environment=environment or loaded.environment,
@@ -376,7 +399,11 @@ def _compile_plan(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any], envir
         metastores={name: s.type for name, s in sorted(m.metastores.items())},
         transforms=tuple(assignments),
         inputs=plan_inputs(loaded, dbt_manifest),
+        manifest_document=loaded.document,
     )
+    if plan.environment == loaded.environment:  # the manifest the plan was compiled from
+        object.__setattr__(plan, "_loaded", loaded)
+    return plan
 
 
 def first_matching_rule(rule_matches: list[set[str]]) -> dict[str, int]:
@@ -425,6 +452,26 @@ def load_manifest(
     named in its problem when the dbt project's manifest.json is current (no dbt parse): what
     ``floe validate`` and ``floe_dagster.load_manifest`` report."""
     return manifest_loader.load_manifest(path, environment, check_assignments, rule_models=rule_models)
+
+
+def load_manifest_or_plan(path: str | os.PathLike[str], environment: str | None = None) -> LoadedManifest:
+    """The manifest at ``path``: a manifest YAML file, or a plan of ``floe compile`` (a ``.json``
+    file), whose manifest is read from the plan alone. What a dbt process and a run's resources
+    are handed (``LoadedManifest.source_path``), so a deployment may ship the plan alone."""
+    if Path(path).suffix == ".json":
+        plan = read_plan(path)
+        if environment is not None and environment != plan.environment:
+            raise ManifestError(
+                [
+                    Problem(
+                        Position(display_path(Path(path)), 1, 1),
+                        (),
+                        f"the plan was compiled for environment '{plan.environment}', not '{environment}'",
+                    )
+                ]
+            )
+        return plan.loaded_manifest()
+    return manifest_loader.load_manifest(path, environment, check_assignments=False)
 
 
 def current_dbt_manifest(loaded: LoadedManifest) -> dict[str, Any] | None:
@@ -609,7 +656,8 @@ def read_plan(path: str | os.PathLike[str]) -> Plan:
             ]
         ) from None
     try:
-        return Plan.from_json(text, relative_to=path.parent.resolve())
+        plan = Plan.from_json(text, relative_to=path.parent.resolve())
+        return dataclasses.replace(plan, source=str(path.resolve()))
     except json.JSONDecodeError as exc:
         position, reason = Position(shown, exc.lineno, exc.colno), f"not JSON ({exc.msg})"
     except ValueError as exc:

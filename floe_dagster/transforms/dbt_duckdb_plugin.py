@@ -30,8 +30,8 @@ from dbt.adapters.duckdb.plugins import BasePlugin
 from dbt.adapters.duckdb.utils import TargetConfig
 
 from floe_dagster.computes.duckdb import DuckDBComputePlugin, redact_sql, scrub_secrets
-from floe_dagster.manifest.loader import load_manifest
 from floe_dagster.plan.builders import build_catalog
+from floe_dagster.plan.compile import load_manifest_or_plan
 from floe_dagster.readers.metastore_views import (
     ResolvedViews,
     create_source_views,
@@ -52,7 +52,7 @@ class Plugin(BasePlugin):
 
     @cached_property
     def _loaded(self):
-        return load_manifest(self.manifest_path, environment=self.environment, check_assignments=False)
+        return load_manifest_or_plan(self.manifest_path, self.environment)
 
     def _catalog(self, name: str):
         return build_catalog(self._loaded, name)

@@ -24,7 +24,7 @@ def profile_context(loaded: LoadedManifest, compute_name: str) -> DbtProfileCont
     m = loaded.manifest
     return DbtProfileContext(
         compute_name=compute_name,
-        manifest_path=str(loaded.path),
+        manifest_path=str(loaded.source_path),
         environment=loaded.environment,
         state_dir=str(loaded.state_dir),
         catalogs=tuple(sorted(m.catalogs)),

@@ -55,6 +55,32 @@ def graph_signature(defs: Definitions) -> dict[str, Any]:
     return {"nodes": nodes, "ops": ops, "resources": sorted(defs.resources or {})}
 
 
+def full_signature(defs: Definitions) -> dict[str, Any]:
+    """``graph_signature`` plus the jobs with the assets each selects, the sensors, the asset
+    checks, and each resource's type and config (the manifest or plan path it reads aside)."""
+    graph = defs.resolve_asset_graph()
+    jobs = {
+        job.name: sorted(key.to_user_string() for key in job.selection.resolve(graph))  # type: ignore[union-attr]
+        for job in defs.jobs or []
+        if getattr(job, "selection", None) is not None
+    }
+    resources = {
+        key: (
+            type(resource).__name__,
+            {k: getattr(resource, k) for k in type(resource).model_fields if k != "manifest_path"},
+        )
+        for key, resource in (defs.resources or {}).items()
+        if hasattr(resource, "manifest_path")
+    }
+    return {
+        **graph_signature(defs),
+        "jobs": jobs,
+        "sensors": sorted(s.name for s in defs.sensors or []),
+        "checks": sorted(str(key) for key in graph.asset_check_keys),
+        "resource_config": resources,
+    }
+
+
 def test_compile_writes_the_same_bytes_in_every_process(
     demo_project: Path, subprocess_env: dict[str, str]
 ) -> None:
@@ -90,6 +116,29 @@ def test_a_compiled_plan_builds_the_same_definitions_as_the_manifest_even_after_
     assert graph_signature(runpy.run_path(str(moved / "definitions.py"))["defs"]) == graph_signature(
         from_manifest
     )
+
+
+def test_the_compiled_plan_alone_builds_the_same_asset_graph_resources_and_jobs(
+    demo_project: Path, subprocess_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifest = demo_project / "manifests" / "manifest.yaml"
+    from_manifest = build_definitions(manifest)
+    assert compile_plan_cli(demo_project, subprocess_env, "build/plan.json").returncode == 0
+    # a deployment that ships the plan (and the dbt project) without the manifest files
+    shutil.rmtree(demo_project / "manifests")
+    monkeypatch.chdir(demo_project)
+    from_plan = build_definitions(manifest, compiled_plan="build/plan.json")
+    expected = full_signature(from_manifest)
+    assert full_signature(from_plan) == expected
+    assert len(expected["jobs"]) >= 2 and expected["sensors"] and expected["checks"], "compare a real graph"
+    # the resources read the manifest again from the plan, not from the missing YAML file
+    plan_file = str((demo_project / "build" / "plan.json").resolve())
+    assert {getattr(r, "manifest_path", plan_file) for r in (from_plan.resources or {}).values()} == {
+        plan_file
+    }
+    catalog = from_plan.resources["catalog_lakehouse"]  # type: ignore[index]
+    assert catalog.loaded().manifest.catalogs.keys() == {"lakehouse"}
+    assert read_plan("build/plan.json").manifest_document["metadata"]["name"] == catalog.loaded().name
 
 
 def test_a_plan_compiled_for_an_environment_loads_in_that_environment(
