@@ -44,10 +44,10 @@ import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from floe_dagster.core.errors import (
     AuthenticationError,
@@ -64,6 +64,7 @@ from floe_dagster.plugins.aws import (
     THROTTLING_CODES,
     UNAVAILABLE_CODES,
     AwsConfig,
+    AwsCredentialsConfig,
     aws_error_class,
 )
 from floe_dagster.plugins.base import PluginConfig
@@ -98,7 +99,6 @@ PERMISSIONS = {
 }
 _CLASSIFICATIONS = {"parquet", "orc", "avro", "json", "csv"}
 _EXPRESSION_LIMIT = 2048  # characters of a GetTables Expression
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 
 
 class GlueUnavailableError(MetastoreUnavailableError):
@@ -111,9 +111,9 @@ def _catalog_field(name: str) -> Any:
     return copy.copy(AwsConfig.model_fields[name])
 
 
-class GlueMetastoreConfig(PluginConfig):
-    credential_kind: ClassVar[Literal["thrift", "aws", "google"] | None] = "aws"
-    model_config = ConfigDict(hide_input_in_errors=True)  # never echo inputs: they may be secrets
+class GlueMetastoreConfig(AwsCredentialsConfig):
+    """The Glue metastore: the shared AWS region and credentials (plugins/aws.py), the Glue
+    catalog plugin's endpoint fields, and the connector's paging and retry settings."""
 
     region: str | None = Field(
         None, description="AWS region of the catalog, e.g. eu-west-1 (or AWS_REGION / AWS_DEFAULT_REGION)."
@@ -122,17 +122,6 @@ class GlueMetastoreConfig(PluginConfig):
     catalog_id: str | None = _catalog_field("catalog_id")
     endpoint: str | None = _catalog_field("endpoint")
     s3_endpoint: str | None = _catalog_field("s3_endpoint")
-    sts_endpoint: str | None = _catalog_field("sts_endpoint")
-    access_key_id: str | None = _catalog_field("access_key_id")
-    secret_access_key: SecretStr | None = _catalog_field("secret_access_key")
-    session_token: SecretStr | None = _catalog_field("session_token")
-    profile: str | None = _catalog_field("profile")
-    role_arn: str | None = _catalog_field("role_arn")
-    external_id: str | None = _catalog_field("external_id")
-    session_name: str | None = _catalog_field("session_name")
-    max_attempts: int = Field(
-        5, ge=1, le=20, description="Attempts per Glue call in all; throttling/5xx retried with jitter."
-    )
     backoff_s: float = Field(0.2, ge=0, le=60, description="Base of the exponential backoff (seconds).")
     backoff_max_s: float = Field(10.0, ge=0, le=300, description="Longest wait between two attempts.")
     connect_timeout_s: float = Field(5.0, gt=0, le=300, description="Seconds to open a connection.")
@@ -148,17 +137,10 @@ class GlueMetastoreConfig(PluginConfig):
     )
     debug: bool = Field(False, description="Print redacted diagnostics when the connector is built.")
 
-    @field_validator("region")
-    @classmethod
-    def _check_region(cls, value: str | None) -> str | None:
-        if value is not None and not _REGION.match(value):
-            raise ValueError("must be an AWS region name such as us-east-1 or eu-west-1")
-        return value
-
     @model_validator(mode="after")
-    def _one_credential_mode(self) -> GlueMetastoreConfig:
+    def _check_client_config(self) -> GlueMetastoreConfig:
         if self.region is not None:
-            self.aws_config()  # the catalog plugin's validation: one credential mode, valid ARNs/URLs
+            self.aws_config()  # the catalog plugin's checks of its endpoint and catalog_id fields
         return self
 
     def aws_config(self) -> Any:
@@ -177,6 +159,7 @@ class GlueMetastoreConfig(PluginConfig):
             "role_arn": self.role_arn,
             "external_id": self.external_id,
             "session_name": self.session_name,
+            "role_duration_s": self.role_duration_s if "role_duration_s" in self.model_fields_set else None,
             "max_attempts": self.max_attempts,
         }
         return AwsConfig.model_validate({k: v for k, v in fields.items() if v is not None})

@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
-from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from floe_dagster.core.errors import (
     AuthenticationError,
@@ -57,6 +57,7 @@ from floe_dagster.plugins.aws import (
     S3_SECRET_ACCESS_KEY,
     S3_SESSION_TOKEN,
     AwsConfig,
+    AwsCredentialsConfig,
     aws_client_properties,
     aws_error_class,
 )
@@ -97,7 +98,6 @@ INGEST_WRITE_DEFAULTS: dict[str, str] = {
 }
 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _NOT_WORD = re.compile(r"[^A-Za-z0-9]+")
 
 
@@ -315,10 +315,9 @@ class S3IngestConfig(PluginConfig):
         return value
 
 
-class S3MetastoreConfig(PluginConfig):
-    credential_kind: ClassVar[Literal["thrift", "aws", "google"] | None] = "aws"
-    # Never echo inputs (they may be secrets) in the text of validation errors.
-    model_config = ConfigDict(hide_input_in_errors=True)
+class S3MetastoreConfig(AwsCredentialsConfig):
+    """An S3 prefix as a metastore: the shared AWS region and credentials (plugins/aws.py), the
+    bucket, an S3-compatible endpoint, discovery and ingest settings."""
 
     bucket: str = Field(..., description="Bucket name (no s3:// and no key).")
     region: str | None = Field(
@@ -344,19 +343,6 @@ class S3MetastoreConfig(PluginConfig):
             f" {UNLIMITED_THREADS} threads (so at most {UNLIMITED_THREADS} in flight)."
         ),
     )
-    access_key_id: str | None = Field(None, min_length=1, description="Static credentials: access key ID.")
-    secret_access_key: SecretStr | None = Field(
-        None, min_length=1, description="Static credentials: secret access key (use ${env:NAME})."
-    )
-    session_token: SecretStr | None = Field(
-        None, min_length=1, description="Static credentials: session token of temporary keys."
-    )
-    profile: str | None = Field(None, min_length=1, description="Named profile of the AWS config files.")
-    role_arn: str | None = Field(None, description="IAM role to assume with STS.")
-    external_id: str | None = Field(None, description="External ID the role's trust policy requires.")
-    session_name: str | None = Field(None, description="Role session name.")
-    sts_endpoint: str | None = Field(None, description="STS endpoint override (role_arn).")
-    max_attempts: int = Field(5, ge=1, le=20, description="Attempts per S3 request in all (botocore).")
     ingest: S3IngestConfig = Field(default_factory=lambda: S3IngestConfig.model_validate({}))
 
     @field_validator("bucket")
@@ -368,13 +354,6 @@ class S3MetastoreConfig(PluginConfig):
             raise ValueError("must be 3-63 characters of lowercase letters, digits, dots and hyphens")
         return value
 
-    @field_validator("region")
-    @classmethod
-    def _check_region(cls, value: str | None) -> str | None:
-        if value is not None and not _REGION.match(value):
-            raise ValueError("must be an AWS region name such as us-east-1 or eu-west-1")
-        return value
-
     @field_validator("path_prefix")
     @classmethod
     def _check_prefix(cls, value: str) -> str:
@@ -382,7 +361,7 @@ class S3MetastoreConfig(PluginConfig):
             raise ValueError("must be a key prefix relative to the bucket, e.g. raw/ (no leading / or s3://)")
         return value
 
-    @field_validator("endpoint", "sts_endpoint")
+    @field_validator("endpoint")
     @classmethod
     def _check_endpoint(cls, value: str | None) -> str | None:
         if value is None:
@@ -409,8 +388,8 @@ class S3MetastoreConfig(PluginConfig):
         return value
 
     @model_validator(mode="after")
-    def _one_credential_mode(self) -> S3MetastoreConfig:
-        self.aws_config()  # raises a ValidationError located at the offending credential field
+    def _check_client_config(self) -> S3MetastoreConfig:
+        self.aws_config()  # the client config's checks (the endpoint as its s3_endpoint)
         return self
 
     def aws_config(self) -> Any:
@@ -427,6 +406,7 @@ class S3MetastoreConfig(PluginConfig):
             "role_arn": self.role_arn,
             "external_id": self.external_id,
             "session_name": self.session_name,
+            "role_duration_s": self.role_duration_s if "role_duration_s" in self.model_fields_set else None,
             "max_attempts": self.max_attempts,
         }
         return AwsConfig.model_validate({k: v for k, v in fields.items() if v is not None})

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 from urllib.parse import urlsplit
 
 from pydantic import ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -182,35 +182,28 @@ def _optional_url(value: str | None) -> str | None:
     return value.rstrip("/")
 
 
-class AwsConfig(PluginConfig):
-    """AWS settings shared by every plugin that calls AWS (the Glue catalog, the Glue and S3
-    metastores): region, endpoints, one credential mode, retries."""
+def aws_url(value: str | None) -> str | None:
+    """An endpoint override: an http(s) URL without user info, trailing slash removed."""
+    return _optional_url(value)
 
+
+class AwsCredentialsConfig(PluginConfig):
+    """Region and credentials: the AWS settings every AWS plugin config inherits (the Glue
+    catalog, the Glue and S3 metastores), declared and checked once.
+
+    One credential mode, chosen by which fields are set: static keys (+ session token), a named
+    profile, role assumption (``role_arn`` with any of those or the default chain as source), or
+    nothing: the AWS SDK's default chain. ``aws_client_properties`` resolves them.
+    """
+
+    credential_kind: ClassVar[Literal["thrift", "aws", "google"] | None] = "aws"
     # Never echo inputs (they may be secrets) in the text of validation errors.
     model_config = ConfigDict(hide_input_in_errors=True)
 
     region: str | None = Field(
         None,
-        description=(
-            "AWS region of the Glue Data Catalog, e.g. eu-west-1. Unset: as the AWS SDK finds it, from "
-            "AWS_REGION, AWS_DEFAULT_REGION, then the profile's region in the AWS config file."
-        ),
+        description="AWS region, e.g. eu-west-1. Unset: AWS_REGION or AWS_DEFAULT_REGION.",
     )
-    warehouse: str | None = Field(
-        None,
-        description=(
-            "Root for new tables, s3://bucket/prefix (tables go to <warehouse>/<namespace>.db/<table> "
-            "unless the namespace has a location). Unset: every namespace needs a location."
-        ),
-    )
-    catalog_id: str | None = Field(
-        None,
-        description="AWS account ID owning the Glue catalog (cross-account access). Unset: the caller's.",
-    )
-    endpoint: str | None = Field(
-        None, description="Glue endpoint override (VPC endpoint, moto, ...). Unset: the regional endpoint."
-    )
-    s3_endpoint: str | None = Field(None, description="S3 endpoint override. Unset: the regional endpoint.")
     sts_endpoint: str | None = Field(
         None, description="STS endpoint override, used for role_arn. Unset: the regional endpoint."
     )
@@ -247,29 +240,10 @@ class AwsConfig(PluginConfig):
         ge=1,
         le=20,
         description=(
-            "Attempts per Glue (and STS) call in all, first one included; throttling, 5xx and connection "
-            "errors are retried with exponential backoff (botocore 'standard' retry mode)."
+            "Attempts per AWS call in all, first one included; throttling, 5xx and connection errors are"
+            " retried with exponential backoff (botocore 'standard' retry mode)."
         ),
     )
-    properties: dict[str, str] = Field(
-        default_factory=dict,
-        description="Further PyIceberg properties, e.g. s3.connect-timeout, glue.skip-archive.",
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _region_from_the_sdk_chain(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or data.get("region"):
-            return data
-        found = sdk_region(data.get("profile"))
-        if found is None:
-            return data
-        region, source = found
-        if not _REGION.match(region):
-            raise _field_error(
-                cls.__name__, "region", f"is unset and {source} = {region!r} is not an AWS region name"
-            )
-        return {**data, "region": region}
 
     @field_validator("region")
     @classmethod
@@ -278,27 +252,10 @@ class AwsConfig(PluginConfig):
             raise ValueError("must be an AWS region name such as us-east-1 or eu-west-1")
         return value
 
-    @field_validator("warehouse")
+    @field_validator("sts_endpoint")
     @classmethod
-    def _check_warehouse(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value)
-        if parts.scheme != "s3" or not parts.netloc:
-            raise ValueError("must be an S3 URI, s3://bucket/prefix")
-        return value.rstrip("/")
-
-    @field_validator("catalog_id")
-    @classmethod
-    def _check_catalog_id(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"\d{12}", value):
-            raise ValueError("must be a 12-digit AWS account ID")
-        return value
-
-    @field_validator("endpoint", "s3_endpoint", "sts_endpoint")
-    @classmethod
-    def _check_endpoints(cls, value: str | None) -> str | None:
-        return _optional_url(value)
+    def _check_sts_endpoint(cls, value: str | None) -> str | None:
+        return aws_url(value)
 
     @field_validator("role_arn")
     @classmethod
@@ -314,28 +271,9 @@ class AwsConfig(PluginConfig):
             raise ValueError("must be 2-64 characters of letters, digits and +=,.@_-")
         return value
 
-    @field_validator("properties")
-    @classmethod
-    def _no_reserved_keys(cls, value: dict[str, str]) -> dict[str, str]:
-        for key in value:
-            if key in _RESERVED_KEYS or key.startswith(_RESERVED_PREFIXES):
-                raise ValueError(
-                    f"'{key}' is set by the plugin's own fields (region, endpoints, credentials, "
-                    "max_attempts), not in properties"
-                )
-        return value
-
-    @model_validator(mode="after")
-    def _one_credential_mode(self) -> AwsConfig:
+    def credential_problems(self) -> list[tuple[str, str]]:
+        """(field, problem) for every way the set fields mix credential modes."""
         problems: list[tuple[str, str]] = []
-        if self.region is None:
-            problems.append(
-                (
-                    "region",
-                    "is not set: set region (e.g. eu-west-1), or AWS_REGION / AWS_DEFAULT_REGION, "
-                    "or a region in the AWS profile",
-                )
-            )
         if self.access_key_id is not None and self.secret_access_key is None:
             problems.append(("secret_access_key", "is required when access_key_id is set"))
         if self.secret_access_key is not None and self.access_key_id is None:
@@ -356,6 +294,11 @@ class AwsConfig(PluginConfig):
             for name in ("external_id", "session_name", "role_duration_s"):
                 if name in self.model_fields_set:
                     problems.append((name, "only applies to role assumption: set role_arn too"))
+        return problems
+
+    @model_validator(mode="after")
+    def _one_credential_mode(self) -> Self:
+        problems = self.credential_problems()
         if problems:
             raise ValidationError.from_exception_data(
                 type(self).__name__,
@@ -372,12 +315,6 @@ class AwsConfig(PluginConfig):
         return self
 
     @property
-    def aws_region(self) -> str:
-        """The region (the config's, or the SDK chain's: validation guarantees one)."""
-        assert self.region is not None
-        return self.region
-
-    @property
     def credential_mode(self) -> str:
         if self.role_arn is not None:
             return "assume_role"
@@ -386,6 +323,107 @@ class AwsConfig(PluginConfig):
         if self.profile is not None:
             return "profile"
         return "default_chain"
+
+
+class AwsConfig(AwsCredentialsConfig):
+    """What an AWS client needs beyond the credentials: endpoints, the Glue catalog's id and
+    warehouse, further PyIceberg properties; the region is required (from the SDK chain when
+    unset). ``aws_client_properties`` turns it into PyIceberg's ``glue.*`` / ``s3.*`` properties;
+    the metastores build one from their own fields (``aws_config()``)."""
+
+    region: str | None = Field(
+        None,
+        description=(
+            "AWS region of the Glue Data Catalog, e.g. eu-west-1. Unset: as the AWS SDK finds it, from "
+            "AWS_REGION, AWS_DEFAULT_REGION, then the profile's region in the AWS config file."
+        ),
+    )
+    warehouse: str | None = Field(
+        None,
+        description=(
+            "Root for new tables, s3://bucket/prefix (tables go to <warehouse>/<namespace>.db/<table> "
+            "unless the namespace has a location). Unset: every namespace needs a location."
+        ),
+    )
+    catalog_id: str | None = Field(
+        None,
+        description="AWS account ID owning the Glue catalog (cross-account access). Unset: the caller's.",
+    )
+    endpoint: str | None = Field(
+        None, description="Glue endpoint override (VPC endpoint, moto, ...). Unset: the regional endpoint."
+    )
+    s3_endpoint: str | None = Field(None, description="S3 endpoint override. Unset: the regional endpoint.")
+    properties: dict[str, str] = Field(
+        default_factory=dict,
+        description="Further PyIceberg properties, e.g. s3.connect-timeout, glue.skip-archive.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _region_from_the_sdk_chain(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("region"):
+            return data
+        found = sdk_region(data.get("profile"))
+        if found is None:
+            return data
+        region, source = found
+        if not _REGION.match(region):
+            raise _field_error(
+                cls.__name__, "region", f"is unset and {source} = {region!r} is not an AWS region name"
+            )
+        return {**data, "region": region}
+
+    @field_validator("warehouse")
+    @classmethod
+    def _check_warehouse(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme != "s3" or not parts.netloc:
+            raise ValueError("must be an S3 URI, s3://bucket/prefix")
+        return value.rstrip("/")
+
+    @field_validator("catalog_id")
+    @classmethod
+    def _check_catalog_id(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"\d{12}", value):
+            raise ValueError("must be a 12-digit AWS account ID")
+        return value
+
+    @field_validator("endpoint", "s3_endpoint")
+    @classmethod
+    def _check_endpoints(cls, value: str | None) -> str | None:
+        return _optional_url(value)
+
+    @field_validator("properties")
+    @classmethod
+    def _no_reserved_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if key in _RESERVED_KEYS or key.startswith(_RESERVED_PREFIXES):
+                raise ValueError(
+                    f"'{key}' is set by the plugin's own fields (region, endpoints, credentials, "
+                    "max_attempts), not in properties"
+                )
+        return value
+
+    def credential_problems(self) -> list[tuple[str, str]]:
+        problems = super().credential_problems()
+        if self.region is None:
+            problems.insert(
+                0,
+                (
+                    "region",
+                    "is not set: set region (e.g. eu-west-1), or AWS_REGION / AWS_DEFAULT_REGION, "
+                    "or a region in the AWS profile",
+                ),
+            )
+        return problems
+
+    @property
+    def aws_region(self) -> str:
+        """The region (the config's, or the SDK chain's: validation guarantees one)."""
+        assert self.region is not None
+        return self.region
 
 
 # What botocore's DEBUG logs show of credentials: the session token in request headers and

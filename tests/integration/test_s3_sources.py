@@ -373,10 +373,12 @@ def test_concurrency_50_and_unlimited_on_the_ingest_path(
     threads: int | None,
     expected: int,
 ) -> None:
+    import floe_dagster.core.parallel as parallel_module
     import floe_dagster.metastores.s3 as s3_module
 
-    if threads is not None:
+    if threads is not None:  # the connector's pool and the ordered map's thread cap
         monkeypatch.setattr(s3_module, "UNLIMITED_THREADS", threads)
+        monkeypatch.setattr(parallel_module, "UNLIMITED_THREADS", threads)
     for part in range(60):
         bucket.put(f"many/part-{part:02d}.parquet", parquet_bytes(range(part * 2, part * 2 + 2)))
     conn = connector(bucket, concurrency=concurrency)
