@@ -289,8 +289,8 @@ def measure(
             expected["rows"] = rows
         return sample
 
-    def side(method_of: Callable[[], Method]) -> Callable[[str], Sample]:
-        return lambda label: timed(method_of(), label)
+    def side(method: Method) -> Callable[[str], Sample]:
+        return lambda label: timed(method, label)
 
     methods: dict[str, Method] = {}
     orchestrated = Method(
@@ -333,7 +333,7 @@ def measure(
         + ")",
         flush=True,
     )
-    results = alternate({name: side(lambda m=m: m) for name, m in methods.items()}, repeat)
+    results = alternate({name: side(method) for name, method in methods.items()}, repeat)
     return results, dagster_runs
 
 
