@@ -1,20 +1,25 @@
 """Code-location load time with 10,000 metastore tables, from cached defs state.
 
-Side by side in one process, alternating, median of ``--rounds``:
+Each side is a fresh process, as a code server is (``benchmarks/_common.py``, ``compare_load``):
 
-- floe:  ``build_definitions(manifest)`` of the demo project whose defs state lists
-         ``--tables`` tables (over ``--namespaces`` namespaces) in its metastore, plus the
-         3 demo tables and the dbt models reading them;
-- bare:  ``Definitions(assets=[AssetSpec(key) for key in the same keys])``.
+- floe:        ``definitions.py`` of a copy of the demo project (``build_definitions``) whose defs
+               state lists ``--tables`` tables (over ``--namespaces`` namespaces) in its
+               metastore, plus the 3 demo tables and the dbt models reading them; the process
+               imports dagster, floe_dagster (with dagster-dbt, dbt and PyIceberg as it needs them),
+               builds the definitions, the repository and its snapshot;
+- bare:        ``Definitions(assets=[AssetSpec(key) ...])`` of exactly the keys floe's load produced;
+- observable:  the same keys as one ``multi_observable_source_asset`` (Dagster's own floor).
 
-Each load is what a code server does with a definitions module (``benchmarks/_common.py``:
-build, repository, snapshot; imports warm). This is the quick synthetic variant: the state file
-is synthesised (columns, location, format, partition keys and count, DDL time per table) and
-nothing is listed. ``benchmarks/observe_scale.py`` measures the same load from the state
-``floe refresh`` writes for a real Hive Metastore. During the rounds no metastore connector may
-be built and no Thrift connection opened (checked): the load must not need one.
+A warm-up of each side, then ``--rounds`` rounds alternating the order; the process wall
+times are compared (medians, spread) and each process's stages are printed (imports,
+definitions, repository, snapshot, Python's start and exit). Every round checks that the three
+loaded the same asset keys and that floe's load built no metastore connector and opened no
+Thrift connection. This is the quick synthetic variant: the state file is synthesised
+(columns, location, format, partition keys and count, DDL time per table) and nothing is
+listed; ``benchmarks/observe_scale.py`` measures the same load from the state ``floe refresh``
+writes for a real Hive Metastore.
 
-    .venv/bin/python benchmarks/load_scale.py [--tables 10000] [--namespaces 20] [--rounds 5]
+    .venv/bin/python benchmarks/load_scale.py [--tables 10000] [--namespaces 20] [--rounds 3] [--quick]
 
 Target: floe / bare <= 1.5.
 """
@@ -27,19 +32,21 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import compare_load, no_metastore_calls, print_load, quiet_loads, state_asset_keys
+from _common import (
+    compare_load,
+    copy_demo_project,
+    prepare_dbt_manifest,
+    print_load,
+    print_load_comparison,
+    state_module,
+)
 
 
 def synthesise_state(loaded, tables: int, namespaces: int):  # type: ignore[no-untyped-def]
-    from floe_dagster.metastores.state import (
-        MetastoreState,
-        SourcesState,
-        TableRecord,
-        metastore_fingerprint,
-    )
-
+    state_ = state_module()
+    MetastoreState, SourcesState = state_.MetastoreState, state_.SourcesState
     now = time.time()
-    records: list[TableRecord] = []
+    records: list[dict] = []
     for raw in ("customers", "orders", "payments"):  # the demo's tables, read by dbt
         records.append(table_record("raw", raw, now, partitioned=False))
     for i in range(tables):
@@ -49,7 +56,7 @@ def synthesise_state(loaded, tables: int, namespaces: int):  # type: ignore[no-u
     state = SourcesState(manifest=loaded.name, environment=loaded.environment)
     state.metastores[name] = MetastoreState(
         type=loaded.manifest.metastores[name].type,
-        fingerprint=metastore_fingerprint(loaded, name),
+        fingerprint=state_.metastore_fingerprint(loaded, name),
         refreshed_at=now,
         tables=records,
     )
@@ -80,32 +87,34 @@ def table_record(namespace: str, name: str, now: float, partitioned: bool):  # t
     }
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--tables", type=int, default=10_000)
     parser.add_argument("--namespaces", type=int, default=20)
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
-    quiet_loads()
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternating rounds after the warm-up (default 3)"
+    )
+    parser.add_argument("--quick", action="store_true", help="500 tables, 3 rounds")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.tables, args.rounds = 500, 3
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
 
     from floe_dagster import load_manifest
-    from floe_dagster.metastores.state import default_state_path, save_state
-    from floe_dagster.transforms.dbt_manifest import prepare_dbt_manifest
-    from tests.helpers import copy_demo_project
 
-    with tempfile.TemporaryDirectory() as tmp:
+    print_load("before")
+    with tempfile.TemporaryDirectory(prefix="floe-load-scale-") as tmp:
         root = copy_demo_project(Path(tmp) / "project")
         loaded = load_manifest(root / "manifests" / "manifest.yaml")
-        print(f"preparing: dbt parse of the demo project, state with {args.tables:,} tables ...")
+        print(f"preparing: dbt parse of the demo project, state with {args.tables:,} tables ...", flush=True)
         prepare_dbt_manifest(loaded)
         state = synthesise_state(loaded, args.tables, args.namespaces)
-        path = save_state(state, default_state_path(loaded))
-        keys = state_asset_keys(state)
-        with no_metastore_calls() as calls:
-            result = compare_load(loaded.path, keys, args.rounds)
-        assert not calls, f"the load called the metastore: {calls}"
-        print(f"state file: {path.stat().st_size / 1e6:.1f} MB ({len(keys):,} tables)")
-        print_load(result)
+        path = state_module().save_state(state, state_module().default_state_path(loaded))
+        print(f"state file: {path.stat().st_size / 1e6:.1f} MB", flush=True)
+        results = compare_load(root, args.rounds, Path(tmp))
+        print_load_comparison(results)
+    print_load("after")
     return 0
 
 

@@ -1,55 +1,78 @@
 """How much slower is materialising the demo's dbt models through Dagster than plain `dbt build`?
 
-Usage: .venv/bin/python benchmarks/materialize_overhead.py [--repeat N] [--no-floe-run] [--keep]
+Usage: .venv/bin/python benchmarks/materialize_overhead.py [--repeat N] [--no-floe-run] [--keep] [--quick]
 
-What is measured: the wall time of each method below, run as subprocesses on one isolated
-temporary copy of the demo project (manifests/, dbt_project/ without target/ and logs/,
-definitions.py), seeded with `floe seed`:
+What is measured: the wall time of each method below, each a fresh process (as a user starts
+it), on one isolated temporary copy of the demo project (manifests/, dbt_project/ without target/
+and logs/, definitions.py), seeded with `floe seed`:
 
-  dbt        plain `dbt build --target duckdb` in the copy's dbt_project, with the profiles.yml
-             floe generates: every model on one compute, one dbt process (the baseline);
-  dbt-split  the very `dbt build --target <compute> --select ...` commands Dagster ran in its
-             warm-up run (one per compute of floe's plan), replayed in order as plain
-             subprocesses: the same dbt work as Dagster does, without Dagster;
   dagster    `dagster asset materialize -f definitions.py --select kind:dbt` in the copy, with
-             DAGSTER_HOME set to a temporary folder holding an empty dagster.yaml;
+             DAGSTER_HOME set to a temporary folder holding an empty dagster.yaml. Its dbt runs
+             inside the run's own process (floe's in-process dbt for DuckDB computes), one
+             `dbt build --target <compute> --select ...` invocation per compute group;
+  dbt        plain `dbt build --target duckdb` of exactly the nodes (models and data tests) the
+             Dagster warm-up run executed, named with `--select ... --indirect-selection empty`,
+             with the profiles.yml floe generates: the same models and tests on one compute in
+             one dbt process (the baseline). A bare `dbt build` would also run the six data tests
+             on the raw source tables, which the Dagster run does not: more work, flattering Dagster;
+  dbt-split  the same, as one plain `dbt build` process per Dagster invocation (its target and
+             its nodes): the same dbt work as Dagster does, split as Dagster splits it;
   floe       `floe run manifests/manifest.yaml` (observes the raw tables, then the main job).
 
-Why: Dagster runs dbt in subprocesses, so whatever it takes beyond plain dbt is orchestration
-overhead (Python and Dagster start-up, loading definitions.py, dagster-dbt's per-invocation
-work, event storage, process exit) plus what splitting the models over several computes
-costs (one dbt process per compute). dagster/dbt shows both; dagster/dbt-split only the first.
-Absolute times depend on the machine, so they are printed, never asserted.
+Same work, checked every round (the warm-up included): the set of dbt nodes each method executed
+(from the run_results.json of each of its dbt invocations) must equal the Dagster run's, every
+node must have passed, and the rows of every output table (the Iceberg tables in the demo's
+catalog; each must have a new snapshot, written by this run) must equal those the plain dbt
+warm-up wrote. A difference exits with status 3.
 
-Every method runs once untimed first (so each has parsed the dbt project once and DuckDB's
-files exist), then the methods alternate (dbt, dbt-split, dagster, floe, dbt, ...) for
---repeat rounds, so drift of the machine's load hits all of them alike. The table shows the
-median wall time and, steadier on a busy machine, the median CPU time of each method's
-process tree. It also counts the timed runs in which dbt re-parsed the whole project ("Unable
-to do partial parsing" in the run's output, or in the dbt.log of a target folder dagster-dbt
-made for the run): with partial parsing working, that count is 0 everywhere.
+Why: whatever Dagster takes beyond plain dbt is orchestration overhead (Python and Dagster
+start-up, loading definitions.py, dagster-dbt's per-invocation work, event storage, process
+exit) plus what splitting the models over several computes costs. dagster/dbt shows both;
+dagster/dbt-split only the first. Stages are printed: for dbt, dbt's own execution (the
+`elapsed_time` of its run_results.json, Iceberg commits included) and the rest (start-up,
+imports, parse); for the Dagster methods, from the run's event log, the time before the run
+began (imports, loading the definitions, creating the run), dbt's execution, the rest of the run
+(event handling, observation, step orchestration) and the time after the run (process exit).
+After the rounds, one fresh process loads definitions.py alone to split the time before the
+run into imports and definitions load.
+
+Every method runs once untimed first, then the methods alternate for --repeat rounds (default
+3), the order reversed every other round, so drift of the machine's load hits all of them alike.
+The table shows the median and spread of the wall time and the median CPU time of each
+method's process tree. It also counts the timed runs in which dbt re-parsed the whole project
+("Unable to do partial parsing" in the run's output, or in a dbt.log of the run): with partial
+parsing working, that count is 0 everywhere. Absolute times depend on the machine: printed,
+never asserted.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import hashlib
+import json
 import re
-import resource
-import shlex
 import shutil
-import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-# The folder of the interpreter running this script (the venv's bin), not its resolved target.
-VENV_BIN = Path(sys.executable).parent
+from _common import (
+    REPO,
+    VENV_BIN,
+    Mismatch,
+    Sample,
+    alternate,
+    clean_env,
+    print_load,
+    print_summary,
+    require_equal,
+    run_process,
+)
+
 MANIFEST = Path("manifests") / "manifest.yaml"
 DBT_SELECTION = "kind:dbt"
 REPARSE_MARKER = "Unable to do partial parsing"
@@ -62,21 +85,27 @@ class Method:
     name: str
     commands: list[list[str]]  # run one after the other; timed together
     cwd: Path
+    dagster: bool = False  # its stages come from a Dagster event log
 
 
 @dataclass(frozen=True)
-class Timing:
-    wall: float
-    cpu: float
-    reparsed: bool
+class Invocation:
+    """One dbt invocation: its target and the unique ids of the nodes it executed."""
+
+    target: str
+    nodes: frozenset[str]
+    elapsed: float
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="timed rounds (default: 3)")
     parser.add_argument("--no-floe-run", action="store_true", help="skip `floe run`")
     parser.add_argument("--keep", action="store_true", help="keep the temporary copy and its logs")
+    parser.add_argument("--quick", action="store_true", help="3 rounds, without `floe run`")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.repeat, args.no_floe_run = 3, True
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     return args
@@ -101,153 +130,227 @@ def make_environment(workdir: Path) -> dict[str, str]:
     home = workdir / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").touch()
-    env = {key: value for key, value in os.environ.items() if not key.startswith(("FLOE_", "DBT_"))}
-    env["PATH"] = os.pathsep.join([str(VENV_BIN), env.get("PATH", "")])
-    env["DAGSTER_HOME"] = str(home)
-    env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
-    return env
-
-
-def run(commands: list[list[str]], cwd: Path, env: dict[str, str], log: Path) -> tuple[float, float]:
-    """Run the commands in turn, output to `log`; return wall and CPU seconds, or exit on failure."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    with log.open("w", encoding="utf-8") as out:
-        for command in commands:
-            result = subprocess.run(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
-            if result.returncode != 0:
-                break
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if result.returncode != 0:
-        tail = "\n".join(log.read_text(encoding="utf-8").splitlines()[-20:])
-        sys.exit(f"`{shlex.join(command)}` failed (exit {result.returncode}) in {cwd}:\n{tail}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu
-
-
-def invocation_logs(copy: Path) -> set[Path]:
-    """The dbt.log of every target folder dagster-dbt has made in the copy so far."""
-    return set((copy / "dbt_project" / "target").glob("*/dbt.log"))
-
-
-def timed_run(method: Method, copy: Path, env: dict[str, str], log: Path) -> Timing:
-    known = invocation_logs(copy)
-    wall, cpu = run(method.commands, method.cwd, env, log)
-    outputs = [log, *sorted(invocation_logs(copy) - known)]
-    reparsed = any(REPARSE_MARKER in path.read_text(encoding="utf-8") for path in outputs)
-    return Timing(wall, cpu, reparsed)
-
-
-def prepare(copy: Path, env: dict[str, str], logs: Path) -> None:
-    """Seed the raw tables, then write profiles.yml and dbt's manifest the way floe does."""
-    run([[str(VENV_BIN / "floe"), "seed", str(MANIFEST)]], copy, env, logs / "seed.log")
-    script = (
-        "from floe_dagster.manifest.loader import load_manifest\n"
-        "from floe_dagster.transforms.dbt_manifest import prepare_dbt_manifest\n"
-        f"prepare_dbt_manifest(load_manifest({str(MANIFEST)!r}))\n"
-    )
-    run([[sys.executable, "-c", script]], copy, env, logs / "prepare.log")
+    return clean_env(DAGSTER_HOME=str(home))
 
 
 def profiles_dir(copy: Path) -> Path:
     return copy / ".floe" / "dbt_profiles"
 
 
-def plain_dbt(copy: Path) -> Method:
-    command = [str(VENV_BIN / "dbt"), "build", "--profiles-dir", str(profiles_dir(copy))]
-    return Method("dbt", [[*command, "--target", "duckdb"]], copy / "dbt_project")
+def prepare(copy: Path, env: dict[str, str], logs: Path) -> None:
+    """Seed the raw tables, then write profiles.yml and dbt's manifest the way floe does."""
+    run_process([[str(VENV_BIN / "floe"), "seed", str(MANIFEST)]], copy, env, logs / "seed.log")
+    script = (
+        "import sys; sys.path.insert(0, 'benchmarks_dir')\n"
+        "from _common import prepare_dbt_manifest\n"
+        "from floe_dagster import load_manifest\n"
+        f"prepare_dbt_manifest(load_manifest({str(MANIFEST)!r}))\n"
+    ).replace("benchmarks_dir", str(Path(__file__).resolve().parent))
+    run_process([[sys.executable, "-c", script]], copy, env, logs / "prepare.log")
 
 
-def dagster(copy: Path) -> Method:
-    command = ["dagster", "asset", "materialize", "-f", "definitions.py", "--select", DBT_SELECTION]
-    return Method("dagster", [[str(VENV_BIN / command[0]), *command[1:]]], copy)
+# --- what each run did --------------------------------------------------------------------------
 
 
-def floe_run(copy: Path) -> Method:
-    return Method("floe", [[str(VENV_BIN / "floe"), "run", str(MANIFEST)]], copy)
+def run_results(copy: Path) -> dict[Path, float]:
+    """Every run_results.json under the copy's dbt target folder, with its modification time."""
+    return {p: p.stat().st_mtime for p in (copy / "dbt_project" / "target").rglob("run_results.json")}
 
 
-def dbt_split(copy: Path, dagster_log: Path) -> Method:
-    """Dagster's own dbt commands (read from its log), as plain dbt with floe's profiles.
+def invocations(copy: Path, known: dict[Path, float]) -> list[Invocation]:
+    """The dbt invocations whose run_results.json appeared or changed since ``known``, in order;
+    a node that did not pass fails the benchmark."""
+    found = []
+    for path, mtime in sorted(run_results(copy).items(), key=lambda item: item[1]):
+        if known.get(path) == mtime:
+            continue
+        data = json.loads(path.read_text(encoding="utf-8"))
+        bad = [
+            (r["unique_id"], r["status"]) for r in data["results"] if r["status"] not in ("success", "pass")
+        ]
+        if bad:
+            raise Mismatch(f"{path}: nodes did not pass: {bad}")
+        target = data.get("args", {}).get("target") or "default"
+        nodes = frozenset(r["unique_id"] for r in data["results"])
+        found.append(Invocation(target, nodes, float(data.get("elapsed_time", 0.0))))
+    return found
 
-    Each --target gets its own target folder, as dbt keeps a partial parse for one target only:
-    sharing `target/` would make these commands and plain dbt re-parse each other's work.
-    """
-    found = DAGSTER_DBT_COMMAND.findall(dagster_log.read_text(encoding="utf-8"))
-    if not found:
-        sys.exit(f"no `Running dbt command` line in {dagster_log}: did dagster-dbt change its log?")
-    commands = []
-    for line in found:
-        command = shlex.split(line)
-        target = command[command.index("--target") + 1] if "--target" in command else "default"
-        commands.append(
-            [*command, "--profiles-dir", str(profiles_dir(copy)), "--target-path", f"target/split-{target}"]
-        )
-    return Method("dbt-split", commands, copy / "dbt_project")
+
+def iceberg_tables(copy: Path) -> dict[str, tuple[int | None, str]]:
+    """Every non-raw table of the demo's Iceberg catalog: (current snapshot id, digest of its rows)."""
+    import pyarrow as pa
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    floe = copy / ".floe"
+    catalog = SqlCatalog(
+        "lakehouse", uri=f"sqlite:///{floe / 'catalog.db'}", warehouse=f"file://{floe / 'warehouse'}"
+    )
+    tables: dict[str, tuple[int | None, str]] = {}
+    for namespace in catalog.list_namespaces():
+        if namespace[-1] == "raw":
+            continue
+        for identifier in catalog.list_tables(namespace):
+            table = catalog.load_table(identifier)
+            snapshot = table.current_snapshot()
+            arrow: pa.Table = table.scan().to_arrow()
+            rows = sorted(json.dumps(row, sort_keys=True, default=str) for row in arrow.to_pylist())
+            digest = hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
+            tables[".".join(identifier)] = (
+                snapshot.snapshot_id if snapshot else None,
+                f"{len(rows)} rows {digest}",
+            )
+    return tables
+
+
+def dagster_stages(home: Path, started: float, ended: float, dbt_elapsed: float) -> dict[str, float]:
+    """From the event log of the runs a Dagster process made between ``started`` and ``ended``
+    (epoch seconds): before the first run began, dbt's execution, the rest of the runs, after."""
+    import logging
+
+    from dagster import DagsterEventType, DagsterInstance
+
+    logging.getLogger("dagster").setLevel(logging.ERROR)
+    with DagsterInstance.from_config(str(home)) as instance:
+        runs = [r for r in instance.get_run_records() if r.create_timestamp.timestamp() >= started - 1]
+        if not runs:
+            raise Mismatch(f"no Dagster run was recorded in {home}")
+        begins, ends = [], []
+        for record in runs:
+            for event in instance.all_logs(record.dagster_run.run_id):
+                kind = event.dagster_event.event_type if event.dagster_event else None
+                if kind == DagsterEventType.RUN_START:
+                    begins.append(event.timestamp)
+                elif kind in (DagsterEventType.RUN_SUCCESS, DagsterEventType.RUN_FAILURE):
+                    ends.append(event.timestamp)
+    first, last = min(begins), max(ends)
+    return {
+        "before run": first - started,
+        "dbt execution": dbt_elapsed,
+        "rest of run": (last - first) - dbt_elapsed,
+        "after run": ended - last,
+    }
+
+
+# --- the methods ---------------------------------------------------------------------------------
+
+
+def dbt_command(copy: Path, target: str, nodes: frozenset[str], target_path: str | None = None) -> list[str]:
+    """`dbt build` of exactly these nodes (by name; tests too, so no indirect selection)."""
+    names = sorted(
+        {uid.split(".")[2] for uid in nodes if not uid.startswith("operation.")}
+    )  # hooks run anyway
+    command = [str(VENV_BIN / "dbt"), "build", "--profiles-dir", str(profiles_dir(copy)), "--target", target]
+    command += ["--select", *names, "--indirect-selection", "empty"]
+    return command + (["--target-path", target_path] if target_path else [])
 
 
 def measure(
-    copy: Path,
-    include_floe_run: bool,
-    repeat: int,
-    env: dict[str, str],
-    logs: Path,
-    progress: Callable[[str], None],
-) -> dict[str, list[Timing]]:
-    """One untimed warm-up of each method, then `repeat` alternating timed rounds."""
+    copy: Path, include_floe_run: bool, repeat: int, env: dict[str, str], logs: Path
+) -> tuple[dict[str, list[Sample]], list[Invocation]]:
+    """A warm-up of Dagster (which tells the others what to run), then of every other method,
+    then ``repeat`` alternating rounds. Every run's nodes and output rows are checked."""
+    home = Path(env["DAGSTER_HOME"])
+    expected: dict[str, Any] = {}
 
-    def warm_up(method: Method) -> None:
-        timing = timed_run(method, copy, env, logs / f"{method.name}-warmup.log")
-        progress(f"warm-up  {describe(method.name, timing)}")
-
-    plain, orchestrated = plain_dbt(copy), dagster(copy)
-    warm_up(plain)
-    warm_up(orchestrated)  # its log tells which dbt commands Dagster runs
-    split = dbt_split(copy, logs / "dagster-warmup.log")
-    warm_up(split)
-    todo = [plain, split, orchestrated]
-    if include_floe_run:
-        todo.append(floe_run(copy))
-        warm_up(todo[-1])
-    timings: dict[str, list[Timing]] = {method.name: [] for method in todo}
-    for round_ in range(1, repeat + 1):
-        for method in todo:
-            timing = timed_run(method, copy, env, logs / f"{method.name}-{round_}.log")
-            timings[method.name].append(timing)
-            progress(f"round {round_}  {describe(method.name, timing)}")
-    return timings
-
-
-def describe(name: str, timing: Timing) -> str:
-    reparsed = "  (dbt re-parsed the project)" if timing.reparsed else ""
-    return f"{name:<9} {timing.wall:6.2f} s wall {timing.cpu:6.2f} s cpu{reparsed}"
-
-
-def report(timings: dict[str, list[Timing]]) -> str:
-    wall = {name: statistics.median(t.wall for t in runs) for name, runs in timings.items()}
-    cpu = {name: statistics.median(t.cpu for t in runs) for name, runs in timings.items()}
-    lines = [
-        f"{'method':<9} {'runs':>4} {'wall s':>7} {'min s':>6} {'max s':>6} {'cpu s':>6} {'re-parsed':>9}"
-        "  median wall ratio (cpu ratio)"
-    ]
-    for name, runs in timings.items():
-        walls = [t.wall for t in runs]
-        reparsed = f"{sum(t.reparsed for t in runs)}/{len(runs)}"
-        bases = ["dbt"] if name in ("dbt", "dbt-split") else ["dbt", "dbt-split"]
-        ratios = [
-            f"{name}/{base} = {wall[name] / wall[base]:.2f}x ({cpu[name] / cpu[base]:.2f}x)" for base in bases
-        ]
-        lines.append(
-            f"{name:<9} {len(runs):>4} {wall[name]:>7.2f} {min(walls):>6.2f} {max(walls):>6.2f}"
-            f" {cpu[name]:>6.2f} {reparsed:>9}  {'   '.join(ratios)}"
+    def timed(method: Method, label: str) -> Sample:
+        known, before_tables = run_results(copy), iceberg_tables(copy)
+        dbt_logs = set((copy / "dbt_project" / "target").rglob("dbt.log"))
+        log = logs / f"{method.name}-{label}.log"
+        started = time.time()
+        sample = run_process(method.commands, method.cwd, env, log)
+        ended = time.time()
+        ran = invocations(copy, known)
+        nodes = frozenset().union(*(i.nodes for i in ran)) if ran else frozenset()
+        elapsed = sum(i.elapsed for i in ran)
+        if method.dagster:
+            sample.stages = dagster_stages(home, started, ended, elapsed)
+        else:
+            sample.stages = {"dbt execution": elapsed, "start-up + parse": sample.wall - elapsed}
+        new_logs = set((copy / "dbt_project" / "target").rglob("dbt.log")) - dbt_logs
+        texts = [log.read_text(encoding="utf-8")] + [p.read_text(encoding="utf-8") for p in new_logs]
+        reparsed = any(REPARSE_MARKER in text for text in texts)
+        tables = iceberg_tables(copy)
+        stale = sorted(
+            name for name, (snapshot, _) in tables.items() if before_tables.get(name, (None,))[0] == snapshot
         )
-    return "\n".join(lines)
+        if stale:
+            raise Mismatch(f"{method.name} {label}: these output tables got no new snapshot: {stale}")
+        rows = {name: digest for name, (_, digest) in tables.items()}
+        sample.output = {"nodes": nodes, "rows": rows, "invocations": ran, "reparsed": reparsed}
+        if "nodes" in expected:
+            require_equal(
+                f"{method.name} {label}: dbt nodes executed", "dagster", expected["nodes"], method.name, nodes
+            )
+        if "rows" in expected:
+            require_equal(
+                f"{method.name} {label}: output table rows", "first run", expected["rows"], method.name, rows
+            )
+        else:
+            expected["rows"] = rows
+        return sample
+
+    def side(method: Method) -> Callable[[str], Sample]:
+        return lambda label: timed(method, label)
+
+    methods: dict[str, Method] = {}
+    orchestrated = Method(
+        "dagster",
+        [
+            [
+                str(VENV_BIN / "dagster"),
+                "asset",
+                "materialize",
+                "-f",
+                "definitions.py",
+                "--select",
+                DBT_SELECTION,
+            ]
+        ],
+        copy,
+        dagster=True,
+    )
+    print("warm-up dagster (its dbt invocations tell the other methods what to run) ...", flush=True)
+    first = timed(orchestrated, "first")
+    dagster_runs: list[Invocation] = first.output["invocations"]
+    expected["nodes"] = first.output["nodes"]
+    if len(dagster_runs) < 1:
+        raise Mismatch("the Dagster run made no dbt invocation")
+    methods["dbt"] = Method("dbt", [dbt_command(copy, "duckdb", expected["nodes"])], copy / "dbt_project")
+    methods["dbt-split"] = Method(
+        "dbt-split",
+        [dbt_command(copy, i.target, i.nodes, f"target/split-{i.target}") for i in dagster_runs],
+        copy / "dbt_project",
+    )
+    methods["dagster"] = orchestrated
+    if include_floe_run:
+        methods["floe"] = Method("floe", [[str(VENV_BIN / "floe"), "run", str(MANIFEST)]], copy, dagster=True)
+    tests = sum(1 for n in expected["nodes"] if n.startswith("test."))
+    models = sum(1 for n in expected["nodes"] if n.startswith("model."))
+    print(
+        f"same work on every side: {models} models and {tests} data tests"
+        f" ({len(dagster_runs)} dbt invocation(s) in the Dagster run: "
+        + ", ".join(f"{i.target} {len(i.nodes)} nodes" for i in dagster_runs)
+        + ")",
+        flush=True,
+    )
+    results = alternate({name: side(method) for name, method in methods.items()}, repeat)
+    return results, dagster_runs
+
+
+def load_stages(copy: Path, env: dict[str, str], logs: Path) -> dict[str, float]:
+    """One fresh process loading definitions.py alone: what the time before a run is made of."""
+    common = Path(__file__).resolve().parent / "_common.py"
+    command = [sys.executable, str(common), "load", "floe", str(copy / "definitions.py")]
+    sample = run_process([command], copy, {**env, "FLOE_MANIFEST": str(copy / MANIFEST)}, logs / "load.log")
+    stages = dict(sample.stages)
+    stages["python start + exit"] = sample.wall - sum(stages.values())
+    return stages
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="floe-bench-"))
+    print_load("before")
     try:
         copy = copy_project(workdir)
         env = make_environment(workdir)
@@ -255,16 +358,29 @@ def main(argv: list[str] | None = None) -> int:
         logs.mkdir()
         print(f"preparing a copy of the demo project in {copy} ...", flush=True)
         prepare(copy, env, logs)
-        timings = measure(
-            copy, not args.no_floe_run, args.repeat, env, logs, lambda line: print(line, flush=True)
+        results, _ = measure(copy, not args.no_floe_run, args.repeat, env, logs)
+        print_summary(results, "dbt", target="dagster / dbt <= 1.5x")
+        medians = {n: sorted(s.wall for s in runs)[len(runs) // 2] for n, runs in results.items()}
+        if "dbt-split" in medians:
+            print(
+                f"dagster / dbt-split: {medians['dagster'] / medians['dbt-split']:.2f}x (orchestration alone)"
+            )
+        for name, runs in results.items():
+            print(
+                f"{name}: dbt re-parsed the project in"
+                f" {sum(s.output['reparsed'] for s in runs)}/{len(runs)} runs"
+            )
+        stages = load_stages(copy, env, logs)
+        print(
+            "a fresh process loading definitions.py alone (what 'before run' holds, once, s): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in stages.items())
         )
-        print()
-        print(report(timings))
     finally:
         if args.keep:
             print(f"\nkept {workdir} (logs in {workdir / 'logs'})")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+    print_load("after")
     return 0
 
 

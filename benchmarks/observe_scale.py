@@ -1,7 +1,8 @@
 """How many Thrift calls and how long does one full observation of a big Hive Metastore take?
 
 Usage: .venv/bin/python benchmarks/observe_scale.py [--tables 10000] [--databases 20]
-       [--batch 100] [--threads 4] [--rounds 5] [--uri thrift://host:9083]
+       [--batch 100] [--pool 4] [--threads 4] [--repeat 3] [--rounds 3] [--mode both]
+       [--uri thrift://host:9083] [--quick]
 
 Without --uri a real Hive Metastore is started from the pyspark jars (tests/fixtures/
 hive_metastore.py: in-memory Derby, 127.0.0.1, ephemeral port) and stopped before the load rounds; with
@@ -11,27 +12,32 @@ Setup (timed separately, not part of the comparison): ``seed_hms`` creates --dat
 and --tables unpartitioned Parquet tables spread evenly over them, with several Thrift clients
 in parallel (Hive 2.3 has no batched create_table).
 
-What is measured, in the same run, on the same metastore:
+What is measured, in the same run, on the same metastore, with equal parallelism on both sides:
 
-  scan    ``HiveMetastoreConnector.scan(TableFilter(), batch_size=--batch)``: one
-          get_all_databases, one get_all_tables per database, one get_table_objects_by_name per
-          batch, every table mapped to the neutral model with its data version;
-  naive   the same listing, then one ``get_table`` per table (the same connector and mapping).
+  parallel    scan: ``HiveMetastoreConnector.scan(TableFilter(), batch_size=--batch)`` with
+              ``pool_size`` --pool (one get_all_databases, one get_all_tables per database, one
+              get_table_objects_by_name per batch, --pool batches in flight), against naive: the
+              same listing, then one ``get_table`` per table over --pool threads sharing the
+              same connector's pool;
+  sequential  the same two with ``pool_size: 1`` and a plain loop: one call at a time on both.
 
-Both paths are warmed up on the first database first (JIT, connections); with --repeat N the
-rounds alternate scan and naive and the medians are compared.
+--mode picks one comparison or both (default). Each side is warmed up by one full pass (JIT,
+connections, the metastore's caches), then --repeat rounds (default 3) alternate the sides, the
+order reversed every other round; medians and spread are printed. Every round checks that all
+sides returned the same tables with the same data versions (else exit 3).
 
-Printed: Thrift calls and wall seconds of each, the ratio naive / scan, and whether the targets
+Printed: Thrift calls and wall seconds of each, the ratios naive / scan, and whether the targets
 hold (calls <= 1 + databases + ceil(tables / batch); scan >= 10x faster than naive).
 
 Then the code-location load with those tables as source assets, from cached state: a temp copy
 of the demo project gets a ``hive`` metastore ``hms`` on this metastore (include ``<prefix>_*``,
 batch --batch) beside the demo's own; its defs state is written as ``floe refresh`` writes it
 (``write_state``, timed and printed). The metastore is then stopped (when this script started
-it; with --uri it stays up) and ``build_definitions`` of that manifest (what ``definitions.py``
-runs) is timed against a ``Definitions`` of as many bare ``AssetSpec``s, --rounds alternating
-rounds, medians (``benchmarks/_common.py``, shared with ``load_scale.py``). No connector may be
-built and no Thrift connection opened during the rounds (checked). Target: floe / bare <= 1.5.
+it; with --uri it stays up) and a fresh process loading ``definitions.py`` is timed against fresh
+processes loading as many bare ``AssetSpec``s (``benchmarks/_common.py``, shared with
+``load_scale.py``: warm-up, --rounds alternating rounds, medians, stages, the same asset keys
+checked). No connector may be built and no Thrift connection opened during the load (checked).
+Target: floe / bare <= 1.5.
 
 Absolute times depend on the machine (2 shared cores here): they are printed, never asserted.
 
@@ -43,19 +49,33 @@ from __future__ import annotations
 import argparse
 import math
 import socket
-import statistics
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from _common import compare_load, no_metastore_calls, print_load, quiet_loads, state_asset_keys
+from _common import (
+    Sample,
+    alternate,
+    compare_load,
+    connect_metastore,
+    copy_demo_project,
+    prepare_dbt_manifest,
+    print_load,
+    print_load_comparison,
+    print_summary,
+    require_equal,
+    running_hive_metastore,
+    state_module,
+    table_filter,
+    timed,
+)
 
 PARQUET = (
     "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
@@ -164,64 +184,83 @@ def metastore(uri: str | None) -> Iterator[tuple[str, str | None]]:
     if uri:
         yield uri, None
         return
-    from tests.fixtures.hive_metastore import running_hive_metastore
-
     with tempfile.TemporaryDirectory(prefix="floe-observe-scale-") as workdir:
         started = time.perf_counter()
-        with running_hive_metastore(Path(workdir), jvm_flags=SERVER_JVM_FLAGS) as hms:
+        with running_hive_metastore(Path(workdir), SERVER_JVM_FLAGS) as hms:
             print(f"metastore started in {time.perf_counter() - started:.1f}s at {hms.uri}")
             yield hms.uri, hms.warehouse_uri
 
 
-def observe(uri: str, batch: int, prefix: str, repeat: int = 1) -> dict[str, Any]:
-    """Warm both paths up on the first database, then time scan and naive ``repeat`` times, alternating."""
-    from floe_dagster.plugins.factory import connect_metastore
-    from floe_dagster.plugins.metastore import TableFilter
+def observe(uri: str, batch: int, prefix: str, pool: int, repeat: int, mode: str) -> dict[str, Any]:
+    """The sides of the chosen comparisons, warmed up by a full pass, then ``repeat`` alternating rounds."""
+    filter_ = table_filter(f"{prefix}_*")
+    parallel: Any = connect_metastore("bench", "hive", {"uri": uri, "batch_size": batch, "pool_size": pool})
+    sequential: Any = connect_metastore("bench", "hive", {"uri": uri, "batch_size": batch, "pool_size": 1})
+    calls: dict[str, tuple[int, dict[str, int]]] = {}
 
-    filter_ = TableFilter(include=(f"{prefix}_*",))
-    hms: Any = connect_metastore("bench", "hive", {"uri": uri, "batch_size": max(batch, 1)}, environ={})
+    def listed(hms: Any) -> list[tuple[str, str]]:
+        return [
+            (db, name)
+            for db in hms.list_namespaces()
+            if filter_.may_match_namespace(db)
+            for name in hms.list_tables(db)
+            if filter_.matches(db, name)
+        ]
 
-    def naive_pass(only: TableFilter) -> list[Any]:
-        found = []
-        for db in hms.list_namespaces():
-            if only.may_match_namespace(db):
-                found += [hms.get_table(db, name) for name in hms.list_tables(db)]
-        return found
-
-    with hms:
-        warm = TableFilter(include=(f"{prefix}_00.*",))
-        list(hms.scan(warm, batch_size=batch))  # JIT, connections and caches warm for both paths
-        naive_pass(warm)
-        scans, naives = [], []
-        for _ in range(repeat):
+    def scan(name: str, hms: Any) -> Callable[[str], Sample]:
+        def run(_: str) -> Sample:
             hms.call_counts.clear()
-            started = time.perf_counter()
-            scanned = list(hms.scan(filter_, batch_size=batch))
-            scans.append(time.perf_counter() - started)
-            scan_calls, scan_counts = hms.api_calls, dict(hms.call_counts)
+            sample = timed(
+                lambda: [(t.namespace, t.name, t.data_version) for t in hms.scan(filter_, batch_size=batch)]
+            )
+            calls[name] = (hms.api_calls, dict(hms.call_counts))
+            return sample
 
+        return run
+
+    def naive(name: str, hms: Any, threads: int) -> Callable[[str], Sample]:
+        def one(item: tuple[str, str]) -> tuple[str, str, Any]:
+            table = hms.get_table(*item)
+            return (table.namespace, table.name, table.data_version)
+
+        def loop() -> list[tuple[str, str, Any]]:
+            names = listed(hms)
+            if threads == 1:
+                return [one(item) for item in names]
+            with ThreadPoolExecutor(max_workers=threads) as workers:
+                return list(workers.map(one, names))
+
+        def run(_: str) -> Sample:
             hms.call_counts.clear()
-            started = time.perf_counter()
-            naive = naive_pass(filter_)
-            naives.append(time.perf_counter() - started)
-            naive_calls = hms.api_calls
-    assert [t.data_version for t in scanned] == [t.data_version for t in naive], "scan and naive disagree"
-    return {
-        "tables": len(scanned),
-        "scan_s": statistics.median(scans),
-        "scan_runs": scans,
-        "scan_calls": scan_calls,
-        "scan_counts": scan_counts,
-        "naive_s": statistics.median(naives),
-        "naive_runs": naives,
-        "naive_calls": naive_calls,
-    }
+            sample = timed(loop)
+            calls[name] = (hms.api_calls, dict(hms.call_counts))
+            return sample
+
+        return run
+
+    sides: dict[str, Callable[[str], Sample]] = {}
+    if mode in ("both", "parallel"):
+        sides[f"scan x{pool}"] = scan(f"scan x{pool}", parallel)
+        sides[f"naive x{pool}"] = naive(f"naive x{pool}", parallel, pool)
+    if mode in ("both", "sequential"):
+        sides["scan x1"] = scan("scan x1", sequential)
+        sides["naive x1"] = naive("naive x1", sequential, 1)
+
+    def check(label: str, done: dict[str, Sample]) -> None:
+        first = next(iter(done))
+        for name, sample in done.items():
+            require_equal(
+                f"{label}: tables and data versions", first, done[first].output, name, sample.output
+            )
+
+    with parallel, sequential:
+        results = alternate(sides, repeat, check=check)
+    return {"results": results, "calls": calls, "tables": len(next(iter(results.values()))[0].output)}
 
 
 def demo_project_on(directory: Path, uri: str, prefix: str, batch: int) -> Any:
     """A copy of the demo project whose manifest adds the ``hive`` metastore ``hms`` at ``uri``."""
     from floe_dagster import load_manifest
-    from tests.helpers import copy_demo_project
 
     root = copy_demo_project(directory / "project")
     manifest = root / "manifests" / "manifest.yaml"
@@ -236,10 +275,8 @@ def demo_project_on(directory: Path, uri: str, prefix: str, batch: int) -> Any:
 
 def refresh(loaded: Any) -> Any:
     """The defs state as ``floe refresh`` writes it (every metastore of the manifest listed)."""
-    from floe_dagster.metastores.state import write_state
-
     started = time.perf_counter()
-    result = write_state(loaded)
+    result = state_module().write_state(loaded)
     seconds = time.perf_counter() - started
     if result.failed:
         raise SystemExit(f"floe refresh failed: {result.failed}")
@@ -260,29 +297,34 @@ def refuses_connections(uri: str) -> bool:
 
 def print_observation(result: dict[str, Any], args: argparse.Namespace) -> None:
     budget = 1 + args.databases + math.ceil(args.tables / args.batch)
-    ratio = result["naive_s"] / result["scan_s"]
+    medians = print_summary(result["results"], next(iter(result["results"])))
     print()
-    print(f"{'':8} {'tables':>7} {'thrift calls':>13} {'wall s':>8}")
-    print(f"{'scan':8} {result['tables']:>7} {result['scan_calls']:>13} {result['scan_s']:>8.2f}")
-    print(f"{'naive':8} {result['tables']:>7} {result['naive_calls']:>13} {result['naive_s']:>8.2f}")
-    print()
-    print(f"scan calls by method: {result['scan_counts']}")
-    runs = ", ".join(
-        f"{a:.2f}/{b:.2f}" for a, b in zip(result["scan_runs"], result["naive_runs"], strict=True)
-    )
-    print(f"rounds (scan/naive s): {runs}; medians above")
-    print(
-        f"calls: {result['scan_calls']} <= 1 + databases + ceil(tables / batch) = {budget}:"
-        f" {'yes' if result['scan_calls'] <= budget else 'NO'}"
-    )
-    print(f"speed: naive / scan = {ratio:.1f}x (target >= 10x): {'yes' if ratio >= 10 else 'NO'}")
+    print(f"{'':10} {'tables':>7} {'thrift calls':>13} {'median s':>9}")
+    for name, (count, _) in result["calls"].items():
+        print(f"{name:10} {result['tables']:>7} {count:>13} {medians[name]:>9.2f}")
     rtt = args.rtt_ms / 1000
-    scan_remote = result["scan_s"] + result["scan_calls"] * rtt
-    naive_remote = result["naive_s"] + result["naive_calls"] * rtt
-    print(
-        f"estimate, not measured: with a {args.rtt_ms:g} ms round trip per call (a metastore across the"
-        f" network), scan {scan_remote:.2f}s, naive {naive_remote:.2f}s, {naive_remote / scan_remote:.1f}x"
-    )
+    for width, label in ((args.pool, "parallel"), (1, "sequential")):
+        scan, naive = f"scan x{width}", f"naive x{width}"
+        if scan not in medians:
+            continue
+        scan_calls, counts = result["calls"][scan]
+        ratio = medians[naive] / medians[scan]
+        print()
+        print(f"{label} ({width} connection(s) on both sides):")
+        print(f"  scan calls by method: {counts}")
+        print(
+            f"  calls: {scan_calls} <= 1 + databases + ceil(tables / batch) = {budget}:"
+            f" {'yes' if scan_calls <= budget else 'NO'}"
+        )
+        print(f"  speed: naive / scan = {ratio:.1f}x (target >= 10x): {'yes' if ratio >= 10 else 'NO'}")
+        naive_calls = result["calls"][naive][0]
+        scan_remote = medians[scan] + scan_calls * rtt / width
+        naive_remote = medians[naive] + naive_calls * rtt / width
+        print(
+            f"  estimate, not measured: with a {args.rtt_ms:g} ms round trip per call (a metastore across"
+            f" the network), scan {scan_remote:.2f}s, naive {naive_remote:.2f}s,"
+            f" {naive_remote / scan_remote:.1f}x"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -291,13 +333,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--databases", type=int, default=20)
     parser.add_argument("--batch", type=int, default=100, help="tables per get_table_objects_by_name")
     parser.add_argument("--threads", type=int, default=4, help="Thrift clients creating tables")
+    parser.add_argument(
+        "--pool", type=int, default=4, help="connections of the parallel comparison (both sides)"
+    )
+    parser.add_argument("--mode", choices=["both", "parallel", "sequential"], default="both")
+    parser.add_argument("--quick", action="store_true", help="300 tables in 3 databases, 3 rounds")
     parser.add_argument("--uri", help="an existing metastore (default: start one from the pyspark jars)")
     parser.add_argument("--prefix", default="obs", help="database name prefix")
     parser.add_argument(
-        "--repeat", type=int, default=1, help="timed rounds (scan, naive alternating); medians"
+        "--repeat", type=int, default=3, help="observation rounds after the warm-up (alternating); medians"
     )
     parser.add_argument(
-        "--rounds", type=int, default=5, help="code-location load rounds (floe, bare alternating); medians"
+        "--rounds", type=int, default=3, help="code-location load rounds after the warm-up (alternating)"
     )
     parser.add_argument(
         "--rtt-ms",
@@ -306,7 +353,9 @@ def main(argv: list[str] | None = None) -> int:
         help="network round trip to model for a remote metastore (an estimate, printed apart)",
     )
     args = parser.parse_args(argv)
-    quiet_loads()
+    if args.quick:
+        args.tables, args.databases, args.repeat, args.rounds = 300, 3, 3, 3
+    print_load("before")
 
     with tempfile.TemporaryDirectory(prefix="floe-observe-scale-project-") as project_dir:
         with metastore(args.uri) as (uri, warehouse):
@@ -324,12 +373,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"setup: {args.tables} tables in {args.databases} databases created in {setup_s:.1f}s"
                 f" ({args.tables / setup_s:.0f} tables/s, {args.threads} threads)"
             )
-            result = observe(uri, args.batch, args.prefix, args.repeat)
+            result = observe(uri, args.batch, args.prefix, args.pool, args.repeat, args.mode)
             print_observation(result, args)
 
             print()
             loaded = demo_project_on(Path(project_dir), uri, args.prefix, args.batch)
-            state = refresh(loaded)
+            refresh(loaded)
         if args.uri:
             print(f"metastore {uri} left running (--uri); the load rounds must not call it (checked)")
         elif refuses_connections(uri):
@@ -337,16 +386,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             raise SystemExit(f"the metastore at {uri} still answers after it was stopped")
 
-        from floe_dagster.transforms.dbt_manifest import prepare_dbt_manifest
-
         prepare_dbt_manifest(loaded)  # what a deploy does once (dbt parse), not part of a load
-        keys = state_asset_keys(state)
-        print(f"code-location load of definitions.py with {len(keys):,} source tables from cached state:")
-        with no_metastore_calls() as calls:
-            load = compare_load(loaded.path, keys, args.rounds)
-        assert not calls, f"the load called the metastore: {calls}"
-        print_load(load)
+        print("code-location load of definitions.py from cached state (fresh processes):", flush=True)
+        load = compare_load(loaded.path.parent.parent, args.rounds, Path(project_dir))
+        print_load_comparison(load)
         print("metastore calls during the load rounds: 0")
+    print_load("after")
     return 0
 
 

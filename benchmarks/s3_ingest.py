@@ -1,25 +1,30 @@
 """S3 -> Iceberg ingest throughput against a plain boto3 download + ``pyarrow.parquet.read_table``.
 
-    .venv/bin/python benchmarks/s3_ingest.py                                  # 200 objects, ~200 MB, 5 rounds
-    .venv/bin/python benchmarks/s3_ingest.py --objects 20 --mb 20 --rounds 1  # quick
+    .venv/bin/python benchmarks/s3_ingest.py            # 200 objects, ~200 MB, 3 rounds
+    .venv/bin/python benchmarks/s3_ingest.py --quick    # 20 objects, 20 MB, 3 rounds
 
-Starts moto's S3 server on 127.0.0.1 (in this process, as the tests do), writes ``--objects``
-Parquet objects (``--mb`` MB in all) under one prefix, then runs ``--rounds`` rounds, each
+Starts moto's S3 server on 127.0.0.1 in this process and writes ``--objects`` Parquet objects
+(``--mb`` MB in all) under one prefix. Each side is then a fresh process, as a Dagster run
+process is, so each pays its own one-off imports (boto3 and pyarrow; floe's ingest and
+PyIceberg's writer) and client set-up:
 
-* the baseline: every object downloaded with boto3 ``get_object`` and decoded with
+* baseline: list the prefix, download every object with boto3 ``get_object`` and decode it with
   ``pyarrow.parquet.read_table``, one after the other;
-* the ingest: ``defs/ingest.py``'s ``ingest_table`` of the discovered table (listing included)
-  into a fresh table of a SQLite ``SqlCatalog``: downloads, decoding into ``rows_per_record``
-  batches, Parquet data files written and committed to Iceberg;
+* ingest: ``ingest_table`` of the table the ``s3`` metastore discovers (listing included) into a
+  fresh table of a SQLite ``SqlCatalog``: downloads, decoding into ``rows_per_record`` batches,
+  Parquet data files written and committed to Iceberg.
 
-and after the last round a no-change run: the object reads (whole and ranged) a second ingest
-of the same table makes (target 0).
+A warm-up of each, then ``--rounds`` rounds (default 3), the order swapped every other round.
+Every run is checked: the baseline must decode every source row; the ingest's Iceberg table is
+read back (outside the timing) and must hold exactly the source rows (sorted by id, every
+column compared); else the benchmark exits with status 3. After the rounds, a no-change run
+of the last table counts the object reads a second ingest makes (target 0).
 
-Prints, per round and as medians, wall seconds, MB/s and CPU seconds (``time.process_time``:
-every thread of the process, moto's server threads included, in both) of both, the median of
-the rounds' throughput ratios (each ingest against the baseline run just before it; target
->= 0.8), where the ingest's time went (``IngestReport.timings``) and the load average, since
-the cores are shared with whatever else runs. Numbers, never asserted.
+Printed: per round and as medians, wall seconds (of the process), MB/s and CPU seconds (of the
+process: moto's server threads are in this process, not in theirs) of both, the median of the
+rounds' throughput ratios (each ingest against the baseline of the same round; target >= 0.8),
+the stages of each process (imports, client set-up, the work; for the ingest its own
+``IngestReport.timings``) and the load average before and after. Numbers, never asserted.
 """
 
 from __future__ import annotations
@@ -27,91 +32,185 @@ from __future__ import annotations
 import argparse
 import io
 import logging
-import os
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from floe_dagster.catalogs.sql import SqlCatalogPlugin
-from floe_dagster.dagster_stage.ingest import IngestReport, ingest_table
-from floe_dagster.metastores.s3 import S3MetastoreConnector
-from floe_dagster.plugins.factory import connect_metastore
+from _common import (
+    Mismatch,
+    Sample,
+    Stopwatch,
+    alternate,
+    clean_env,
+    connect_metastore,
+    ingest_imports,
+    ingest_table,
+    print_load,
+    print_summary,
+    report_to_parent,
+    require_equal,
+    run_process,
+    sql_catalog,
+)
 
 REGION = "us-east-1"
 KEY_ID, SECRET = "bench-key", "bench-secret"
 TABLE = "bench_data"
+BUCKET = "floe-bench"
+PREFIX = "bench/data/"
 
 
-def make_object(index: int, target_bytes: int) -> bytes:
-    """A Parquet object of about ``target_bytes`` (random values, so compression cannot shrink it)."""
+def make_object(index: int, target_bytes: int) -> Any:
+    """A table of about ``target_bytes`` as Parquet (random values: compression cannot shrink it)."""
+    import numpy as np
+    import pyarrow as pa
+
     rng = np.random.default_rng(index)
     rows = max(1, target_bytes // 24)
-    table = pa.table(
+    return pa.table(
         {
             "id": pa.array(np.arange(index * rows, (index + 1) * rows, dtype=np.int64)),
             "value": pa.array(rng.random(rows)),
             "code": pa.array(rng.integers(0, 1 << 62, rows, dtype=np.int64)),
         }
     )
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="snappy")
-    return buffer.getvalue()
 
 
-def timed(call: Any) -> tuple[Any, float, float]:
-    """(result, wall seconds, CPU seconds of the whole process)."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = call()
-    return result, time.perf_counter() - wall, time.process_time() - cpu
+# --- the two sides, each run as a fresh process ---------------------------------------------
 
 
-def baseline(client: Any, bucket: str, keys: list[str]) -> int:
+def child_baseline(endpoint: str) -> None:
+    watch = Stopwatch()
+    import boto3
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    watch.lap("imports")
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id=KEY_ID,
+        aws_secret_access_key=SECRET,
+    )
+    watch.lap("client")
+    keys = [
+        item["Key"]
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=PREFIX)
+        for item in page.get("Contents", [])
+    ]
     rows = 0
     for key in keys:
-        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        body = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
         rows += pq.read_table(pa.BufferReader(body)).num_rows
-    return rows
+    watch.lap("list + download + decode")
+    report_to_parent(watch.stages, {"rows": rows, "objects": len(keys)})
 
 
-def ingest(options: dict[str, Any], catalog: SqlCatalogPlugin, namespace: str, commit_mb: float) -> Any:
-    connector = connect_metastore("bench", "s3", options, environ={})
-    assert isinstance(connector, S3MetastoreConnector)
-    report = ingest_table(
-        connector,
-        catalog,
-        TABLE,
-        connector.discover()[TABLE],
-        namespace=namespace,
-        commit_bytes=int(commit_mb * 1024 * 1024),
+def child_ingest(
+    endpoint: str, folder: str, namespace: str, options: dict[str, Any], commit_mb: float
+) -> None:
+    watch = Stopwatch()
+    ingest_imports()
+    watch.lap("imports")
+    catalog = sql_catalog("bench", f"sqlite:///{folder}/catalog.db", f"{folder}/warehouse")
+    connector = connect_metastore("bench", "s3", {**options, "endpoint": endpoint})
+    catalog.list_namespaces()
+    connector.client()
+    watch.lap("catalog + client")
+    report = ingest_table(connector, catalog, TABLE, namespace, int(commit_mb * 1024 * 1024))
+    watch.lap("ingest")
+    stages = {**watch.stages, **{f"  ingest: {k}": v for k, v in report.timings.items()}}
+    reads = connector.call_counts["get_object"] + connector.call_counts["get_object_range"]
+    output = {
+        "rows": report.rows,
+        "commits": report.commits,
+        "batches": report.batches,
+        "new": report.new,
+        "reads": reads,
+        "identifier": list(report.identifier),
+    }
+    report_to_parent(stages, output)
+
+
+# --- the parent -----------------------------------------------------------------------------
+
+
+def read_back(folder: Path, identifier: list[str]) -> Any:
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    catalog = SqlCatalog(
+        "bench", uri=f"sqlite:///{folder}/catalog.db", warehouse=f"file://{folder}/warehouse"
     )
-    return connector, report
+    return catalog.load_table(tuple(identifier)).scan().to_arrow()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def same_rows(expected: Any, got: Any, label: str) -> None:
+    """Every column of the Iceberg table equals the source's, both sorted by id."""
+    import pyarrow.compute as pc
+
+    require_equal(f"{label}: rows in the Iceberg table", "source", expected.num_rows, "iceberg", got.num_rows)
+    require_equal(
+        f"{label}: columns", "source", sorted(expected.column_names), "iceberg", sorted(got.column_names)
+    )
+    got = got.sort_by("id")
+    for name in expected.column_names:
+        left, right = expected[name], got[name].cast(expected[name].type)
+        if not pc.all(pc.equal(left, right)).as_py():
+            raise Mismatch(f"{label}: column {name!r} of the Iceberg table differs from the source rows")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--objects", type=int, default=200)
     parser.add_argument("--mb", type=float, default=200.0, help="total size of the objects in MB")
-    parser.add_argument("--rounds", type=int, default=5, help="baseline + ingest rounds (medians)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds after the warm-up")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--rows-per-record", type=int, default=500)
     parser.add_argument("--commit-mb", type=float, default=128.0, help="ingest.commit_mb (default 128)")
-    args = parser.parse_args()
+    parser.add_argument("--quick", action="store_true", help="20 objects, 20 MB, 3 rounds")
+    parser.add_argument("--child", choices=["baseline", "ingest"], help=argparse.SUPPRESS)
+    parser.add_argument("--endpoint", help=argparse.SUPPRESS)
+    parser.add_argument("--folder", help=argparse.SUPPRESS)
+    parser.add_argument("--namespace", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.objects, args.mb, args.rounds = 20, 20.0, 3
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    return args
+
+
+def metastore_options(args: argparse.Namespace) -> dict[str, Any]:
+    return {
+        "bucket": BUCKET,
+        "region": REGION,
+        "access_key_id": KEY_ID,
+        "secret_access_key": SECRET,
+        "concurrency": args.concurrency,
+        "rows_per_record": args.rows_per_record,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.child == "baseline":
+        child_baseline(args.endpoint)
+        return 0
+    if args.child == "ingest":
+        child_ingest(args.endpoint, args.folder, args.namespace, metastore_options(args), args.commit_mb)
+        return 0
+
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-
     import boto3
+    import pyarrow as pa
+    import pyarrow.parquet as pq
     from moto.server import ThreadedMotoServer
 
-    load_before = " ".join(f"{x:.1f}" for x in os.getloadavg())  # other processes share the cores
+    print_load("before")
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
@@ -124,102 +223,93 @@ def main() -> None:
             aws_access_key_id=KEY_ID,
             aws_secret_access_key=SECRET,
         )
-        bucket = "floe-bench"
-        client.create_bucket(Bucket=bucket)
+        client.create_bucket(Bucket=BUCKET)
         per_object = int(args.mb * 1024 * 1024 / args.objects)
-        keys, total = [], 0
+        tables, total = [], 0
         for index in range(args.objects):
-            body = make_object(index, per_object)
-            key = f"bench/data/part-{index:05d}.parquet"
-            client.put_object(Bucket=bucket, Key=key, Body=body)
-            keys.append(key)
-            total += len(body)
+            table = make_object(index, per_object)
+            buffer = io.BytesIO()
+            pq.write_table(table, buffer, compression="snappy")
+            client.put_object(Bucket=BUCKET, Key=f"{PREFIX}part-{index:05d}.parquet", Body=buffer.getvalue())
+            tables.append(table)
+            total += buffer.tell()
+        source = pa.concat_tables(tables).sort_by("id")
         mb = total / 1024 / 1024
-        print(f"{args.objects} objects, {mb:.1f} MB on moto at {endpoint}")
-        options = {
-            "bucket": bucket,
-            "region": REGION,
-            "endpoint": endpoint,
-            "access_key_id": KEY_ID,
-            "secret_access_key": SECRET,
-            "concurrency": args.concurrency,
-            "rows_per_record": args.rows_per_record,
-        }
+        print(
+            f"{args.objects} objects, {mb:.1f} MB, {source.num_rows:,} rows on moto at {endpoint}", flush=True
+        )
 
-        with tempfile.TemporaryDirectory() as folder:
-            catalog = SqlCatalogPlugin(
-                "bench",
-                SqlCatalogPlugin.config_model.model_validate(
-                    {"uri": f"sqlite:///{folder}/catalog.db", "warehouse": f"{folder}/warehouse"}
-                ),
+        me = [sys.executable, str(Path(__file__).resolve())]
+        common = ["--endpoint", endpoint, "--concurrency", str(args.concurrency)]
+        common += ["--rows-per-record", str(args.rows_per_record), "--commit-mb", str(args.commit_mb)]
+        env = clean_env()
+        with tempfile.TemporaryDirectory(prefix="floe-s3-ingest-") as tmp:
+            folder = Path(tmp)
+            logs = folder / "logs"
+            logs.mkdir()
+            namespaces: list[str] = []
+
+            def baseline(label: str) -> Sample:
+                sample = run_process(
+                    [[*me, "--child", "baseline", *common]], folder, env, logs / f"base-{label}.log"
+                )
+                require_equal(
+                    f"{label}: baseline rows", "source", source.num_rows, "baseline", sample.output["rows"]
+                )
+                return sample
+
+            def ingest(label: str) -> Sample:
+                namespaces.append(f"raw_s3_{label.replace('-', '_')}")
+                command = [*me, "--child", "ingest", *common, "--folder", tmp, "--namespace", namespaces[-1]]
+                sample = run_process([command], folder, env, logs / f"ingest-{label}.log")
+                same_rows(source, read_back(folder, sample.output["identifier"]), label)
+                return sample
+
+            results = alternate({"baseline": baseline, "ingest": ingest}, args.rounds)
+            again = run_process(
+                [[*me, "--child", "ingest", *common, "--folder", tmp, "--namespace", namespaces[-1]]],
+                folder,
+                env,
+                logs / "no-change.log",
             )
 
-            # One-time process costs, not throughput: importing PyIceberg's writer (and rich, which
-            # its schema compatibility check imports on first use: 0.3 s), opening the catalog and
-            # parsing botocore's S3 service model (which the baseline's client, made before its
-            # timing, has paid too). Timed and printed apart.
-            def warm() -> None:
-                __import__("pyiceberg.io.pyarrow")
-                __import__("rich.console")
-                __import__("rich.table")
-                catalog.list_namespaces()
-                connect_metastore("bench", "s3", options, environ={}).client()  # type: ignore[attr-defined]
-
-            _, warm_up, _ = timed(warm)
-            baselines: list[tuple[float, float]] = []
-            ingests: list[tuple[float, float, IngestReport]] = []
-            for round_ in range(args.rounds):
-                rows, base_wall, base_cpu = timed(lambda: baseline(client, bucket, keys))
-                (_, report), wall, cpu = timed(
-                    lambda: ingest(options, catalog, f"raw_s3_{round_}", args.commit_mb)  # noqa: B023
-                )
-                assert report.rows == rows, (report.rows, rows)
-                baselines.append((base_wall, base_cpu))
-                ingests.append((wall, cpu, report))
-                print(
-                    f"round {round_ + 1}: baseline {base_wall:.2f} s ({base_cpu:.2f} CPU-s),"
-                    f" ingest {wall:.2f} s ({cpu:.2f} CPU-s), ratio {base_wall / wall:.2f}"
-                )
-            (again, unchanged), no_change_seconds, _ = timed(
-                lambda: ingest(options, catalog, f"raw_s3_{args.rounds - 1}", args.commit_mb)
-            )
-            reads = again.call_counts["get_object"] + again.call_counts["get_object_range"]
-
-        load_after = [f"{x:.1f}" for x in os.getloadavg()]
-        base_wall = statistics.median(w for w, _ in baselines)
-        base_cpu = statistics.median(c for _, c in baselines)
-        wall = statistics.median(w for w, _, _ in ingests)
-        cpu = statistics.median(c for _, c, _ in ingests)
-        report = sorted(ingests, key=lambda item: item[0])[len(ingests) // 2][2]
-        print(f"medians of {args.rounds} round(s), {rows} rows:")
-        print(
-            f"baseline  boto3 get_object + pq.read_table: {mb / base_wall:7.1f} MB/s"
-            f" ({base_wall:.2f} s, {base_cpu:.2f} CPU-s)"
+        medians = print_summary(
+            results, "baseline", target="baseline / ingest wall (throughput ratio) >= 0.8"
         )
+        ratios = [b.wall / i.wall for b, i in zip(results["baseline"], results["ingest"], strict=True)]
         print(
-            f"ingest    list + read + Iceberg append:     {mb / wall:7.1f} MB/s"
-            f" ({wall:.2f} s, {cpu:.2f} CPU-s; {report.commits} commit(s) of <= {args.commit_mb} MB,"
-            f" concurrency {args.concurrency}, rows_per_record {args.rows_per_record},"
-            f" {report.batches} batches)"
+            f"throughput: baseline {mb / medians['baseline']:.1f} MB/s,"
+            f" ingest {mb / medians['ingest']:.1f} MB/s"
+            f" (whole processes, imports included)"
         )
-        # Each round's ingest against its own baseline, measured moments apart under the same load.
-        ratio = statistics.median(b / i for (b, _), (i, _, _) in zip(baselines, ingests, strict=True))
-        cpu_ratio = statistics.median(i / b for (_, b), (_, i, _) in zip(baselines, ingests, strict=True))
-        print(f"ratio     ingest / baseline throughput:     {ratio:7.2f}  (median of rounds; target >= 0.8)")
-        print(f"          ingest / baseline CPU seconds:    {cpu_ratio:7.2f}")
-        stages = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in report.timings.items())
-        print(f"ingest stages (median round): {stages}")
+        last = results["ingest"][-1].output
         print(
-            f"(not in the ratio: PyIceberg import, catalog open, S3 service model, once per process:"
-            f" {warm_up:.2f} s; load average {load_before} before, {' '.join(load_after)} after)"
+            f"ratio ingest / baseline throughput: {statistics.median(ratios):.2f} (median of rounds"
+            f" {', '.join(f'{r:.2f}' for r in ratios)}; target >= 0.8);"
+            f" {last['commits']} commit(s) of"
+            f" <= {args.commit_mb} MB, concurrency {args.concurrency},"
+            f" rows_per_record {args.rows_per_record},"
+            f" {last['batches']} batches"
         )
+        work = [
+            b.stages["list + download + decode"] / i.stages["ingest"]
+            for b, i in zip(results["baseline"], results["ingest"], strict=True)
+        ]
         print(
-            f"no-change run: {reads} object read(s) (target 0), {unchanged.new} new object(s),"
-            f" {no_change_seconds:.2f} s"
+            f"the same ratio of the work stages alone (no imports, no client set-up; not the target's"
+            f" figure): {statistics.median(work):.2f}"
+        )
+        print(f"every ingest's Iceberg table read back: {source.num_rows:,} rows equal to the source's")
+        verdict = "ok" if again.output["reads"] == 0 else "NOT 0"
+        print(
+            f"no-change run: {again.output['reads']} object read(s) (target 0: {verdict}),"
+            f" {again.output['new']} new object(s), {again.wall:.2f} s (process)"
         )
     finally:
         server.stop()
+    print_load("after")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
