@@ -128,23 +128,30 @@ def source_freshness_checks(
         return [], []
     from dagster import (
         AssetCheckSeverity,
+        SupersessionWarning,
         build_last_update_freshness_checks,
         build_sensor_for_freshness_checks,
     )
+
+    from floe_dagster.dagster_warnings import calling_on_purpose
 
     by_window: dict[Window, list[AssetKey]] = defaultdict(list)
     for key, window in windows.items():
         by_window[window].append(key)
     checks: list[AssetChecksDefinition] = []
-    for (fail, _warn), keys in sorted(by_window.items(), key=lambda item: item[0][0]):
-        checks.extend(
-            build_last_update_freshness_checks(
-                assets=sorted(keys, key=str),
-                lower_bound_delta=fail,
-                severity=AssetCheckSeverity.ERROR,
+    # superseded by FreshnessPolicy, which judges materialisations only (see dagster_warnings.py)
+    with calling_on_purpose(
+        SupersessionWarning, "build_last_update_freshness_checks", "build_sensor_for_freshness_checks"
+    ):
+        for (fail, _warn), keys in sorted(by_window.items(), key=lambda item: item[0][0]):
+            checks.extend(
+                build_last_update_freshness_checks(
+                    assets=sorted(keys, key=str),
+                    lower_bound_delta=fail,
+                    severity=AssetCheckSeverity.ERROR,
+                )
             )
-        )
-    sensor = build_sensor_for_freshness_checks(freshness_checks=checks, name=sensor_name)
+        sensor = build_sensor_for_freshness_checks(freshness_checks=checks, name=sensor_name)
     return checks, [sensor]
 
 

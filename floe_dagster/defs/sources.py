@@ -19,6 +19,7 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     AssetSpec,
+    BetaWarning,
     DataVersion,
     Failure,
     MetadataValue,
@@ -28,6 +29,7 @@ from dagster import (
     multi_observable_source_asset,
 )
 
+from floe_dagster.dagster_warnings import calling_on_purpose
 from floe_dagster.defs.names import UNSCOPED, DefinitionNames
 from floe_dagster.defs.source_refs import SourceKeys, TableRef, dbt_source_refs
 from floe_dagster.defs.state import TableRecord, known_partition_count, last_ddl_time, unreachable_message
@@ -144,12 +146,15 @@ def observable_sources(
         return None
     resource_key = names.metastore_resource(metastore)
 
-    @multi_observable_source_asset(
-        specs=list(specs.values()),
-        name=names.observe_op(metastore),
-        can_subset=True,
-        required_resource_keys={resource_key},
-    )
+    with calling_on_purpose(BetaWarning, "multi_observable_source_asset"):
+        observable = multi_observable_source_asset(
+            specs=list(specs.values()),
+            name=names.observe_op(metastore),
+            can_subset=True,
+            required_resource_keys={resource_key},
+        )
+
+    @observable
     def observe(context: AssetExecutionContext) -> Iterator[ObserveResult]:
         resource = getattr(context.resources, resource_key)
         try:
