@@ -52,9 +52,9 @@ def test_a_broken_catalog_reference_is_reported_with_the_schema_errors(
     lines = validate(product, capsys)
     shown = str(product.relative_to(Path.cwd())) if product.is_relative_to(Path.cwd()) else str(product)
     catalog_line = line_of(product, "catalog: lakehous")
+    approved_line = line_of(product, "approvd: [duckdb, duckdb_analytics]")
     assert any(
-        line.startswith(f"{shown}:{line_of(product, 'approvd: [duckdb, duckdb_analytics]')}:3: computes.approvd: unknown key 'approvd'")
-        for line in lines
+        line.startswith(f"{shown}:{approved_line}:3: computes.approvd: unknown key") for line in lines
     ), lines
     assert (
         f"{shown}:{catalog_line}:12: transforms.catalog: unknown catalog 'lakehous'"
