@@ -187,7 +187,7 @@ def test_plain_dagster_and_dg_find_the_code_location_from_the_project_folder(clo
 
     (clone / "floe_dagster").symlink_to(REPO / "floe_dagster")  # dg wants the root module in the project
     dg = subprocess.run(
-        [str(VENV_BIN / "dg"), "list", "defs", "--json", "--use-active-venv"],
+        [str(VENV_BIN / "dg"), "list", "defs", "--json"],
         cwd=clone,
         env=env,
         capture_output=True,
