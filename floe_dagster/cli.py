@@ -416,6 +416,8 @@ def dev_command(home: os.PathLike[str] | str) -> str:
 
     here = Path.cwd()
     dagster = Path(sys.executable).parent / "dagster"
+    if (here / ".venv" / "bin" / "dagster").exists():  # the project's venv, as the Makefile runs it
+        dagster = here / ".venv" / "bin" / "dagster"
     shown = dagster.relative_to(here) if dagster.is_relative_to(here) else dagster
     target = "definitions.py" if (here / "definitions.py").is_file() else "<your definitions.py>"
     command = f"DAGSTER_HOME={home} {shown} dev -f {target}"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -21,7 +20,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.helpers import REPO, VENV_BIN, copy_demo_project
+from tests.helpers import REPO, VENV_BIN
+from tests.project_clone import clean_environment, clone_project
 from tests.readme_blocks import marked_blocks
 
 pytestmark = [pytest.mark.e2e, pytest.mark.server]
@@ -60,14 +60,14 @@ def ui_command() -> str:
 @pytest.fixture
 def clone(parsed_demo: Path, tmp_path: Path) -> Path:
     """The demo project as a fresh clone would have it, its venv installed (linked), seeded."""
-    root = copy_demo_project(tmp_path / "project", parsed_from=parsed_demo)
-    for name in ("Makefile", "pyproject.toml"):  # copy2: the venv's install stamp stays newer
-        shutil.copy2(REPO / name, root / name)
-    shutil.copytree(REPO / "scripts", root / "scripts")
-    (root / ".venv").symlink_to(VENV_BIN.parent)
-    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "FLOE_MANIFEST", "FLOE_ENV")}
+    root = clone_project(tmp_path / "project", parsed_from=parsed_demo)
     seeded = subprocess.run(
-        [str(VENV_BIN / "floe"), "seed"], cwd=root, env=env, capture_output=True, text=True, timeout=300
+        [str(VENV_BIN / "floe"), "seed"],
+        cwd=root,
+        env=clean_environment(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert seeded.returncode == 0, seeded.stderr
     return root
@@ -157,8 +157,7 @@ def test_the_readme_ui_command_loads_the_demo_code_location(clone: Path, tmp_pat
     command = ui_command()
     assert command.startswith("make dev"), command  # what the README promises a newcomer
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "FLOE_MANIFEST", "FLOE_ENV")}
-    env["DEV_PORT"] = str(port)
+    env = {**clean_environment(), "DEV_PORT": str(port)}
     log = tmp_path / "ui.log"
     process = start(command, clone, env, log)
     try:
@@ -171,8 +170,7 @@ def test_the_readme_ui_command_loads_the_demo_code_location(clone: Path, tmp_pat
 
 def test_plain_dagster_and_dg_find_the_code_location_from_the_project_folder(clone: Path) -> None:
     """[tool.dagster] and [tool.dg] in pyproject.toml: no -f, no -m, no workspace.yaml."""
-    env = {k: v for k, v in os.environ.items() if k not in ("FLOE_MANIFEST", "FLOE_ENV")}
-    env["DAGSTER_HOME"] = str(clone / ".floe" / "dagster_home")
+    env = {**clean_environment(), "DAGSTER_HOME": str(clone / ".floe" / "dagster_home")}
     Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     dagster = subprocess.run(
         [str(VENV_BIN / "dagster"), "definitions", "validate"],
