@@ -36,12 +36,13 @@ def demo_output(parsed_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     result = subprocess.run(
         ["make", "demo"],
         cwd=project,
-        env=clean_environment(),
-        capture_output=True,
+        env={**clean_environment(), "PYTHONUNBUFFERED": "1"},  # stdout and stderr in the order written
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
         text=True,
         timeout=900,
     )
-    output = ANSI.sub("", result.stdout + result.stderr)
+    output = ANSI.sub("", result.stdout)
     assert result.returncode == 0, output[-4000:]
     return project, output.splitlines()
 
