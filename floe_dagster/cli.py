@@ -406,22 +406,27 @@ def print_outputs(loaded: LoadedManifest) -> None:
     home = dagster_home()
     if home:
         print(f"dagster runs: DAGSTER_HOME={home}")
-        print(f"see them in the Dagster UI: {dev_command(home)}")
+        print(f"see them in the Dagster UI: {dev_command(home, loaded.path)}")
 
 
-def dev_command(home: os.PathLike[str] | str) -> str:
+def dev_command(home: os.PathLike[str] | str, manifest: os.PathLike[str] | str) -> str:
     """The command that shows this instance's runs in the UI, with the code location named: `make dev`
-    from the project folder when that is what it runs, else `dagster dev -f definitions.py`."""
+    from the project folder when that is what it runs, else `dagster dev -f definitions.py`
+    (definitions.py reads FLOE_MANIFEST when the manifest is not the default one)."""
     from pathlib import Path
 
     here = Path.cwd()
+    variables = f"DAGSTER_HOME={home}"
+    default_manifest = Path(manifest).resolve() == (here / DEFAULT_MANIFEST).resolve()
+    if not default_manifest:
+        variables += f" FLOE_MANIFEST={Path(manifest).resolve()}"
     dagster = Path(sys.executable).parent / "dagster"
     if (here / ".venv" / "bin" / "dagster").exists():  # the project's venv, as the Makefile runs it
         dagster = here / ".venv" / "bin" / "dagster"
     shown = dagster.relative_to(here) if dagster.is_relative_to(here) else dagster
     target = "definitions.py" if (here / "definitions.py").is_file() else "<your definitions.py>"
-    command = f"DAGSTER_HOME={home} {shown} dev -f {target}"
-    if (here / "Makefile").is_file() and Path(home) == here / ".floe" / "dagster_home":
+    command = f"{variables} {shown} dev -f {target}"
+    if default_manifest and (here / "Makefile").is_file() and Path(home) == here / ".floe" / "dagster_home":
         return f"make dev (runs {command} -h 127.0.0.1 -p 3000)"
     return command
 
