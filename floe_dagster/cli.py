@@ -24,12 +24,17 @@ EXIT_OK, EXIT_FAILED = 0, 1
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    before = list(logging.getLogger().handlers)
     logging.basicConfig(
         level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING, format="%(message)s"
     )
     from floe_dagster.console import quiet_console
 
-    quiet_console()
+    with quiet_console(h for h in logging.getLogger().handlers if h not in before):
+        return run_command(args)
+
+
+def run_command(args: argparse.Namespace) -> int:
     try:
         return int(args.handler(args) or EXIT_OK)
     except ManifestError as exc:

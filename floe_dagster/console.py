@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 DAGSTER_CAPTURED = "dagster.builtin"
 NOT_SUBSETTED = "A dbt subsetted execution is not being performed"
@@ -32,11 +34,19 @@ class _NotActionable(logging.Filter):
         return not str(record.msg).startswith(NOT_SUBSETTED)
 
 
-def quiet_console() -> None:
-    """Install both filters (idempotent): on the root handlers and on ``dagster.builtin``."""
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, _CapturedByDagster) for f in handler.filters):
-            handler.addFilter(_CapturedByDagster())
-    captured = logging.getLogger(DAGSTER_CAPTURED)
-    if not any(isinstance(f, _NotActionable) for f in captured.filters):
-        captured.addFilter(_NotActionable())
+@contextmanager
+def quiet_console(handlers: Iterable[logging.Handler]) -> Iterator[None]:
+    """Inside the block: ``handlers`` (the CLI's own console handlers) drop what Dagster prints
+    itself, and ``dagster.builtin`` drops the not-subsetted notice. Both filters are removed on
+    exit, so a process that calls the CLI in-process keeps its logging as it was."""
+    handlers = list(handlers)
+    captured, not_actionable = _CapturedByDagster(), _NotActionable()
+    for handler in handlers:
+        handler.addFilter(captured)
+    logging.getLogger(DAGSTER_CAPTURED).addFilter(not_actionable)
+    try:
+        yield
+    finally:
+        logging.getLogger(DAGSTER_CAPTURED).removeFilter(not_actionable)
+        for handler in handlers:
+            handler.removeFilter(captured)
