@@ -24,13 +24,17 @@ lint: install
 # compute's pool limit (a DuckDB file: 1) on the instance before the UI starts.
 DEV_HOME := $(CURDIR)/.floe/dagster_home
 DEV_MANIFEST := $(or $(FLOE_MANIFEST),manifests/manifest.yaml)
+# the UI's port: `DEV_PORT=3001 make dev` for another one
+DEV_PORT ?= 3000
 
 pools: install
 	mkdir -p $(DEV_HOME) && touch $(DEV_HOME)/dagster.yaml
 	DAGSTER_HOME=$(DEV_HOME) $(VENV_BIN)/floe pools $(DEV_MANIFEST)
 
+# The code location is definitions.py, named explicitly (plain `dagster dev` and `dg dev` from this
+# folder load the same file through [tool.dagster] / [tool.dg] in pyproject.toml).
 dev: pools
-	DAGSTER_HOME=$(DEV_HOME) $(VENV_BIN)/dagster dev -h 127.0.0.1 -p 3000
+	DAGSTER_HOME=$(DEV_HOME) $(VENV_BIN)/dagster dev -f definitions.py -h 127.0.0.1 -p $(DEV_PORT)
 
 bench: install
 	$(VENV_BIN)/python benchmarks/materialize_overhead.py

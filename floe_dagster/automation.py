@@ -1,4 +1,4 @@
-"""The documented path of floe's automation condition (``floe_dagster.automation``); it lives in
+"""The documented path of floe's automation condition (``floe_dagster.dagster_stage.automation``); it lives in
 the Dagster stage, ``floe_dagster/dagster_stage/automation.py``."""
 
 from floe_dagster.dagster_stage.automation import *  # noqa: F403

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
+from floe_dagster.console import quiet_console
 from floe_dagster.core.errors import FloeError
 from floe_dagster.manifest.errors import ManifestError
 from floe_dagster.manifest.loader import DEFAULT_MANIFEST, LoadedManifest
@@ -20,6 +21,7 @@ from floe_dagster.manifest.schema import manifest_json_schema
 from floe_dagster.plan import load_manifest
 from floe_dagster.plan.builders import build_catalog
 from floe_dagster.plan.compile import Plan, compile_plan, write_plan
+from floe_dagster.plan.render import model_edges, render_plan
 from floe_dagster.plugins.registry import KINDS, available_types
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -28,9 +30,15 @@ EXIT_OK, EXIT_FAILED = 0, 1
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    before = list(logging.getLogger().handlers)
     logging.basicConfig(
         level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING, format="%(message)s"
     )
+    with quiet_console(h for h in logging.getLogger().handlers if h not in before):
+        return run_command(args)
+
+
+def run_command(args: argparse.Namespace) -> int:
     try:
         return int(args.handler(args) or EXIT_OK)
     except ManifestError as exc:
@@ -76,7 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     validate.add_argument("--env", help="environment to check (default: $FLOE_ENV or dev)")
     plan = command("plan", cmd_plan, "Show which compute each dbt model runs on, and why.")
-    plan.add_argument("--format", choices=["table", "json"], default="table")
+    plan.add_argument(
+        "--format",
+        choices=["table", "json", "mermaid", "dot"],
+        default="table",
+        help="table (default), json, or a picture: mermaid or dot (models grouped by compute)",
+    )
     plan.add_argument("--env", help="environment to plan for (default: $FLOE_ENV or dev)")
     plan.add_argument("--diff", metavar="OTHER_MANIFEST", help="show only the models whose compute changes")
     compile_ = command("compile", cmd_compile, "Write the plan as a versioned JSON artifact.")
@@ -150,6 +163,11 @@ def compiled_plan(manifest: str, environment: str | None) -> Plan:
 def cmd_plan(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    if args.format in ("mermaid", "dot"):
+        if args.diff:
+            print(f"floe: --diff prints a table or json, not {args.format}", file=sys.stderr)
+            return EXIT_FAILED
+        return print_plan_picture(args.manifest, args.env, args.format)
     plan = compiled_plan(args.manifest, args.env)
     if args.diff:
         return print_plan_diff(plan, compiled_plan(args.diff, args.env), args.format)
@@ -162,6 +180,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
         f" default compute {plan.default_compute}; CPU and MEMORY: the preset's Kubernetes"
         " requests/limits"
     )
+    return EXIT_OK
+
+
+def print_plan_picture(manifest: str, environment: str | None, fmt: str) -> int:
+    """The plan as a Mermaid or DOT graph: one coloured group per compute, dbt edges between models."""
+    # lazy: dbt plumbing (subprocess, orjson) only for the commands that read the dbt project
+    from floe_dagster.transforms.dbt_manifest import prepare_dbt_manifest
+
+    loaded = load_manifest(manifest, environment=environment)
+    dbt_manifest = prepare_dbt_manifest(loaded)
+    plan = compile_plan(loaded, dbt_manifest)
+    print(render_plan(plan, model_edges(dbt_manifest, (t.unique_id for t in plan.transforms)), fmt))
     return EXIT_OK
 
 
@@ -341,7 +371,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from floe_dagster.dagster_stage.run import run_main_job
 
     loaded = load_manifest(args.manifest)
-    summary = run_main_job(loaded)
+    summary = run_main_job(loaded, progress=progress)
     print(
         f"run {summary.run_id}: {'success' if summary.success else 'FAILED'};"
         f" {len(summary.materialized)} asset(s) materialised"
@@ -355,10 +385,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from floe_dagster.demo import seed_demo
 
     loaded = load_manifest(args.manifest)
+    progress("seeding the demo's raw Iceberg tables (kept when present)")
     created = seed_demo(loaded)
     print(f"raw data: {len(created)} table(s) created" if created else "raw data: present (reused)")
     refresh_after_seed(loaded, created)
     return cmd_run(args)
+
+
+def progress(step: str) -> None:
+    """One line per long step of `floe run` / `floe demo`, shown as it starts."""
+    print(f"floe: {step} ...", flush=True)
 
 
 def print_outputs(loaded: LoadedManifest) -> None:
@@ -383,7 +419,30 @@ def print_outputs(loaded: LoadedManifest) -> None:
             print(f"compute '{name}' database: {path}")
     home = dagster_home()
     if home:
-        print(f"dagster runs: DAGSTER_HOME={home} (see them with `DAGSTER_HOME={home} dagster dev`)")
+        print(f"dagster runs: DAGSTER_HOME={home}")
+        print(f"see them in the Dagster UI: {dev_command(home, loaded.path)}")
+
+
+def dev_command(home: os.PathLike[str] | str, manifest: os.PathLike[str] | str) -> str:
+    """The command that shows this instance's runs in the UI, with the code location named: `make dev`
+    from the project folder when that is what it runs, else `dagster dev -f definitions.py`
+    (definitions.py reads FLOE_MANIFEST when the manifest is not the default one)."""
+    from pathlib import Path
+
+    here = Path.cwd()
+    variables = f"DAGSTER_HOME={home}"
+    default_manifest = Path(manifest).resolve() == (here / DEFAULT_MANIFEST).resolve()
+    if not default_manifest:
+        variables += f" FLOE_MANIFEST={Path(manifest).resolve()}"
+    dagster = Path(sys.executable).parent / "dagster"
+    if (here / ".venv" / "bin" / "dagster").exists():  # the project's venv, as the Makefile runs it
+        dagster = here / ".venv" / "bin" / "dagster"
+    shown = dagster.relative_to(here) if dagster.is_relative_to(here) else dagster
+    target = "definitions.py" if (here / "definitions.py").is_file() else "<your definitions.py>"
+    command = f"{variables} {shown} dev -f {target}"
+    if default_manifest and (here / "Makefile").is_file() and Path(home) == here / ".floe" / "dagster_home":
+        return f"make dev (runs {command} -h 127.0.0.1 -p 3000)"
+    return command
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:

@@ -30,6 +30,26 @@ ensure_postgres() {
 }
 ensure_postgres
 
+# A JDK (java and javac) for the Hive Metastore the tests start (a launcher compiled once) and
+# for pyspark's local Spark session. Installed like PostgreSQL: only when missing, as root, apt-get.
+ensure_jdk() {
+  if command -v java >/dev/null 2>&1 && command -v javac >/dev/null 2>&1; then
+    return 0
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: no JDK (java and javac) found; installing openjdk-17-jdk-headless with apt-get" >&2
+    if DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jdk-headless >&2; then
+      return 0
+    fi
+    echo "bootstrap: could not install a JDK; the Hive Metastore and Spark tests will not run" >&2
+  else
+    echo "bootstrap: no JDK (java and javac) found; the Hive Metastore and Spark tests need one" \
+      "(apt-get install openjdk-17-jdk-headless as root, or any JDK 17+ on PATH)" >&2
+  fi
+}
+ensure_jdk
+
 if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && [ -x .venv/bin/dagster ]; then
   exit 0
 fi
@@ -39,7 +59,7 @@ if ! "$PYTHON" -m uv --version >/dev/null 2>&1; then
   "$PYTHON" -m pip install --quiet --disable-pip-version-check "uv==$UV_VERSION" 2>&1 | grep -v "WARNING: Running pip as the 'root' user" >&2 || true
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m uv venv --quiet .venv --python "$PYTHON"
-echo "bootstrap: installing floe-dagster and its dependencies into .venv" >&2
+echo "bootstrap: installing floe-dagster and its dependencies into .venv (1-3 minutes the first time)" >&2
 # Bytecode is compiled at install time: these machines set PYTHONDONTWRITEBYTECODE, and every
 # dbt / dagster start would otherwise recompile (about 10 s instead of 4-5 s).
 "$PYTHON" -m uv pip install --quiet --python .venv/bin/python --compile-bytecode -e '.[dev]'

@@ -81,7 +81,7 @@ from floe_dagster.plan.compile import compile_plan
 from floe_dagster.transforms.dbt_manifest import dbt_target_dir, prepare_dbt_manifest, read_dbt_manifest
 from floe_dagster.transforms.profiles import write_profiles
 
-logger = logging.getLogger("floe_dagster.component")
+logger = logging.getLogger("floe_dagster.dagster_stage.component")
 
 COMPONENT_STATE_FORMAT = "floe-component-state"
 COMPONENT_STATE_VERSION = 1

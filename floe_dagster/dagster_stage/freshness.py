@@ -32,6 +32,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from floe_dagster.core.durations import parse_duration
+from floe_dagster.dagster_stage.dagster_warnings import calling_on_purpose
 from floe_dagster.dagster_stage.names import FRESHNESS_SENSOR, TABLE_METADATA
 from floe_dagster.plan.compile import rule_selector
 
@@ -102,6 +103,7 @@ def source_freshness_checks(
         return [], []
     from dagster import (
         AssetCheckSeverity,
+        SupersessionWarning,
         build_last_update_freshness_checks,
         build_sensor_for_freshness_checks,
     )
@@ -110,15 +112,19 @@ def source_freshness_checks(
     for key, window in windows.items():
         by_window[window].append(key)
     checks: list[AssetChecksDefinition] = []
-    for (fail, _warn), keys in sorted(by_window.items(), key=lambda item: item[0][0]):
-        checks.extend(
-            build_last_update_freshness_checks(
-                assets=sorted(keys, key=str),
-                lower_bound_delta=fail,
-                severity=AssetCheckSeverity.ERROR,
+    # superseded by FreshnessPolicy, which judges materialisations only (see dagster_warnings.py)
+    with calling_on_purpose(
+        SupersessionWarning, "build_last_update_freshness_checks", "build_sensor_for_freshness_checks"
+    ):
+        for (fail, _warn), keys in sorted(by_window.items(), key=lambda item: item[0][0]):
+            checks.extend(
+                build_last_update_freshness_checks(
+                    assets=sorted(keys, key=str),
+                    lower_bound_delta=fail,
+                    severity=AssetCheckSeverity.ERROR,
+                )
             )
-        )
-    sensor = build_sensor_for_freshness_checks(freshness_checks=checks, name=sensor_name)
+        sensor = build_sensor_for_freshness_checks(freshness_checks=checks, name=sensor_name)
     return checks, [sensor]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,7 +36,13 @@ def dagster_instance(loaded: LoadedManifest) -> DagsterInstance:
     if not given:
         home = loaded.state_dir / "dagster_home"
         home.mkdir(parents=True, exist_ok=True)
-        (home / "dagster.yaml").touch()
+        settings = home / "dagster.yaml"
+        if not settings.exists():
+            # an instance floe creates for the demo: no usage statistics, and so no telemetry banner
+            settings.write_text(
+                "# created by floe for its runs; delete the next two lines to send Dagster usage statistics\n"
+                "telemetry:\n  enabled: false\n"
+            )
         os.environ["DAGSTER_HOME"] = str(home)
     elif not Path(given).is_dir():
         raise ConfigurationError(
@@ -73,17 +80,26 @@ def apply_pool_limits(loaded: LoadedManifest, instance: DagsterInstance) -> dict
     return limits
 
 
-def run_main_job(loaded: LoadedManifest, defs: Definitions | None = None) -> RunSummary:
-    defs = defs or build_definitions(loaded.path)
+def run_main_job(
+    loaded: LoadedManifest, defs: Definitions | None = None, progress: Callable[[str], None] | None = None
+) -> RunSummary:
+    """Observe the sources, then materialise every asset; ``progress`` hears each long step."""
+    say = progress or (lambda step: None)
+    if defs is None:
+        say("loading the definitions (the first run parses the dbt project)")
+        defs = build_definitions(loaded.path)
     instance = dagster_instance(loaded)
     apply_pool_limits(loaded, instance)
     observe_run_id = None
     job_names = {job.name for job in defs.jobs or []}
     if OBSERVE_JOB in job_names:
+        say(f"observing the metastore tables (job {OBSERVE_JOB})")
         observed = defs.resolve_job_def(OBSERVE_JOB).execute_in_process(
             instance=instance, run_config=CONSOLE_INFO
         )
         observe_run_id = observed.run_id
+    groups = ", ".join(loaded.manifest.computes.approved)
+    say(f"materialising every asset (job {MAIN_JOB}): one dbt build per compute group ({groups})")
     result = defs.resolve_job_def(MAIN_JOB).execute_in_process(
         instance=instance, raise_on_error=False, run_config=CONSOLE_INFO
     )

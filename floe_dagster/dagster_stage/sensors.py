@@ -208,6 +208,23 @@ def observation_sensor(
                 f" assets yet (e.g. {observed.unknown[0]}); they are in the defs state now and appear"
                 " when the code location reloads"
             )
-        return SensorResult(asset_events=observed.events, cursor=encode_cursor(observed.versions))
+        # No run is ever requested, so Dagster records the tick as skipped whatever it returns;
+        # the reason says what the tick did (without one, the daemon logs "Sensor function
+        # returned an empty result", even after recording observations).
+        return SensorResult(
+            asset_events=observed.events,
+            cursor=encode_cursor(observed.versions),
+            skip_reason=tick_summary(metastore, len(observed.events), observed.listed),
+        )
 
     return observe_metastore
+
+
+def tick_summary(metastore: str, changed: int, listed: int) -> str:
+    """What an observation tick did, as its skip reason (observations launch no run)."""
+    if changed:
+        return (
+            f"recorded {changed} observation(s): {changed} of {listed} table(s) of metastore"
+            f" '{metastore}' changed data version (observations launch no run)"
+        )
+    return f"none of the {listed} table(s) of metastore '{metastore}' changed data version"

@@ -19,6 +19,7 @@ from dagster import (
     AssetKey,
     AssetsDefinition,
     AssetSpec,
+    BetaWarning,
     DataVersion,
     Failure,
     MetadataValue,
@@ -29,6 +30,7 @@ from dagster import (
 )
 
 from floe_dagster.core.errors import FloeError, NotFoundError
+from floe_dagster.dagster_stage.dagster_warnings import calling_on_purpose
 from floe_dagster.dagster_stage.freshness import source_policy
 from floe_dagster.dagster_stage.names import TABLE_METADATA, UNSCOPED, DefinitionNames
 from floe_dagster.manifest.loader import LoadedManifest
@@ -148,12 +150,15 @@ def observable_sources(
         return None
     resource_key = names.metastore_resource(metastore)
 
-    @multi_observable_source_asset(
-        specs=list(specs.values()),
-        name=names.observe_op(metastore),
-        can_subset=True,
-        required_resource_keys={resource_key},
-    )
+    with calling_on_purpose(BetaWarning, "multi_observable_source_asset"):
+        observable = multi_observable_source_asset(
+            specs=list(specs.values()),
+            name=names.observe_op(metastore),
+            can_subset=True,
+            required_resource_keys={resource_key},
+        )
+
+    @observable
     def observe(context: AssetExecutionContext) -> Iterator[ObserveResult]:
         resource = getattr(context.resources, resource_key)
         try:

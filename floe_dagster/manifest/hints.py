@@ -7,6 +7,7 @@ is what the user is shown, and the hint can never disagree with ``floe schema``.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import re
@@ -45,6 +46,19 @@ def wrong_type_hint(model: type[BaseModel], loc: Sequence[str | int]) -> str:
             else f", e.g. {shown}"
         )
     return hint
+
+
+def did_you_mean(word: str, options: Sequence[str]) -> str:
+    """`` (did you mean 'lakehouse'?)`` for the closest of ``options``, else empty."""
+    close = difflib.get_close_matches(word, list(options), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def known_keys(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
+    """The keys the mapping at ``loc`` of ``model`` accepts (empty when the schema says nothing)."""
+    root = _schema_of(model)
+    node = field_schema(root, loc)
+    return list(node.get("properties", {})) if node is not None else []
 
 
 @functools.cache

@@ -27,7 +27,8 @@ from floe_dagster.manifest.governance import (
     merge_chain,
     shown_path,
 )
-from floe_dagster.manifest.positions import NodePath, Position, SourceMap
+from floe_dagster.manifest.hints import did_you_mean
+from floe_dagster.manifest.positions import NodePath, Position, SourceMap, load_yaml_with_positions
 from floe_dagster.manifest.pydantic_problems import problem_from_pydantic
 from floe_dagster.manifest.schema import ComputeTarget, Manifest
 from floe_dagster.plugins.base import PluginConfig
@@ -114,7 +115,10 @@ def load_manifest(
     current manifest.json: ``floe_dagster.plan.load_manifest``). ``check_assignments=False``
     leaves the approval of assignment rules to ``compile_plan``, which always has the dbt manifest.
     """
-    chain = load_chain(Path(path))
+    try:
+        chain = load_chain(Path(path))
+    except ManifestError as exc:  # a layer the schema rejects: add the references it breaks
+        raise ManifestError(unique_problems([*exc.problems, *chain_reference_problems(Path(path))])) from None
     problems = check_levels(chain) + check_compute_governance(chain)
     data, source_map = merge_chain(chain)
     return _validated(
@@ -151,7 +155,9 @@ def _validated(
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:
         problems += [problem_from_pydantic(e, (), source_map, Manifest) for e in exc.errors()]
-        raise ManifestError(problems) from None
+        # names that point nowhere, found in the raw data: reported now, not after the rest is fixed
+        problems += raw_reference_problems(data, source_map)
+        raise ManifestError(unique_problems(problems)) from None
     env = environment or current_environment()
     loaded = LoadedManifest(
         manifest=manifest,
@@ -419,8 +425,8 @@ def check_references(
     if m.transforms.catalog is not None and m.transforms.catalog not in m.catalogs:
         problem(
             ("transforms", "catalog"),
-            f"unknown catalog '{m.transforms.catalog}'; defined catalogs:"
-            f" [{', '.join(sorted(m.catalogs))}]",
+            f"unknown catalog '{m.transforms.catalog}'{did_you_mean(m.transforms.catalog, list(m.catalogs))};"
+            f" defined catalogs: [{', '.join(sorted(m.catalogs))}]",
         )
     for name in m.metastores:
         config = loaded.plugin_configs.get(("metastores", name))
@@ -428,7 +434,8 @@ def check_references(
         if isinstance(referenced, str) and referenced not in m.catalogs:
             problem(
                 ("metastores", name, "config", "catalog"),
-                f"unknown catalog '{referenced}'; defined" f" catalogs: [{', '.join(sorted(m.catalogs))}]",
+                f"unknown catalog '{referenced}'{did_you_mean(referenced, list(m.catalogs))};"
+                f" defined catalogs: [{', '.join(sorted(m.catalogs))}]",
             )
     try:
         project, unusable = loaded.dbt_project_dir, ""
@@ -442,4 +449,72 @@ def check_references(
             f"no dbt project at {shown_path(project)}{unusable} (no dbt_project.yml);"
             " the path is relative to the manifest file",
         )
+    return problems
+
+
+def chain_reference_problems(path: Path) -> list[Problem]:
+    """``raw_reference_problems`` of every file of the chain, read as plain YAML (no schema):
+    what a manifest that the schema rejected also gets wrong. Best effort: a file that cannot be
+    read ends the walk (its own problem is already reported)."""
+    layers: list[tuple[dict[str, Any], SourceMap]] = []
+    seen: set[Path] = set()
+    current: Path | None = path
+    while current is not None and len(layers) < 32:
+        try:
+            resolved = current.resolve()
+            if resolved in seen:
+                break
+            seen.add(resolved)
+            data, source_map = load_yaml_with_positions(current)
+        except Exception:  # anything wrong with this file is the schema's or the chain's to report
+            break
+        if not isinstance(data, dict):
+            break
+        layers.append((data, source_map))
+        parent = data.get("extends")
+        current = resolved.parent / parent if isinstance(parent, str) and parent else None
+    catalogs: set[str] = set()
+    for data, _ in layers:
+        if isinstance(data.get("catalogs"), dict):
+            catalogs.update(str(name) for name in data["catalogs"])
+    return [p for data, source_map in layers for p in raw_reference_problems(data, source_map, catalogs)]
+
+
+def raw_reference_problems(
+    data: Any, source_map: SourceMap, catalogs: set[str] | None = None
+) -> list[Problem]:
+    """The catalog references of ``check_references``, checked on data the schema did not accept
+    (yet), so a misspelt name shows up together with the schema errors. ``catalogs``: the names
+    the whole chain defines (default: those of ``data``). Anything not shaped as expected is left
+    to the schema's own errors."""
+    if not isinstance(data, dict):
+        return []
+    if catalogs is None:
+        if not isinstance(data.get("catalogs"), dict):
+            return []
+        catalogs = {str(name) for name in data["catalogs"]}
+    if not catalogs:
+        return []
+    defined = sorted(catalogs)
+    problems = []
+
+    def check(path: NodePath, referenced: Any) -> None:
+        if isinstance(referenced, str) and referenced not in catalogs:
+            problems.append(
+                Problem(
+                    source_map.position(path),
+                    path,
+                    f"unknown catalog '{referenced}'{did_you_mean(referenced, defined)};"
+                    f" defined catalogs: [{', '.join(defined)}]",
+                )
+            )
+
+    transforms = data.get("transforms")
+    if isinstance(transforms, dict):
+        check(("transforms", "catalog"), transforms.get("catalog"))
+    metastores = data.get("metastores")
+    for name, entry in metastores.items() if isinstance(metastores, dict) else ():
+        config = entry.get("config") if isinstance(entry, dict) else None
+        if isinstance(config, dict):
+            check(("metastores", str(name), "config", "catalog"), config.get("catalog"))
     return problems

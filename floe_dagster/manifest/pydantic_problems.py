@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from floe_dagster.manifest.errors import Problem, dotted
-from floe_dagster.manifest.hints import is_wrong_type, wrong_type_hint
+from floe_dagster.manifest.hints import did_you_mean, is_wrong_type, known_keys, wrong_type_hint
 from floe_dagster.manifest.positions import NodePath, SourceMap
 
 __all__ = ["problem_from_pydantic"]
@@ -23,7 +23,11 @@ def problem_from_pydantic(
     kind = error["type"]
     if kind == "extra_forbidden":
         parent = dotted(loc[:-1]) if len(loc) > 1 else "the top level"
-        message = f"unknown key '{loc[-1]}' in {parent}; remove it or check its spelling"
+        known = known_keys(model, own[:-1]) if model is not None else []
+        message = (
+            f"unknown key '{loc[-1]}' in {parent}{did_you_mean(str(loc[-1]), known)};"
+            " remove it or check its spelling"
+        )
         return Problem(source_map.position(loc, prefer_key=True), loc, message)
     if kind == "missing":
         message = f"required key '{loc[-1]}' is missing; add it (here or in a parent manifest)"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -30,9 +32,20 @@ def replace_table_from_arrow(catalog: CatalogPlugin, identifier: Identifier, dat
         table = None
     if table is not None:
         try:
-            table.overwrite(data)
+            # an empty table has nothing to replace: an overwrite's delete would only warn
+            # "Delete operation did not match any records"
+            (table.append if holds_no_rows(table) else table.overwrite)(data)
             return data.num_rows
         except ValueError:  # PyIceberg's answer to an incompatible column type
             catalog.drop_table(identifier)
-    catalog.create_table(identifier, schema=data.schema).overwrite(data)
+    catalog.create_table(identifier, schema=data.schema).append(data)
     return data.num_rows
+
+
+def holds_no_rows(table: Any) -> bool:
+    """No snapshot yet, or its summary counts 0 records."""
+    snapshot = table.current_snapshot()
+    if snapshot is None:
+        return True
+    summary = snapshot.summary
+    return summary is not None and summary.get("total-records") == "0"

@@ -90,8 +90,8 @@ def test_yaml_syntax_error_points_at_the_line(workdir: Path) -> None:
 def test_unknown_top_level_key_points_at_the_key(workdir: Path) -> None:
     [problem] = problems_of(write(workdir, VALID + "computez: {}\n"))
     assert problem == (
-        "manifest.yaml:31:1: computez: unknown key 'computez' in the top level;"
-        " remove it or check its spelling"
+        "manifest.yaml:31:1: computez: unknown key 'computez' in the top level"
+        " (did you mean 'computes'?); remove it or check its spelling"
     )
 
 
