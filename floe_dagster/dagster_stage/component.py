@@ -57,16 +57,16 @@ from dagster.components import (
     DefsStateConfig,
     DefsStateConfigArgs,
     ResolvedDefsStateConfig,
+    Resolver,
     Scaffolder,
     ScaffoldRequest,
     StateBackedComponent,
+    scaffold_component,
+    scaffold_with,
 )
-from dagster.components.component_scaffolding import scaffold_component
-from dagster.components.resolved.model import Resolver
-from dagster.components.scaffold.scaffold import scaffold_with
-from dagster.components.utils.translation import TranslationFn, TranslationFnResolver
 from pydantic import BaseModel
 
+from floe_dagster.core.compat import TranslationFn, TranslationFnResolver
 from floe_dagster.core.errors import ConfigurationError
 from floe_dagster.dagster_stage.definitions import definitions_from_state
 from floe_dagster.dagster_stage.names import DefinitionNames, is_dagster_name, scope_of_name
