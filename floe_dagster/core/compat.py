@@ -70,6 +70,7 @@ __all__ = [
     "dbt_cli_invocation_class",
     "dbt_cli_processes_started_by",
     "dbt_event_json",
+    "dbt_invocation_flag",
     "dbt_project_root",
     "dbt_selector_internals",
     "hive_catalog_with_failover",
@@ -127,6 +128,7 @@ DBT_SELECTOR = Seam(
     "1.11",
     "1.12",
 )
+DBT_FLAGS = Seam("dbt.flags.get_flags", "dbt-core", "1.11", "1.12")
 DBT_PROJECT_ROOT = Seam("dbt_common.events.contextvars.get_project_root", "dbt-common", "1.37", "2")
 DBT_EVENT_JSON = Seam("dbt_common.events.functions.msg_to_json", "dbt-common", "1.37", "2")
 DBT_ADAPTER_FACTORY = Seam("dbt.adapters.factory.FACTORY", "dbt-adapters", "1.16", "2")
@@ -160,6 +162,7 @@ SEAMS: tuple[Seam, ...] = (
     DBT_CLI_INVOCATION_RUN,
     DBT_CLI_RESOURCE_HOOKS,
     DBT_SELECTOR,
+    DBT_FLAGS,
     DBT_PROJECT_ROOT,
     DBT_EVENT_JSON,
     DBT_ADAPTER_FACTORY,
@@ -487,6 +490,13 @@ def dbt_selector_internals() -> DbtSelectorInternals:
         raise _broken(DBT_SELECTOR, str(exc)) from None
     finally:
         logging.getLogger().handlers = root_handlers
+
+
+def dbt_invocation_flag(name: str) -> Any:
+    """The value of dbt's global flag ``name`` (e.g. ``TARGET_PATH``) in the running invocation,
+    None when it has none: ``dbt.flags.get_flags()`` of dbt-core 1.11 (dbt's process-global flags)."""
+    get_flags: Callable[[], Any] = _private(DBT_FLAGS, "dbt.flags", "get_flags")
+    return getattr(get_flags(), name, None)
 
 
 def dbt_project_root() -> str | None:

@@ -180,6 +180,22 @@ def test_dbt_selector_internals_select_what_dagster_dbt_selects(parsed_demo: Pat
     assert compat.dbt_project_root() in (None, str(loaded.dbt_project_dir))
 
 
+def test_dbt_invocation_flag_reads_the_running_invocations_flags() -> None:
+    """compat.DBT_FLAGS: what dbt's flags hold during an invocation (floe's dbt-duckdb plugin
+    reads the target path there)."""
+    from argparse import Namespace
+
+    from dbt.flags import get_flags, set_flags
+
+    before = get_flags()
+    set_flags(Namespace(TARGET_PATH="target/run_1"))
+    try:
+        assert compat.dbt_invocation_flag("TARGET_PATH") == "target/run_1"
+        assert compat.dbt_invocation_flag("NO_SUCH_FLAG") is None
+    finally:
+        set_flags(before)
+
+
 def test_dbt_event_json_is_the_line_the_dbt_cli_prints() -> None:
     """compat.DBT_EVENT_JSON: the JSON line of a dbt event, which dagster-dbt parses."""
     from dbt.events.types import MainReportVersion
@@ -494,6 +510,7 @@ INTERNAL_MODULES = (
     "dbt.adapters.duckdb.connections",
     "dbt_common.events.functions",
     "dbt_common.events.contextvars",
+    "dbt.flags",
 )
 
 
