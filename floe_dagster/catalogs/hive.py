@@ -36,6 +36,11 @@ from floe_dagster.plugins.thrift import normalize_thrift_uris
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
 
+__all__ = [
+    "HiveCatalogConfig",
+    "HiveCatalogPlugin",
+]
+
 
 # PyIceberg properties that have a field of their own in the config.
 _RESERVED = {

@@ -71,6 +71,17 @@ from floe_dagster.plugins.catalog import (
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
 
+__all__ = [
+    "IcebergRestEndpoint",
+    "PolarisCatalogConfig",
+    "PolarisCatalogPlugin",
+    "RestCatalogConfig",
+    "RestCatalogPlugin",
+    "VendedCredentialsError",
+    "parse_vended_credentials",
+    "rest_catalog_properties",
+]
+
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")

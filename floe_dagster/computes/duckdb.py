@@ -73,6 +73,14 @@ from floe_dagster.plugins.compute import (
 if TYPE_CHECKING:
     from floe_dagster.catalogs.rest import IcebergRestEndpoint
 
+__all__ = [
+    "DuckDBAttachment",
+    "DuckDBComputePlugin",
+    "DuckDBConfig",
+    "redact_sql",
+    "scrub_secrets",
+]
+
 MEMORY_LIMIT = re.compile(r"^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 # DuckDB's units: KB/MB/... are powers of 1000, KiB/MiB/... powers of 1024.
 MEMORY_UNITS = {

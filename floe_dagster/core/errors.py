@@ -9,6 +9,28 @@ from __future__ import annotations
 
 import uuid
 
+__all__ = [
+    "AuthenticationError",
+    "CatalogError",
+    "CatalogUnavailableError",
+    "CompatibilityError",
+    "ComputeConfigurationError",
+    "ComputeConnectionError",
+    "ComputeError",
+    "ComputeTimeoutError",
+    "ConfigurationError",
+    "ConflictError",
+    "FloeError",
+    "MetastoreError",
+    "MissingLibraryError",
+    "NotFoundError",
+    "NotSupportedError",
+    "PluginApiVersionError",
+    "PluginNotFoundError",
+    "UnavailableError",
+    "new_correlation_id",
+]
+
 
 class FloeError(Exception):
     """Base of every error floe-dagster raises on purpose."""

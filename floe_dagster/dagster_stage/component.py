@@ -81,6 +81,12 @@ from floe_dagster.plan.compile import compile_plan
 from floe_dagster.transforms.dbt_manifest import dbt_target_dir, prepare_dbt_manifest, read_dbt_manifest
 from floe_dagster.transforms.profiles import write_profiles
 
+__all__ = [
+    "FloeComponent",
+    "FloeComponentScaffolder",
+    "FloeScaffoldParams",
+]
+
 logger = logging.getLogger("floe_dagster.component")
 
 COMPONENT_STATE_FORMAT = "floe-component-state"

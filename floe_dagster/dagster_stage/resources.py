@@ -22,6 +22,14 @@ from floe_dagster.plugins.metastore import MetastoreConnector, TableFilter
 from floe_dagster.plugins.telemetry import failed_validation, validate_compute
 from floe_dagster.transforms.dbt_in_process import in_process_invocations
 
+__all__ = [
+    "CatalogResource",
+    "FloeCatalogResource",
+    "FloeComputeResource",
+    "FloeDbtCliResource",
+    "FloeMetastoreResource",
+]
+
 
 class _ManifestEntryResource(ConfigurableResource):
     manifest_path: str
