@@ -271,10 +271,15 @@ def observation_data_version_tags(data_version: str) -> dict[str, str]:
     ``dagster._core.definitions.data_version``; dagster has no public way to put a data version on
     an observation reported by a sensor.
     """
+    tag, user_provided = _data_version_tag_names()
+    return {tag: data_version, user_provided: "true"}
+
+
+@functools.cache
+def _data_version_tag_names() -> tuple[str, str]:  # once: a sensor tick tags every changed table
     module = "dagster._core.definitions.data_version"
     tag = _private(DATA_VERSION_TAGS, module, "DATA_VERSION_TAG")
-    user_provided = _private(DATA_VERSION_TAGS, module, "DATA_VERSION_IS_USER_PROVIDED_TAG")
-    return {tag: data_version, user_provided: "true"}
+    return tag, _private(DATA_VERSION_TAGS, module, "DATA_VERSION_IS_USER_PROVIDED_TAG")
 
 
 def _unresolved_asset_job_definition() -> Any:
