@@ -205,7 +205,9 @@ def check(seam: Seam) -> None:
         found, minimum, below = Version(installed), Version(seam.minimum), Version(seam.below)
     except InvalidVersion:
         raise _error(seam, f"has a version floe cannot read ({installed})", installed) from None
-    if found < minimum or (found >= below and found.major != below.major):
+    # the major release of the newest supported ones: 1 for "<1.14" and for "<2", 0 for "<0.13"
+    last_major = below.major if (below.minor, below.micro) != (0, 0) else below.major - 1
+    if found < minimum or (found >= below and found.major != last_major):
         raise _error(seam, f"{installed} is installed", installed)
     if found >= below:
         warnings.warn(

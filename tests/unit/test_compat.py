@@ -459,6 +459,29 @@ def test_an_older_or_newer_major_release_is_a_clear_error(
         assert part in message
 
 
+@pytest.mark.parametrize(
+    ("seam", "version", "fails"),
+    [
+        (compat.DBT_EVENT_JSON, "2.0.0", True),  # supported <2: 2.0 is a new major
+        (compat.DBT_EVENT_JSON, "1.99.0", False),
+        (compat.DATA_VERSION_TAGS, "2.0.0", True),  # supported <1.14
+        (compat.DATA_VERSION_TAGS, "1.12.9", True),  # older than the range
+        (compat.DATA_VERSION_TAGS, "1.13.0", False),
+    ],
+)
+def test_the_guard_by_the_numbers(
+    seam: compat.Seam, version: str, fails: bool, fresh_guard: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    installed(monkeypatch, seam.distribution, version)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing here is a newer minor release
+        if fails:
+            with pytest.raises(CompatibilityError, match=f"{seam.distribution} {version} is installed"):
+                compat.check(seam)
+        else:
+            compat.check(seam)
+
+
 def test_a_newer_minor_release_warns_once_and_the_seam_is_tried(
     fresh_guard: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
