@@ -25,6 +25,11 @@ from floe_dagster.plugins.aws import (
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
 
+__all__ = [
+    "GlueCatalogConfig",
+    "GlueCatalogPlugin",
+]
+
 
 class GlueCatalogConfig(AwsConfig):
     """The Glue catalog's config: the shared AWS settings (plugins/aws.py)."""

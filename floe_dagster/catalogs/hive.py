@@ -13,13 +13,13 @@ is configured, like Iceberg's Java ``HiveCatalog``; without one the metastore pi
 from __future__ import annotations
 
 import importlib.util
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 from pyiceberg import exceptions as ice
 
 from floe_dagster.catalogs.pyiceberg_base import PyIcebergCatalogPlugin
+from floe_dagster.core.compat import hive_catalog_with_failover
 from floe_dagster.core.errors import (
     CatalogUnavailableError,
     ConfigurationError,
@@ -35,6 +35,11 @@ from floe_dagster.plugins.thrift import normalize_thrift_uris
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
+
+__all__ = [
+    "HiveCatalogConfig",
+    "HiveCatalogPlugin",
+]
 
 
 # PyIceberg properties that have a field of their own in the config.
@@ -128,52 +133,9 @@ def _hive_error_class(exc: Exception) -> type[FloeError] | None:
 
 
 def _floe_hive_catalog(name: str, timeout_s: float, properties: dict[str, str]) -> Catalog:
-    """A PyIceberg ``HiveCatalog`` whose Thrift client times out and fails over between URIs."""
-    from pyiceberg.catalog.hive import HiveCatalog, _HiveClient
-    from pyiceberg.utils.properties import property_as_bool
-    from thrift.transport import TSocket, TTransport
-
-    class FloeHiveClient(_HiveClient):
-        def __init__(self, uris: list[str], **kwargs: Any) -> None:
-            self._uris = uris
-            super().__init__(uris[0], **kwargs)
-
-        def _init_thrift_transport(self) -> TTransport.TTransportBase:
-            parts = urlsplit(self._uri)
-            sock = TSocket.TSocket(parts.hostname, parts.port)
-            sock.setTimeout(timeout_s * 1000)
-            if not self._kerberos_auth:
-                return TTransport.TBufferedTransport(sock)
-            return TTransport.TSaslClientTransport(
-                sock, host=parts.hostname, service=self._kerberos_service_name
-            )
-
-        def __enter__(self) -> Any:
-            last: TTransport.TTransportException | None = None
-            for uri in [self._uri, *(u for u in self._uris if u != self._uri)]:
-                self._uri = uri
-                self._transport = self._init_thrift_transport()
-                try:
-                    self._transport.open()
-                except TTransport.TTransportException as exc:
-                    last = exc
-                    continue
-                self._was_opened = True
-                return self._client()
-            assert last is not None
-            raise last
-
-    class FloeHiveCatalog(HiveCatalog):
-        @staticmethod
-        def _create_hive_client(properties: dict[str, str]) -> _HiveClient:
-            return FloeHiveClient(
-                properties["uri"].split(","),
-                ugi=properties.get("ugi"),
-                kerberos_auth=property_as_bool(properties, "hive.kerberos-authentication", False),
-                kerberos_service_name=properties.get("hive.kerberos-service-name", "hive"),
-            )
-
-    return FloeHiveCatalog(name, **properties)
+    """A PyIceberg ``HiveCatalog`` whose Thrift client times out and fails over between URIs (it
+    subclasses PyIceberg's private ``_HiveClient``: ``core/compat.py``)."""
+    return hive_catalog_with_failover(name, timeout_s, properties)
 
 
 class HiveCatalogPlugin(PyIcebergCatalogPlugin):

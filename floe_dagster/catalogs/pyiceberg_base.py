@@ -38,6 +38,10 @@ if TYPE_CHECKING:
     from pyiceberg.partitioning import PartitionSpec
     from pyiceberg.table import Table
 
+__all__ = [
+    "PyIcebergCatalogPlugin",
+]
+
 T = TypeVar("T")
 
 # Connection lifecycle lines (connecting / connected / failed) with their fields in ``extra``, for

@@ -37,13 +37,11 @@ from __future__ import annotations
 
 import contextvars
 import logging
-import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -51,6 +49,7 @@ from pyiceberg import exceptions as ice
 from tenacity import RetryCallState
 
 from floe_dagster.catalogs.pyiceberg_base import PyIcebergCatalogPlugin
+from floe_dagster.core.compat import rest_catalog_with_timeouts
 from floe_dagster.core.errors import (
     AuthenticationError,
     CatalogError,
@@ -71,6 +70,17 @@ from floe_dagster.plugins.catalog import (
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
+
+__all__ = [
+    "IcebergRestEndpoint",
+    "PolarisCatalogConfig",
+    "PolarisCatalogPlugin",
+    "RestCatalogConfig",
+    "RestCatalogPlugin",
+    "VendedCredentialsError",
+    "parse_vended_credentials",
+    "rest_catalog_properties",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -361,95 +371,15 @@ def parse_vended_credentials(
 
 
 def _floe_rest_catalog(name: str, properties: dict[str, str]) -> Catalog:
-    """A PyIceberg ``RestCatalog`` with request timeouts and proactive token refresh."""
-    import requests
-    from pyiceberg.catalog.rest import RestCatalog
-    from pyiceberg.catalog.rest.auth import AuthManager, LegacyOAuth2AuthManager
-    from pyiceberg.catalog.rest.response import TokenResponse, _handle_non_200_response
-    from requests.adapters import HTTPAdapter
-
-    timeout_s = float(properties.get(REQUEST_TIMEOUT, "30"))
-    margin_s = float(properties.get(TOKEN_REFRESH_MARGIN, "60"))
-
-    class TimeoutAdapter(HTTPAdapter):
-        def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-            if kwargs.get("timeout") is None:
-                kwargs["timeout"] = _timeout_override.get() or timeout_s
-            return super().send(request, **kwargs)
-
-    def mount_timeouts(session: requests.Session) -> None:
-        if not isinstance(session.get_adapter("http://"), TimeoutAdapter):
-            session.mount("http://", TimeoutAdapter())
-            session.mount("https://", TimeoutAdapter())
-
-    class RefreshingOAuth2Manager(LegacyOAuth2AuthManager):
-        """PyIceberg's client-credentials flow, also refreshing before the announced expiry."""
-
-        def __init__(self, **kwargs: Any) -> None:
-            self._lock = threading.RLock()
-            self._refresh_at: float | None = None
-            super().__init__(**kwargs)  # fetches the first token
-
-        def _fetch_access_token(self, credential: str) -> str:
-            client_id, _, client_secret = credential.partition(":")
-            data = {"grant_type": "client_credentials", "client_id": client_id}
-            data["client_secret"] = client_secret
-            data.update(self._optional_oauth_params or {})
-            if self._auth_url is None:
-                raise ValueError("Cannot fetch access token from undefined auth_url")
-            response = self._session.post(
-                url=self._auth_url,
-                data=data,
-                headers={**self._session.headers, "Content-type": "application/x-www-form-urlencoded"},
-                auth=lambda request: request,  # not the session's bearer auth (that is us)
-            )
-            try:
-                response.raise_for_status()
-            except requests.HTTPError as exc:
-                _handle_non_200_response(exc, {400: ice.OAuthError, 401: ice.OAuthError})
-            token = TokenResponse.model_validate_json(response.text)
-            if token.expires_in:
-                early = min(margin_s, token.expires_in / 2)
-                self._refresh_at = time.monotonic() + token.expires_in - early
-            else:
-                self._refresh_at = None
-            return token.access_token
-
-        def _refresh_token(self) -> None:  # also PyIceberg's hook after a 401
-            with self._lock:
-                super()._refresh_token()
-
-        def _due(self) -> bool:
-            return self._refresh_at is not None and time.monotonic() >= self._refresh_at
-
-        def auth_header(self) -> str:
-            if self._due():
-                with self._lock:
-                    if self._due():
-                        logger.debug("catalog '%s': refreshing the OAuth2 token before it expires", name)
-                        super()._refresh_token()
-            return super().auth_header()
-
-    class FloeRestCatalog(RestCatalog):
-        def _create_session(self) -> requests.Session:
-            session = super()._create_session()
-            mount_timeouts(session)
-            return session
-
-        def _create_legacy_oauth2_auth_manager(self, session: requests.Session) -> AuthManager:
-            mount_timeouts(session)  # before the first token request
-            credential = self.properties.get("credential")
-            if credential is None:
-                return super()._create_legacy_oauth2_auth_manager(session)
-            return RefreshingOAuth2Manager(
-                session=session,
-                auth_url=self.auth_url,
-                credential=credential,
-                initial_token=None,
-                optional_oauth_params=self._extract_optional_oauth_params(),
-            )
-
-    return FloeRestCatalog(name, **properties)
+    """A PyIceberg ``RestCatalog`` with request timeouts and proactive token refresh (it overrides
+    private methods of PyIceberg's REST client: ``core/compat.py``)."""
+    return rest_catalog_with_timeouts(
+        name,
+        properties,
+        timeout_s=float(properties.get(REQUEST_TIMEOUT, "30")),
+        refresh_margin_s=float(properties.get(TOKEN_REFRESH_MARGIN, "60")),
+        timeout_override=_timeout_override.get,
+    )
 
 
 class RestCatalogPlugin(PyIcebergCatalogPlugin):

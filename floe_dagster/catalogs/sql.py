@@ -12,6 +12,11 @@ from floe_dagster.core.paths import resolve_local_path
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.catalog import Identifier
 
+__all__ = [
+    "SqlCatalogConfig",
+    "SqlCatalogPlugin",
+]
+
 
 class SqlCatalogConfig(PluginConfig):
     uri: str = Field(

@@ -47,6 +47,11 @@ from floe_dagster.computes._warehouse import (
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.compute import DbtProfileContext, secret_env_name
 
+__all__ = [
+    "BigQueryComputePlugin",
+    "BigQueryConfig",
+]
+
 SCOPES = (
     "https://www.googleapis.com/auth/bigquery",
     "https://www.googleapis.com/auth/cloud-platform",

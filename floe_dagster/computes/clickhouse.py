@@ -29,6 +29,11 @@ from floe_dagster.computes._warehouse import WarehouseCompute, WarehouseConfig, 
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.compute import DbtProfileContext
 
+__all__ = [
+    "ClickHouseComputePlugin",
+    "ClickHouseConfig",
+]
+
 DEFAULT_PORTS = {("http", False): 8123, ("http", True): 8443, ("native", False): 9000, ("native", True): 9440}
 
 

@@ -41,6 +41,11 @@ from floe_dagster.computes._warehouse import (
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.compute import DbtProfileContext
 
+__all__ = [
+    "DatabricksComputePlugin",
+    "DatabricksConfig",
+]
+
 
 class DatabricksConfig(WarehouseConfig):
     host: str = Field(description="Workspace host name, e.g. dbc-a1b2c3d4-e5f6.cloud.databricks.com.")

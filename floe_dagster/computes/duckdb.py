@@ -57,6 +57,7 @@ from floe_dagster.computes.duckdb_extensions import (
     extension_installed,
     prepare_extension_directory,
 )
+from floe_dagster.core.compat import close_dbt_duckdb_environment
 from floe_dagster.core.paths import resolve_local_path
 from floe_dagster.plugins.base import PluginConfig, located_error
 from floe_dagster.plugins.catalog import CatalogPlugin
@@ -71,6 +72,14 @@ from floe_dagster.plugins.compute import (
 
 if TYPE_CHECKING:
     from floe_dagster.catalogs.rest import IcebergRestEndpoint
+
+__all__ = [
+    "DuckDBAttachment",
+    "DuckDBComputePlugin",
+    "DuckDBConfig",
+    "redact_sql",
+    "scrub_secrets",
+]
 
 MEMORY_LIMIT = re.compile(r"^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$", re.IGNORECASE)
 # DuckDB's units: KB/MB/... are powers of 1000, KiB/MiB/... powers of 1024.
@@ -233,12 +242,7 @@ class DuckDBComputePlugin(ComputePlugin):
         dbt-duckdb holds its last environment (and so the DuckDB file's write lock) in a class
         attribute until the process exits; another process could not write the file meanwhile.
         """
-        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-
-        with DuckDBConnectionManager._LOCK:
-            environment, DuckDBConnectionManager._ENV = DuckDBConnectionManager._ENV, None
-            if environment is not None:
-                environment.close()
+        close_dbt_duckdb_environment()  # a private attribute of dbt-duckdb: core/compat.py
 
     def get_required_dbt_packages(self) -> list[str]:
         return ["dbt-duckdb>=1.11,<1.12"]

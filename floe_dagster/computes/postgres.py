@@ -46,6 +46,14 @@ from floe_dagster.plugins.compute import (
     secret_env_name,
 )
 
+__all__ = [
+    "PostgresComputePlugin",
+    "PostgresConfig",
+    "RedshiftComputePlugin",
+    "RedshiftConfig",
+    "dbt_env",
+]
+
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
 # The engine is remote: a preset sizes the pod that runs dbt (a client), not the database.

@@ -44,6 +44,11 @@ from floe_dagster.computes._warehouse import (
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.compute import DbtProfileContext
 
+__all__ = [
+    "SnowflakeComputePlugin",
+    "SnowflakeConfig",
+]
+
 
 class SnowflakeConfig(WarehouseConfig):
     account: str = Field(description="Account identifier, e.g. myorg-myaccount or xy12345.eu-west-1.")

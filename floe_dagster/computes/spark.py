@@ -101,6 +101,14 @@ from floe_dagster.transforms.profiles import profile_context, write_profiles
 if TYPE_CHECKING:
     from pyiceberg.table import Table
 
+__all__ = [
+    "PRESETS",
+    "SparkComputePlugin",
+    "SparkConfig",
+    "attachment_items",
+    "snapshot_select",
+]
+
 ATTACH_ENV = "FLOE_SPARK_ATTACH"
 DBT_PACKAGE = "dbt-spark[session]>=1.11,<1.12"
 

@@ -31,6 +31,11 @@ from floe_dagster.computes._warehouse import (
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.compute import DbtProfileContext
 
+__all__ = [
+    "TrinoComputePlugin",
+    "TrinoConfig",
+]
+
 
 class TrinoConfig(WarehouseConfig):
     method: Literal["none", "ldap", "jwt", "certificate"] = Field(

@@ -9,6 +9,28 @@ from __future__ import annotations
 
 import uuid
 
+__all__ = [
+    "AuthenticationError",
+    "CatalogError",
+    "CatalogUnavailableError",
+    "CompatibilityError",
+    "ComputeConfigurationError",
+    "ComputeConnectionError",
+    "ComputeError",
+    "ComputeTimeoutError",
+    "ConfigurationError",
+    "ConflictError",
+    "FloeError",
+    "MetastoreError",
+    "MissingLibraryError",
+    "NotFoundError",
+    "NotSupportedError",
+    "PluginApiVersionError",
+    "PluginNotFoundError",
+    "UnavailableError",
+    "new_correlation_id",
+]
+
 
 class FloeError(Exception):
     """Base of every error floe-dagster raises on purpose."""
@@ -165,3 +187,24 @@ class ComputeConfigurationError(ComputeError, ConfigurationError):
 
 class MetastoreError(FloeError):
     """Base for metastore connector failures that fit no narrower class."""
+
+
+class CompatibilityError(ConfigurationError):
+    """A private API of dagster, dagster-dbt, dbt-core, dbt-duckdb or PyIceberg that floe relies on
+    (a seam of ``floe_dagster/core/compat.py``) is not usable with the installed release.
+
+    ``seam`` names the private API, ``distribution`` the library, ``installed`` its installed
+    version and ``supported`` the range the seam was written for.
+    """
+
+    def __init__(self, message: str, *, seam: str, distribution: str, installed: str, supported: str) -> None:
+        super().__init__(message, provider=distribution, operation=seam)
+        self.seam = seam
+        self.distribution = distribution
+        self.installed = installed
+        self.supported = supported
+
+
+class MissingLibraryError(CompatibilityError, ImportError):
+    """The library a seam of ``core/compat.py`` uses is not installed (also an ImportError, so
+    code that falls back when an optional library is missing keeps working)."""

@@ -57,16 +57,16 @@ from dagster.components import (
     DefsStateConfig,
     DefsStateConfigArgs,
     ResolvedDefsStateConfig,
+    Resolver,
     Scaffolder,
     ScaffoldRequest,
     StateBackedComponent,
+    scaffold_component,
+    scaffold_with,
 )
-from dagster.components.component_scaffolding import scaffold_component
-from dagster.components.resolved.model import Resolver
-from dagster.components.scaffold.scaffold import scaffold_with
-from dagster.components.utils.translation import TranslationFn, TranslationFnResolver
 from pydantic import BaseModel
 
+from floe_dagster.core.compat import TranslationFn, TranslationFnResolver
 from floe_dagster.core.errors import ConfigurationError
 from floe_dagster.dagster_stage.definitions import definitions_from_plan
 from floe_dagster.dagster_stage.names import DefinitionNames, is_dagster_name, scope_of_name
@@ -80,6 +80,12 @@ from floe_dagster.metastores.state import (
 from floe_dagster.plan.compile import compile_plan
 from floe_dagster.transforms.dbt_manifest import dbt_target_dir, prepare_dbt_manifest, read_dbt_manifest
 from floe_dagster.transforms.profiles import write_profiles
+
+__all__ = [
+    "FloeComponent",
+    "FloeComponentScaffolder",
+    "FloeScaffoldParams",
+]
 
 logger = logging.getLogger("floe_dagster.dagster_stage.component")
 

@@ -41,7 +41,7 @@ from floe_dagster.plugins.compute import ConnectionResult
 from floe_dagster.plugins.telemetry import configure_from_environment
 
 if TYPE_CHECKING:
-    from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+    from floe_dagster.core.compat import UnresolvedAssetJobDefinition
 
 HEALTH_GROUP = "floe_health"
 CHECK_NAME = "connection"

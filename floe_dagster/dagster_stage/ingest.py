@@ -53,6 +53,12 @@ from dagster import (
     multi_asset,
 )
 
+from floe_dagster.core.compat import (
+    check_pyarrow_schema_compatible,
+    dataframe_to_data_files,
+    pyarrow_to_schema_without_ids,
+    to_requested_schema,
+)
 from floe_dagster.core.errors import ConfigurationError, ConflictError, FloeError, NotFoundError
 from floe_dagster.core.parallel import ordered_parallel
 from floe_dagster.dagster_stage.names import UNSCOPED, DefinitionNames
@@ -201,9 +207,7 @@ def iceberg_columns(arrow_schema: Any) -> dict[str, str]:
 
     Cached: the files of a table share their schema, and the conversion is a Python visitor.
     """
-    from pyiceberg.io.pyarrow import _pyarrow_to_schema_without_ids
-
-    return {f.name: str(f.field_type) for f in _pyarrow_to_schema_without_ids(arrow_schema).fields}
+    return {f.name: str(f.field_type) for f in pyarrow_to_schema_without_ids(arrow_schema).fields}
 
 
 class _Log:
@@ -368,13 +372,13 @@ class IcebergAppender:
 
     def _task_schema(self, arrow_schema: Any) -> Any:
         """The Iceberg schema of batches of ``arrow_schema`` (checked against the table's once)."""
-        from pyiceberg.io.pyarrow import _check_pyarrow_schema_compatible, pyarrow_to_schema
+        from pyiceberg.io.pyarrow import pyarrow_to_schema
 
         for known, task_schema in self._task_schemas:
             if known.equals(arrow_schema):
                 return task_schema
         version = self.table.metadata.format_version
-        _check_pyarrow_schema_compatible(
+        check_pyarrow_schema_compatible(
             self.table_schema, provided_schema=arrow_schema, format_version=version
         )
         task_schema = pyarrow_to_schema(
@@ -407,12 +411,11 @@ class IcebergAppender:
 
     def _write_row_group(self, rows: Any) -> None:
         import pyarrow as pa
-        from pyiceberg.io.pyarrow import _dataframe_to_data_files, _to_requested_schema
 
         chunk = arrow_for_iceberg(rows)
         if not self.table.metadata.spec().is_unpartitioned():  # PyIceberg splits by partition
             self.files.extend(
-                _dataframe_to_data_files(
+                dataframe_to_data_files(
                     table_metadata=self.table.metadata,
                     df=pa.Table.from_batches([chunk]),
                     io=self.table.io,
@@ -421,7 +424,7 @@ class IcebergAppender:
                 )
             )
             return
-        converted = _to_requested_schema(
+        converted = to_requested_schema(
             requested_schema=self.file_schema,
             file_schema=self._task_schema(chunk.schema),
             batch=chunk,

@@ -8,14 +8,12 @@ manifest when a step needs it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import cached_property
 from typing import Any
 
 from dagster import ConfigurableResource
-from dagster_dbt import DbtCliResource
-from packaging import version
 from pydantic import Field, PrivateAttr
 
+from floe_dagster.core.compat import DbtCliResourceBase
 from floe_dagster.manifest.loader import LoadedManifest
 from floe_dagster.plan.builders import build_catalog, build_compute, build_metastore, table_filter
 from floe_dagster.plan.compile import load_manifest_or_plan
@@ -24,6 +22,14 @@ from floe_dagster.plugins.compute import ComputePlugin, ConnectionResult
 from floe_dagster.plugins.metastore import MetastoreConnector, TableFilter
 from floe_dagster.plugins.telemetry import failed_validation, validate_compute
 from floe_dagster.transforms.dbt_in_process import in_process_invocations
+
+__all__ = [
+    "CatalogResource",
+    "FloeCatalogResource",
+    "FloeComputeResource",
+    "FloeDbtCliResource",
+    "FloeMetastoreResource",
+]
 
 
 class _ManifestEntryResource(ConfigurableResource):
@@ -126,12 +132,13 @@ class FloeMetastoreResource(_ManifestEntryResource):
         return self.loaded().manifest.metastores[self.name].batch_size
 
 
-class FloeDbtCliResource(DbtCliResource):
+class FloeDbtCliResource(DbtCliResourceBase):
     """dagster-dbt's resource, minus start-up, parse and shut-down work that costs seconds a run.
 
     - dagster-dbt runs ``dbt --version`` in a subprocess (a full dbt import, 4-10 s here) to learn
       a version that the dbt-core installed beside floe already tells us, and opens an adapter in
-      process that only its optional metadata fetchers use.
+      process that only its optional metadata fetchers use (both private hooks of dagster-dbt,
+      answered by ``core/compat.py``'s ``DbtCliResourceBase``).
     - Every invocation gets its own target folder, seeded with the project's
       ``target/partial_parse.msgpack``; but dbt keeps a partial parse only for the ``--target``
       (and connection) it was written with, so each compute but the default re-parsed the whole
@@ -152,15 +159,6 @@ class FloeDbtCliResource(DbtCliResource):
     )
 
     _invocations: list[Any] = PrivateAttr(default_factory=list)  # (invocation, cache file)
-
-    @cached_property
-    def _cli_version(self) -> version.Version:
-        from dbt.version import __version__ as dbt_version
-
-        return version.parse(dbt_version)
-
-    def _initialize_dbt_core_adapter(self, args):
-        return None
 
     def setup_for_execution(self, context: Any) -> None:
         super().setup_for_execution(context)
@@ -190,7 +188,7 @@ class FloeDbtCliResource(DbtCliResource):
         import shutil
         from pathlib import Path
 
-        target_path = Path(target_path or self._get_unique_target_path(context=context))
+        target_path = Path(target_path or self.unique_target_path(context))
         cache = self._partial_parse_cache(self._dbt_target(args))
         if cache.exists():
             folder = target_path if target_path.is_absolute() else Path(self.project_dir, target_path)

@@ -35,11 +35,8 @@ from dagster import (
     SensorResult,
     sensor,
 )
-from dagster._core.definitions.data_version import (
-    DATA_VERSION_IS_USER_PROVIDED_TAG,
-    DATA_VERSION_TAG,
-)
 
+from floe_dagster.core.compat import observation_data_version_tags
 from floe_dagster.core.errors import FloeError, MetastoreError
 from floe_dagster.dagster_stage.names import UNSCOPED, DefinitionNames
 from floe_dagster.dagster_stage.sources import source_asset_key, table_metadata
@@ -90,7 +87,7 @@ def decode_cursor(cursor: str | None) -> dict[str, str]:
 
 def observation_tags(data_version: str) -> dict[str, str]:
     """The tags an observation run writes for a data version (what automation reads)."""
-    return {DATA_VERSION_TAG: data_version, DATA_VERSION_IS_USER_PROVIDED_TAG: "true"}
+    return observation_data_version_tags(data_version)
 
 
 @dataclass

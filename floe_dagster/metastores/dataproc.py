@@ -56,6 +56,11 @@ from floe_dagster.plugins.metastore import (
     TableStats,
 )
 
+__all__ = [
+    "DataprocMetastoreConfig",
+    "DataprocMetastoreConnector",
+]
+
 logger = logging.getLogger("floe_dagster.metastores.dataproc")
 
 PROVIDER = "dataproc"

@@ -84,6 +84,13 @@ from floe_dagster.plugins.metastore import (
     prune_partitions,
 )
 
+__all__ = [
+    "GlueMetastoreConfig",
+    "GlueMetastoreConnector",
+    "GlueUnavailableError",
+    "normalize_location",
+]
+
 logger = logging.getLogger("floe_dagster.metastores.glue")
 
 PROVIDER = "glue"

@@ -32,6 +32,11 @@ from floe_dagster.plugins.metastore import (
 if TYPE_CHECKING:
     from pyiceberg.table import Table as IcebergTable
 
+__all__ = [
+    "IcebergCatalogConnector",
+    "IcebergMetastoreConfig",
+]
+
 NO_SNAPSHOT_VERSION = "no-snapshot"
 
 

@@ -962,3 +962,23 @@ class S3MetastoreConnector(MetastoreConnector):
             "path_prefix": self.config.path_prefix,
             "file_type": self.config.file_type,
         }
+
+
+__all__ = [
+    "EXTENSIONS",
+    "ObjectData",
+    "ObjectSkipped",
+    "S3IngestConfig",
+    "S3MetastoreConfig",
+    "S3MetastoreConnector",
+    "S3Object",
+    "SchemaMismatchError",
+    "ValueConversionError",
+    "column_differences",
+    "data_version",
+    "group_objects",
+    "rebatch",
+    "table_name_for_key",
+    "widen_schemas",
+    "widen_type",
+]

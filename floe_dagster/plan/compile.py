@@ -14,7 +14,6 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
@@ -23,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from floe_dagster.core.compat import dbt_project_root, dbt_selector_internals
 from floe_dagster.core.memory import gc_paused
 from floe_dagster.manifest import loader as manifest_loader
 from floe_dagster.manifest.approval import abbreviated, not_approved, unapproved_rule_problems
@@ -248,18 +248,11 @@ class DbtRuleSelector:
     ``_select_unique_ids_from_manifest`` builds it, once for any number of selections."""
 
     def __init__(self, dbt_manifest: Mapping[str, Any]) -> None:
-        root_handlers = list(logging.getLogger().handlers)
-        try:
-            import dbt.graph.cli as graph_cli
-            import dbt.graph.selector as graph_selector
-            from dbt.contracts.graph.manifest import Manifest
-            from dbt.contracts.graph.nodes import SavedQuery, SemanticModel
-            from dbt.flags import get_flag_dict, set_flags
-            from dbt.graph.selector_spec import IndirectSelection
-            from networkx import DiGraph
-        finally:
-            # importing dbt adds a handler to the root logger; dagster-dbt removes it too
-            logging.getLogger().handlers = root_handlers
+        dbt = dbt_selector_internals()  # dbt-core's private selection API, version-guarded: core/compat.py
+        graph_cli, graph_selector, Manifest = dbt.graph_cli, dbt.graph_selector, dbt.Manifest
+        SavedQuery, SemanticModel = dbt.SavedQuery, dbt.SemanticModel
+        get_flag_dict, set_flags, IndirectSelection = dbt.get_flag_dict, dbt.set_flags, dbt.IndirectSelection
+        from networkx import DiGraph
 
         def shims(collection: str) -> dict[str, Any]:
             return {uid: _DictShim(info) for uid, info in (dbt_manifest.get(collection) or {}).items()}
@@ -275,11 +268,11 @@ class DbtRuleSelector:
         if dbt_manifest.get("selectors"):
             extra["selectors"] = shims("selectors")
         with contextlib.suppress(ImportError):  # dbt >= 1.8
-            from dbt.contracts.graph.nodes import UnitTestDefinition
+            UnitTestDefinition = dbt.UnitTestDefinition
 
             extra.update(parsed("unit_tests", UnitTestDefinition))
         with contextlib.suppress(ImportError):  # dbt >= 1.11
-            from dbt.contracts.graph.nodes import FunctionNode
+            FunctionNode = dbt.FunctionNode
 
             extra.update(parsed("functions", FunctionNode))
         manifest = Manifest(
@@ -333,9 +326,7 @@ def _criterion_caching(node_selector_class: Any) -> Any:
             self.by_criterion: dict[tuple[str, str, str | None], tuple[frozenset[str], frozenset[str]]] = {}
 
         def get_nodes_from_criteria(self, spec: Any) -> tuple[set[str], set[str]]:
-            from dbt_common.events.contextvars import get_project_root
-
-            key = (repr(spec), os.getcwd(), get_project_root())
+            key = (repr(spec), os.getcwd(), dbt_project_root())
             if key not in self.by_criterion:
                 direct, indirect = super().get_nodes_from_criteria(spec)
                 self.by_criterion[key] = (frozenset(direct), frozenset(indirect))

@@ -573,3 +573,21 @@ def aws_attempts(exc: Exception) -> int | None:
     if not isinstance(exc, ClientError):
         return None
     return int(exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)) + 1
+
+
+__all__ = [
+    "GLUE_MAX_RETRIES",
+    "MASK",
+    "PERMISSION_PATTERN",
+    "ROLE_REFRESH_MARGIN_S",
+    "S3_ACCESS_KEY_ID",
+    "S3_ENDPOINT",
+    "S3_SECRET_ACCESS_KEY",
+    "S3_SESSION_TOKEN",
+    "THROTTLING_CODES",
+    "UNAVAILABLE_CODES",
+    "AwsConfig",
+    "aws_attempts",
+    "aws_client_properties",
+    "aws_error_class",
+]

@@ -7,6 +7,13 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+__all__ = [
+    "PLUGIN_API_VERSION",
+    "Plugin",
+    "PluginConfig",
+    "located_error",
+]
+
 PLUGIN_API_VERSION = "1.0"
 
 

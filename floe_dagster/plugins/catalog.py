@@ -19,6 +19,15 @@ if TYPE_CHECKING:
     from pyiceberg.schema import Schema
     from pyiceberg.table import Table
 
+__all__ = [
+    "MAX_HEALTH_TIMEOUT_S",
+    "MAX_VENDED_TTL_HOURS",
+    "CatalogPlugin",
+    "HealthStatus",
+    "Identifier",
+    "VendedCredentials",
+]
+
 Identifier = tuple[str, ...]
 
 MAX_VENDED_TTL_HOURS = 24

@@ -13,6 +13,19 @@ from floe_dagster.plugins.base import Plugin, PluginConfig
 if TYPE_CHECKING:
     from floe_dagster.plugins.catalog import CatalogPlugin
 
+__all__ = [
+    "REMOTE_ENGINE_PRESETS",
+    "ComputePlugin",
+    "ConnectionResult",
+    "DbtProfileContext",
+    "ResourceSpec",
+    "pick_preset",
+    "redact",
+    "secret_env_name",
+    "secret_like_keys",
+    "secret_reference",
+]
+
 
 @dataclass(frozen=True)
 class ConnectionResult:

@@ -36,6 +36,14 @@ from floe_dagster.plugins.registry import available_types, get_plugin_class
 if TYPE_CHECKING:
     pass
 
+__all__ = [
+    "LOAD_TIME_LIMITS",
+    "connect_metastore",
+    "infer_metastore_provider",
+    "load_time_config",
+    "metastore_config",
+]
+
 DEBUG_ENV = "FLOE_METASTORE_DEBUG"
 CONFIGURE = "configure"
 # Config fields (of any metastore or catalog plugin that has them) lowered for a load-time

@@ -38,6 +38,28 @@ from floe_dagster.core.errors import (
 from floe_dagster.plugins.base import Plugin, PluginConfig
 from floe_dagster.plugins.metastore_auth import metastore_credentials
 
+__all__ = [
+    "Capability",
+    "Column",
+    "InvalidFieldError",
+    "MetastoreConnector",
+    "MetastoreUnavailableError",
+    "Partition",
+    "PartitionField",
+    "PartitionPredicate",
+    "PartitionSpec",
+    "ScanDescription",
+    "StorageDescriptor",
+    "Table",
+    "TableFilter",
+    "TableStats",
+    "parse_partition_name",
+    "partition_matches",
+    "partition_predicates_apply",
+    "prune_partitions",
+    "secret_values",
+]
+
 R = TypeVar("R")
 
 logger = logging.getLogger("floe_dagster.metastores")

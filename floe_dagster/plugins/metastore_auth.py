@@ -35,6 +35,13 @@ from floe_dagster.plugins import aws
 from floe_dagster.plugins.aws import aws_client_properties
 from floe_dagster.plugins.base import PluginConfig
 
+__all__ = [
+    "AwsCredentials",
+    "GoogleCredentials",
+    "ThriftCredentials",
+    "metastore_credentials",
+]
+
 GOOGLE_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 
 

@@ -10,6 +10,14 @@ from typing import Literal
 from floe_dagster.core.errors import PluginApiVersionError, PluginNotFoundError
 from floe_dagster.plugins.base import PLUGIN_API_VERSION, Plugin
 
+__all__ = [
+    "KINDS",
+    "PluginKind",
+    "available_types",
+    "get_plugin_class",
+    "installed_plugins",
+]
+
 PluginKind = Literal["catalogs", "computes", "metastores"]
 KINDS: tuple[PluginKind, ...] = ("catalogs", "computes", "metastores")
 

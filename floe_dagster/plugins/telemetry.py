@@ -22,6 +22,14 @@ from opentelemetry.trace import Status, StatusCode
 from floe_dagster.core.errors import new_correlation_id
 from floe_dagster.plugins.compute import ConnectionResult
 
+__all__ = [
+    "configure_from_environment",
+    "failed_validation",
+    "operation_span",
+    "tracer",
+    "validate_compute",
+]
+
 INSTRUMENTATION = "floe_dagster"
 
 

@@ -30,6 +30,7 @@ from dbt.adapters.duckdb.plugins import BasePlugin
 from dbt.adapters.duckdb.utils import TargetConfig
 
 from floe_dagster.computes.duckdb import DuckDBComputePlugin, redact_sql, scrub_secrets
+from floe_dagster.core.compat import dbt_invocation_flag
 from floe_dagster.plan.builders import build_catalog
 from floe_dagster.plan.compile import load_manifest_or_plan
 from floe_dagster.readers.metastore_views import (
@@ -132,9 +133,7 @@ def _invocation_target_path() -> str | None:
     """dbt's ``--target-path`` / ``DBT_TARGET_PATH`` of the running invocation (dagster-dbt sets one
     per run), when dbt's flags or the environment have it."""
     try:
-        from dbt.flags import get_flags
-
-        target = getattr(get_flags(), "TARGET_PATH", None)
+        target = dbt_invocation_flag("TARGET_PATH")
     except Exception:
         target = None
     return str(target) if target else os.environ.get("DBT_TARGET_PATH") or None

@@ -28,7 +28,6 @@ import ctypes
 import json
 import os
 import queue
-import shutil
 import signal
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -37,11 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from dagster import get_dagster_logger
-from dagster_dbt.core.dbt_cli_invocation import (
-    PARTIAL_PARSE_FILE_NAME,
-    DbtCliInvocation,
-    _get_dbt_target_path,
-)
+
+from floe_dagster.core.compat import cancel_open_dbt_queries, dbt_cli_processes_started_by, dbt_event_json
 
 # One dbt invocation at a time in this process: dbt's flags, adapters and event manager are global.
 _DBT_LOCK = threading.Lock()
@@ -120,14 +116,13 @@ class InProcessDbt:
 
     def _run(self) -> None:
         from dbt.cli.main import dbtRunner
-        from dbt_common.events.functions import msg_to_json
 
         errors_sent = 0
 
         def forward(message: Any) -> None:
             nonlocal errors_sent
             if message.info.level in self._printed:
-                self.stdout.put(msg_to_json(message))
+                self.stdout.put(dbt_event_json(message))
                 errors_sent += message.info.level == "error"
 
         try:
@@ -175,23 +170,13 @@ class InProcessDbt:
         ctypes.pythonapi.PyThreadState_SetAsyncExc(
             ctypes.c_ulong(self._thread.ident), ctypes.py_object(KeyboardInterrupt)
         )
-        cancel_open_queries()
+        cancel_open_dbt_queries()
 
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
 
     def kill(self) -> None:
         self.send_signal(signal.SIGTERM)
-
-
-def cancel_open_queries() -> None:
-    """Cancel every query dbt's adapters have in flight in this process (dbt's own Ctrl-C path)."""
-    from dbt.adapters.factory import FACTORY
-
-    adapters: list[Any] = list(FACTORY.adapters.values())
-    for adapter in adapters:
-        with contextlib.suppress(Exception):  # an adapter that cannot cancel just finishes its query
-            adapter.cancel_open_connections()
 
 
 # Paths dbt takes from the environment; relative ones are relative to the dbt process's directory.
@@ -238,74 +223,20 @@ def _error_line(message: str) -> str:
     )
 
 
-_SWAP_LOCK = threading.Lock()
-_release_after_invocation: Callable[[], None] | None = None
-
-
 @contextlib.contextmanager
 def in_process_invocations(release: Callable[[], None] | None = None) -> Iterator[None]:
     """Within the block, dagster-dbt's ``DbtCliResource.cli`` starts :class:`InProcessDbt`, not ``dbt``.
 
-    dagster-dbt has no hook for how the dbt process is started: ``cli`` calls
-    ``DbtCliInvocation.run``, which calls ``subprocess.Popen``. So for the length of one ``cli``
-    call its module sees a subclass whose ``run`` differs only there
-    (tests/e2e/test_dbt_in_process.py fails if dagster-dbt moves that seam).
+    dagster-dbt has no hook for how the dbt process is started; the seam that swaps it is
+    ``core/compat.py``'s ``dbt_cli_processes_started_by`` (tests/unit/test_compat.py fails if
+    dagster-dbt moves it).
     """
-    import dagster_dbt.core.resource as dagster_dbt_resource
 
-    global _release_after_invocation
-    with _SWAP_LOCK:
-        original = dagster_dbt_resource.DbtCliInvocation
-        dagster_dbt_resource.DbtCliInvocation = InProcessDbtCliInvocation  # type: ignore[misc]
-        _release_after_invocation = release
-        try:
-            yield
-        finally:
-            dagster_dbt_resource.DbtCliInvocation = original  # type: ignore[misc]
-            _release_after_invocation = None
+    def start(args: Sequence[str], env: Mapping[str, str], project_dir: Path) -> InProcessDbt:
+        return InProcessDbt(args, env, project_dir, release)
 
+    def announce(dbt_command: str) -> None:
+        logger.info(f"Running dbt command: `{dbt_command}` (in this process).")
 
-class InProcessDbtCliInvocation(DbtCliInvocation):
-    """dagster-dbt's invocation of a dbt command, with dbt run by :class:`InProcessDbt`."""
-
-    @classmethod
-    def run(
-        cls,
-        args: Sequence[str],
-        env: dict[str, str],
-        manifest: Mapping[str, Any],
-        dagster_dbt_translator: Any,
-        project_dir: Path,
-        target_path: Path,
-        raise_on_error: bool,
-        context: Any,
-        adapter: Any,
-        cli_version: Any,
-        dbt_project: Any = None,
-    ) -> DbtCliInvocation:
-        seed_partial_parse(project_dir, target_path)
-        invocation = cls(
-            process=InProcessDbt(args, env, project_dir, _release_after_invocation),  # type: ignore[arg-type]
-            manifest=manifest,
-            project=dbt_project,
-            dagster_dbt_translator=dagster_dbt_translator,
-            project_dir=project_dir,
-            target_path=target_path,
-            raise_on_error=raise_on_error,
-            context=context,
-            adapter=adapter,
-            cli_version=cli_version,
-        )
-        logger.info(f"Running dbt command: `{invocation.dbt_command}` (in this process).")
-        return invocation
-
-
-def seed_partial_parse(project_dir: Path, target_path: Path) -> None:
-    """What dagster-dbt does before starting dbt: the project's partial parse, copied to a new target."""
-    source = _get_dbt_target_path()
-    source = source if source.is_absolute() else project_dir / source
-    source = source / PARTIAL_PARSE_FILE_NAME
-    destination = target_path / PARTIAL_PARSE_FILE_NAME
-    if source.exists() and not destination.exists():
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(source, destination)
+    with dbt_cli_processes_started_by(start, announce):
+        yield

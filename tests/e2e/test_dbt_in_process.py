@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import signal
@@ -14,15 +13,13 @@ from pathlib import Path
 
 import pytest
 from dagster import DagsterEventType, DagsterInstance
-from dagster_dbt import DbtCliResource
-from dagster_dbt.core.dbt_cli_invocation import DbtCliInvocation
 
 from floe_dagster import MAIN_JOB, build_definitions, load_manifest
 from floe_dagster.dagster_stage.resources import FloeDbtCliResource
 from floe_dagster.dagster_stage.run import run_main_job
 from floe_dagster.demo import seed_demo
 from floe_dagster.plan.builders import build_catalog
-from floe_dagster.transforms.dbt_in_process import InProcessDbt, InProcessDbtCliInvocation
+from floe_dagster.transforms.dbt_in_process import InProcessDbt
 from floe_dagster.transforms.dbt_manifest import dbt_executable
 from floe_dagster.transforms.profiles import profiles_dir, write_profiles
 
@@ -141,18 +138,6 @@ def test_dbt_that_cannot_start_exits_2_with_its_error_as_an_event(demo_project: 
     events = [json.loads(line) for line in process.stdout]
     errors = [event["info"]["msg"] for event in events if event["info"]["level"] == "error"]
     assert any("does not have a target named 'no_such_target'" in error for error in errors), errors
-
-
-def test_the_dagster_dbt_seam_is_where_floe_expects_it() -> None:
-    """If dagster-dbt stops starting dbt through ``DbtCliInvocation.run``, in-process runs would
-    silently fall back to subprocesses (or break): this pins the seam in_process_invocations uses."""
-    import dagster_dbt.core.resource as dagster_dbt_resource
-
-    assert dagster_dbt_resource.DbtCliInvocation is DbtCliInvocation
-    assert "DbtCliInvocation.run(" in inspect.getsource(DbtCliResource.cli)
-    ours = inspect.signature(InProcessDbtCliInvocation.run).parameters
-    theirs = inspect.signature(DbtCliInvocation.run).parameters
-    assert list(ours) == list(theirs)
 
 
 SLOW_PROJECT = {
