@@ -1,6 +1,6 @@
 """floe-dagster: a governed Iceberg lakehouse, run from Dagster.
 
-The flow (see the README): ``manifest`` (load + govern) -> ``plan`` (compile) ->
+The flow (see docs/flow.md): ``manifest`` (load + govern) -> ``plan`` (compile) ->
 ``dagster_stage`` (``build_definitions``). Dagster is imported only when a Dagster-facing name is
 used, so ``floe validate`` starts fast.
 """
