@@ -173,13 +173,22 @@ def dbt_asset_groups(
     spec_hook: SpecHook | None = None,
     execute: ExecuteHook | None = None,
     names: DefinitionNames = UNSCOPED,
+    check_keys: Callable[[Mapping[AssetKey, str]], None] | None = None,
 ) -> list[AssetsDefinition]:
     """One dbt multi-asset per compute; ``names`` names their ops and the dbt resource they use.
 
     ``source_refs``: dbt source unique_id -> the key of the source asset it reads (as the source
-    translator gave it) or its ``TableRef`` (then the manifest's key).
+    translator gave it) or its ``TableRef`` (then the manifest's key). ``check_keys`` is given
+    every model's key (-> ``dbt model <unique_id>``) before the assets are built.
     """
     translator = FloeDbtTranslator(plan, source_refs, automation, freshness, spec_hook)
+    if check_keys is not None:  # dagster-dbt memoises the specs: dbt_assets below reuses them
+        check_keys(
+            {
+                translator.get_asset_spec(dbt_manifest, t.unique_id, None).key: f"dbt model {t.unique_id}"
+                for t in plan.transforms
+            }
+        )
     groups = plan.by_compute()
     single = len(groups) == 1
     definitions = []

@@ -8,8 +8,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from dagster import (
-    AssetKey,
-    AssetsDefinition,
     AssetSelection,
     Definitions,
     define_asset_job,
@@ -139,8 +137,9 @@ def definitions_from_state(
         spec_hook,
         execute,
         names,
+        # a table and a dbt model given one key: an error naming both, before dagster-dbt's
+        check_keys=lambda models: check_distinct(translated.values(), translator, models),
     )
-    check_distinct(translated.values(), translator, dbt_model_keys(transforms))
     source_keys = [key for source in observed for key in source.keys]
     freshness_checks, freshness_sensors = source_freshness_checks(  # floe_dagster/dagster_stage/freshness.py
         {
@@ -187,15 +186,6 @@ def definitions_from_state(
         # lets two steps fight over one DuckDB file.
         executor=in_process_executor,
     )
-
-
-def dbt_model_keys(transforms: list[AssetsDefinition]) -> dict[AssetKey, str]:
-    """The key of every dbt model -> ``dbt model <unique_id>`` (to name it in a key collision)."""
-    return {
-        key: f"dbt model {spec.metadata.get('dagster_dbt/unique_id') or key.to_user_string()}"
-        for assets in transforms
-        for key, spec in assets.specs_by_key.items()
-    }
 
 
 def build_resources(loaded: LoadedManifest, names: DefinitionNames = UNSCOPED) -> dict[str, Any]:
