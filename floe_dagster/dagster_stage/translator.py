@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from dagster import AssetKey, AssetSpec
@@ -121,7 +122,7 @@ class TranslatedSources:
     specs: dict[AssetKey, AssetSpec]
     tables: dict[AssetKey, SourceTable]
 
-    @property
+    @cached_property
     def keys_by_table(self) -> dict[tuple[str, str], AssetKey]:
         """(namespace, table) -> its asset key."""
         return {(t.namespace, t.name): key for key, t in self.tables.items()}
