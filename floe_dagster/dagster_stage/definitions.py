@@ -7,12 +7,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import (
-    AssetSelection,
-    Definitions,
-    define_asset_job,
-    in_process_executor,
-)
+from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
 
 from floe_dagster.dagster_stage.automation import condition_for
 from floe_dagster.dagster_stage.dbt_assets import ExecuteHook, SpecHook, dbt_asset_groups
