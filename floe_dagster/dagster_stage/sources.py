@@ -133,10 +133,10 @@ def source_tables(
         namespace, name = record["namespace"], record["name"]
         found[(namespace, name)] = SourceTable(
             metastore,
-            provider,
             namespace,
             name,
-            keys.path(namespace, name),
+            metastore_type=provider,
+            manifest_key=keys.path(namespace, name),
             record=record,
             dbt_source=dbt_sources.get((namespace, name)),
             metadata=record_metadata(record),
@@ -147,10 +147,10 @@ def source_tables(
         if (namespace, name) not in found:
             found[(namespace, name)] = SourceTable(
                 metastore,
-                provider,
                 namespace,
                 name,
-                keys.path(namespace, name),
+                metastore_type=provider,
+                manifest_key=keys.path(namespace, name),
                 dbt_source=dbt_sources.get((namespace, name)),
                 metadata={TABLE_METADATA: f"{namespace}.{name}"},
                 freshness_policy=source_policy(loaded, metastore, namespace),

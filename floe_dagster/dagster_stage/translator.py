@@ -40,19 +40,20 @@ __all__ = ["FloeSourceTranslator", "SourceTable", "TranslatedSources", "check_di
 class SourceTable:
     """A metastore table as the translator sees it: where it is and what floe knows of it.
 
+    ``metastore_type`` is its metastore's type (``iceberg``, ``hive``, ``glue``, ``s3``...);
     ``record`` is the table as the defs state keeps it (format, location, columns, partition
     keys...; None for a table only a dbt source names so far); ``dbt_source`` is the dbt
     manifest's node of the dbt source that reads it, if any; ``manifest_key`` is its key as the
-    manifest maps it (``asset_key_prefix`` / ``asset_keys``, else ``<metastore>/<namespace
+    manifest maps it (``asset_key_prefix`` / ``asset_keys``; empty: ``<metastore>/<namespace
     parts>/<table>``); ``metadata`` and ``freshness_policy`` are floe's defaults for its spec
     (the manifest's freshness window for its namespace).
     """
 
     metastore: str
-    metastore_type: str
     namespace: str
     name: str
-    manifest_key: tuple[str, ...]
+    metastore_type: str = ""
+    manifest_key: tuple[str, ...] = ()
     record: TableRecord | None = None
     dbt_source: Mapping[str, Any] | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
@@ -92,7 +93,9 @@ class FloeSourceTranslator:
 
     def get_asset_key(self, table: SourceTable) -> AssetKey:
         """Default: the manifest's key (``asset_key_prefix`` / ``asset_keys``)."""
-        return AssetKey(list(table.manifest_key))
+        return AssetKey(
+            list(table.manifest_key or (table.metastore, *table.namespace.split("."), table.name))
+        )
 
     def get_group_name(self, table: SourceTable) -> str | None:
         """Default: the metastore's name."""
@@ -100,7 +103,7 @@ class FloeSourceTranslator:
 
     def get_kinds(self, table: SourceTable) -> set[str]:
         """Default: the metastore's type and the table's format."""
-        return {table.metastore_type} if table.format is None else {table.metastore_type, table.format}
+        return {kind for kind in (table.metastore_type, table.format) if kind}
 
     def get_description(self, table: SourceTable) -> str | None:
         read_by = " (read by dbt)" if table.record is None else ""

@@ -246,3 +246,25 @@ def test_the_component_says_when_its_translator_is_not_one(seeded: LoadedManifes
     component = FloeComponent(manifest=str(seeded.path), translator="no_such_module.Translator")
     with pytest.raises(ConfigurationError, match="ModuleNotFoundError"):
         component.source_translator()
+
+
+def test_the_default_translator_on_a_table_of_its_own() -> None:
+    """A SourceTable needs only where the table is; the default spec follows the manifest's key."""
+    translator = FloeSourceTranslator()
+    bare = translator.get_asset_spec(SourceTable("hms", "sales.eu", "orders", "hive"))
+    assert bare.key == AssetKey(["hms", "sales", "eu", "orders"])
+    assert bare.group_name == "hms" and set(bare.kinds) == {"hive"}
+    mapped = SourceTable(
+        "hms",
+        "sales.eu",
+        "orders",
+        "hive",
+        manifest_key=("finance", "orders"),
+        record=EVENTS,
+        metadata={"floe/table": "sales.eu.orders"},
+    )
+    spec = translator.get_asset_spec(mapped)
+    assert spec.key == AssetKey(["finance", "orders"])
+    assert set(spec.kinds) == {"hive", "parquet"}
+    assert spec.description == "sales.eu.orders in metastore 'hms'"
+    assert spec.metadata == {"floe/table": "sales.eu.orders"}
