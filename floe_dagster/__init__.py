@@ -14,14 +14,17 @@ if TYPE_CHECKING:
     from floe_dagster.dagster_stage.component import FloeComponent
     from floe_dagster.dagster_stage.definitions import MAIN_JOB, build_definitions
     from floe_dagster.dagster_stage.resources import CatalogResource
+    from floe_dagster.dagster_stage.translator import FloeSourceTranslator, SourceTable
 
 __all__ = [
     "MAIN_JOB",
     "CatalogResource",
     "FloeComponent",
+    "FloeSourceTranslator",
     "LoadedManifest",
     "ManifestError",
     "Plan",
+    "SourceTable",
     "build_definitions",
     "compile_plan",
     "load_manifest",
@@ -45,6 +48,11 @@ def __getattr__(name: str) -> Any:
         from floe_dagster.dagster_stage.component import FloeComponent
 
         return FloeComponent
+    if name in ("FloeSourceTranslator", "SourceTable"):  # the source translator and what it is given
+        # lazy (heavy): dagster
+        from floe_dagster.dagster_stage import translator
+
+        return getattr(translator, name)
     raise AttributeError(f"module 'floe_dagster' has no attribute {name!r}")
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 import sys
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -27,3 +29,36 @@ def copy_demo_project(destination: Path, parsed_from: Path | None = None) -> Pat
         target.parent.mkdir(parents=True)
         target.write_text(source.read_text().replace(str(parsed_from), str(destination)))
     return destination
+
+
+@functools.cache
+def bronze_translator() -> type:
+    """A ``FloeSourceTranslator`` subclass that re-keys, regroups, tags and describes every
+    metastore table (``bronze/<metastore>/<table>``); tests and defs.yaml
+    (``translator: tests.helpers.BronzeTranslator``) use it."""
+    from floe_dagster import FloeSourceTranslator, SourceTable
+
+    class BronzeTranslator(FloeSourceTranslator):
+        def get_asset_spec(self, table: SourceTable) -> Any:
+            from dagster import AssetKey
+
+            spec = super().get_asset_spec(table)
+            return spec.replace_attributes(
+                key=AssetKey(["bronze", table.metastore, table.name]),
+                group_name="bronze",
+                description=f"Bronze copy of {table.qualified_name}",
+            ).merge_attributes(
+                tags={"layer": "bronze"},
+                metadata={
+                    "owner_team": "data-eng",
+                    "read_by_dbt": table.dbt_source["unique_id"] if table.dbt_source else "-",
+                },
+            )
+
+    return BronzeTranslator
+
+
+def __getattr__(name: str) -> Any:
+    if name == "BronzeTranslator":  # built on first use: importing helpers must not import dagster
+        return bronze_translator()
+    raise AttributeError(name)

@@ -9,6 +9,9 @@ attributes:
   name_scope: auto             # optional; auto (the manifest's name), none, or a name
   translation:                 # optional; per dbt model, with {{ node }} (its dbt node)
     owners: [team:analytics]
+  translator: my_project.translators.MyTranslator  # optional; a FloeSourceTranslator subclass
+  source_translation:          # optional; per metastore table, with {{ table }} (a SourceTable)
+    group_name: raw
 post_processing:               # Dagster's usual hooks, applied to every asset
   assets:
     - target: "*"
@@ -40,9 +43,14 @@ have the same keys map them apart (the manifest's ``asset_key_prefix``, ``transl
 
 Subclass and override ``get_asset_spec`` (each dbt model's spec, given its dbt node: rename,
 add owners, change groups) or ``execute`` (each compute group's step; call ``dbt_build()`` for
-the default ``dbt build --target <compute>``).
+the default ``dbt build --target <compute>``). Metastore tables' source asset specs go through
+one ``FloeSourceTranslator`` (dagster_stage/translator.py), as in ``build_definitions``:
+``translator`` (an instance, or in YAML the dotted path of a subclass), then
+``source_translation`` and ``get_source_asset_spec``; the dbt models' upstream keys, the
+observation job and sensor, the freshness checks and the ingest assets follow its keys.
 """
 
+import importlib
 import json
 import logging
 import os
@@ -71,6 +79,7 @@ from floe_dagster.core.errors import ConfigurationError
 from floe_dagster.dagster_stage.definitions import definitions_from_plan
 from floe_dagster.dagster_stage.names import DefinitionNames, is_dagster_name, scope_of_name
 from floe_dagster.dagster_stage.resources import FloeDbtCliResource
+from floe_dagster.dagster_stage.translator import FloeSourceTranslator, SourceTable
 from floe_dagster.manifest.loader import LoadedManifest, load_manifest
 from floe_dagster.metastores.state import (
     SourcesState,
@@ -204,6 +213,40 @@ class FloeComponentScaffolder(Scaffolder[FloeScaffoldParams]):
         scaffold_component(request, {"manifest": request.params.manifest})
 
 
+def _resolve_translator(value: FloeSourceTranslator | str | None) -> FloeSourceTranslator | None:
+    """A translator instance, or one of the class a dotted path (``module.Class``) names."""
+    if value is None or isinstance(value, FloeSourceTranslator):
+        return value
+    module_name, _, class_name = str(value).rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module_name), class_name) if module_name else None
+    except (ImportError, AttributeError) as exc:
+        found, reason = None, f"{type(exc).__name__}: {exc}"
+    else:
+        reason = "not a FloeSourceTranslator subclass" if found is not None else "not a dotted path"
+    if not (isinstance(found, type) and issubclass(found, FloeSourceTranslator)):
+        raise ConfigurationError(
+            f"floe: translator '{value}' of the FloeComponent is not a FloeSourceTranslator subclass"
+            f" ({reason}); give the dotted path of one, e.g. my_project.translators.MyTranslator",
+            provider="floe",
+            operation="translator",
+        )
+    return found()
+
+
+class _ComponentSourceTranslator(FloeSourceTranslator):
+    """The component's translator: its ``translator``'s spec, then ``get_source_asset_spec``."""
+
+    def __init__(
+        self, base: FloeSourceTranslator, hook: Callable[[dg.AssetSpec, SourceTable], dg.AssetSpec]
+    ) -> None:
+        self.base = base
+        self.hook = hook
+
+    def get_asset_spec(self, table: SourceTable) -> dg.AssetSpec:
+        return self.hook(self.base.get_asset_spec(table), table)
+
+
 def _source_relative(context: Any, value: str) -> str:
     return str(context.resolve_source_relative_path(context.resolve_value(value, as_type=str)))
 
@@ -239,6 +282,21 @@ class FloeComponent(StateBackedComponent, dg.Resolvable):
     translation: Annotated[
         TranslationFn[Mapping[str, Any]] | None,
         TranslationFnResolver(template_vars_for_translation_fn=lambda data: {"node": data}),
+    ] = None
+    translator: Annotated[
+        FloeSourceTranslator | str | None,
+        Resolver(
+            lambda context, value: _resolve_translator(context.resolve_value(value)),
+            model_field_type=str | None,
+            description=(
+                "The source translator of the metastore tables: the dotted path of a"
+                " floe_dagster.FloeSourceTranslator subclass (module.Class), made with no argument."
+            ),
+        ),
+    ] = None
+    source_translation: Annotated[
+        TranslationFn[SourceTable] | None,
+        TranslationFnResolver(template_vars_for_translation_fn=lambda table: {"table": table}),
     ] = None
     defs_state: ResolvedDefsStateConfig = field(default_factory=DefsStateConfigArgs.local_filesystem)
 
@@ -305,6 +363,7 @@ class FloeComponent(StateBackedComponent, dg.Resolvable):
             spec_hook=self.get_asset_spec,
             execute=self.execute,
             names=self.definition_names(loaded),
+            translator=self.source_translator(),
         )
 
     def read_component_state(self, loaded: LoadedManifest, state_path: Path | None) -> "ComponentState":
@@ -338,6 +397,16 @@ class FloeComponent(StateBackedComponent, dg.Resolvable):
     def get_asset_spec(self, spec: dg.AssetSpec, node: Mapping[str, Any]) -> dg.AssetSpec:
         """The spec of one dbt model (``node``: its dbt manifest node); default: ``translation``."""
         return spec if self.translation is None else self.translation(spec, node)
+
+    def get_source_asset_spec(self, spec: dg.AssetSpec, table: SourceTable) -> dg.AssetSpec:
+        """The spec of one metastore table, given the ``translator``'s; default:
+        ``source_translation``."""
+        return spec if self.source_translation is None else self.source_translation(spec, table)
+
+    def source_translator(self) -> FloeSourceTranslator:
+        """The one translator every source asset spec of this component comes from."""
+        base = _resolve_translator(self.translator) or FloeSourceTranslator()
+        return _ComponentSourceTranslator(base, self.get_source_asset_spec)
 
     def execute(
         self,

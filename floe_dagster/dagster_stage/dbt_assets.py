@@ -37,13 +37,19 @@ ExecuteHook = Callable[
 ]
 
 
+def source_key(ref: TableRef | AssetKey) -> AssetKey:
+    """A dbt source's key: its table's translated key (dagster_stage/translator.py), or the
+    manifest's key of a ``TableRef``."""
+    return ref if isinstance(ref, AssetKey) else source_asset_key(*ref)
+
+
 class FloeDbtTranslator(DagsterDbtTranslator):
     """dbt sources become the metastore source assets' keys; models are tagged with their compute."""
 
     def __init__(
         self,
         plan: Plan,
-        source_refs: Mapping[str, TableRef],
+        source_refs: Mapping[str, TableRef | AssetKey],
         automation: AutomationCondition | None = None,
         freshness: Mapping[str, FreshnessPolicy] | None = None,
         spec_hook: SpecHook | None = None,
@@ -63,7 +69,7 @@ class FloeDbtTranslator(DagsterDbtTranslator):
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
         ref = self.source_refs.get(dbt_resource_props["unique_id"])
         if ref is not None:
-            return source_asset_key(*ref)
+            return source_key(ref)
         return super().get_asset_key(dbt_resource_props)
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> AssetSpec:
@@ -92,7 +98,7 @@ class FloeDbtTranslator(DagsterDbtTranslator):
         return super().get_automation_condition(dbt_resource_props)
 
     def source_keys(self) -> set[AssetKey]:
-        return {source_asset_key(*ref) for ref in self.source_refs.values()}
+        return {source_key(ref) for ref in self.source_refs.values()}
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         fqn = dbt_resource_props.get("fqn") or []
@@ -160,15 +166,28 @@ def fqn_selector(dbt_manifest: Mapping[str, Any], unique_ids: list[str]) -> str:
 def dbt_asset_groups(
     plan: Plan,
     dbt_manifest: Mapping[str, Any],
-    source_refs: Mapping[str, TableRef],
+    source_refs: Mapping[str, TableRef | AssetKey],
     automation: AutomationCondition | None = None,
     freshness: Mapping[str, FreshnessPolicy] | None = None,
     spec_hook: SpecHook | None = None,
     execute: ExecuteHook | None = None,
     names: DefinitionNames = UNSCOPED,
+    check_keys: Callable[[Mapping[AssetKey, str]], None] | None = None,
 ) -> list[AssetsDefinition]:
-    """One dbt multi-asset per compute; ``names`` names their ops and the dbt resource they use."""
+    """One dbt multi-asset per compute; ``names`` names their ops and the dbt resource they use.
+
+    ``source_refs``: dbt source unique_id -> the key of the source asset it reads (as the source
+    translator gave it) or its ``TableRef`` (then the manifest's key). ``check_keys`` is given
+    every model's key (-> ``dbt model <unique_id>``) before the assets are built.
+    """
     translator = FloeDbtTranslator(plan, source_refs, automation, freshness, spec_hook)
+    if check_keys is not None:  # dagster-dbt memoises the specs: dbt_assets below reuses them
+        check_keys(
+            {
+                translator.get_asset_spec(dbt_manifest, t.unique_id, None).key: f"dbt model {t.unique_id}"
+                for t in plan.transforms
+            }
+        )
     groups = plan.by_compute()
     single = len(groups) == 1
     definitions = []

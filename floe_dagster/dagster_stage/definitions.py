@@ -15,7 +15,7 @@ from floe_dagster.dagster_stage.dbt_assets import ExecuteHook, SpecHook, dbt_ass
 from floe_dagster.dagster_stage.freshness import (
     source_freshness_checks,
     transform_policies,
-    windows_of_sources,
+    windows_of_specs,
 )
 from floe_dagster.dagster_stage.health import compute_health
 from floe_dagster.dagster_stage.ingest import ingest_assets
@@ -27,7 +27,8 @@ from floe_dagster.dagster_stage.resources import (
     FloeMetastoreResource,
 )
 from floe_dagster.dagster_stage.sensors import observation_sensor
-from floe_dagster.dagster_stage.sources import TableRef, dbt_source_refs, observable_sources
+from floe_dagster.dagster_stage.sources import TableRef, dbt_source_refs, observable_sources, source_tables
+from floe_dagster.dagster_stage.translator import FloeSourceTranslator, check_distinct, translate_sources
 from floe_dagster.manifest.loader import DEFAULT_MANIFEST, LoadedManifest, load_manifest
 from floe_dagster.metastores.state import SourcesState, load_sources_state
 from floe_dagster.plan.compile import Plan, check_plan_environment, compile_plan, current_plan, read_plan
@@ -41,6 +42,7 @@ def build_definitions(
     manifest_path: str | os.PathLike[str] = DEFAULT_MANIFEST,
     compiled_plan: str | os.PathLike[str] | None = None,
     state_path: str | os.PathLike[str] | None = None,
+    translator: FloeSourceTranslator | None = None,
 ) -> Definitions:
     """manifest.yaml -> Manifest -> Plan -> Definitions (the whole flow of DESIGN.md).
 
@@ -50,6 +52,8 @@ def build_definitions(
     the dbt project: a stale plan is a ManifestError saying to compile it again.
     Metastore tables come from the defs state (``state_path``, default under the manifest's
     state_dir; see metastores/state.py): with a current state, loading calls no metastore.
+    ``translator``: a ``FloeSourceTranslator`` (subclass) giving each metastore table's source
+    asset spec (key, group, tags, metadata...); default: the manifest's keys.
     """
     if compiled_plan is None:
         loaded = load_manifest(manifest_path, check_assignments=False)
@@ -64,7 +68,9 @@ def build_definitions(
             plan = current_plan(plan, on_disk, dbt_manifest, compiled_plan)
         else:  # the plan alone (a deployment that ships it instead of the manifest files)
             dbt_manifest = prepare_dbt_manifest(plan.loaded_manifest())
-    return definitions_from_plan(plan, dbt_manifest, load_sources_state(plan.loaded_manifest(), state_path))
+    return definitions_from_plan(
+        plan, dbt_manifest, load_sources_state(plan.loaded_manifest(), state_path), translator=translator
+    )
 
 
 def definitions_from_plan(
@@ -74,6 +80,7 @@ def definitions_from_plan(
     spec_hook: SpecHook | None = None,
     execute: ExecuteHook | None = None,
     names: DefinitionNames = UNSCOPED,
+    translator: FloeSourceTranslator | None = None,
 ) -> Definitions:
     """Definitions from a compiled plan, the parsed dbt manifest and the defs state.
 
@@ -85,47 +92,75 @@ def definitions_from_plan(
     dagster_stage/dbt_assets.py). ``names`` gives every resource key, job, sensor and op name and
     floe's own asset keys (dagster_stage/names.py): unscoped for ``build_definitions``, one scope
     per platform for the component, so two platforms share a code location.
+    ``translator`` gives every metastore table's source asset spec (default
+    ``FloeSourceTranslator()``; dagster_stage/translator.py).
     """
     loaded = plan.loaded_manifest()
     source_refs = dbt_source_refs(loaded, dbt_manifest)
     refs_by_metastore: dict[str, list[TableRef]] = defaultdict(list)
-    for ref in source_refs.values():
-        refs_by_metastore[ref[0]].append(ref)
+    dbt_sources: dict[str, dict[tuple[str, str], Mapping[str, Any]]] = defaultdict(dict)
+    for unique_id, ref in sorted(source_refs.items()):
+        refs_by_metastore[ref.metastore].append(ref)
+        node = dbt_manifest.get("sources", {}).get(unique_id, {})
+        dbt_sources[ref.metastore].setdefault((ref.namespace, ref.table), node)
+    # every source asset's spec comes from the one source translator (dagster_stage/translator.py);
+    # the dbt models, sensors, freshness checks and ingest assets read its keys from these specs
+    translated = {
+        name: translate_sources(
+            name,
+            source_tables(loaded, name, state.tables(name), refs_by_metastore[name], dbt_sources[name]),
+            translator,
+        )
+        for name in loaded.manifest.metastores
+    }
+    check_distinct(translated.values(), translator)
     sources = {
-        name: observable_sources(loaded, name, state.tables(name), refs_by_metastore[name], names)
+        name: observable_sources(loaded, name, (), names=names, translated=translated[name])
         for name in loaded.manifest.metastores
     }
     observed = [s for s in sources.values() if s is not None]
     # A sensor for every metastore, also one with no table yet (nothing listed, no dbt source):
     # its ticks write the listing to the defs state, so the tables appear at the next load.
     sensors = [
-        observation_sensor(loaded, name, source.keys if source is not None else (), names)
+        observation_sensor(
+            loaded, name, source.keys if source is not None else (), names, translated=translated[name]
+        )
         for name, source in sources.items()
     ]
+    key_of_source = {
+        unique_id: translated[ref.metastore].keys_by_table[(ref.namespace, ref.table)]
+        for unique_id, ref in source_refs.items()
+    }
     transforms = dbt_asset_groups(
         plan,
         dbt_manifest,
-        source_refs,
+        key_of_source,
         condition_for(loaded.manifest.transforms.automation),
         transform_policies(loaded, dbt_manifest),
         spec_hook,
         execute,
         names,
+        # a table and a dbt model given one key: an error naming both, before dagster-dbt's
+        check_keys=lambda models: check_distinct(translated.values(), translator, models),
     )
     source_keys = [key for source in observed for key in source.keys]
     freshness_checks, freshness_sensors = source_freshness_checks(  # floe_dagster/dagster_stage/freshness.py
         {
             key: window
-            for name, source in sources.items()
-            if source is not None
-            for key, window in windows_of_sources(loaded, name, source.specs).items()
+            for t in translated.values()
+            for key, window in windows_of_specs(t.specs.values()).items()
         },
         names.freshness_sensor,
     )
     ingests = [  # opt-in incremental ingest of s3 metastores' tables into Iceberg (defs/ingest.py)
         ingest
         for name in loaded.manifest.metastores
-        if (ingest := ingest_assets(loaded, name, state.tables(name), source_keys, names)) is not None
+        if (
+            ingest := ingest_assets(
+                loaded, name, state.tables(name), source_keys, names, translated[name].keys_by_table
+            )
+        )
+        is not None
     ]
     jobs = [
         define_asset_job(

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from floe_dagster.core.durations import parse_duration
 from floe_dagster.dagster_stage.dagster_warnings import calling_on_purpose
-from floe_dagster.dagster_stage.names import FRESHNESS_SENSOR, TABLE_METADATA
+from floe_dagster.dagster_stage.names import FRESHNESS_SENSOR
 from floe_dagster.plan.compile import rule_selector
 
 if TYPE_CHECKING:
@@ -128,20 +128,18 @@ def source_freshness_checks(
     return checks, [sensor]
 
 
-def windows_of_sources(
-    loaded: LoadedManifest, metastore: str, specs: Iterable[AssetSpec]
-) -> dict[AssetKey, Window]:
-    """The window of each source asset of ``metastore`` that has one.
+def windows_of_specs(specs: Iterable[AssetSpec]) -> dict[AssetKey, Window]:
+    """The window of each source asset whose (translated) spec has a time-window policy.
 
-    The namespace comes from each spec's ``floe/table`` metadata (``<namespace>.<table>``), not
-    from its key, which the manifest may map (``asset_key_prefix`` / ``asset_keys``).
+    The source translator (dagster_stage/translator.py) gives each spec the manifest's window
+    for its table's namespace by default; a translator that changes or drops it changes or
+    drops the check with it.
     """
-
-    windows = {}
+    windows: dict[AssetKey, Window] = {}
     for spec in specs:
-        qualified = spec.metadata[TABLE_METADATA]
-        namespace = str(getattr(qualified, "value", qualified)).rsplit(".", 1)[0]
-        window = source_window(loaded, metastore, namespace)
-        if window is not None:
-            windows[spec.key] = window
+        fail = getattr(spec.freshness_policy, "fail_window", None)
+        if fail is None:
+            continue
+        warn = getattr(spec.freshness_policy, "warn_window", None)
+        windows[spec.key] = (fail.to_timedelta(), warn.to_timedelta() if warn is not None else None)
     return windows

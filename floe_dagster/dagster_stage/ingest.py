@@ -828,12 +828,14 @@ def ingest_assets(
     tables: Iterable[Mapping[str, Any]],
     taken: Iterable[Any] = (),
     names: DefinitionNames = UNSCOPED,
+    source_keys: Mapping[tuple[str, str], AssetKey] | None = None,
 ) -> Any:
     """One multi-asset (subsettable) with an ingest asset per table of ``metastore``, or None.
 
     ``tables`` are the defs-state records of the metastore (no S3 call while loading);
     ``taken`` are asset keys already defined, which an ingest key must not repeat; ``names``
-    names the op and the resources (defs/names.py).
+    names the op and the resources (defs/names.py); ``source_keys``: (namespace, table) -> the
+    key of its source asset as translated (dagster_stage/translator.py), else the manifest's.
     """
 
     if not ingest_enabled(loaded, metastore):
@@ -842,7 +844,7 @@ def ingest_assets(
     catalog = ingest_catalog(loaded, metastore)
     namespace = config.ingest.namespace
     taken_keys = set(taken)
-    source_keys = SourceKeys.of(loaded, metastore)  # the manifest's asset_key_prefix / asset_keys
+    manifest_keys = SourceKeys.of(loaded, metastore)  # the manifest's asset_key_prefix / asset_keys
     specs = []
     for record in tables:
         key = ingest_asset_key(catalog, namespace, record["name"])
@@ -856,7 +858,10 @@ def ingest_assets(
         specs.append(
             AssetSpec(
                 key,
-                deps=[source_asset_key(metastore, record["namespace"], record["name"], source_keys)],
+                deps=[
+                    (source_keys or {}).get((record["namespace"], record["name"]))
+                    or source_asset_key(metastore, record["namespace"], record["name"], manifest_keys)
+                ],
                 group_name=metastore,
                 kinds={"s3", "iceberg"},
                 description=(

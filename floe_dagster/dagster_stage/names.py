@@ -9,7 +9,7 @@ manifest's name by default, so two platforms load side by side in one code locat
 
 floe's own assets (the compute health assets ``floe_compute/<name>``) get the scope as the first
 part of their key (``jaffle_lakehouse/floe_compute/duckdb``). The keys of metastore tables and
-dbt models are the user's (the manifest's ``asset_key_prefix`` / ``asset_keys``, the
+dbt models are the user's (the manifest's ``asset_key_prefix`` / ``asset_keys``, the source translator, the
 component's ``translation`` / ``get_asset_spec``) and are never scoped here.
 
 Dagster-free (Dagster is imported only to build an asset key), like ``floe_dagster.dagster_stage.freshness``,

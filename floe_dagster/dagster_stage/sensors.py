@@ -40,6 +40,7 @@ from floe_dagster.core.compat import observation_data_version_tags
 from floe_dagster.core.errors import FloeError, MetastoreError
 from floe_dagster.dagster_stage.names import UNSCOPED, DefinitionNames
 from floe_dagster.dagster_stage.sources import source_asset_key, table_metadata
+from floe_dagster.dagster_stage.translator import TranslatedSources
 from floe_dagster.manifest.loader import LoadedManifest
 from floe_dagster.metastores.state import (
     TableRecord,
@@ -108,18 +109,23 @@ def observe_changes(
     metastore: str,
     previous: Mapping[str, str],
     known_keys: Collection[AssetKey] | None = None,
-    keys: SourceKeys | None = None,
+    keys: SourceKeys | Mapping[tuple[str, str], AssetKey] | None = None,
 ) -> ObservationPass:
     """Observations for the tables whose version differs from ``previous`` (all, when empty).
 
-    ``keys``: the manifest's asset key mapping of the metastore (default keys without it).
+    ``keys``: each table's key, (namespace, table) -> the key its translated spec has (a table
+    not in it is unknown), or the manifest's asset key mapping of the metastore (default keys
+    without it).
     """
     result = ObservationPass()
     for table in connector.scan(table_filter, batch_size=batch_size):
         result.listed += 1
         result.records.append(table_record(table, known_partition_count(table)))
-        key = source_asset_key(metastore, table.namespace, table.name, keys)
-        if known_keys is not None and key not in known_keys:
+        if isinstance(keys, Mapping):
+            key = keys.get((table.namespace, table.name))
+        else:
+            key = source_asset_key(metastore, table.namespace, table.name, keys)
+        if key is None or (known_keys is not None and key not in known_keys):
             result.unknown.append(table.qualified_name)
             continue
         digest = version_digest(table.data_version)
@@ -150,12 +156,19 @@ def observation_sensor(
     metastore: str,
     asset_keys: Iterable[AssetKey],
     names: DefinitionNames = UNSCOPED,
+    translated: TranslatedSources | None = None,
 ) -> SensorDefinition:
-    """The sensor that records changed data versions of ``metastore``'s source assets."""
+    """The sensor that records changed data versions of ``metastore``'s source assets.
+
+    ``translated``: the metastore's translated specs (dagster_stage/translator.py), whose keys
+    the observations carry; without them, the manifest's keys.
+    """
     entry = loaded.manifest.metastores[metastore]
     resource_key = names.metastore_resource(metastore)
     known = frozenset(asset_keys)
-    keys = SourceKeys.of(loaded, metastore)
+    keys: SourceKeys | Mapping[tuple[str, str], AssetKey] = (
+        SourceKeys.of(loaded, metastore) if translated is None else translated.keys_by_table
+    )
     default_path = default_state_path(loaded)
 
     @sensor(

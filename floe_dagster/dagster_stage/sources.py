@@ -4,10 +4,10 @@ The asset specs are built from the defs state (``defs/state.py``), never from a 
 the observation (the "Observe" button, the ``floe_observe_sources`` job) asks the metastore for
 the selected tables in batches and records each one's data version.
 
-Keys are ``<metastore>/<namespace parts>/<table>`` unless the manifest maps them
-(``asset_key_prefix``, ``asset_keys``; ``defs/source_refs.py``); a ``TableRef`` carries its
-metastore's ``SourceKeys``, so ``source_asset_key(*ref)`` is the mapped key wherever a dbt
-source is linked.
+Each spec comes from the source translator (``dagster_stage/translator.py``), given a
+``SourceTable`` (``source_tables``); by default its key is ``<metastore>/<namespace
+parts>/<table>`` unless the manifest maps it (``asset_key_prefix``, ``asset_keys``;
+``plan/source_refs.py``). The observation reports the translated keys.
 """
 
 from collections import defaultdict
@@ -18,7 +18,6 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
-    AssetSpec,
     BetaWarning,
     DataVersion,
     Failure,
@@ -33,6 +32,12 @@ from floe_dagster.core.errors import FloeError, NotFoundError
 from floe_dagster.dagster_stage.dagster_warnings import calling_on_purpose
 from floe_dagster.dagster_stage.freshness import source_policy
 from floe_dagster.dagster_stage.names import TABLE_METADATA, UNSCOPED, DefinitionNames
+from floe_dagster.dagster_stage.translator import (
+    FloeSourceTranslator,
+    SourceTable,
+    TranslatedSources,
+    translate_sources,
+)
 from floe_dagster.manifest.loader import LoadedManifest
 from floe_dagster.metastores.state import (
     TableRecord,
@@ -43,7 +48,14 @@ from floe_dagster.metastores.state import (
 from floe_dagster.plan.source_refs import SourceKeys, TableRef, dbt_source_refs
 from floe_dagster.plugins.metastore import Table
 
-__all__ = ["SourceKeys", "TableRef", "dbt_source_refs", "observable_sources", "source_asset_key"]
+__all__ = [
+    "SourceKeys",
+    "TableRef",
+    "dbt_source_refs",
+    "observable_sources",
+    "source_asset_key",
+    "source_tables",
+]
 
 # read by Dagster's last-update freshness checks (floe_dagster/dagster_stage/freshness.py)
 LAST_UPDATED_TIMESTAMP = "dagster/last_updated_timestamp"
@@ -103,49 +115,72 @@ def record_metadata(record: TableRecord) -> dict[str, Any]:
     return metadata
 
 
+def source_tables(
+    loaded: LoadedManifest,
+    metastore: str,
+    tables: Iterable[TableRecord],
+    extra_refs: Iterable[TableRef] = (),
+    dbt_sources: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
+) -> list[SourceTable]:
+    """What the translator is given for each table of ``metastore``: the defs state's ``tables``,
+    then the ``extra_refs`` dbt sources read that the state does not list (yet).
+
+    ``dbt_sources``: (namespace, table) -> the dbt source node that reads it.
+    """
+    provider = loaded.manifest.metastores[metastore].type
+    keys = SourceKeys.of(loaded, metastore)
+    dbt_sources = dbt_sources or {}
+    found: dict[tuple[str, str], SourceTable] = {}
+    for record in tables:
+        namespace, name = record["namespace"], record["name"]
+        found[(namespace, name)] = SourceTable(
+            metastore,
+            namespace,
+            name,
+            metastore_type=provider,
+            manifest_key=keys.path(namespace, name),
+            record=record,
+            dbt_source=dbt_sources.get((namespace, name)),
+            metadata=record_metadata(record),
+            freshness_policy=source_policy(loaded, metastore, namespace),
+        )
+    for ref in extra_refs:
+        namespace, name = ref.namespace, ref.table
+        if (namespace, name) not in found:
+            found[(namespace, name)] = SourceTable(
+                metastore,
+                namespace,
+                name,
+                metastore_type=provider,
+                manifest_key=keys.path(namespace, name),
+                dbt_source=dbt_sources.get((namespace, name)),
+                metadata={TABLE_METADATA: f"{namespace}.{name}"},
+                freshness_policy=source_policy(loaded, metastore, namespace),
+            )
+    return list(found.values())
+
+
 def observable_sources(
     loaded: LoadedManifest,
     metastore: str,
     tables: Iterable[TableRecord],
     extra_refs: Iterable[TableRef] = (),
     names: DefinitionNames = UNSCOPED,
+    translator: FloeSourceTranslator | None = None,
+    translated: TranslatedSources | None = None,
 ) -> AssetsDefinition | None:
     """One multi-asset whose single observation covers every table of ``metastore``.
 
     ``tables`` come from the defs state (``defs/state.py``); building makes no metastore call.
-    ``names`` gives the op and the metastore resource their names (defs/names.py).
+    ``names`` gives the op and the metastore resource their names (defs/names.py). Each spec
+    comes from ``translator`` (dagster_stage/translator.py), or is ``translated`` already.
     """
-    provider = loaded.manifest.metastores[metastore].type
-    keys = SourceKeys.of(loaded, metastore)
-    specs: dict[AssetKey, AssetSpec] = {}
-    tables_by_key: dict[AssetKey, tuple[str, str]] = {}
-    for record in tables:
-        namespace, name = record["namespace"], record["name"]
-        key = source_asset_key(metastore, namespace, name, keys)
-        tables_by_key[key] = (namespace, name)
-        specs[key] = AssetSpec(
-            key,
-            group_name=metastore,
-            kinds={provider, record["format"]},
-            description=f"{namespace}.{name} in metastore '{metastore}'",
-            metadata=record_metadata(record),
-            freshness_policy=source_policy(loaded, metastore, namespace),
+    if translated is None:
+        translated = translate_sources(
+            metastore, source_tables(loaded, metastore, tables, extra_refs), translator
         )
-    for ref in extra_refs:
-        namespace, name = ref.namespace, ref.table
-        key = source_asset_key(metastore, namespace, name, keys)
-        tables_by_key.setdefault(key, (namespace, name))
-        specs.setdefault(
-            key,
-            AssetSpec(
-                key,
-                group_name=metastore,
-                kinds={provider},
-                description=f"{namespace}.{name} in metastore '{metastore}' (read by dbt)",
-                metadata={TABLE_METADATA: f"{namespace}.{name}"},
-                freshness_policy=source_policy(loaded, metastore, namespace),
-            ),
-        )
+    specs = translated.specs
+    tables_by_key = {key: (t.namespace, t.name) for key, t in translated.tables.items()}
     if not specs:
         return None
     resource_key = names.metastore_resource(metastore)
@@ -165,7 +200,6 @@ def observable_sources(
             yield from observe_tables(
                 context,
                 resource.connector(),
-                keys,
                 {k: tables_by_key[k] for k in context.selected_asset_keys},
                 resource.batch_size(),
             )
@@ -192,12 +226,12 @@ def observation_failure(metastore: str, exc: FloeError) -> Failure:
 def observe_tables(
     context: AssetExecutionContext,
     connector: Any,
-    keys: SourceKeys,
     selected: Mapping[AssetKey, tuple[str, str]],
     batch_size: int,
 ) -> Iterator[ObserveResult]:
     """Observe the ``selected`` tables (asset key -> namespace, table) in batches per namespace."""
     metastore = connector.name
+    key_of = {table: key for key, table in selected.items()}  # the translated keys
     wanted: dict[str, list[str]] = defaultdict(list)
     for namespace, table_name in selected.values():
         wanted[namespace].append(table_name)
@@ -208,8 +242,12 @@ def observe_tables(
             batch = names[start : start + batch_size]
             for table in _get_tables_skipping_missing(context, connector, namespace, batch):
                 seen += 1
+                key = key_of.get((table.namespace, table.name))
+                if key is None:  # the metastore answered with another name than it listed
+                    context.log.warning(f"floe: {table.qualified_name} was not asked for; not observed")
+                    continue
                 yield ObserveResult(
-                    asset_key=source_asset_key(metastore, table.namespace, table.name, keys),
+                    asset_key=key,
                     data_version=DataVersion(table.data_version),
                     metadata=table_metadata(table),
                 )
