@@ -38,6 +38,7 @@ from floe_dagster.plugins.errors import (
     FloeError,
     NotFoundError,
 )
+from floe_dagster.plugins.redaction import SecretProperties, revealed
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -249,7 +250,7 @@ class GlueCatalogConfig(PluginConfig):
             "errors are retried with exponential backoff (botocore 'standard' retry mode)."
         ),
     )
-    properties: dict[str, str] = Field(
+    properties: SecretProperties = Field(
         default_factory=dict,
         description="Further PyIceberg properties, e.g. s3.connect-timeout, glue.skip-archive.",
     )
@@ -548,7 +549,7 @@ class GlueCatalogPlugin(PyIcebergCatalogPlugin):
     _secrets: tuple[str, ...] = ()
 
     def catalog_properties(self) -> dict[str, str]:
-        props = {**self.config.properties, "type": "glue", **aws_client_properties(self.config)}
+        props = {**revealed(self.config.properties), "type": "glue", **aws_client_properties(self.config)}
         if self.config.warehouse:
             props["warehouse"] = self.config.warehouse
         return props

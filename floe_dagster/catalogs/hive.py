@@ -31,6 +31,7 @@ from floe_dagster.plugins.errors import (
     NotSupportedError,
 )
 from floe_dagster.plugins.paths import resolve_local_path
+from floe_dagster.plugins.redaction import SecretProperties, revealed
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -74,7 +75,7 @@ class HiveCatalogConfig(PluginConfig):
     timeout_s: float = Field(
         30.0, gt=0, le=3600, description="Thrift socket timeout, for connecting and for every call."
     )
-    properties: dict[str, str] = Field(
+    properties: SecretProperties = Field(
         default_factory=dict,
         description="Further PyIceberg properties, e.g. s3.endpoint, s3.region, ugi, lock-check-retries.",
     )
@@ -200,7 +201,7 @@ class HiveCatalogPlugin(PyIcebergCatalogPlugin):
     namespace_kind: ClassVar[str] = "Hive Metastore namespaces (databases)"
 
     def catalog_properties(self) -> dict[str, str]:
-        props = {**self.config.properties, "type": "hive", "uri": self.config.uri}
+        props = {**revealed(self.config.properties), "type": "hive", "uri": self.config.uri}
         if self.config.warehouse:
             props["warehouse"] = self.config.warehouse
         if self.config.hive2_compatible:

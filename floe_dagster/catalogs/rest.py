@@ -66,6 +66,7 @@ from floe_dagster.plugins.errors import (
     NotFoundError,
     NotSupportedError,
 )
+from floe_dagster.plugins.redaction import SecretProperties, revealed
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -166,7 +167,7 @@ class RestCatalogConfig(PluginConfig):
         0.5, ge=0, le=60, description="First backoff before a retry; doubles each retry, plus jitter."
     )
     retry_max_backoff_s: float = Field(10.0, ge=0, le=600, description="Longest backoff between retries.")
-    properties: dict[str, str] = Field(
+    properties: SecretProperties = Field(
         default_factory=dict,
         description=(
             "Further PyIceberg RestCatalog/FileIO properties, e.g. s3.endpoint, s3.region, "
@@ -237,7 +238,7 @@ def rest_catalog_properties(config: RestCatalogConfig) -> dict[str, str]:
     """The PyIceberg ``RestCatalog`` properties for ``config`` (the only place they are built)."""
     props = {
         ACCESS_DELEGATION_HEADER: "vended-credentials",
-        **config.properties,
+        **revealed(config.properties),
         "type": "rest",
         "uri": config.uri,
         TOKEN_REFRESH_MARGIN: f"{config.token_refresh_margin_s:g}",

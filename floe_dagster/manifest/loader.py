@@ -28,6 +28,7 @@ from floe_dagster.manifest.positions import NodePath, Position, SourceMap
 from floe_dagster.manifest.schema import ComputeTarget, Manifest
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.errors import FloeError, PluginNotFoundError
+from floe_dagster.plugins.redaction import redact_uri, safe_text, shown_value
 from floe_dagster.plugins.registry import PluginKind, get_plugin_class
 
 ENV_REFERENCE = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -41,7 +42,7 @@ def current_environment() -> str:
     return os.environ.get(ENVIRONMENT_ENV) or DEFAULT_ENVIRONMENT
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class LoadedManifest:
     """A validated manifest for one environment, where it came from, and its parsed plugin configs."""
 
@@ -53,6 +54,14 @@ class LoadedManifest:
     targets: dict[str, ComputeTarget] = field(default_factory=dict)
     plugin_configs: dict[tuple[PluginKind, str], PluginConfig] = field(default_factory=dict)
     target_types_by_environment: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        # the manifest's raw plugin configs are masked by its own repr; the source map and the
+        # chain (raw YAML of each file) are left out: they are long and may hold a literal secret
+        return (
+            f"LoadedManifest(path={str(self.path)!r}, environment={self.environment!r},"
+            f" manifest={self.manifest!r}, plugin_configs={self.plugin_configs!r})"
+        )
 
     @property
     def base_dir(self) -> Path:
@@ -95,7 +104,33 @@ def load_manifest(
     A rule assigning an unapproved compute names the models it selects when the dbt project's
     manifest.json is current (nothing is parsed here). ``check_assignments=False`` leaves the
     approval of assignment rules to ``compile_plan``, which always has the dbt manifest.
+
+    Whatever goes wrong inside, the caller gets a ManifestError with a position: an exception
+    no check foresaw (a recursion or memory limit, a bug) becomes a problem at the manifest's
+    first line naming the exception, never a traceback.
     """
+    try:
+        return _load_manifest(path, environment, check_assignments)
+    except ManifestError:
+        raise
+    except (Exception, RecursionError, MemoryError) as exc:  # the last safety net
+        shown = shown_path(Path(path)) if isinstance(path, str | os.PathLike) else str(path)
+        detail = safe_text(" ".join(str(exc).split()), 200)
+        raise ManifestError(
+            [
+                Problem(
+                    Position(shown, 1, 1),
+                    (),
+                    f"the manifest could not be loaded ({type(exc).__name__}: {detail});"
+                    " check the YAML at this file, and report it if the message does not say what is wrong",
+                )
+            ]
+        ) from None
+
+
+def _load_manifest(
+    path: str | os.PathLike[str], environment: str | None, check_assignments: bool
+) -> LoadedManifest:
     chain = load_chain(Path(path))
     problems = check_levels(chain) + check_compute_governance(chain)
     data, source_map = merge_chain(chain)
@@ -144,13 +179,16 @@ def problem_from_pydantic(
         message = f"required key '{loc[-1]}' is missing; add it (here or in a parent manifest)"
         return Problem(source_map.position(loc[:-1], prefer_key=True), loc, message)
     given = error.get("input")
-    shown = f" (got {given!r})" if isinstance(given, str | int | float | bool) else ""
+    hidden = bool(model is not None and model.model_config.get("hide_input_in_errors"))
+    # never a credential: a URI without its user info, a secret field's value only described
+    key = next((part for part in reversed(loc) if isinstance(part, str)), None)
+    shown = f" (got {shown_value(given, key, hidden)})" if isinstance(given, str | int | float | bool) else ""
     if kind == "literal_error" and loc[-1:] == ("apiVersion",):
         message = f"unsupported apiVersion{shown}; this floe-dagster reads 'floe.dev/v1'"
     elif kind == "model_type":  # pydantic names the model class, which means nothing to a user
         message = f"Input should be a mapping{shown}"
-    else:
-        message = f"{error['msg']}{shown}"
+    else:  # a validator's own message may quote the value: no URI user info either way
+        message = f"{redact_uri(error['msg'])}{shown}"
     if model is not None and is_wrong_type(kind) and (hint := wrong_type_hint(model, own)):
         message += f"; {hint}"
     return Problem(source_map.position(loc), loc, message)
@@ -408,7 +446,7 @@ def check_references(loaded: LoadedManifest, check_assignments: bool = True) -> 
     try:
         project, unusable = loaded.dbt_project_dir, ""
         found = (project / "dbt_project.yml").is_file()
-    except (OSError, ValueError) as exc:  # a NUL byte, a name longer than the OS allows
+    except (OSError, ValueError, RuntimeError) as exc:  # a NUL byte, a long name, a symlink loop
         project, found = loaded.base_dir / m.transforms.dbt_project, False
         unusable = f": {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
     if not found:
