@@ -13,7 +13,7 @@ AWS credentials come in one of four modes, chosen by which fields are set:
 ``glue.*`` (catalog client) and ``s3.*`` (PyArrow FileIO) properties. Glue calls are retried by
 botocore in ``standard`` mode up to ``max_attempts`` attempts in all; what still fails is mapped
 to floe's errors (throttling and 5xx: ``CatalogUnavailableError``, retryable; access denied:
-``AuthenticationError`` naming the missing IAM permission when AWS says which).
+``CatalogAuthenticationError`` naming the missing IAM permission when AWS says which).
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from floe_dagster.catalogs.pyiceberg_base import PyIcebergCatalogPlugin
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.errors import (
-    AuthenticationError,
+    CatalogAuthenticationError,
+    CatalogConflictError,
+    CatalogNotFoundError,
     CatalogUnavailableError,
     ConfigurationError,
-    ConflictError,
     FloeError,
-    NotFoundError,
 )
 from floe_dagster.plugins.redaction import SecretProperties, revealed
 
@@ -429,9 +429,6 @@ def aws_client_properties(config: GlueCatalogConfig) -> dict[str, str]:
     ``profile``, Glue gets the profile name and S3 (PyArrow, which knows no profiles) gets the
     profile's resolved credentials.
     """
-    import boto3
-    from botocore.config import Config
-
     mask_credentials_in_botocore_logs()
     props: dict[str, str] = {
         GLUE_REGION: config.aws_region,
@@ -450,34 +447,16 @@ def aws_client_properties(config: GlueCatalogConfig) -> dict[str, str]:
     secret = config.secret_access_key.get_secret_value() if config.secret_access_key else None
     token = config.session_token.get_secret_value() if config.session_token else None
 
-    if config.role_arn is not None:
-        source = boto3.Session(
-            aws_access_key_id=key_id,
-            aws_secret_access_key=secret,
-            aws_session_token=token,
-            profile_name=config.profile,
-            region_name=config.aws_region,
-        )
-        sts = source.client(
-            "sts",
-            endpoint_url=config.sts_endpoint,
-            config=Config(retries={"total_max_attempts": config.max_attempts, "mode": "standard"}),
-        )
-        request: dict[str, Any] = {
-            "RoleArn": config.role_arn,
-            "RoleSessionName": config.session_name or DEFAULT_SESSION_NAME,
-            "DurationSeconds": config.role_duration_s,
-        }
-        if config.external_id:
-            request["ExternalId"] = config.external_id
-        assumed = sts.assume_role(**request)["Credentials"]
-        key_id, secret, token = assumed["AccessKeyId"], assumed["SecretAccessKey"], assumed["SessionToken"]
-    elif config.profile is not None:
-        props[GLUE_PROFILE_NAME] = config.profile
-        resolved = boto3.Session(profile_name=config.profile, region_name=config.aws_region).get_credentials()
-        if resolved is not None:
-            frozen = resolved.get_frozen_credentials()
-            key_id, secret, token = frozen.access_key, frozen.secret_key, frozen.token
+    if config.role_arn is not None or config.profile is not None:
+        # the one AWS resolver (plugins/aws_credentials.py): a role is assumed with STS, a
+        # profile resolved (SSO, source_profile ...); S3 (PyArrow) needs the keys themselves
+        from floe_dagster.plugins.aws_credentials import aws_session, frozen_keys
+
+        if config.role_arn is None:
+            props[GLUE_PROFILE_NAME] = str(config.profile)
+        keys = frozen_keys(aws_session(config))
+        if keys is not None:
+            key_id, secret, token = keys.access_key_id, keys.secret_access_key, keys.session_token
 
     if key_id is not None and secret is not None:
         if config.profile is None or config.role_arn is not None:
@@ -504,13 +483,13 @@ def _aws_error_class(exc: Exception) -> type[FloeError] | None:
         code = exc.response.get("Error", {}).get("Code", "")
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if code in _AUTH_CODES:
-            return AuthenticationError
+            return CatalogAuthenticationError
         if code in _THROTTLING_CODES or code in _UNAVAILABLE_CODES or status >= 500:
             return CatalogUnavailableError
         if code in _NOT_FOUND_CODES:
-            return NotFoundError
+            return CatalogNotFoundError
         if code in _CONFLICT_CODES:
-            return ConflictError
+            return CatalogConflictError
         return None
     if isinstance(exc, bce.HTTPClientError | bce.ConnectionError):
         return CatalogUnavailableError  # endpoint unreachable, connection reset, timeouts
@@ -519,11 +498,11 @@ def _aws_error_class(exc: Exception) -> type[FloeError] | None:
     if isinstance(exc, bce.NoRegionError | bce.ConfigNotFound | bce.ConfigParseError):
         return ConfigurationError
     if isinstance(exc, bce.CredentialRetrievalError | bce.UnauthorizedSSOTokenError):
-        return AuthenticationError
+        return CatalogAuthenticationError
     if isinstance(exc, OSError) and "AWS Error" in str(exc):  # PyArrow's S3 filesystem
         text = str(exc)
         if "ACCESS_DENIED" in text:
-            return AuthenticationError
+            return CatalogAuthenticationError
         if any(word in text for word in _ARROW_TRANSIENT):
             return CatalogUnavailableError
     return None
@@ -599,7 +578,7 @@ class GlueCatalogPlugin(PyIcebergCatalogPlugin):
             if target is CatalogUnavailableError:
                 return f" (max_attempts={self.config.max_attempts})"
             return ""
-        if target is AuthenticationError:
+        if target is CatalogAuthenticationError:
             match = _PERMISSION.search(exc.response.get("Error", {}).get("Message", "") or str(exc))
             if match:
                 return f" (missing IAM permission: {match.group(1)})"

@@ -23,12 +23,12 @@ from floe_dagster.catalogs.pyiceberg_base import PyIcebergCatalogPlugin
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.catalog import Identifier
 from floe_dagster.plugins.errors import (
+    CatalogConflictError,
+    CatalogNotFoundError,
+    CatalogNotSupportedError,
     CatalogUnavailableError,
     ConfigurationError,
-    ConflictError,
     FloeError,
-    NotFoundError,
-    NotSupportedError,
 )
 from floe_dagster.plugins.paths import resolve_local_path
 from floe_dagster.plugins.redaction import SecretProperties, revealed
@@ -124,7 +124,7 @@ def _hive_error_class(exc: Exception) -> type[FloeError] | None:
     if isinstance(exc, ImportError):
         return ConfigurationError  # thrift missing: pyiceberg[hive] is not installed
     if isinstance(exc, ice.NoSuchPropertyException):
-        return NotFoundError  # a plain Hive table (no table_type=ICEBERG): no such Iceberg table
+        return CatalogNotFoundError  # a plain Hive table (no table_type=ICEBERG): no such Iceberg table
     try:
         from hive_metastore import ttypes
         from thrift.Thrift import TApplicationException
@@ -134,13 +134,13 @@ def _hive_error_class(exc: Exception) -> type[FloeError] | None:
     if isinstance(exc, TTransportException):
         return CatalogUnavailableError  # refused, reset, timed out, closed by the server
     if isinstance(exc, TApplicationException):
-        return NotSupportedError if exc.type == TApplicationException.UNKNOWN_METHOD else None
+        return CatalogNotSupportedError if exc.type == TApplicationException.UNKNOWN_METHOD else None
     if isinstance(exc, NotImplementedError):
-        return NotSupportedError  # e.g. purge_table, views
+        return CatalogNotSupportedError  # e.g. purge_table, views
     if isinstance(exc, ttypes.NoSuchObjectException):
-        return NotFoundError
+        return CatalogNotFoundError
     if isinstance(exc, ttypes.AlreadyExistsException):
-        return ConflictError
+        return CatalogConflictError
     return None
 
 

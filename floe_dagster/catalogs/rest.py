@@ -20,9 +20,9 @@ two ``floe.*`` keys read by the small ``RestCatalog`` subclass built here:
   Each retry is logged with its wait (``extra["floe"]["wait_s"]``). Commits made through a ``Table``
   object (``table.append``) go straight to PyIceberg and are not retried by the plugin.
 
-Errors: 401/403 and refused OAuth2 clients -> ``AuthenticationError`` (never retried, the secret
-is never part of a message), 404 -> ``NotFoundError``, 409 -> ``ConflictError``, 5xx/429 and
-network failures -> ``CatalogUnavailableError``, 501 -> ``NotSupportedError``.
+Errors: 401/403 and refused OAuth2 clients -> ``CatalogAuthenticationError`` (never retried, the secret
+is never part of a message), 404 -> ``CatalogNotFoundError``, 409 -> ``CatalogConflictError``, 5xx/429 and
+network failures -> ``CatalogUnavailableError``, 501 -> ``CatalogNotSupportedError``.
 
 ``vend_credentials`` loads the table with ``X-Iceberg-Access-Delegation: vended-credentials`` and
 reads the S3 credentials the catalog put in the table's IO properties. Credentials without an
@@ -57,14 +57,14 @@ from floe_dagster.plugins.catalog import (
     VendedCredentials,
 )
 from floe_dagster.plugins.errors import (
-    AuthenticationError,
+    CatalogAuthenticationError,
+    CatalogConflictError,
     CatalogError,
+    CatalogNotFoundError,
+    CatalogNotSupportedError,
     CatalogUnavailableError,
     ConfigurationError,
-    ConflictError,
     FloeError,
-    NotFoundError,
-    NotSupportedError,
 )
 from floe_dagster.plugins.redaction import SecretProperties, revealed
 
@@ -268,7 +268,7 @@ def is_transient(exc: BaseException) -> bool:
 
     501 Not Implemented is a 5xx that retrying cannot fix: the server does not implement the
     endpoint (the REST spec's ``UnsupportedOperationException``) and answers the same every
-    time, so it is a ``NotSupportedError`` at once instead of a wait through every backoff.
+    time, so it is a ``CatalogNotSupportedError`` at once instead of a wait through every backoff.
     """
     import requests
 
@@ -286,15 +286,15 @@ def _error_class(exc: Exception) -> type[FloeError] | None:
     """floe's class for REST failures the shared mapping does not know (by HTTP status), else None."""
     status = _status_of(exc)
     if isinstance(exc, ice.AuthorizationExpiredError) or status in (401, 403, 419):
-        return AuthenticationError
+        return CatalogAuthenticationError
     if is_transient(exc) or isinstance(exc, ice.CommitStateUnknownException):
         return CatalogUnavailableError
     if isinstance(exc, NotImplementedError) or status == 501:
-        return NotSupportedError  # 501, or an endpoint the server does not list
+        return CatalogNotSupportedError  # 501, or an endpoint the server does not list
     if status == 404:
-        return NotFoundError
+        return CatalogNotFoundError
     if status == 409:
-        return ConflictError
+        return CatalogConflictError
     return None
 
 
@@ -320,7 +320,7 @@ def parse_vended_credentials(
             if kinds
             else "no credentials came with the table (is access delegation enabled for this catalog?)"
         )
-        raise NotSupportedError(
+        raise CatalogNotSupportedError(
             f"catalog did not vend S3 credentials for {subject}: {reason}",
             provider=provider,
             operation="vend_credentials",

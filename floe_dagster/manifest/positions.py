@@ -12,6 +12,8 @@ from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.events import AliasEvent, CollectionEndEvent, CollectionStartEvent, NodeEvent
 from ruamel.yaml.scalarbool import ScalarBoolean
 
+from floe_dagster.plugins.errors import FloeError
+
 NodePath = tuple[str | int, ...]
 
 # Bounds on what one manifest file may make the loader do (README, "Limits"): a file is read
@@ -67,11 +69,13 @@ class SourceMap:
         return merged
 
 
-class YamlSyntaxError(Exception):
+class YamlSyntaxError(FloeError):
     def __init__(self, position: Position, message: str) -> None:
-        super().__init__(f"{position}: {message}")
+        super().__init__(message)
         self.position = position
-        self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.position}: {self.message}"
 
 
 def display_path(path: Path) -> str:

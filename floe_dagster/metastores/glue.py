@@ -155,7 +155,7 @@ class GlueMetastoreConfig(PluginConfig):
         return self
 
     def aws_config(self) -> Any:
-        """These fields as the Glue catalog plugin's config, whose ``aws_client_properties`` resolves them."""
+        """These fields as the Glue catalog plugin's config, resolved by plugins/aws_credentials.py."""
         from floe_dagster.catalogs.glue import GlueCatalogConfig
 
         fields = {

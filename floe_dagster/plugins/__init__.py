@@ -4,7 +4,11 @@ from floe_dagster.plugins.catalog import CatalogPlugin, HealthStatus, VendedCred
 from floe_dagster.plugins.compute import ComputePlugin, ConnectionResult, DbtProfileContext, ResourceSpec
 from floe_dagster.plugins.errors import (
     AuthenticationError,
+    CatalogAuthenticationError,
+    CatalogConflictError,
     CatalogError,
+    CatalogNotFoundError,
+    CatalogNotSupportedError,
     CatalogUnavailableError,
     ComputeConfigurationError,
     ComputeConnectionError,
@@ -16,6 +20,7 @@ from floe_dagster.plugins.errors import (
     MetastoreError,
     NotFoundError,
     NotSupportedError,
+    PartitionMetadataError,
     PluginNotFoundError,
     UnavailableError,
 )
@@ -34,7 +39,11 @@ from floe_dagster.plugins.registry import available_types, get_plugin_class
 __all__ = [
     "AuthenticationError",
     "Capability",
+    "CatalogAuthenticationError",
+    "CatalogConflictError",
     "CatalogError",
+    "CatalogNotFoundError",
+    "CatalogNotSupportedError",
     "CatalogPlugin",
     "CatalogUnavailableError",
     "Column",
@@ -54,6 +63,7 @@ __all__ = [
     "NotFoundError",
     "NotSupportedError",
     "Partition",
+    "PartitionMetadataError",
     "PluginNotFoundError",
     "ResourceSpec",
     "StorageDescriptor",

@@ -104,6 +104,23 @@ class CatalogError(FloeError):
     """Base for catalog plugin failures that fit no narrower class."""
 
 
+class CatalogNotFoundError(CatalogError, NotFoundError):
+    """A catalog's namespace or table does not exist (``except CatalogError`` and
+    ``except NotFoundError`` both catch it)."""
+
+
+class CatalogConflictError(CatalogError, ConflictError):
+    """A catalog's namespace or table already exists, or a concurrent commit won."""
+
+
+class CatalogAuthenticationError(CatalogError, AuthenticationError):
+    """The catalog refused the credentials."""
+
+
+class CatalogNotSupportedError(CatalogError, NotSupportedError):
+    """The catalog does not support this operation."""
+
+
 class CatalogUnavailableError(CatalogError, UnavailableError):
     """The catalog could not be reached, or answered 5xx/429, after floe's bounded retries.
 
@@ -165,3 +182,8 @@ class ComputeConfigurationError(ComputeError, ConfigurationError):
 
 class MetastoreError(FloeError):
     """Base for metastore connector failures that fit no narrower class."""
+
+
+class PartitionMetadataError(MetastoreError):
+    """A partition's metadata does not fit its table (e.g. more or fewer values than the table
+    has partition keys): the metastore holds malformed metadata, the same answer will fail again."""

@@ -475,7 +475,7 @@ def test_one_span_per_catalog_operation_with_its_facts_and_no_secret(
         assert span.name == f"floe.catalog.{span.attributes['floe.operation']}"
         assert CANARY_SECRET not in span.to_json()  # attributes, events, status, resource
     failed = spans[8]
-    assert failed.attributes["floe.error"] == "NotFoundError"
+    assert failed.attributes["floe.error"] == "CatalogNotFoundError"  # a NotFoundError and a CatalogError
     assert failed.status.status_code.name == "ERROR"
     # the injected 503 was retried inside the create_namespace span
     assert [s for p, s in statuses(canary_server, f"/v1/{WAREHOUSE}/namespaces")][:2] == [503, 200]
