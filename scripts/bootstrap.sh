@@ -30,6 +30,26 @@ ensure_postgres() {
 }
 ensure_postgres
 
+# A JDK (java and javac) for the Hive Metastore tests (tests/fixtures/hive_metastore.py; under
+# CI=true they fail, not skip, without it). Same rule: installed only when missing, as root.
+ensure_java() {
+  if command -v java >/dev/null 2>&1 && command -v javac >/dev/null 2>&1; then
+    return 0
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: java/javac not found; installing openjdk-17-jdk-headless with apt-get" >&2
+    if DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jdk-headless >&2; then
+      return 0
+    fi
+    echo "bootstrap: could not install openjdk-17-jdk-headless; the Hive Metastore tests will not run" >&2
+  else
+    echo "bootstrap: java/javac not found; the Hive Metastore tests need a JDK 17" \
+      "(apt-get install openjdk-17-jdk-headless as root)" >&2
+  fi
+}
+ensure_java
+
 if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && [ -x .venv/bin/dagster ]; then
   exit 0
 fi

@@ -31,12 +31,14 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from floe_dagster.catalogs.pyiceberg_base import PyIcebergCatalogPlugin
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.errors import (
+    AuthenticationError,
     CatalogAuthenticationError,
-    CatalogConflictError,
-    CatalogNotFoundError,
     CatalogUnavailableError,
     ConfigurationError,
+    ConflictError,
     FloeError,
+    NotFoundError,
+    catalog_variant,
 )
 from floe_dagster.plugins.redaction import SecretProperties, revealed
 
@@ -483,13 +485,13 @@ def _aws_error_class(exc: Exception) -> type[FloeError] | None:
         code = exc.response.get("Error", {}).get("Code", "")
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         if code in _AUTH_CODES:
-            return CatalogAuthenticationError
+            return AuthenticationError
         if code in _THROTTLING_CODES or code in _UNAVAILABLE_CODES or status >= 500:
             return CatalogUnavailableError
         if code in _NOT_FOUND_CODES:
-            return CatalogNotFoundError
+            return NotFoundError
         if code in _CONFLICT_CODES:
-            return CatalogConflictError
+            return ConflictError
         return None
     if isinstance(exc, bce.HTTPClientError | bce.ConnectionError):
         return CatalogUnavailableError  # endpoint unreachable, connection reset, timeouts
@@ -498,11 +500,11 @@ def _aws_error_class(exc: Exception) -> type[FloeError] | None:
     if isinstance(exc, bce.NoRegionError | bce.ConfigNotFound | bce.ConfigParseError):
         return ConfigurationError
     if isinstance(exc, bce.CredentialRetrievalError | bce.UnauthorizedSSOTokenError):
-        return CatalogAuthenticationError
+        return AuthenticationError
     if isinstance(exc, OSError) and "AWS Error" in str(exc):  # PyArrow's S3 filesystem
         text = str(exc)
         if "ACCESS_DENIED" in text:
-            return CatalogAuthenticationError
+            return AuthenticationError
         if any(word in text for word in _ARROW_TRANSIENT):
             return CatalogUnavailableError
     return None
@@ -559,7 +561,7 @@ class GlueCatalogPlugin(PyIcebergCatalogPlugin):
 
     def map_error(self, exc: Exception, operation: str, subject: str = "") -> FloeError:
         mapped = super().map_error(exc, operation, subject)
-        target = _aws_error_class(exc) or type(mapped)
+        target = catalog_variant(_aws_error_class(exc) or type(mapped))  # a CatalogError of that kind
         message = mapped.message + self._error_note(exc, target)
         for secret in self._known_secrets():
             message = message.replace(secret, _MASK)

@@ -129,6 +129,20 @@ class CatalogUnavailableError(CatalogError, UnavailableError):
     """
 
 
+def catalog_variant(kind: type[FloeError]) -> type[FloeError]:
+    """The catalog's own class for an error kind (``NotFoundError`` -> ``CatalogNotFoundError``),
+    so what a catalog raises is always a ``CatalogError`` too; other classes unchanged."""
+    variants: dict[type[FloeError], type[FloeError]] = {
+        NotFoundError: CatalogNotFoundError,
+        ConflictError: CatalogConflictError,
+        AuthenticationError: CatalogAuthenticationError,
+        NotSupportedError: CatalogNotSupportedError,
+        UnavailableError: CatalogUnavailableError,
+        FloeError: CatalogError,
+    }
+    return variants.get(kind, kind)
+
+
 def new_correlation_id() -> str:
     """12 hex digits identifying one failure (a compute error or a failed connection validation)."""
     return uuid.uuid4().hex[:12]
