@@ -11,7 +11,7 @@ import pytest
 
 from floe_dagster.freshness import parse_duration
 from floe_dagster.manifest import ManifestError, load_manifest
-from floe_dagster.manifest.positions import MAX_ALIAS_NODES, MAX_MANIFEST_BYTES, MAX_NESTING_DEPTH
+from floe_dagster.manifest.positions import MAX_ALIAS_NODES, MAX_MANIFEST_BYTES, MAX_NESTING_DEPTH, MAX_NODES
 from floe_dagster.plugins.errors import FloeError
 
 BASE = """\
@@ -105,6 +105,13 @@ def test_an_alias_bomb_stops_at_the_alias_expansion_limit_quickly(workdir: Path)
     message = error_of(workdir, BASE + bomb)
     assert time.perf_counter() - started < 5  # was 208 s and 4.1 GB
     assert f"alias expansion limit ({MAX_ALIAS_NODES:,} nodes)" in message
+
+
+def test_a_manifest_of_too_many_values_stops_at_the_node_limit(workdir: Path) -> None:
+    started = time.perf_counter()
+    message = error_of(workdir, BASE + "state_dir: [" + ",".join(["a"] * 100_000) + "]\n")
+    assert time.perf_counter() - started < 20  # 100,000 values took 35 s before the limit
+    assert f"node limit ({MAX_NODES:,} scalars, mappings and lists)" in message
 
 
 def test_a_recursive_alias_is_refused(workdir: Path) -> None:
