@@ -182,6 +182,24 @@ def test_a_credential_in_an_s3_endpoint_is_not_echoed(workdir: Path) -> None:
     assert "SECRET" not in message and "metastores.raw.config.endpoint_url" in message, message
 
 
+@pytest.mark.parametrize(
+    ("metastore_type", "key", "uri"),
+    [
+        ("hive", "uri", "thrift://u:CANARY-S3CR3T@127.0.0.1:9083"),
+        ("glue", "endpoint", "http://u:CANARY-S3CR3T@127.0.0.1:1', region: 'eu-west-1"),
+    ],
+)
+def test_a_credential_in_a_metastore_uri_is_not_echoed(
+    workdir: Path, metastore_type: str, key: str, uri: str
+) -> None:
+    text = BASE.replace(
+        "metastores:\n",
+        f"metastores:\n  ext:\n    type: {metastore_type}\n    config: {{{key}: '{uri}'}}\n",
+    )
+    message = error_of(workdir, text)
+    assert "CANARY-S3CR3T" not in message and f"metastores.ext.config.{key}" in message, message
+
+
 def test_a_secret_of_the_wrong_type_is_described_not_shown(workdir: Path) -> None:
     text = BASE.replace(
         "      uri: sqlite:///state/catalog.db\n",
