@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from floe_dagster.manifest.positions import NodePath, Position
 from floe_dagster.plugins.errors import FloeError
-from floe_dagster.plugins.redaction import escape_control, safe_text
+from floe_dagster.plugins.redaction import escape_control, redact_uri, safe_text
 
 MAX_MESSAGE_CHARS = 1000  # a message quoting a value shows it shortened (redaction.shown_value)
 
@@ -26,8 +26,9 @@ class Problem:
     message: str
 
     def __post_init__(self) -> None:
-        # whatever a check quoted, one line of printable text: no raw BEL/ESC, no 2 MB value
-        object.__setattr__(self, "message", safe_text(self.message, MAX_MESSAGE_CHARS))
+        # whatever a check quoted: one line of printable text (no raw BEL/ESC, no 2 MB value),
+        # and no URI user info (a credential pasted into any field, a plugin type included)
+        object.__setattr__(self, "message", safe_text(redact_uri(self.message), MAX_MESSAGE_CHARS))
 
     def __str__(self) -> str:
         where = f"{safe_text(dotted(self.path), 200)}: " if self.path else ""
