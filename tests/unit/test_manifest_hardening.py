@@ -232,6 +232,8 @@ def test_reprs_of_a_loaded_manifest_and_its_configs_mask_literal_secrets(workdir
 
 def test_a_credential_pasted_into_any_field_is_not_echoed(workdir: Path) -> None:
     """Found by the property test: an unknown plugin type's error quoted the type as written."""
-    text = BASE.replace("      type: duckdb\n", "      type: 'postgresql+psycopg2://u:CANARY-S3CR3T@h:1/db'\n")
+    text = BASE.replace(
+        "      type: duckdb\n", "      type: 'postgresql+psycopg2://u:CANARY-S3CR3T@h:1/db'\n"
+    )
     message = error_of(workdir, text)
     assert "CANARY-S3CR3T" not in message and "postgresql+psycopg2://**********@h:1/db" in message
