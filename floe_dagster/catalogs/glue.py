@@ -10,7 +10,12 @@ import time
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from floe_dagster.catalogs.pyiceberg_base import PyIcebergCatalogPlugin
-from floe_dagster.core.errors import AuthenticationError, CatalogUnavailableError, FloeError
+from floe_dagster.core.errors import (
+    CatalogAuthenticationError,
+    CatalogUnavailableError,
+    FloeError,
+    catalog_variant,
+)
 from floe_dagster.plugins.aws import (
     GLUE_MAX_RETRIES,
     MASK,
@@ -21,6 +26,7 @@ from floe_dagster.plugins.aws import (
     aws_client_properties,
     aws_error_class,
 )
+from floe_dagster.plugins.redaction import revealed
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -46,7 +52,7 @@ class GlueCatalogPlugin(PyIcebergCatalogPlugin):
     _secrets: tuple[str, ...] = ()
 
     def catalog_properties(self) -> dict[str, str]:
-        props = {**self.config.properties, "type": "glue", **aws_client_properties(self.config)}
+        props = {**revealed(self.config.properties), "type": "glue", **aws_client_properties(self.config)}
         if self.config.warehouse:
             props["warehouse"] = self.config.warehouse
         return props
@@ -77,7 +83,7 @@ class GlueCatalogPlugin(PyIcebergCatalogPlugin):
 
     def map_error(self, exc: Exception, operation: str, subject: str = "") -> FloeError:
         mapped = super().map_error(exc, operation, subject)
-        target = aws_error_class(exc) or type(mapped)
+        target = catalog_variant(aws_error_class(exc) or type(mapped))  # a CatalogError of that kind
         message = mapped.message + self._error_note(exc, target)
         for secret in self._known_secrets():
             message = message.replace(secret, MASK)
@@ -96,7 +102,7 @@ class GlueCatalogPlugin(PyIcebergCatalogPlugin):
             if target is CatalogUnavailableError:
                 return f" (max_attempts={self.config.max_attempts})"
             return ""
-        if target is AuthenticationError:
+        if target is CatalogAuthenticationError:
             match = PERMISSION_PATTERN.search(exc.response.get("Error", {}).get("Message", "") or str(exc))
             if match:
                 return f" (missing IAM permission: {match.group(1)})"

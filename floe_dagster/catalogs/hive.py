@@ -21,16 +21,17 @@ from pyiceberg import exceptions as ice
 from floe_dagster.catalogs.pyiceberg_base import PyIcebergCatalogPlugin
 from floe_dagster.core.compat import hive_catalog_with_failover
 from floe_dagster.core.errors import (
+    CatalogConflictError,
+    CatalogNotFoundError,
+    CatalogNotSupportedError,
     CatalogUnavailableError,
     ConfigurationError,
-    ConflictError,
     FloeError,
-    NotFoundError,
-    NotSupportedError,
 )
 from floe_dagster.core.paths import resolve_local_path
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.catalog import Identifier
+from floe_dagster.plugins.redaction import SecretProperties, revealed
 from floe_dagster.plugins.thrift import normalize_thrift_uris
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ class HiveCatalogConfig(PluginConfig):
     timeout_s: float = Field(
         30.0, gt=0, le=3600, description="Thrift socket timeout, for connecting and for every call."
     )
-    properties: dict[str, str] = Field(
+    properties: SecretProperties = Field(
         default_factory=dict,
         description="Further PyIceberg properties, e.g. s3.endpoint, s3.region, ugi, lock-check-retries.",
     )
@@ -112,7 +113,7 @@ def _hive_error_class(exc: Exception) -> type[FloeError] | None:
     if isinstance(exc, ImportError):
         return ConfigurationError  # thrift missing: pyiceberg[hive] is not installed
     if isinstance(exc, ice.NoSuchPropertyException):
-        return NotFoundError  # a plain Hive table (no table_type=ICEBERG): no such Iceberg table
+        return CatalogNotFoundError  # a plain Hive table (no table_type=ICEBERG): no such Iceberg table
     try:
         from hive_metastore import ttypes
         from thrift.Thrift import TApplicationException
@@ -122,13 +123,13 @@ def _hive_error_class(exc: Exception) -> type[FloeError] | None:
     if isinstance(exc, TTransportException):
         return CatalogUnavailableError  # refused, reset, timed out, closed by the server
     if isinstance(exc, TApplicationException):
-        return NotSupportedError if exc.type == TApplicationException.UNKNOWN_METHOD else None
+        return CatalogNotSupportedError if exc.type == TApplicationException.UNKNOWN_METHOD else None
     if isinstance(exc, NotImplementedError):
-        return NotSupportedError  # e.g. purge_table, views
+        return CatalogNotSupportedError  # e.g. purge_table, views
     if isinstance(exc, ttypes.NoSuchObjectException):
-        return NotFoundError
+        return CatalogNotFoundError
     if isinstance(exc, ttypes.AlreadyExistsException):
-        return ConflictError
+        return CatalogConflictError
     return None
 
 
@@ -146,7 +147,7 @@ class HiveCatalogPlugin(PyIcebergCatalogPlugin):
     namespace_kind: ClassVar[str] = "Hive Metastore namespaces (databases)"
 
     def catalog_properties(self) -> dict[str, str]:
-        props = {**self.config.properties, "type": "hive", "uri": self.config.uri}
+        props = {**revealed(self.config.properties), "type": "hive", "uri": self.config.uri}
         if self.config.warehouse:
             props["warehouse"] = self.config.warehouse
         if self.config.hive2_compatible:

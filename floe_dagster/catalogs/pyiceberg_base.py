@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from pyiceberg import exceptions as ice
 
 from floe_dagster.core.errors import (
-    AuthenticationError,
+    CatalogAuthenticationError,
+    CatalogConflictError,
     CatalogError,
+    CatalogNotFoundError,
+    CatalogNotSupportedError,
     CatalogUnavailableError,
-    ConflictError,
     FloeError,
-    NotFoundError,
-    NotSupportedError,
 )
 from floe_dagster.plugins.catalog import (
     MAX_HEALTH_TIMEOUT_S,
@@ -49,16 +49,16 @@ T = TypeVar("T")
 lifecycle_logger = logging.getLogger("floe_dagster.catalogs.lifecycle")
 
 _EXCEPTION_MAP: list[tuple[type[Exception], type[FloeError]]] = [
-    (ice.NamespaceAlreadyExistsError, ConflictError),
-    (ice.TableAlreadyExistsError, ConflictError),
-    (ice.NamespaceNotEmptyError, ConflictError),
-    (ice.CommitFailedException, ConflictError),
-    (ice.NoSuchNamespaceError, NotFoundError),
-    (ice.NoSuchTableError, NotFoundError),
-    (ice.NoSuchIdentifierError, NotFoundError),
-    (ice.UnauthorizedError, AuthenticationError),
-    (ice.ForbiddenError, AuthenticationError),
-    (ice.OAuthError, AuthenticationError),
+    (ice.NamespaceAlreadyExistsError, CatalogConflictError),
+    (ice.TableAlreadyExistsError, CatalogConflictError),
+    (ice.NamespaceNotEmptyError, CatalogConflictError),
+    (ice.CommitFailedException, CatalogConflictError),
+    (ice.NoSuchNamespaceError, CatalogNotFoundError),
+    (ice.NoSuchTableError, CatalogNotFoundError),
+    (ice.NoSuchIdentifierError, CatalogNotFoundError),
+    (ice.UnauthorizedError, CatalogAuthenticationError),
+    (ice.ForbiddenError, CatalogAuthenticationError),
+    (ice.OAuthError, CatalogAuthenticationError),
     (ice.ServiceUnavailableError, CatalogUnavailableError),
     (ice.ServerError, CatalogUnavailableError),
     (ConnectionError, CatalogUnavailableError),
@@ -81,7 +81,7 @@ class PyIcebergCatalogPlugin(CatalogPlugin):
 
     _catalog: Catalog | None = None
     # Catalogs whose namespaces are one level (databases) say so here, with what they call them;
-    # nested namespaces are then refused with a NotSupportedError instead of PyIceberg's silent [].
+    # nested namespaces are then refused with a CatalogNotSupportedError instead of PyIceberg's silent [].
     nested_namespaces: ClassVar[bool] = True
     namespace_kind: ClassVar[str] = "namespaces"
 
@@ -184,7 +184,7 @@ class PyIcebergCatalogPlugin(CatalogPlugin):
 
     def create_namespace(self, namespace: Identifier, properties: dict[str, str] | None = None) -> None:
         if len(namespace) > 1 and not self.nested_namespaces:
-            raise NotSupportedError(
+            raise CatalogNotSupportedError(
                 f"catalog '{self.name}': {self.namespace_kind} are one level, so the nested namespace "
                 f"{'.'.join(namespace)} cannot be created; use a one-part name",
                 provider=self.type_name,
@@ -198,7 +198,7 @@ class PyIcebergCatalogPlugin(CatalogPlugin):
 
     def list_namespaces(self, parent: Identifier | None = None) -> list[Identifier]:
         if parent and not self.nested_namespaces:
-            raise NotSupportedError(
+            raise CatalogNotSupportedError(
                 f"catalog '{self.name}': {self.namespace_kind} are one level, so {'.'.join(parent)} has "
                 "no child namespaces to list; call list_namespaces() without a parent",
                 provider=self.type_name,
@@ -258,7 +258,7 @@ class PyIcebergCatalogPlugin(CatalogPlugin):
         self._run("drop_table", ".".join(identifier), lambda: call(identifier))
 
     def vend_credentials(self, identifier: Identifier, operations: list[str]) -> VendedCredentials:
-        raise NotSupportedError(
+        raise CatalogNotSupportedError(
             f"catalog '{self.name}' ({self.type_name}) does not vend credentials; readers use their own",
             provider=self.type_name,
             operation="vend_credentials",

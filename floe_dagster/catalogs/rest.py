@@ -20,9 +20,9 @@ two ``floe.*`` keys read by the small ``RestCatalog`` subclass built here:
   Each retry is logged with its wait (``extra["floe"]["wait_s"]``). Commits made through a ``Table``
   object (``table.append``) go straight to PyIceberg and are not retried by the plugin.
 
-Errors: 401/403 and refused OAuth2 clients -> ``AuthenticationError`` (never retried, the secret
-is never part of a message), 404 -> ``NotFoundError``, 409 -> ``ConflictError``, 5xx/429 and
-network failures -> ``CatalogUnavailableError``, 501 -> ``NotSupportedError``.
+Errors: 401/403 and refused OAuth2 clients -> ``CatalogAuthenticationError`` (never retried, the secret
+is never part of a message), 404 -> ``CatalogNotFoundError``, 409 -> ``CatalogConflictError``, 5xx/429 and
+network failures -> ``CatalogUnavailableError``, 501 -> ``CatalogNotSupportedError``.
 
 ``vend_credentials`` loads the table with ``X-Iceberg-Access-Delegation: vended-credentials`` and
 reads the S3 credentials the catalog put in the table's IO properties. Credentials without an
@@ -51,14 +51,14 @@ from tenacity import RetryCallState
 from floe_dagster.catalogs.pyiceberg_base import PyIcebergCatalogPlugin
 from floe_dagster.core.compat import rest_catalog_with_timeouts
 from floe_dagster.core.errors import (
-    AuthenticationError,
+    CatalogAuthenticationError,
+    CatalogConflictError,
     CatalogError,
+    CatalogNotFoundError,
+    CatalogNotSupportedError,
     CatalogUnavailableError,
     ConfigurationError,
-    ConflictError,
     FloeError,
-    NotFoundError,
-    NotSupportedError,
 )
 from floe_dagster.core.retry import retry_policy
 from floe_dagster.plugins.base import PluginConfig
@@ -67,6 +67,7 @@ from floe_dagster.plugins.catalog import (
     Identifier,
     VendedCredentials,
 )
+from floe_dagster.plugins.redaction import SecretProperties, revealed
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -178,7 +179,7 @@ class RestCatalogConfig(PluginConfig):
         0.5, ge=0, le=60, description="First backoff before a retry; doubles each retry, plus jitter."
     )
     retry_max_backoff_s: float = Field(10.0, ge=0, le=600, description="Longest backoff between retries.")
-    properties: dict[str, str] = Field(
+    properties: SecretProperties = Field(
         default_factory=dict,
         description=(
             "Further PyIceberg RestCatalog/FileIO properties, e.g. s3.endpoint, s3.region, "
@@ -249,7 +250,7 @@ def rest_catalog_properties(config: RestCatalogConfig) -> dict[str, str]:
     """The PyIceberg ``RestCatalog`` properties for ``config`` (the only place they are built)."""
     props = {
         ACCESS_DELEGATION_HEADER: "vended-credentials",
-        **config.properties,
+        **revealed(config.properties),
         "type": "rest",
         "uri": config.uri,
         TOKEN_REFRESH_MARGIN: f"{config.token_refresh_margin_s:g}",
@@ -279,7 +280,7 @@ def is_transient(exc: BaseException) -> bool:
 
     501 Not Implemented is a 5xx that retrying cannot fix: the server does not implement the
     endpoint (the REST spec's ``UnsupportedOperationException``) and answers the same every
-    time, so it is a ``NotSupportedError`` at once instead of a wait through every backoff.
+    time, so it is a ``CatalogNotSupportedError`` at once instead of a wait through every backoff.
     """
     import requests
 
@@ -297,15 +298,15 @@ def _error_class(exc: Exception) -> type[FloeError] | None:
     """floe's class for REST failures the shared mapping does not know (by HTTP status), else None."""
     status = _status_of(exc)
     if isinstance(exc, ice.AuthorizationExpiredError) or status in (401, 403, 419):
-        return AuthenticationError
+        return CatalogAuthenticationError
     if is_transient(exc) or isinstance(exc, ice.CommitStateUnknownException):
         return CatalogUnavailableError
     if isinstance(exc, NotImplementedError) or status == 501:
-        return NotSupportedError  # 501, or an endpoint the server does not list
+        return CatalogNotSupportedError  # 501, or an endpoint the server does not list
     if status == 404:
-        return NotFoundError
+        return CatalogNotFoundError
     if status == 409:
-        return ConflictError
+        return CatalogConflictError
     return None
 
 
@@ -331,7 +332,7 @@ def parse_vended_credentials(
             if kinds
             else "no credentials came with the table (is access delegation enabled for this catalog?)"
         )
-        raise NotSupportedError(
+        raise CatalogNotSupportedError(
             f"catalog did not vend S3 credentials for {subject}: {reason}",
             provider=provider,
             operation="vend_credentials",

@@ -57,6 +57,7 @@ from floe_dagster.computes.duckdb_extensions import (
     extension_installed,
     prepare_extension_directory,
 )
+from floe_dagster.computes.duckdb_lock import wait_for_file_lock
 from floe_dagster.core.compat import close_dbt_duckdb_environment
 from floe_dagster.core.paths import resolve_local_path
 from floe_dagster.plugins.base import PluginConfig, located_error
@@ -133,6 +134,15 @@ class DuckDBConfig(PluginConfig):
         ),
     )
     dbt_threads: int = Field(1, ge=1, description="dbt's own thread count for this target.")
+    lock_wait_seconds: float = Field(
+        60,
+        ge=0,
+        le=86400,
+        description=(
+            "How long dbt waits, before it starts, for another process (another Dagster instance's"
+            " run) to release the database file's write lock; then it fails naming that process."
+        ),
+    )
 
     @field_validator("path")
     @classmethod
@@ -227,6 +237,14 @@ class DuckDBComputePlugin(ComputePlugin):
                 {"path": a.path, "alias": a.alias, "read_only": a.read_only} for a in config.attach
             ]
         return output
+
+    def prepare_dbt_run(self, config: PluginConfig, context: DbtProfileContext) -> dict[str, str]:
+        """Wait (bounded, logged) for another process's write lock on the file to go away; fail
+        naming that process otherwise (computes/duckdb_lock.py)."""
+        assert isinstance(config, DuckDBConfig)
+        if config.path != ":memory:":
+            wait_for_file_lock(config.path, config.lock_wait_seconds, context.compute_name)
+        return {}
 
     def max_concurrency(self, config: PluginConfig) -> int | None:
         assert isinstance(config, DuckDBConfig)

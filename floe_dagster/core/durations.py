@@ -6,12 +6,13 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-__all__ = ["check_window", "parse_duration"]
+__all__ = ["MAX_DURATION", "check_window", "parse_duration"]
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+MAX_DURATION = timedelta(days=36500)  # a century: any longer window is a typo
 
 
 def parse_duration(text: str) -> timedelta:
@@ -25,6 +26,8 @@ def parse_duration(text: str) -> timedelta:
     seconds = sum(float(n) * _UNITS[u] for n, u in _PART.findall(compact))
     if seconds <= 0:
         raise ValueError(f"'{text}' is not a positive duration")
+    if seconds > MAX_DURATION.total_seconds():  # also inf: a number too long for a float
+        raise ValueError(f"'{text}' is longer than the longest duration, {MAX_DURATION.days:,}d")
     return timedelta(seconds=seconds)
 
 

@@ -126,12 +126,43 @@ class CatalogError(FloeError):
     """Base for catalog plugin failures that fit no narrower class."""
 
 
+class CatalogNotFoundError(CatalogError, NotFoundError):
+    """A catalog's namespace or table does not exist (``except CatalogError`` and
+    ``except NotFoundError`` both catch it)."""
+
+
+class CatalogConflictError(CatalogError, ConflictError):
+    """A catalog's namespace or table already exists, or a concurrent commit won."""
+
+
+class CatalogAuthenticationError(CatalogError, AuthenticationError):
+    """The catalog refused the credentials."""
+
+
+class CatalogNotSupportedError(CatalogError, NotSupportedError):
+    """The catalog does not support this operation."""
+
+
 class CatalogUnavailableError(CatalogError, UnavailableError):
     """The catalog could not be reached, or answered 5xx/429, after floe's bounded retries.
 
     ``attempts`` is counted by ``rest`` (its own tenacity retries) and ``glue`` (botocore's
     retries of a Glue error answer).
     """
+
+
+def catalog_variant(kind: type[FloeError]) -> type[FloeError]:
+    """The catalog's own class for an error kind (``NotFoundError`` -> ``CatalogNotFoundError``),
+    so what a catalog raises is always a ``CatalogError`` too; other classes unchanged."""
+    variants: dict[type[FloeError], type[FloeError]] = {
+        NotFoundError: CatalogNotFoundError,
+        ConflictError: CatalogConflictError,
+        AuthenticationError: CatalogAuthenticationError,
+        NotSupportedError: CatalogNotSupportedError,
+        UnavailableError: CatalogUnavailableError,
+        FloeError: CatalogError,
+    }
+    return variants.get(kind, kind)
 
 
 def new_correlation_id() -> str:
@@ -208,3 +239,8 @@ class CompatibilityError(ConfigurationError):
 class MissingLibraryError(CompatibilityError, ImportError):
     """The library a seam of ``core/compat.py`` uses is not installed (also an ImportError, so
     code that falls back when an optional library is missing keeps working)."""
+
+
+class PartitionMetadataError(MetastoreError):
+    """A partition's metadata does not fit its table (e.g. more or fewer values than the table
+    has partition keys): the metastore holds malformed metadata, the same answer will fail again."""

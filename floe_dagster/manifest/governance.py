@@ -9,7 +9,7 @@ level, its file:line:col and the allowed options.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ REPLACED: tuple[NodePath, ...] = (
 @dataclass(frozen=True)
 class Layer:
     path: Path
-    data: dict[str, Any]
+    data: dict[str, Any] = field(repr=False)  # raw YAML: may hold a literal secret
     source_map: SourceMap
     document: ManifestLayer
 
@@ -67,7 +67,7 @@ def load_chain(path: Path) -> list[Layer]:
     while True:
         try:
             resolved, found, unusable = current.resolve(), current.is_file(), ""
-        except (OSError, ValueError) as exc:  # a NUL byte, a name longer than the OS allows
+        except (OSError, ValueError, RuntimeError) as exc:  # a NUL byte, a long name, a symlink loop
             resolved, found = current, False
             unusable = f": {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
         if any(layer.path == resolved for layer in chain):

@@ -32,6 +32,7 @@ from floe_dagster.manifest.positions import NodePath, Position, SourceMap, load_
 from floe_dagster.manifest.pydantic_problems import problem_from_pydantic
 from floe_dagster.manifest.schema import ComputeTarget, Manifest
 from floe_dagster.plugins.base import PluginConfig
+from floe_dagster.plugins.redaction import safe_text
 from floe_dagster.plugins.registry import PluginKind, get_plugin_class
 
 # rule index list -> rule index -> the models it selects (None: unknown); see load_manifest
@@ -48,7 +49,7 @@ def current_environment() -> str:
     return os.environ.get(ENVIRONMENT_ENV) or DEFAULT_ENVIRONMENT
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class LoadedManifest:
     """A validated manifest for one environment, where it came from, and its parsed plugin configs."""
 
@@ -70,6 +71,14 @@ class LoadedManifest:
         """What a dbt process or a run's resource loads this manifest from again: the compiled
         plan it came from, else its own file (``load_manifest_or_plan`` reads either)."""
         return self.origin or self.path
+
+    def __repr__(self) -> str:
+        # the manifest's raw plugin configs are masked by its own repr; the source map and the
+        # chain (raw YAML of each file) are left out: they are long and may hold a literal secret
+        return (
+            f"LoadedManifest(path={str(self.path)!r}, environment={self.environment!r},"
+            f" manifest={self.manifest!r}, plugin_configs={self.plugin_configs!r})"
+        )
 
     @property
     def base_dir(self) -> Path:
@@ -114,7 +123,36 @@ def load_manifest(
     when given, names the models each such rule selects (the plan layer passes one that reads a
     current manifest.json: ``floe_dagster.plan.load_manifest``). ``check_assignments=False``
     leaves the approval of assignment rules to ``compile_plan``, which always has the dbt manifest.
+
+    Whatever goes wrong inside, the caller gets a ManifestError with a position: an exception
+    no check foresaw (a recursion or memory limit, a bug) becomes a problem at the manifest's
+    first line naming the exception, never a traceback.
     """
+    try:
+        return _load_manifest(path, environment, check_assignments, rule_models)
+    except ManifestError:
+        raise
+    except (Exception, RecursionError, MemoryError) as exc:  # the last safety net
+        shown = shown_path(Path(path)) if isinstance(path, str | os.PathLike) else str(path)
+        detail = safe_text(" ".join(str(exc).split()), 200)
+        raise ManifestError(
+            [
+                Problem(
+                    Position(shown, 1, 1),
+                    (),
+                    f"the manifest could not be loaded ({type(exc).__name__}: {detail});"
+                    " check the YAML at this file, and report it if the message does not say what is wrong",
+                )
+            ]
+        ) from None
+
+
+def _load_manifest(
+    path: str | os.PathLike[str],
+    environment: str | None,
+    check_assignments: bool,
+    rule_models: RuleModels | None,
+) -> LoadedManifest:
     try:
         chain = load_chain(Path(path))
     except ManifestError as exc:  # a layer the schema rejects: add the references it breaks
@@ -440,7 +478,7 @@ def check_references(
     try:
         project, unusable = loaded.dbt_project_dir, ""
         found = (project / "dbt_project.yml").is_file()
-    except (OSError, ValueError) as exc:  # a NUL byte, a name longer than the OS allows
+    except (OSError, ValueError, RuntimeError) as exc:  # a NUL byte, a long name, a symlink loop
         project, found = loaded.base_dir / m.transforms.dbt_project, False
         unusable = f": {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
     if not found:

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from floe_dagster.manifest.errors import Problem, dotted
 from floe_dagster.manifest.hints import did_you_mean, is_wrong_type, known_keys, wrong_type_hint
 from floe_dagster.manifest.positions import NodePath, SourceMap
+from floe_dagster.plugins.redaction import redact_uri, shown_value
 
 __all__ = ["problem_from_pydantic"]
 
@@ -33,13 +34,16 @@ def problem_from_pydantic(
         message = f"required key '{loc[-1]}' is missing; add it (here or in a parent manifest)"
         return Problem(source_map.position(loc[:-1], prefer_key=True), loc, message)
     given = error.get("input")
-    shown = f" (got {given!r})" if isinstance(given, str | int | float | bool) else ""
+    hidden = bool(model is not None and model.model_config.get("hide_input_in_errors"))
+    # never a credential: a URI without its user info, a secret field's value only described
+    key = next((part for part in reversed(loc) if isinstance(part, str)), None)
+    shown = f" (got {shown_value(given, key, hidden)})" if isinstance(given, str | int | float | bool) else ""
     if kind == "literal_error" and loc[-1:] == ("apiVersion",):
         message = f"unsupported apiVersion{shown}; this floe-dagster reads 'floe.dev/v1'"
     elif kind == "model_type":  # pydantic names the model class, which means nothing to a user
         message = f"Input should be a mapping{shown}"
-    else:
-        message = f"{error['msg']}{shown}"
+    else:  # a validator's own message may quote the value: no URI user info either way
+        message = f"{redact_uri(error['msg'])}{shown}"
     if model is not None and is_wrong_type(kind) and (hint := wrong_type_hint(model, own)):
         message += f"; {hint}"
     return Problem(source_map.position(loc), loc, message)

@@ -15,12 +15,18 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from floe_dagster.core.durations import check_window, parse_duration
 from floe_dagster.core.errors import FloeError
 from floe_dagster.plugins.factory import infer_metastore_provider
+from floe_dagster.plugins.redaction import masked
 
 API_VERSION = "floe.dev/v1"
 
 
 class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def __repr_args__(self) -> Any:
+        # a plugin's raw config may hold a literal secret: a repr shows it as **********
+        for name, value in super().__repr_args__():
+            yield name, (masked(value) if name == "config" else value)
 
 
 class Metadata(StrictModel):

@@ -151,7 +151,7 @@ class GlueMetastoreConfig(AwsCredentialsConfig):
         return self
 
     def aws_config(self) -> Any:
-        """These fields as the Glue catalog plugin's config, whose ``aws_client_properties`` resolves them."""
+        """These fields as the AWS client config (plugins/aws.py), resolved by plugins/aws_credentials.py."""
 
         fields = {
             "region": self.region,

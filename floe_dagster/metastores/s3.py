@@ -21,9 +21,10 @@ exactly when an object is added, replaced or removed.
 
 Credentials: the fields below go through the metastore chokepoint (``plugins/factory.py``
 ``metastore_config``: manifest, then ``FLOE_METASTORE_<NAME>_<FIELD>``), and are turned into
-an S3 client by the Glue plugin's ``aws_client_properties`` (plugins/aws.py), the one place
-that resolves AWS credential modes: static keys (+ session token), a named profile, role
-assumption, or boto3's default chain.
+``AwsCredentials`` (``plugins/metastore_auth.py``), which makes the S3 client from the AWS
+resolver (``plugins/aws_credentials.py``, shared with the Glue catalog and metastore): static
+keys (+ session token), a named profile, role assumption (refreshed before it expires), or
+boto3's default chain.
 """
 
 from __future__ import annotations
@@ -52,13 +53,8 @@ from floe_dagster.core.errors import (
 )
 from floe_dagster.core.parallel import UNLIMITED_THREADS, ordered_parallel
 from floe_dagster.plugins.aws import (
-    S3_ACCESS_KEY_ID,
-    S3_ENDPOINT,
-    S3_SECRET_ACCESS_KEY,
-    S3_SESSION_TOKEN,
     AwsConfig,
     AwsCredentialsConfig,
-    aws_client_properties,
     aws_error_class,
 )
 from floe_dagster.plugins.base import PluginConfig
@@ -393,7 +389,7 @@ class S3MetastoreConfig(AwsCredentialsConfig):
         return self
 
     def aws_config(self) -> Any:
-        """These credentials as the Glue plugin's config, whose ``aws_client_properties`` resolves them."""
+        """These credentials as the AWS client config (plugins/aws.py), resolved by aws_credentials.py."""
 
         fields = {
             "region": self.region or "us-east-1",
@@ -433,20 +429,6 @@ def _is_type_error(message: str) -> bool:
 
 
 # --- the connector --------------------------------------------------------------------------------
-
-_SESSION: Any = None
-_SESSION_LOCK = threading.Lock()
-
-
-def _shared_session() -> Any:
-    """One boto3 session for the connectors with explicit keys (call with ``_SESSION_LOCK`` held)."""
-    global _SESSION
-    if _SESSION is None:
-        import boto3
-
-        _SESSION = boto3.session.Session()
-    return _SESSION
-
 
 _FOOTERS: dict[tuple[str, str, str], tuple[Any, int]] = {}  # (bucket, key, etag) -> (schema, rows)
 _FOOTERS_LOCK = threading.Lock()
@@ -531,33 +513,24 @@ class S3MetastoreConnector(MetastoreConnector):
             return self._client
 
     def _new_client(self) -> Any:
-        import boto3
+        """The S3 client, with the credentials of the metastore chokepoint (``self.credentials``,
+        ``plugins/metastore_auth.py``): an assumed role is refreshed before it expires."""
         from botocore.config import Config
 
-        try:
-            props = aws_client_properties(self.config.aws_config())
-        except Exception as exc:  # STS / profile resolution
-            raise self.map_error(exc, "connect", "credentials") from None
         pool = self.config.max_in_flight or UNLIMITED_THREADS
-        explicit = props.get(S3_ACCESS_KEY_ID) is not None
-        # Explicit keys: one shared session, whose parsed S3 service model every client reuses
-        # (a new session parses it again: 0.1-0.2 s here, per run). The default chain: a session
-        # of its own, so the chain is resolved afresh (environment, profile, instance role).
-        with _SESSION_LOCK:  # a boto3 Session is not thread-safe; the clients it makes are
-            session = _shared_session() if explicit else boto3.session.Session()
-            return session.client(
+        try:
+            return self.credentials.client(
                 "s3",
-                region_name=self.config.region,
-                endpoint_url=props.get(S3_ENDPOINT),
-                aws_access_key_id=props.get(S3_ACCESS_KEY_ID),
-                aws_secret_access_key=props.get(S3_SECRET_ACCESS_KEY),
-                aws_session_token=props.get(S3_SESSION_TOKEN),
+                region=self.config.region,
+                endpoint=self.config.endpoint,
                 config=Config(
                     max_pool_connections=max(10, pool),
                     retries={"total_max_attempts": self.config.max_attempts, "mode": "standard"},
                     s3={"addressing_style": "path"} if self.config.endpoint else None,
                 ),
             )
+        except Exception as exc:  # STS / profile resolution
+            raise self.map_error(exc, "connect", "credentials") from None
 
     def _count(self, operation: str) -> None:
         with self._count_lock:

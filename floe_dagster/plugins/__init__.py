@@ -2,7 +2,11 @@
 
 from floe_dagster.core.errors import (
     AuthenticationError,
+    CatalogAuthenticationError,
+    CatalogConflictError,
     CatalogError,
+    CatalogNotFoundError,
+    CatalogNotSupportedError,
     CatalogUnavailableError,
     ComputeConfigurationError,
     ComputeConnectionError,
@@ -14,6 +18,7 @@ from floe_dagster.core.errors import (
     MetastoreError,
     NotFoundError,
     NotSupportedError,
+    PartitionMetadataError,
     PluginNotFoundError,
     UnavailableError,
 )
@@ -34,7 +39,11 @@ from floe_dagster.plugins.registry import available_types, get_plugin_class
 __all__ = [
     "AuthenticationError",
     "Capability",
+    "CatalogAuthenticationError",
+    "CatalogConflictError",
     "CatalogError",
+    "CatalogNotFoundError",
+    "CatalogNotSupportedError",
     "CatalogPlugin",
     "CatalogUnavailableError",
     "Column",
@@ -54,6 +63,7 @@ __all__ = [
     "NotFoundError",
     "NotSupportedError",
     "Partition",
+    "PartitionMetadataError",
     "PluginNotFoundError",
     "ResourceSpec",
     "StorageDescriptor",

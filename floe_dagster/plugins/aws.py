@@ -14,7 +14,7 @@ AWS credentials come in one of four modes, chosen by which fields are set:
 ``glue.*`` (catalog client) and ``s3.*`` (PyArrow FileIO) properties. Glue calls are retried by
 botocore in ``standard`` mode up to ``max_attempts`` attempts in all; what still fails is mapped
 to floe's errors (throttling and 5xx: ``CatalogUnavailableError``, retryable; access denied:
-``AuthenticationError`` naming the missing IAM permission when AWS says which).
+``CatalogAuthenticationError`` naming the missing IAM permission when AWS says which).
 """
 
 from __future__ import annotations
@@ -36,13 +36,14 @@ from floe_dagster.core.errors import (
     FloeError,
     NotFoundError,
 )
+from floe_dagster.plugins.aws_credentials import DEFAULT_SESSION_NAME, aws_session, frozen_keys
 from floe_dagster.plugins.base import PluginConfig
+from floe_dagster.plugins.redaction import SecretProperties
 
 if TYPE_CHECKING:
     pass
 
 DEFAULT_MAX_ATTEMPTS = 5
-DEFAULT_SESSION_NAME = "floe-dagster"
 # Reconnect (assume the role again) this long before the temporary credentials expire.
 ROLE_REFRESH_MARGIN_S = 300
 MASK = "**********"
@@ -353,7 +354,7 @@ class AwsConfig(AwsCredentialsConfig):
         None, description="Glue endpoint override (VPC endpoint, moto, ...). Unset: the regional endpoint."
     )
     s3_endpoint: str | None = Field(None, description="S3 endpoint override. Unset: the regional endpoint.")
-    properties: dict[str, str] = Field(
+    properties: SecretProperties = Field(
         default_factory=dict,
         description="Further PyIceberg properties, e.g. s3.connect-timeout, glue.skip-archive.",
     )
@@ -466,9 +467,6 @@ def aws_client_properties(config: AwsConfig) -> dict[str, str]:
     ``profile``, Glue gets the profile name and S3 (PyArrow, which knows no profiles) gets the
     profile's resolved credentials.
     """
-    import boto3
-    from botocore.config import Config
-
     mask_credentials_in_botocore_logs()
     props: dict[str, str] = {
         GLUE_REGION: config.aws_region,
@@ -487,34 +485,14 @@ def aws_client_properties(config: AwsConfig) -> dict[str, str]:
     secret = config.secret_access_key.get_secret_value() if config.secret_access_key else None
     token = config.session_token.get_secret_value() if config.session_token else None
 
-    if config.role_arn is not None:
-        source = boto3.Session(
-            aws_access_key_id=key_id,
-            aws_secret_access_key=secret,
-            aws_session_token=token,
-            profile_name=config.profile,
-            region_name=config.aws_region,
-        )
-        sts = source.client(
-            "sts",
-            endpoint_url=config.sts_endpoint,
-            config=Config(retries={"total_max_attempts": config.max_attempts, "mode": "standard"}),
-        )
-        request: dict[str, Any] = {
-            "RoleArn": config.role_arn,
-            "RoleSessionName": config.session_name or DEFAULT_SESSION_NAME,
-            "DurationSeconds": config.role_duration_s,
-        }
-        if config.external_id:
-            request["ExternalId"] = config.external_id
-        assumed = sts.assume_role(**request)["Credentials"]
-        key_id, secret, token = assumed["AccessKeyId"], assumed["SecretAccessKey"], assumed["SessionToken"]
-    elif config.profile is not None:
-        props[GLUE_PROFILE_NAME] = config.profile
-        resolved = boto3.Session(profile_name=config.profile, region_name=config.aws_region).get_credentials()
-        if resolved is not None:
-            frozen = resolved.get_frozen_credentials()
-            key_id, secret, token = frozen.access_key, frozen.secret_key, frozen.token
+    if config.role_arn is not None or config.profile is not None:
+        # the one AWS resolver (plugins/aws_credentials.py): a role is assumed with STS, a
+        # profile resolved (SSO, source_profile ...); S3 (PyArrow) needs the keys themselves
+        if config.role_arn is None:
+            props[GLUE_PROFILE_NAME] = str(config.profile)
+        keys = frozen_keys(aws_session(config))
+        if keys is not None:
+            key_id, secret, token = keys.access_key_id, keys.secret_access_key, keys.session_token
 
     if key_id is not None and secret is not None:
         if config.profile is None or config.role_arn is not None:

@@ -33,6 +33,7 @@ from floe_dagster.core.errors import (
     MetastoreError,
     NotFoundError,
     NotSupportedError,
+    PartitionMetadataError,
     UnavailableError,
 )
 from floe_dagster.plugins.base import Plugin, PluginConfig
@@ -145,9 +146,21 @@ class Partition:
 
     def name(self, keys: Sequence[str]) -> str:
         """Hive-style name ``k1=v1/k2=v2`` (values escaped like Hive does)."""
-        return "/".join(
-            f"{escape_path_name(k)}={escape_path_name(v)}" for k, v in zip(keys, self.values, strict=True)
-        )
+        return "/".join(f"{escape_path_name(k)}={escape_path_name(v)}" for k, v in self.pairs(keys))
+
+    def pairs(self, keys: Sequence[Any]) -> list[tuple[Any, str]]:
+        """(key, value) for each partition key; a PartitionMetadataError (a floe error, not a
+        ValueError) when the metastore gave this partition more or fewer values than keys."""
+        if len(keys) != len(self.values):
+            shown = ", ".join(repr(v)[:40] for v in self.values[:5])
+            shown += ", ..." if len(self.values) > 5 else ""
+            raise PartitionMetadataError(
+                f"malformed partition metadata: {len(self.values)} value(s) [{shown}] for"
+                f" {len(keys)} partition key(s); at {self.location or 'an unknown location'}:"
+                " repair the partition in the metastore (e.g. MSCK REPAIR TABLE, or drop and re-add it)",
+                operation="partitions",
+            )
+        return list(zip(keys, self.values, strict=True))
 
 
 @dataclass(frozen=True)

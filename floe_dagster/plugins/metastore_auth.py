@@ -32,7 +32,8 @@ from pydantic import SecretStr
 
 from floe_dagster.core.errors import ConfigurationError
 from floe_dagster.plugins import aws
-from floe_dagster.plugins.aws import aws_client_properties
+from floe_dagster.plugins.aws import mask_credentials_in_botocore_logs
+from floe_dagster.plugins.aws_credentials import aws_session, frozen_keys
 from floe_dagster.plugins.base import PluginConfig
 
 __all__ = [
@@ -103,17 +104,25 @@ class ThriftCredentials:
 
 
 class AwsCredentials:
-    """AWS credentials of one metastore, resolved once (role assumed once) on first use.
+    """AWS credentials of one metastore: one boto3 session from the AWS resolver
+    (``plugins/aws_credentials.py``), made on first use.
+
+    An assumed role is refreshed before it expires (botocore's ``RefreshableCredentials``), so
+    an observation or ingest longer than the role session keeps working: clients made here
+    refresh on their own, and ``properties()`` / ``duckdb_secret_sql`` take a current snapshot.
+    The default chain (environment, profile files, SSO, container and instance roles) is
+    resolved by boto3 too, and DuckDB gets explicit keys: no ``aws`` extension needed.
 
     The credential modes and their validation are the Glue catalog plugin's
-    (``plugins/aws.py``: ``AwsConfig`` and ``aws_client_properties``), so catalogs and
-    metastores accept exactly the same settings.
+    (``plugins/aws.py``: ``AwsConfig``), so catalogs and metastores accept exactly
+    the same settings.
     """
 
     def __init__(self, source: PluginConfig) -> None:
         self._source = source
-        self._properties: dict[str, str] | None = None
+        self._session: Any = None
         self._lock = threading.Lock()
+        self._seen_secrets: set[str] = set()
 
     @property
     def aws_config(self) -> Any:
@@ -123,43 +132,66 @@ class AwsCredentials:
     def mode(self) -> str:
         return str(self.aws_config.credential_mode)
 
-    def properties(self) -> dict[str, str]:
-        """PyIceberg-style ``glue.*`` / ``s3.*`` properties with resolved keys (may call STS once)."""
+    def session(self) -> Any:
+        """The boto3 session (may call STS the first time); a boto3 Session is not thread-safe:
+        use it under ``self._lock``, as ``client`` does."""
+        if self._session is None:
+            mask_credentials_in_botocore_logs()
+            self._session = aws_session(self.aws_config)
+        return self._session
 
+    def keys(self) -> Any:
+        """The current keys (refreshed when due), or None when no source in the chain has any."""
         with self._lock:
-            if self._properties is None:
-                self._properties = aws_client_properties(self.aws_config)
-            return dict(self._properties)
+            keys = frozen_keys(self.session())
+        if keys is not None:
+            self._seen_secrets.add(keys.secret_access_key)
+            if keys.session_token:
+                self._seen_secrets.add(keys.session_token)
+        return keys
+
+    def properties(self) -> dict[str, str]:
+        """PyIceberg-style ``glue.*`` / ``s3.*`` properties with current keys (may call STS)."""
+
+        config = self.aws_config
+        props: dict[str, str] = {
+            aws.GLUE_REGION: config.aws_region,
+            aws.S3_REGION: config.aws_region,
+            aws.GLUE_MAX_RETRIES: str(config.max_attempts - 1),
+            aws.GLUE_RETRY_MODE: "standard",
+        }
+        for key, value in (
+            (aws.GLUE_ENDPOINT, config.endpoint),
+            (aws.S3_ENDPOINT, config.s3_endpoint),
+            (aws.GLUE_ID, config.catalog_id),
+        ):
+            if value:
+                props[key] = value
+        keys = self.keys()
+        if keys is not None:
+            for prefix in ("glue", "s3"):
+                props[f"{prefix}.access-key-id"] = keys.access_key_id
+                props[f"{prefix}.secret-access-key"] = keys.secret_access_key
+                if keys.session_token:
+                    props[f"{prefix}.session-token"] = keys.session_token
+        return props
 
     def client(self, service: str, *, region: str | None, endpoint: str | None, config: Any) -> Any:
-        """A boto3 client for ``service`` with these credentials (a profile keeps its session)."""
-        import boto3
-
-        props = self.properties()
-        session = (
-            boto3.session.Session(profile_name=props[aws.GLUE_PROFILE_NAME])
-            if aws.GLUE_PROFILE_NAME in props
-            else boto3.session.Session()
-        )
-        return session.client(
-            service,
-            region_name=region,
-            endpoint_url=endpoint,
-            aws_access_key_id=props.get(aws.GLUE_ACCESS_KEY_ID),
-            aws_secret_access_key=props.get(aws.GLUE_SECRET_ACCESS_KEY),
-            aws_session_token=props.get(aws.GLUE_SESSION_TOKEN),
-            config=config,
-        )
+        """A boto3 client for ``service`` with these credentials; it refreshes an assumed role."""
+        with self._lock:
+            return self.session().client(service, region_name=region, endpoint_url=endpoint, config=config)
 
     def storage_properties(self) -> dict[str, str]:
-        """The ``s3.*`` properties (region, endpoint, resolved keys) for reading the tables' files."""
+        """The ``s3.*`` properties (region, endpoint, current keys) for reading the tables' files."""
         return {k: v for k, v in self.properties().items() if k.startswith("s3.")}
 
     def duckdb_secret_sql(self, name: str, region: str | None = None, scopes: Sequence[str] = ()) -> str:
-        """``CREATE OR REPLACE SECRET`` (TYPE s3) for DuckDB's httpfs, from ``storage_properties``.
+        """``CREATE OR REPLACE SECRET`` (TYPE s3, explicit current keys) for DuckDB's httpfs.
 
-        Without resolved keys the secret uses DuckDB's credential chain; ``scopes`` (``s3://bucket``
-        prefixes) limit it to those buckets. The statement holds the secret: run it, never log it.
+        The keys come from boto3's resolution of the config (static, profile, default chain,
+        assumed role), so DuckDB needs no ``aws`` extension; with no credentials anywhere the
+        secret has none (public buckets). ``scopes`` (``s3://bucket`` prefixes) limit it to those
+        buckets. The statement holds the secret: run it, never log it.
         """
         props = self.storage_properties()
 
@@ -175,8 +207,6 @@ class AwsCredentials:
             ]
             if props.get("s3.session-token"):
                 options.append(f"SESSION_TOKEN {literal(props['s3.session-token'])}")
-        else:
-            options.append("PROVIDER credential_chain")
         if endpoint := props.get("s3.endpoint"):
             parts = urlsplit(endpoint)
             options += [
@@ -189,10 +219,13 @@ class AwsCredentials:
         return f"CREATE OR REPLACE SECRET {name} (TYPE s3, {', '.join(options)})"
 
     def secret_values(self) -> list[str]:
-        """The resolved secret values (to scrub them from messages), once resolved."""
-        with self._lock:
-            props = self._properties or {}
-        return [v for k, v in props.items() if k.endswith(("secret-access-key", "session-token")) and v]
+        """The secret values handed out so far (to scrub them from messages)."""
+        config = self.aws_config
+        values = set(self._seen_secrets)
+        for secret in (config.secret_access_key, config.session_token):
+            if secret is not None:
+                values.add(secret.get_secret_value())
+        return [v for v in values if v]
 
 
 # --- Google (Dataproc Metastore) ------------------------------------------------------------------

@@ -184,7 +184,7 @@ def relation_sql(scan: ScanDescription) -> str:
         "SELECT *, "
         + ", ".join(
             f"CAST({quote_literal(v)} AS {duckdb_type(c.type)}) AS {quote_ident(c.name)}"
-            for c, v in zip(keys, p.values, strict=True)
+            for c, v in p.pairs(keys)
         )
         + f" FROM {_reader(scan, [f'{folder}/{FILES}'], hive=False)}"
         for p, folder in folders

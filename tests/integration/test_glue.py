@@ -12,7 +12,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,17 +30,13 @@ from floe_dagster.plugins import (
     UnavailableError,
 )
 from tests.contract.contracts import SMALL, CatalogContract, unique
+from tests.fixtures.lanes import AWS_LANE_ENV, real_aws_settings
 from tests.fixtures.moto_server import MotoServer
 
 pytestmark = pytest.mark.server
 
 CANARY = "CANARY-secret-Zq7Xw9-do-not-leak"
-AWS_ENV = (
-    "FLOE_TEST_AWS_ACCESS_KEY_ID",
-    "FLOE_TEST_AWS_SECRET_ACCESS_KEY",
-    "FLOE_TEST_AWS_REGION",
-    "FLOE_TEST_AWS_GLUE_WAREHOUSE",
-)
+AWS_ENV = AWS_LANE_ENV  # one set of names for both AWS lanes (tests/fixtures/lanes.py)
 
 
 def glue_catalog(raw: dict[str, Any], name: str = "contract") -> GlueCatalogPlugin:
@@ -685,17 +681,6 @@ def test_registered_as_the_glue_entry_point() -> None:
 # --- Real AWS (opt-in) ------------------------------------------------------------------------
 
 
-def real_aws_settings(environ: Mapping[str, str]) -> dict[str, str]:
-    """The FLOE_TEST_AWS_* settings: skip when none is set, fail fast when only some are."""
-    present = {name: environ[name] for name in AWS_ENV if environ.get(name)}
-    if not present:
-        pytest.skip(f"real AWS lane: set {', '.join(AWS_ENV)} to run it")
-    missing = [name for name in AWS_ENV if name not in present]
-    if missing:
-        pytest.fail(f"real AWS lane is half configured; missing: {', '.join(missing)}", pytrace=False)
-    return present
-
-
 @pytest.fixture(scope="module")
 def aws_settings() -> dict[str, str]:
     return real_aws_settings(os.environ)
@@ -754,5 +739,8 @@ def test_real_aws_lane_skips_when_unset_and_fails_fast_when_half_set() -> None:
     assert "FLOE_TEST_AWS_GLUE_WAREHOUSE" in str(skipped.value)
     with pytest.raises(pytest.fail.Exception) as failed:
         real_aws_settings({"FLOE_TEST_AWS_ACCESS_KEY_ID": "AKIA", "FLOE_TEST_AWS_REGION": "eu-west-1"})
-    assert "missing: FLOE_TEST_AWS_SECRET_ACCESS_KEY, FLOE_TEST_AWS_GLUE_WAREHOUSE" in str(failed.value)
+    assert (
+        "missing: FLOE_TEST_AWS_SECRET_ACCESS_KEY, FLOE_TEST_AWS_GLUE_DATABASE, FLOE_TEST_AWS_GLUE_WAREHOUSE"
+        in str(failed.value)
+    )
     assert real_aws_settings(dict.fromkeys(AWS_ENV, "x")) == dict.fromkeys(AWS_ENV, "x")

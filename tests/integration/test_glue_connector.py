@@ -15,7 +15,7 @@ import io
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,17 +31,13 @@ from floe_dagster.plugins.factory import connect_metastore
 from floe_dagster.plugins.metastore import InvalidFieldError, PartitionPredicate, TableFilter
 from floe_dagster.readers.duckdb_scan import relation_sql, required_extensions
 from tests.contract.contracts import MetastoreContract, unique
+from tests.fixtures.lanes import AWS_LANE_ENV, real_aws_settings
 from tests.fixtures.moto_server import MotoServer
 
 pytestmark = pytest.mark.server
 
 CANARY = "CANARY-glue-secret-Hx42-do-not-leak"
-AWS_ENV = (
-    "FLOE_TEST_AWS_ACCESS_KEY_ID",
-    "FLOE_TEST_AWS_SECRET_ACCESS_KEY",
-    "FLOE_TEST_AWS_REGION",
-    "FLOE_TEST_AWS_GLUE_DATABASE",
-)
+AWS_ENV = AWS_LANE_ENV  # one set of names for both AWS lanes (tests/fixtures/lanes.py)
 PARQUET_SD = {
     "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
     "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
@@ -751,24 +747,16 @@ def test_role_assumption_with_external_id_and_session_name(seeded_glue: SeededGl
 # --- real AWS (opt-in) ----------------------------------------------------------------------------
 
 
-def real_aws_settings(environ: Mapping[str, str]) -> dict[str, str]:
-    """The FLOE_TEST_AWS_* settings: skip when none is set, fail fast when only some are."""
-    present = {name: environ[name] for name in AWS_ENV if environ.get(name)}
-    if not present:
-        pytest.skip(f"real AWS lane: set {', '.join(AWS_ENV)} to run it")
-    missing = [name for name in AWS_ENV if name not in present]
-    if missing:
-        pytest.fail(f"real AWS Glue lane is half configured; missing: {', '.join(missing)}", pytrace=False)
-    return present
-
-
 def test_real_aws_lane_skips_when_unset_and_fails_fast_when_half_set() -> None:
     with pytest.raises(pytest.skip.Exception) as skipped:
         real_aws_settings({})
     assert "FLOE_TEST_AWS_GLUE_DATABASE" in str(skipped.value)
     with pytest.raises(pytest.fail.Exception) as failed:
         real_aws_settings({"FLOE_TEST_AWS_ACCESS_KEY_ID": "x", "FLOE_TEST_AWS_REGION": "eu-west-1"})
-    assert "missing: FLOE_TEST_AWS_SECRET_ACCESS_KEY, FLOE_TEST_AWS_GLUE_DATABASE" in str(failed.value)
+    assert (
+        "missing: FLOE_TEST_AWS_SECRET_ACCESS_KEY, FLOE_TEST_AWS_GLUE_DATABASE, FLOE_TEST_AWS_GLUE_WAREHOUSE"
+        in str(failed.value)
+    )
 
 
 def test_real_aws_glue() -> None:

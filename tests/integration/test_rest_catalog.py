@@ -45,12 +45,13 @@ from floe_dagster.plugins import (
 )
 from tests.contract.contracts import SMALL, CatalogContract, unique
 from tests.fixtures.iceberg_rest_server import IcebergRestServer, start_server, stop_server
+from tests.fixtures.lanes import POLARIS_LANE_ENV, real_polaris_settings
 from tests.fixtures.spans import record_spans
 
 pytestmark = pytest.mark.server
 
 WAREHOUSE = "floe"
-POLARIS_ENV = ("FLOE_TEST_POLARIS_URI", "FLOE_TEST_POLARIS_CLIENT_ID", "FLOE_TEST_POLARIS_CLIENT_SECRET")
+POLARIS_ENV = POLARIS_LANE_ENV
 FAST_RETRIES = {"retry_backoff_s": 0.01, "retry_max_backoff_s": 0.05}
 
 
@@ -118,12 +119,6 @@ class TestPolarisPluginOnRestFixture(CatalogContract):
         return PolarisCatalogPlugin("contract", config)
 
 
-@pytest.mark.skipif(
-    not all(os.environ.get(name) for name in POLARIS_ENV),
-    reason="real Polaris lane: set FLOE_TEST_POLARIS_URI, FLOE_TEST_POLARIS_CLIENT_ID and "
-    "FLOE_TEST_POLARIS_CLIENT_SECRET (optional: FLOE_TEST_POLARIS_WAREHOUSE, FLOE_TEST_POLARIS_SCOPE, "
-    "FLOE_TEST_POLARIS_VENDS=0 for a catalog whose storage vends no credentials)",
-)
 class TestRealPolaris(CatalogContract):
     nested_namespaces = True  # Polaris nests namespaces
     # Polaris vends STS credentials for S3-backed catalogs; a FILE-storage catalog vends none.
@@ -131,6 +126,10 @@ class TestRealPolaris(CatalogContract):
 
     @pytest.fixture
     def catalog(self) -> PolarisCatalogPlugin:
+        # skipped when no FLOE_TEST_POLARIS_* is set; a partial set fails fast naming the missing
+        # ones (optional: FLOE_TEST_POLARIS_WAREHOUSE, FLOE_TEST_POLARIS_SCOPE, and
+        # FLOE_TEST_POLARIS_VENDS=0 for a catalog whose storage vends no credentials)
+        real_polaris_settings(os.environ)
         raw: dict[str, Any] = {
             "uri": os.environ["FLOE_TEST_POLARIS_URI"],
             "warehouse": os.environ.get("FLOE_TEST_POLARIS_WAREHOUSE", "quickstart_catalog"),
@@ -475,7 +474,7 @@ def test_one_span_per_catalog_operation_with_its_facts_and_no_secret(
         assert span.name == f"floe.catalog.{span.attributes['floe.operation']}"
         assert CANARY_SECRET not in span.to_json()  # attributes, events, status, resource
     failed = spans[8]
-    assert failed.attributes["floe.error"] == "NotFoundError"
+    assert failed.attributes["floe.error"] == "CatalogNotFoundError"  # a NotFoundError and a CatalogError
     assert failed.status.status_code.name == "ERROR"
     # the injected 503 was retried inside the create_namespace span
     assert [s for p, s in statuses(canary_server, f"/v1/{WAREHOUSE}/namespaces")][:2] == [503, 200]

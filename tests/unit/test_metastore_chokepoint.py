@@ -40,6 +40,7 @@ from tests.helpers import REPO, copy_demo_project
 
 CONNECTOR_MODULES = sorted((REPO / "floe_dagster" / "metastores").glob("*.py"))
 CANARY = "CANARY-chokepoint-7f3e-do-not-leak"
+AWS_KEY_ARGUMENTS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
 
 
 # --- no connector reads the environment or maps a credential --------------------------------------
@@ -63,6 +64,18 @@ def violations(source: str) -> list[str]:
             for module in modules:
                 if module.startswith(("google.auth", "google.oauth2")):
                     found.append(f"line {node.lineno}: builds Google credentials ({module})")
+                if module == "boto3" or module.startswith(
+                    ("boto3.", "botocore.session", "botocore.credentials")
+                ):
+                    found.append(f"line {node.lineno}: builds an AWS session or credentials ({module})")
+                if module.endswith("aws_credentials"):
+                    found.append(f"line {node.lineno}: resolves AWS credentials itself ({module})")
+            if isinstance(node, ast.ImportFrom):
+                for alias in node.names:
+                    if alias.name in ("aws_client_properties", "aws_session", "frozen_keys"):
+                        found.append(f"line {node.lineno}: resolves AWS credentials itself ({alias.name})")
+        elif isinstance(node, ast.keyword) and node.arg in AWS_KEY_ARGUMENTS:
+            found.append(f"line {node.value.lineno}: hands AWS keys to a client itself ({node.arg}=)")
         elif (
             isinstance(node, ast.Constant)
             and isinstance(node.value, str)
@@ -88,6 +101,11 @@ def test_the_chokepoint_check_catches_each_kind_of_bypass() -> None:
         "from google.oauth2 import service_account": "google.oauth2",
         "import google.auth": "google.auth",
         "sql = f\"CREATE SECRET s (TYPE s3, KEY_ID '{k}')\"": "DuckDB secret",
+        # the S3 connector before issue 17 (item 10): its own resolution and its own client
+        "from floe_dagster.catalogs.glue import aws_client_properties": "aws_client_properties",
+        "import boto3\ns = boto3.session.Session()": "boto3",
+        "c = session.client('s3', aws_access_key_id=props.get(KEY))": "aws_access_key_id=",
+        "from floe_dagster.plugins.aws_credentials import aws_session": "aws_credentials",
     }
     for source, what in bypasses.items():
         assert any(what in v for v in violations(source)), (source, violations(source))

@@ -48,7 +48,7 @@ def test_each_catalog_operation_is_one_span_with_its_outcome(tmp_path: Path) -> 
     assert created.attributes["floe.outcome"] == "ok"
     dropped = spans["floe.catalog.drop_table"]
     assert dropped.attributes["floe.outcome"] == "error"
-    assert dropped.attributes["floe.error"] == "NotFoundError"
+    assert dropped.attributes["floe.error"] == "CatalogNotFoundError"
 
 
 def test_connect_and_health_check_are_one_span_each_for_every_catalog(tmp_path: Path) -> None:
