@@ -2,6 +2,7 @@
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,7 @@ class FloeDbtTranslator(DagsterDbtTranslator):
         self.automation = automation  # the manifest's transforms.automation (floe_dagster/automation.py)
         self.freshness = dict(freshness or {})  # unique_id -> policy (floe_dagster/freshness.py)
         self.compute_by_id = {t.unique_id: t.compute for t in plan.transforms}
+        self.specs: dict[tuple[int, str, int], AssetSpec] = {}
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
         ref = self.source_refs.get(dbt_resource_props["unique_id"])
@@ -61,14 +63,26 @@ class FloeDbtTranslator(DagsterDbtTranslator):
         return super().get_asset_key(dbt_resource_props)
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> AssetSpec:
+        # dagster-dbt asks again for every model a selected model depends on, and each compute
+        # group asks for the models it reads from another: build each model's spec once
+        memo = (id(manifest), unique_id, id(project))
+        spec = self.specs.get(memo)
+        if spec is None:
+            spec = self.specs[memo] = self._asset_spec(manifest, unique_id, project)
+        return spec
+
+    def _asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
         compute = self.compute_by_id.get(unique_id)
         if compute is None:
             return spec
-        spec = spec.replace_attributes(kinds={"dbt", self.plan.computes[compute], "iceberg"})
         policy = self.freshness.get(unique_id)
+        kinds = {"dbt", self.plan.computes[compute], "iceberg"}
+        # one new spec per model, not one per attribute (each AssetSpec is validated anew)
         if policy is not None:
-            spec = spec.replace_attributes(freshness_policy=policy)
+            spec = spec.replace_attributes(kinds=kinds, freshness_policy=policy)
+        else:
+            spec = spec.replace_attributes(kinds=kinds)
         if self.spec_hook is not None:
             spec = self.spec_hook(spec, manifest["nodes"][unique_id])
         return spec
@@ -155,6 +169,68 @@ def fqn_selector(dbt_manifest: Mapping[str, Any], unique_ids: list[str]) -> str:
     return " ".join("fqn:" + ".".join(nodes[u]["fqn"]) for u in sorted(unique_ids))
 
 
+def tests_by_parent(dbt_manifest: Mapping[str, Any]) -> dict[str, list[str]]:
+    """dbt node unique id -> the data tests that depend on it (one pass over the nodes)."""
+    found: dict[str, list[str]] = {}
+    for unique_id, node in dbt_manifest.get("nodes", {}).items():
+        if node.get("resource_type") == "test":
+            for parent in (node.get("depends_on") or {}).get("nodes") or ():
+                found.setdefault(parent, []).append(unique_id)
+    return found
+
+
+def group_selection(unique_ids: Iterable[str], tests: Mapping[str, list[str]]) -> frozenset[str]:
+    """What dbt selects for a compute group's ``fqn_selector``, without dbt's selector.
+
+    The models themselves and, as dbt's default (eager) indirect selection adds them, every data
+    test on any of them: O(models + tests) for the group, where dbt evaluates each ``fqn:``
+    criterion with a pass over every node of the project (models x models for the group).
+    """
+    selected = set(unique_ids)
+    for unique_id in list(selected):
+        selected.update(tests.get(unique_id, ()))
+    return frozenset(selected)
+
+
+@contextlib.contextmanager
+def _dbt_assets_preselected(
+    dbt_manifest: Mapping[str, Any], select: str, unique_ids: AbstractSet[str]
+) -> Iterator[None]:
+    """Inside, ``@dbt_assets(manifest=dbt_manifest, select=select)`` takes ``unique_ids`` as what
+    ``select`` selects instead of evaluating it with dbt's selector; any other selection (another
+    manifest, select, exclude or selector) is evaluated as before.
+
+    Written for dagster-dbt 0.29.27, whose ``asset_utils.build_dbt_specs`` (called by
+    ``@dbt_assets``) evaluates its selection with the module's ``select_unique_ids``: private, so
+    this is the only place that touches it. A dagster-dbt without it is left alone (the same
+    definitions, at dbt's selection speed). The op keeps ``select`` as its dbt selection, so
+    runs select with dbt exactly as before.
+    """
+    from dagster_dbt import asset_utils
+
+    evaluate = getattr(asset_utils, "select_unique_ids", None)
+    if evaluate is None:
+        yield
+        return
+
+    def select_unique_ids(*args: Any, **kwargs: Any) -> AbstractSet[str]:
+        if (
+            not args
+            and kwargs.get("manifest_json") is dbt_manifest
+            and kwargs.get("select") == select
+            and not kwargs.get("exclude")
+            and not kwargs.get("selector")
+        ):
+            return unique_ids
+        return evaluate(*args, **kwargs)
+
+    asset_utils.select_unique_ids = select_unique_ids
+    try:
+        yield
+    finally:
+        asset_utils.select_unique_ids = evaluate
+
+
 def dbt_asset_groups(
     plan: Plan,
     dbt_manifest: Mapping[str, Any],
@@ -169,15 +245,24 @@ def dbt_asset_groups(
     translator = FloeDbtTranslator(plan, source_refs, automation, freshness, spec_hook)
     groups = plan.by_compute()
     single = len(groups) == 1
+    tests = tests_by_parent(dbt_manifest) if not single else {}
     definitions = []
     for compute, transforms in sorted(groups.items()):
-        select = "fqn:*" if single else fqn_selector(dbt_manifest, [t.unique_id for t in transforms])
         resources = transforms[0].resources
-        definitions.append(
-            _dbt_group(
+        preselected: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+        if single:
+            select = "fqn:*"
+        else:
+            # dbt runs the group by its models' fqns; the definition takes the plan's models as
+            # they are (see group_selection) rather than having dbt evaluate that list here
+            unique_ids = [t.unique_id for t in transforms]
+            select = fqn_selector(dbt_manifest, unique_ids)
+            preselected = _dbt_assets_preselected(dbt_manifest, select, group_selection(unique_ids, tests))
+        with preselected:
+            group = _dbt_group(
                 compute, plan.computes[compute], resources, select, dbt_manifest, translator, execute, names
             )
-        )
+        definitions.append(group)
     return definitions
 
 
