@@ -31,6 +31,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -67,6 +68,7 @@ __all__ = [
     "check_pyarrow_schema_compatible",
     "close_dbt_duckdb_environment",
     "dataframe_to_data_files",
+    "dbt_assets_preselected",
     "dbt_cli_invocation_class",
     "dbt_cli_processes_started_by",
     "dbt_event_json",
@@ -122,6 +124,9 @@ DBT_CLI_RESOURCE_HOOKS = Seam(
     "0.29",
     "0.30",
 )
+DBT_ASSETS_SELECTION = Seam(
+    "dagster_dbt.asset_utils.select_unique_ids (what @dbt_assets selects)", "dagster-dbt", "0.29", "0.30"
+)
 DBT_SELECTOR = Seam(
     "dbt.graph.cli / dbt.graph.selector / dbt.contracts.graph / dbt.flags.set_flags (node selection)",
     "dbt-core",
@@ -161,6 +166,7 @@ SEAMS: tuple[Seam, ...] = (
     TRANSLATION_FN,
     DBT_CLI_INVOCATION_RUN,
     DBT_CLI_RESOURCE_HOOKS,
+    DBT_ASSETS_SELECTION,
     DBT_SELECTOR,
     DBT_FLAGS,
     DBT_PROJECT_ROOT,
@@ -449,6 +455,46 @@ def dbt_cli_processes_started_by(
 
 
 # --- dbt-core, dbt-common, dbt-adapters, dbt-duckdb ----------------------------------------------
+
+
+@contextlib.contextmanager
+def dbt_assets_preselected(
+    dbt_manifest: Mapping[str, Any], select: str, unique_ids: AbstractSet[str]
+) -> Iterator[None]:
+    """Inside, ``@dbt_assets(manifest=dbt_manifest, select=select)`` takes ``unique_ids`` as what
+    ``select`` selects instead of evaluating it with dbt's selector; any other selection (another
+    manifest, select, exclude or selector) is evaluated as before.
+
+    Written for dagster-dbt 0.29.27, whose ``asset_utils.build_dbt_specs`` (called by
+    ``@dbt_assets``) evaluates its selection with the module's ``select_unique_ids``. Without it
+    (a release that moved it), the definitions are the same, built at dbt's selection speed. The
+    op keeps ``select`` as its dbt selection, so runs select with dbt exactly as before.
+    """
+    check(DBT_ASSETS_SELECTION)
+    # lazy (heavy): dagster-dbt, for the Dagster stage only
+    from dagster_dbt import asset_utils
+
+    evaluate = getattr(asset_utils, "select_unique_ids", None)
+    if evaluate is None:
+        yield
+        return
+
+    def select_unique_ids(*args: Any, **kwargs: Any) -> AbstractSet[str]:
+        if (
+            not args
+            and kwargs.get("manifest_json") is dbt_manifest
+            and kwargs.get("select") == select
+            and not kwargs.get("exclude")
+            and not kwargs.get("selector")
+        ):
+            return unique_ids
+        return evaluate(*args, **kwargs)
+
+    asset_utils.select_unique_ids = select_unique_ids
+    try:
+        yield
+    finally:
+        asset_utils.select_unique_ids = evaluate
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from dagster import (
 )
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_assets
 
+from floe_dagster.core.compat import dbt_assets_preselected
 from floe_dagster.dagster_stage.names import UNSCOPED, DefinitionNames
 from floe_dagster.dagster_stage.resources import FloeDbtCliResource
 from floe_dagster.dagster_stage.sources import TableRef, source_asset_key
@@ -65,6 +66,7 @@ class FloeDbtTranslator(DagsterDbtTranslator):
             freshness or {}
         )  # unique_id -> policy (floe_dagster/dagster_stage/freshness.py)
         self.compute_by_id = {t.unique_id: t.compute for t in plan.transforms}
+        self.specs: dict[tuple[int, str, int], AssetSpec] = {}
 
     def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
         ref = self.source_refs.get(dbt_resource_props["unique_id"])
@@ -73,14 +75,26 @@ class FloeDbtTranslator(DagsterDbtTranslator):
         return super().get_asset_key(dbt_resource_props)
 
     def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> AssetSpec:
+        # dagster-dbt asks again for every model a selected model depends on, and each compute
+        # group asks for the models it reads from another: build each model's spec once
+        memo = (id(manifest), unique_id, id(project))
+        spec = self.specs.get(memo)
+        if spec is None:
+            spec = self.specs[memo] = self._asset_spec(manifest, unique_id, project)
+        return spec
+
+    def _asset_spec(self, manifest: Mapping[str, Any], unique_id: str, project: Any) -> AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
         compute = self.compute_by_id.get(unique_id)
         if compute is None:
             return spec
-        spec = spec.replace_attributes(kinds={"dbt", self.plan.computes[compute], "iceberg"})
         policy = self.freshness.get(unique_id)
+        kinds = {"dbt", self.plan.computes[compute], "iceberg"}
+        # one new spec per model, not one per attribute (each AssetSpec is validated anew)
         if policy is not None:
-            spec = spec.replace_attributes(freshness_policy=policy)
+            spec = spec.replace_attributes(kinds=kinds, freshness_policy=policy)
+        else:
+            spec = spec.replace_attributes(kinds=kinds)
         if self.spec_hook is not None:
             spec = self.spec_hook(spec, manifest["nodes"][unique_id])
         return spec
@@ -163,6 +177,29 @@ def fqn_selector(dbt_manifest: Mapping[str, Any], unique_ids: list[str]) -> str:
     return " ".join("fqn:" + ".".join(nodes[u]["fqn"]) for u in sorted(unique_ids))
 
 
+def tests_by_parent(dbt_manifest: Mapping[str, Any]) -> dict[str, list[str]]:
+    """dbt node unique id -> the data tests that depend on it (one pass over the nodes)."""
+    found: dict[str, list[str]] = {}
+    for unique_id, node in dbt_manifest.get("nodes", {}).items():
+        if node.get("resource_type") == "test":
+            for parent in (node.get("depends_on") or {}).get("nodes") or ():
+                found.setdefault(parent, []).append(unique_id)
+    return found
+
+
+def group_selection(unique_ids: Iterable[str], tests: Mapping[str, list[str]]) -> frozenset[str]:
+    """What dbt selects for a compute group's ``fqn_selector``, without dbt's selector.
+
+    The models themselves and, as dbt's default (eager) indirect selection adds them, every data
+    test on any of them: O(models + tests) for the group, where dbt evaluates each ``fqn:``
+    criterion with a pass over every node of the project (models x models for the group).
+    """
+    selected = set(unique_ids)
+    for unique_id in list(selected):
+        selected.update(tests.get(unique_id, ()))
+    return frozenset(selected)
+
+
 def dbt_asset_groups(
     plan: Plan,
     dbt_manifest: Mapping[str, Any],
@@ -190,15 +227,24 @@ def dbt_asset_groups(
         )
     groups = plan.by_compute()
     single = len(groups) == 1
+    tests = tests_by_parent(dbt_manifest) if not single else {}
     definitions = []
     for compute, transforms in sorted(groups.items()):
-        select = "fqn:*" if single else fqn_selector(dbt_manifest, [t.unique_id for t in transforms])
         resources = transforms[0].resources
-        definitions.append(
-            _dbt_group(
+        preselected: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+        if single:
+            select = "fqn:*"
+        else:
+            # dbt runs the group by its models' fqns; the definition takes the plan's models as
+            # they are (see group_selection) rather than having dbt evaluate that list here
+            unique_ids = [t.unique_id for t in transforms]
+            select = fqn_selector(dbt_manifest, unique_ids)
+            preselected = dbt_assets_preselected(dbt_manifest, select, group_selection(unique_ids, tests))
+        with preselected:
+            group = _dbt_group(
                 compute, plan.computes[compute], resources, select, dbt_manifest, translator, execute, names
             )
-        )
+        definitions.append(group)
     return definitions
 
 

@@ -98,12 +98,15 @@ def table_metadata(table: Table) -> dict[str, Any]:
 
 
 def record_metadata(record: TableRecord) -> dict[str, Any]:
-    """Definition metadata of one table, from the defs state (no metastore call)."""
+    """Definition metadata of one table, from the defs state (no metastore call).
+
+    Only what the UI shows for the table as soon as the code location loads: its full column
+    schema (``dagster/column_schema``) comes with each observation (``table_metadata``), which
+    the UI shows as the table's columns; building it for every table at every load was most of
+    the definitions' cost with thousands of tables (benchmarks/load_scale.py).
+    """
     metadata: dict[str, Any] = {
         TABLE_METADATA: f"{record['namespace']}.{record['name']}",
-        "dagster/column_schema": TableSchema(
-            columns=[TableColumn(name=n or "", type=t or "", description=c) for n, t, c in record["columns"]]
-        ),
         "floe/location": MetadataValue.path(record["location"]),
         "floe/format": record["format"],
         "floe/partition_keys": ", ".join(name for name, _ in record["partition_keys"]) or "(none)",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetKey, DagsterInstance, instance_for_test
 from dagster._core.definitions.data_version import extract_data_version_from_entry
 
 from floe_dagster import MAIN_JOB, build_definitions, load_manifest
@@ -105,8 +105,15 @@ def test_definitions_wire_sources_to_dbt_models(demo_project: Path) -> None:
     }
     job_names = {job.name for job in defs.jobs or []}  # type: ignore[union-attr]
     assert {MAIN_JOB, OBSERVE_JOB} <= job_names
-    source_metadata = graph.get(AssetKey(["lakehouse", "raw", "orders"])).metadata
-    assert [c.name for c in source_metadata["dagster/column_schema"].columns] == [
+    # the source's column schema comes with its observation, not with the definition
+    orders = AssetKey(["lakehouse", "raw", "orders"])
+    assert "dagster/column_schema" not in graph.get(orders).metadata
+    with instance_for_test() as instance:
+        assert defs.resolve_job_def(OBSERVE_JOB).execute_in_process(instance=instance).success
+        record = instance.get_latest_data_version_record(orders, is_source=True)
+        assert record is not None and record.event_log_entry.asset_observation is not None
+        schema = record.event_log_entry.asset_observation.metadata["dagster/column_schema"]
+    assert [c.name for c in schema.schema.columns] == [  # type: ignore[attr-defined]
         "id",
         "customer_id",
         "order_date",

@@ -87,12 +87,8 @@ def test_state_holds_what_specs_need_and_definitions_load_without_the_metastore(
         defs = build_definitions(seeded.path)
     graph = defs.resolve_asset_graph()
     metadata = graph.get(ORDERS).metadata
-    assert [c.name for c in metadata["dagster/column_schema"].columns] == [
-        "id",
-        "customer_id",
-        "order_date",
-        "status",
-    ]
+    # the full column schema comes with the observation, not the definition (see the next test)
+    assert "dagster/column_schema" not in metadata
     assert metadata["floe/format"] == "iceberg"
     assert metadata["floe/partition_count"] == 0
     assert metadata["floe/last_ddl_time"].value == pytest.approx(orders["last_ddl_time"])
@@ -100,6 +96,35 @@ def test_state_holds_what_specs_need_and_definitions_load_without_the_metastore(
     # the dbt source of raw.orders is linked to the source asset
     assert ORDERS in graph.get(AssetKey(["staging", "stg_orders"])).parent_keys
     assert defs.resolve_sensor_def(sensor_name("lakehouse")).minimum_interval_seconds == 300
+
+
+def latest_observation_metadata(instance: DagsterInstance, key: AssetKey) -> dict[str, object]:
+    record = instance.get_latest_data_version_record(key, is_source=True)
+    assert record is not None
+    observation = record.event_log_entry.asset_observation
+    assert observation is not None
+    return dict(observation.metadata)
+
+
+def test_column_schema_arrives_with_the_observation(seeded: LoadedManifest) -> None:
+    """The definition leaves the column schema out; the observe job and the sensor's
+    observations carry it (the UI shows the latest observation's columns)."""
+    write_state(seeded)
+    defs = build_definitions(seeded.path)
+    assert all("dagster/column_schema" not in defs.resolve_asset_graph().get(k).metadata for k in RAW_KEYS)
+    expected = ["id", "customer_id", "order_date", "status"]
+    with instance_for_test() as instance:
+        assert defs.resolve_job_def(OBSERVE_JOB).execute_in_process(instance=instance).success
+        schema = latest_observation_metadata(instance, ORDERS)["dagster/column_schema"]
+        assert [c.name for c in schema.schema.columns] == expected  # type: ignore[attr-defined]
+
+    sensor = defs.resolve_sensor_def(sensor_name("lakehouse"))
+    resources = {"metastore_lakehouse": defs.resources["metastore_lakehouse"]}  # type: ignore[index]
+    with instance_for_test() as instance:
+        context = build_sensor_context(instance=instance, cursor=None, resources=resources)
+        events = {e.asset_key: e for e in sensor.evaluate_tick(context).asset_events}
+        schema = events[ORDERS].metadata["dagster/column_schema"]
+        assert [c.name for c in schema.schema.columns] == expected  # type: ignore[attr-defined]
 
 
 def test_unreachable_metastore_fails_the_observation_retryably_then_recovers(
@@ -176,9 +201,11 @@ def test_a_changed_metastore_entry_is_listed_again_on_load(seeded: LoadedManifes
     state_module.save_state(state, path)
 
     defs = build_definitions(seeded.path)
-    assert len(defs.resolve_asset_graph().get(ORDERS).metadata["dagster/column_schema"].columns) == 4
+    assert defs.resolve_asset_graph().get(ORDERS).metadata["floe/format"] == "iceberg"
     refreshed = read_state(path)
     assert refreshed is not None and len(refreshed.tables("lakehouse")) == 3
+    orders = next(t for t in refreshed.tables("lakehouse") if t["name"] == "orders")
+    assert len(orders["columns"]) == 4
 
 
 def test_list_missing_false_never_calls_the_metastore(

@@ -180,6 +180,40 @@ def test_dbt_selector_internals_select_what_dagster_dbt_selects(parsed_demo: Pat
     assert compat.dbt_project_root() in (None, str(loaded.dbt_project_dir))
 
 
+def test_dbt_assets_preselected_is_what_dbt_assets_uses_for_its_selection(parsed_demo: Path) -> None:
+    """compat.DBT_ASSETS_SELECTION: inside the block, ``@dbt_assets`` takes the given unique ids
+    for its select string (dbt's selector is not asked), outside it evaluates as before."""
+    from dagster_dbt import asset_utils, dbt_assets
+
+    from floe_dagster.manifest.loader import load_manifest
+    from floe_dagster.transforms.dbt_manifest import prepare_dbt_manifest
+
+    loaded = load_manifest(parsed_demo / "manifests" / "manifest.yaml")
+    dbt_manifest = prepare_dbt_manifest(loaded)
+    orders = next(u for u, n in dbt_manifest["nodes"].items() if n["name"] == "orders")
+    real = asset_utils.select_unique_ids
+    with (
+        contextlib.chdir(loaded.dbt_project_dir),
+        compat.dbt_assets_preselected(dbt_manifest, "tag:nothing_has_this_tag", frozenset({orders})),
+    ):
+
+        @dbt_assets(manifest=dbt_manifest, select="tag:nothing_has_this_tag", name="preselected")
+        def preselected():  # type: ignore[no-untyped-def]  # dagster reads the annotation
+            ...
+
+    assert asset_utils.select_unique_ids is real, "the seam must put dagster-dbt back"
+    assert [key.path[-1] for key in preselected.keys] == ["orders"]
+    # outside, dbt's own selection of that select string: nothing has the tag
+    with contextlib.chdir(loaded.dbt_project_dir):
+        assert not real(
+            select="tag:nothing_has_this_tag",
+            exclude="",
+            selector="",
+            project=None,
+            manifest_json=dbt_manifest,
+        )
+
+
 def test_dbt_invocation_flag_reads_the_running_invocations_flags() -> None:
     """compat.DBT_FLAGS: what dbt's flags hold during an invocation (floe's dbt-duckdb plugin
     reads the target path there)."""
