@@ -151,7 +151,7 @@ def test_plan_lists_unique_id_compute_type_preset_resources_and_reason(
 
     as_json = floe(demo_project, subprocess_env, "plan", "--format", "json")
     payload = json.loads(as_json.stdout)
-    assert payload["plan_format_version"] == 2
+    assert payload["plan_format_version"] == 3
     assert payload["manifest_path"] == "manifests/manifest.yaml"
     customers = next(t for t in payload["transforms"] if t["name"] == "customers")
     assert customers == {

@@ -144,7 +144,7 @@ def test_plan_json_is_byte_identical_whatever_the_input_order(two_compute_projec
         assert compile_plan(loaded, mixed).to_json(relative_to=base) == first
     assert len(orders) > 1, "the shuffles must actually change the input order"
     payload = json.loads(first)
-    assert payload["plan_format_version"] == 2
+    assert payload["plan_format_version"] == 3
     assert payload["manifest_path"] == "../manifests/manifest.yaml"
     assert str(two_compute_project) not in first, "the artifact must not hold an absolute path"
     ids = [t["unique_id"] for t in payload["transforms"]]
@@ -164,8 +164,9 @@ def test_a_plan_read_back_is_the_plan_with_its_manifest_path_resolved(two_comput
     ("content", "message"),
     [
         ("{\n  nope", "plan.json:2:3: not JSON (Expecting property name enclosed in double quotes)"),
-        ('{"plan_format_version": 1}', "plan.json:1:1: plan format version 1; this floe-dagster reads 2"),
-        ('{"plan_format_version": 2}', "plan.json:1:1: not a floe plan: 'transforms'"),
+        ('{"plan_format_version": 1}', "plan.json:1:1: plan format version 1; this floe-dagster reads 3"),
+        ('{"plan_format_version": 2}', "plan.json:1:1: plan format version 2; this floe-dagster reads 3"),
+        ('{"plan_format_version": 3}', "plan.json:1:1: not a floe plan: 'transforms'"),
         ("[]", "plan.json:1:1: not a floe plan (a JSON object written by `floe compile`)"),
     ],
 )
