@@ -488,13 +488,14 @@ def dbt_assets_preselected(
             and not kwargs.get("selector")
         ):
             return unique_ids
-        return evaluate(*args, **kwargs)
+        found: AbstractSet[str] = evaluate(*args, **kwargs)
+        return found
 
-    asset_utils.select_unique_ids = select_unique_ids
+    asset_utils.select_unique_ids = select_unique_ids  # type: ignore[attr-defined]
     try:
         yield
     finally:
-        asset_utils.select_unique_ids = evaluate
+        asset_utils.select_unique_ids = evaluate  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ transform with ``transforms.automation: on_upstream_change``.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from dagster import AssetSelection, AutomationCondition
 
@@ -48,7 +48,7 @@ def observable_sources() -> AssetSelection:
     return everything - everything.materializable()
 
 
-def any_source_data_version_changed() -> AutomationCondition:
+def any_source_data_version_changed() -> AutomationCondition[Any]:
     """True when an upstream observable source recorded a data version it did not have before."""
     return (
         AutomationCondition.any_deps_match(AutomationCondition.data_version_changed())
@@ -57,7 +57,7 @@ def any_source_data_version_changed() -> AutomationCondition:
     )
 
 
-def any_model_updated() -> AutomationCondition:
+def any_model_updated() -> AutomationCondition[Any]:
     """True when an upstream materialisable asset was materialised, or will be on this tick."""
     return (
         AutomationCondition.any_deps_match(
@@ -69,7 +69,7 @@ def any_model_updated() -> AutomationCondition:
     )
 
 
-def on_upstream_data_version_change() -> AutomationCondition:
+def on_upstream_data_version_change() -> AutomationCondition[Any]:
     """Request the asset when an upstream source's data version changed or an upstream model
     was materialised; never on an observation that repeats the same version."""
     return (
@@ -81,7 +81,7 @@ def on_upstream_data_version_change() -> AutomationCondition:
     ).with_label(LABEL)
 
 
-def condition_for(mode: AutomationMode | None) -> AutomationCondition | None:
+def condition_for(mode: AutomationMode | None) -> AutomationCondition[Any] | None:
     """The automation condition a manifest's ``transforms.automation`` names (None: no automation)."""
     if mode == "on_upstream_change":
         return on_upstream_data_version_change()

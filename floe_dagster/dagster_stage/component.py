@@ -87,7 +87,8 @@ from floe_dagster.metastores.state import (
     write_state,
 )
 from floe_dagster.plan.compile import compile_plan
-from floe_dagster.transforms.dbt_manifest import dbt_target_dir, prepare_dbt_manifest, read_dbt_manifest
+from floe_dagster.plan.dbt_project import dbt_target_dir, read_dbt_manifest
+from floe_dagster.transforms.dbt_manifest import prepare_dbt_manifest
 from floe_dagster.transforms.profiles import write_profiles
 
 __all__ = [

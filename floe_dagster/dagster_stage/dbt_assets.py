@@ -51,7 +51,7 @@ class FloeDbtTranslator(DagsterDbtTranslator):
         self,
         plan: Plan,
         source_refs: Mapping[str, TableRef | AssetKey],
-        automation: AutomationCondition | None = None,
+        automation: AutomationCondition[Any] | None = None,
         freshness: Mapping[str, FreshnessPolicy] | None = None,
         spec_hook: SpecHook | None = None,
     ) -> None:
@@ -106,7 +106,9 @@ class FloeDbtTranslator(DagsterDbtTranslator):
             tags[COMPUTE_TAG] = compute
         return tags
 
-    def get_automation_condition(self, dbt_resource_props: Mapping[str, Any]) -> AutomationCondition | None:
+    def get_automation_condition(
+        self, dbt_resource_props: Mapping[str, Any]
+    ) -> AutomationCondition[Any] | None:
         if self.automation is not None and dbt_resource_props["unique_id"] in self.compute_by_id:
             return self.automation
         return super().get_automation_condition(dbt_resource_props)
@@ -204,7 +206,7 @@ def dbt_asset_groups(
     plan: Plan,
     dbt_manifest: Mapping[str, Any],
     source_refs: Mapping[str, TableRef | AssetKey],
-    automation: AutomationCondition | None = None,
+    automation: AutomationCondition[Any] | None = None,
     freshness: Mapping[str, FreshnessPolicy] | None = None,
     spec_hook: SpecHook | None = None,
     execute: ExecuteHook | None = None,

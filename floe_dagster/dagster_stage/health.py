@@ -95,7 +95,7 @@ def compute_health(loaded: LoadedManifest, names: DefinitionNames = UNSCOPED) ->
         description="Validate the connection of every approved compute.",
     )
     # no annotation on context: Dagster inspects it, and this module's annotations are strings
-    def check_computes(context) -> Iterator[AssetCheckResult]:
+    def check_computes(context) -> Iterator[AssetCheckResult]:  # type: ignore[no-untyped-def]
         configure_from_environment()
         selected = context.selected_asset_check_keys
         for check_key in sorted(selected, key=lambda k: k.asset_key.to_user_string()):

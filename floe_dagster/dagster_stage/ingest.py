@@ -883,7 +883,7 @@ def ingest_assets(
         can_subset=True,
         required_resource_keys={metastore_resource, catalog_resource},
     )
-    def ingest(context):  # annotated, dagster rejects it under `from __future__ import annotations`
+    def ingest(context):  # type: ignore[no-untyped-def]  # annotated, dagster rejects it (string annotations)
         connector = getattr(context.resources, metastore_resource).connector()
         plugin = getattr(context.resources, catalog_resource).plugin()
         try:
@@ -919,7 +919,7 @@ def ingest_assets(
     return ingest
 
 
-def materialize_result(key: AssetKey, report: IngestReport, catalog: str) -> MaterializeResult:
+def materialize_result(key: AssetKey, report: IngestReport, catalog: str) -> MaterializeResult[Any]:
     metadata: dict[str, Any] = {
         "floe/cursor": report.cursor.text or "(none)",
         "floe/objects_listed": report.listed,

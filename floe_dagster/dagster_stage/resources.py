@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 
-class _ManifestEntryResource(ConfigurableResource):
+class _ManifestEntryResource(ConfigurableResource):  # type: ignore[type-arg]  # dagster's own use
     manifest_path: str
     environment: str
     name: str
@@ -115,8 +115,10 @@ class FloeComputeResource(_ManifestEntryResource):
         try:
             plugin, config = self.plugin()
         except Exception as exc:
-            return failed_validation(self.name, self.plugin_type, exc)
-        return validate_compute(plugin, config, self.name)
+            failed: ConnectionResult = failed_validation(self.name, self.plugin_type, exc)
+            return failed
+        result: ConnectionResult = validate_compute(plugin, config, self.name)
+        return result
 
 
 class FloeMetastoreResource(_ManifestEntryResource):
@@ -204,9 +206,9 @@ class FloeDbtCliResource(DbtCliResourceBase):
         args = list(args)
         for index, arg in enumerate(args):
             if arg in ("--target", "-t") and index + 1 < len(args):
-                return args[index + 1]
+                return str(args[index + 1])
             if arg.startswith("--target="):
-                return arg.split("=", 1)[1]
+                return str(arg.split("=", 1)[1])
         return self.target or ""
 
     def _partial_parse_cache(self, dbt_target: str) -> Any:

@@ -196,7 +196,7 @@ def observable_sources(
             required_resource_keys={resource_key},
         )
 
-    @observable
+    @observable  # type: ignore[misc]  # dagster's decorator is untyped
     def observe(context: AssetExecutionContext) -> Iterator[ObserveResult]:
         resource = getattr(context.resources, resource_key)
         try:
@@ -209,7 +209,8 @@ def observable_sources(
         except FloeError as exc:
             raise observation_failure(metastore, exc) from exc
 
-    return observe
+    assets: AssetsDefinition = observe
+    return assets
 
 
 def observation_failure(metastore: str, exc: FloeError) -> Failure:

@@ -260,7 +260,7 @@ class DataprocMetastoreConnector(MetastoreConnector):
             )
         self.endpoint_uri = uri
         logger.debug("metastore '%s': %s -> %s", self.name, name, uri)
-        return uri
+        return str(uri)
 
     def _map_api_error(self, exc: Exception, attempts: int) -> FloeError:
         from google.api_core import exceptions as gexc

@@ -293,7 +293,8 @@ class GlueMetastoreConnector(MetastoreConnector):
             nonlocal attempts
             attempts += 1
             self._count(api)
-            return method(**params)
+            answer: dict[str, Any] = method(**params)
+            return answer
 
         retrying = retry_policy(
             attempts=self.config.max_attempts,

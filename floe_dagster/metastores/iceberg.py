@@ -6,9 +6,9 @@ data is committed, and never otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from pydantic import Field
 
@@ -38,6 +38,9 @@ __all__ = [
 ]
 
 NO_SNAPSHOT_VERSION = "no-snapshot"
+
+
+T = TypeVar("T")
 
 
 class IcebergMetastoreConfig(PluginConfig):
@@ -115,7 +118,7 @@ class IcebergCatalogConnector(MetastoreConnector):
         identifier = (*namespace.split("."), table)
         return self._tagged("get_table", lambda: self.catalog.load_table(identifier))
 
-    def _tagged(self, operation, call):
+    def _tagged(self, operation: str, call: Callable[[], T]) -> T:
         """Re-tag catalog errors with this metastore's provider and the metastore operation."""
         try:
             return call()

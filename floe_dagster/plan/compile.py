@@ -306,6 +306,7 @@ class DbtRuleSelector:
         spec: Any = graph_cli.parse_union([select], True)
         if exclude:
             spec = graph_cli.SelectionDifference(components=[spec, graph_cli.parse_union([exclude], False)])
+        selected: AbstractSet[str]
         selected, _ = self._node_selector.select_nodes(spec)
         return selected
 
@@ -320,7 +321,7 @@ def _criterion_caching(node_selector_class: Any) -> Any:
     the directory it is resolved against, so it is computed once and copied on reuse.
     """
 
-    class CriterionCachingNodeSelector(node_selector_class):
+    class CriterionCachingNodeSelector(node_selector_class):  # type: ignore[misc]  # dbt's, untyped
         def __init__(self, graph: Any, manifest: Any) -> None:
             super().__init__(graph, manifest)
             self.by_criterion: dict[tuple[str, str, str | None], tuple[frozenset[str], frozenset[str]]] = {}

@@ -255,7 +255,7 @@ class GoogleCredentials:
             if self.anonymous:
                 from google.auth.credentials import AnonymousCredentials
 
-                return AnonymousCredentials()
+                return AnonymousCredentials()  # type: ignore[no-untyped-call]
             if self.key_json is not None or self.key_file is not None:
                 from google.oauth2 import service_account
 
@@ -263,7 +263,9 @@ class GoogleCredentials:
                     info = json.loads(self.key_json.get_secret_value())
                 else:
                     info = json.loads(Path(self.key_file or "").expanduser().read_text())
-                return service_account.Credentials.from_service_account_info(info, scopes=list(scopes))
+                return service_account.Credentials.from_service_account_info(  # type: ignore[no-untyped-call]
+                    info, scopes=list(scopes)
+                )
             import google.auth
 
             credentials, _ = google.auth.default(scopes=list(scopes))

@@ -31,8 +31,10 @@ from dbt.adapters.duckdb.utils import TargetConfig
 
 from floe_dagster.computes.duckdb import DuckDBComputePlugin, redact_sql, scrub_secrets
 from floe_dagster.core.compat import dbt_invocation_flag
+from floe_dagster.manifest.loader import LoadedManifest
 from floe_dagster.plan.builders import build_catalog
 from floe_dagster.plan.compile import load_manifest_or_plan
+from floe_dagster.plugins.catalog import CatalogPlugin
 from floe_dagster.readers.metastore_views import (
     ResolvedViews,
     create_source_views,
@@ -52,10 +54,10 @@ class Plugin(BasePlugin):
         self.write_catalog: str = plugin_config.get("write_catalog") or ""
 
     @cached_property
-    def _loaded(self):
+    def _loaded(self) -> LoadedManifest:
         return load_manifest_or_plan(self.manifest_path, self.environment)
 
-    def _catalog(self, name: str):
+    def _catalog(self, name: str) -> CatalogPlugin:
         return build_catalog(self._loaded, name)
 
     def _dbt_manifest(self) -> dict[str, Any]:

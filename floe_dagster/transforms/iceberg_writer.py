@@ -35,11 +35,11 @@ def replace_table_from_arrow(catalog: CatalogPlugin, identifier: Identifier, dat
             # an empty table has nothing to replace: an overwrite's delete would only warn
             # "Delete operation did not match any records"
             (table.append if holds_no_rows(table) else table.overwrite)(data)
-            return data.num_rows
+            return int(data.num_rows)
         except ValueError:  # PyIceberg's answer to an incompatible column type
             catalog.drop_table(identifier)
     catalog.create_table(identifier, schema=data.schema).append(data)
-    return data.num_rows
+    return int(data.num_rows)
 
 
 def holds_no_rows(table: Any) -> bool:

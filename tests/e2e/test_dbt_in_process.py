@@ -19,9 +19,10 @@ from floe_dagster.dagster_stage.resources import FloeDbtCliResource
 from floe_dagster.dagster_stage.run import run_main_job
 from floe_dagster.demo import seed_demo
 from floe_dagster.plan.builders import build_catalog
+from floe_dagster.plan.dbt_project import profiles_dir
 from floe_dagster.transforms.dbt_in_process import InProcessDbt
 from floe_dagster.transforms.dbt_manifest import dbt_executable
-from floe_dagster.transforms.profiles import profiles_dir, write_profiles
+from floe_dagster.transforms.profiles import write_profiles
 
 pytestmark = pytest.mark.e2e
 

@@ -302,7 +302,7 @@ def test_two_platforms_load_side_by_side_in_one_code_location(demo_project: Path
     from dagster.components.testing.utils import create_defs_folder_sandbox
     from dagster.components.utils.project_paths import get_local_state_path
 
-    from floe_dagster.transforms.profiles import profiles_dir
+    from floe_dagster.plan.dbt_project import profiles_dir
 
     first = demo_project / "manifests" / "manifest.yaml"
     second = renamed_copy(demo_project, tmp_path / "second", "jaffle-two")

@@ -742,7 +742,7 @@ def test_dagster_observes_s3_tables_and_ingests_them_incrementally(
     from floe_dagster.dagster_stage.sources import observable_sources
     from floe_dagster.manifest.loader import load_manifest
     from floe_dagster.metastores.state import write_state
-    from floe_dagster.transforms.profiles import profiles_dir
+    from floe_dagster.plan.dbt_project import profiles_dir
 
     caplog.set_level(logging.INFO)
     monkeypatch.setenv("FLOE_TEST_S3_SECRET", CANARY_SECRET)

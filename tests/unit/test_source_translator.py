@@ -24,7 +24,7 @@ from floe_dagster.demo import seed_demo
 from floe_dagster.manifest.loader import LoadedManifest
 from floe_dagster.metastores.state import MetastoreState, TableRecord, write_state
 from floe_dagster.plan.compile import compile_plan
-from floe_dagster.transforms.dbt_manifest import read_dbt_manifest
+from floe_dagster.plan.dbt_project import read_dbt_manifest
 from floe_dagster.transforms.profiles import write_profiles
 from tests.helpers import bronze_translator, copy_demo_project
 
