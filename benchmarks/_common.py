@@ -326,7 +326,7 @@ def sql_catalog(name: str, uri: str, warehouse: str) -> Any:
 
 
 def ingest_table(connector: Any, catalog: Any, table: str, namespace: str, commit_bytes: int) -> Any:
-    from floe_dagster.dagster_stage.ingest import ingest_table as ingest
+    from floe_dagster.ingest.table import ingest_table as ingest
 
     return ingest(
         connector, catalog, table, connector.discover()[table], namespace=namespace, commit_bytes=commit_bytes
@@ -337,7 +337,7 @@ def ingest_imports() -> None:
     """What a run process that ingests imports (timed as one of its stages)."""
     import pyiceberg.io.pyarrow  # noqa: F401
 
-    import floe_dagster.dagster_stage.ingest
+    import floe_dagster.ingest.table
     import floe_dagster.metastores.s3  # noqa: F401
 
 

@@ -95,8 +95,8 @@ from floe_dagster.plugins.compute import (
     secret_like_keys,
     secret_reference,
 )
-from floe_dagster.transforms.iceberg_writer import replace_table_from_arrow
 from floe_dagster.transforms.profiles import profile_context, write_profiles
+from floe_dagster.writers.iceberg import replace_table_from_arrow
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
@@ -726,7 +726,7 @@ def written_tables(warehouse: Path) -> list[tuple[tuple[str, str], Path]]:
 def commit_parquet_folder(catalog: CatalogPlugin, identifier: tuple[str, str], folder: Path) -> int:
     import pyarrow.parquet as pq
 
-    return replace_table_from_arrow(catalog, identifier, pq.read_table(folder))
+    return int(replace_table_from_arrow(catalog, identifier, pq.read_table(folder)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -41,7 +41,7 @@ from floe_dagster.readers.metastore_views import (
     reads_through_views,
     resolve_source_views,
 )
-from floe_dagster.transforms.iceberg_writer import replace_table_from_parquet
+from floe_dagster.writers.iceberg import replace_table_from_parquet
 
 logger = logging.getLogger("floe_dagster.dbt")
 

@@ -21,13 +21,8 @@ import pytest
 
 from floe_dagster.catalogs.sql import SqlCatalogPlugin
 from floe_dagster.core.errors import AuthenticationError, NotFoundError
-from floe_dagster.dagster_stage.ingest import (
-    CURSOR_PROPERTY,
-    Cursor,
-    format_rfc3339_nanos,
-    ingest_table,
-    parse_rfc3339_nanos,
-)
+from floe_dagster.ingest.cursor import CURSOR_PROPERTY, Cursor, format_rfc3339_nanos, parse_rfc3339_nanos
+from floe_dagster.ingest.table import ingest_table
 from floe_dagster.metastores.s3 import S3MetastoreConnector, SchemaMismatchError
 from floe_dagster.plugins.factory import connect_metastore
 from floe_dagster.plugins.metastore import TableFilter
@@ -390,7 +385,7 @@ def test_concurrency_50_and_unlimited_on_the_ingest_path(
 
 def spy_on_writer(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The row count of every batch the Iceberg writer receives, in order."""
-    from floe_dagster.dagster_stage.ingest import IcebergAppender
+    from floe_dagster.writers.iceberg import IcebergAppender
 
     received: list[int] = []
     real = IcebergAppender.write
