@@ -275,19 +275,19 @@ def compile_plan(loaded: Any, dbt_manifest: Any) -> Any:
 
 
 def write_plan(plan: Any, path: Path) -> None:
-    from floe_dagster.plan.compile import write_plan as write
+    from floe_dagster.plan.artifact import write_plan as write
 
     write(plan, path)
 
 
 def meta_compute(node: Any) -> Any:
-    from floe_dagster.plan.compile import meta_compute as compute
+    from floe_dagster.plan.model import meta_compute as compute
 
     return compute(node)
 
 
 def model_nodes(dbt_manifest: Any) -> Any:
-    from floe_dagster.plan.compile import model_nodes as nodes
+    from floe_dagster.plan.model import model_nodes as nodes
 
     return nodes(dbt_manifest)
 

@@ -62,7 +62,8 @@ KINDS = ("floe", "floe-plan", "dbt")
 def prepare(manifest: Path, plan_out: Path) -> dict[str, Any]:
     """dbt parse (once) and the compiled plan; returns counts for the header."""
     from floe_dagster import load_manifest
-    from floe_dagster.plan.compile import compile_plan, write_plan
+    from floe_dagster.plan.artifact import write_plan
+    from floe_dagster.plan.compile import compile_plan
     from floe_dagster.transforms.dbt_manifest import prepare_dbt_manifest
 
     loaded = load_manifest(manifest)

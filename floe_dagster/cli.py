@@ -19,8 +19,10 @@ from floe_dagster.manifest.errors import ManifestError
 from floe_dagster.manifest.loader import DEFAULT_MANIFEST, LoadedManifest
 from floe_dagster.manifest.schema import manifest_json_schema
 from floe_dagster.plan import load_manifest
+from floe_dagster.plan.artifact import write_plan
 from floe_dagster.plan.builders import build_catalog
-from floe_dagster.plan.compile import Plan, compile_plan, write_plan
+from floe_dagster.plan.compile import compile_plan
+from floe_dagster.plan.model import Plan
 from floe_dagster.plan.render import model_edges, render_plan
 from floe_dagster.plugins.registry import KINDS, available_types
 

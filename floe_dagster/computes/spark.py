@@ -81,8 +81,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from floe_dagster.core.errors import ComputeConfigurationError, NotSupportedError
+from floe_dagster.plan.artifact import load_manifest_or_plan
 from floe_dagster.plan.builders import build_catalog, build_compute
-from floe_dagster.plan.compile import load_manifest_or_plan
 from floe_dagster.plugins.base import PluginConfig, located_error
 from floe_dagster.plugins.catalog import CatalogPlugin
 from floe_dagster.plugins.compute import (

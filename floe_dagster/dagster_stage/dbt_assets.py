@@ -21,7 +21,7 @@ from floe_dagster.dagster_stage.names import UNSCOPED, DefinitionNames
 from floe_dagster.dagster_stage.resources import FloeDbtCliResource
 from floe_dagster.dagster_stage.sources import TableRef, source_asset_key
 from floe_dagster.plan.builders import build_compute
-from floe_dagster.plan.compile import Plan
+from floe_dagster.plan.model import Plan
 from floe_dagster.plugins.compute import ComputePlugin, DbtProfileContext
 from floe_dagster.transforms.dbt_in_process import environment
 from floe_dagster.transforms.profiles import profile_context

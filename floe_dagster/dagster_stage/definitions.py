@@ -31,8 +31,10 @@ from floe_dagster.dagster_stage.sources import TableRef, dbt_source_refs, observ
 from floe_dagster.dagster_stage.translator import FloeSourceTranslator, check_distinct, translate_sources
 from floe_dagster.manifest.loader import DEFAULT_MANIFEST, LoadedManifest, load_manifest
 from floe_dagster.metastores.state import SourcesState, load_sources_state
-from floe_dagster.plan.compile import Plan, check_plan_environment, compile_plan, current_plan, read_plan
+from floe_dagster.plan.artifact import check_plan_environment, current_plan, read_plan
+from floe_dagster.plan.compile import compile_plan
 from floe_dagster.plan.dbt_project import profiles_dir
+from floe_dagster.plan.model import Plan
 from floe_dagster.transforms.dbt_manifest import dbt_executable, prepare_dbt_manifest
 
 __all__ = ["MAIN_JOB", "OBSERVE_JOB", "build_definitions", "build_resources", "definitions_from_plan"]

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from floe_dagster.core.durations import parse_duration
 from floe_dagster.dagster_stage.dagster_warnings import calling_on_purpose
 from floe_dagster.dagster_stage.names import FRESHNESS_SENSOR
-from floe_dagster.plan.compile import rule_selector
+from floe_dagster.plan.selection import rule_selector
 
 if TYPE_CHECKING:
     from dagster import AssetChecksDefinition, AssetKey, AssetSpec, FreshnessPolicy, SensorDefinition

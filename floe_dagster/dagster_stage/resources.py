@@ -15,8 +15,8 @@ from pydantic import Field, PrivateAttr
 
 from floe_dagster.core.compat import DbtCliResourceBase
 from floe_dagster.manifest.loader import LoadedManifest
+from floe_dagster.plan.artifact import load_manifest_or_plan
 from floe_dagster.plan.builders import build_catalog, build_compute, build_metastore, table_filter
-from floe_dagster.plan.compile import load_manifest_or_plan
 from floe_dagster.plugins.catalog import MAX_HEALTH_TIMEOUT_S, CatalogPlugin, HealthStatus
 from floe_dagster.plugins.compute import ComputePlugin, ConnectionResult
 from floe_dagster.plugins.metastore import MetastoreConnector, TableFilter

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from floe_dagster.plan.compile import Plan, TransformAssignment
+from floe_dagster.plan.model import Plan, TransformAssignment
 
 # fill, stroke: light fills that keep black text readable; cycled when there are more computes
 PALETTE = [

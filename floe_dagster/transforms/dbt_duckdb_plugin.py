@@ -32,8 +32,8 @@ from dbt.adapters.duckdb.utils import TargetConfig
 from floe_dagster.computes.duckdb import DuckDBComputePlugin, redact_sql, scrub_secrets
 from floe_dagster.core.compat import dbt_invocation_flag
 from floe_dagster.manifest.loader import LoadedManifest
+from floe_dagster.plan.artifact import load_manifest_or_plan
 from floe_dagster.plan.builders import build_catalog
-from floe_dagster.plan.compile import load_manifest_or_plan
 from floe_dagster.plugins.catalog import CatalogPlugin
 from floe_dagster.readers.metastore_views import (
     ResolvedViews,

@@ -14,7 +14,7 @@ from dagster import Definitions
 
 from floe_dagster import build_definitions
 from floe_dagster.manifest import ManifestError
-from floe_dagster.plan.compile import read_plan
+from floe_dagster.plan.artifact import read_plan
 from tests.helpers import VENV_BIN
 
 FLOE = str(VENV_BIN / "floe")

@@ -11,7 +11,7 @@ import pydot
 import pytest
 
 from floe_dagster.cli import main
-from floe_dagster.plan.compile import Plan, TransformAssignment
+from floe_dagster.plan.model import Plan, TransformAssignment
 from floe_dagster.plan.render import model_edges, render_dot, render_mermaid
 
 DEMO_GROUPS = {

@@ -161,7 +161,7 @@ def test_dbt_selector_internals_select_what_dagster_dbt_selects(parsed_demo: Pat
     from dagster_dbt.utils import select_unique_ids
 
     from floe_dagster.manifest.loader import load_manifest
-    from floe_dagster.plan.compile import DbtRuleSelector
+    from floe_dagster.plan.selection import DbtRuleSelector
     from floe_dagster.transforms.dbt_manifest import prepare_dbt_manifest
 
     internals = compat.dbt_selector_internals()

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from floe_dagster.manifest import ManifestError, load_manifest
-from floe_dagster.plan.compile import compile_plan, read_plan, write_plan
+from floe_dagster.plan.artifact import read_plan, write_plan
+from floe_dagster.plan.compile import compile_plan
 from floe_dagster.transforms.dbt_manifest import prepare_dbt_manifest
 from tests.helpers import copy_demo_project
 
@@ -204,7 +205,7 @@ def test_floe_rule_selector_agrees_with_dagster_dbt(two_compute_project: Path) -
 
     from dagster_dbt.utils import select_unique_ids
 
-    from floe_dagster.plan.compile import DbtRuleSelector
+    from floe_dagster.plan.selection import DbtRuleSelector
 
     loaded = load_manifest(two_compute_project / "manifests" / "manifest.yaml")
     dbt_manifest = prepare_dbt_manifest(loaded)
