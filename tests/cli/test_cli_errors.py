@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fixtures.manifests import VALID
 from tests.helpers import VENV_BIN
-from tests.unit.test_manifest_loader import VALID
 
 FLOE = str(VENV_BIN / "floe")
 

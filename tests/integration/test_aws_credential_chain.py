@@ -21,8 +21,8 @@ from floe_dagster.metastores.glue import GlueMetastoreConnector
 from floe_dagster.metastores.s3 import S3MetastoreConnector
 from floe_dagster.plugins.factory import connect_metastore
 from floe_dagster.readers.duckdb_scan import relation_sql, scan_connection
+from tests.fixtures.glue_seed import SeededGlue, seed_glue
 from tests.fixtures.moto_server import MotoServer
-from tests.integration.test_glue_connector import SeededGlue, seed_glue
 
 AWS_VARIABLES = (
     "AWS_ACCESS_KEY_ID",

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -31,104 +29,12 @@ from floe_dagster.metastores.dataproc import DataprocMetastoreConnector
 from floe_dagster.plugins.factory import connect_metastore
 from floe_dagster.plugins.metastore import InvalidFieldError, TableFilter
 from tests.contract.contracts import MetastoreContract
+from tests.fixtures.dataproc_api import LOCATION, PROJECT, SERVICE, FakeMetastoreApi
 from tests.fixtures.hive_metastore import SeededMetastore
 
 pytestmark = pytest.mark.server
 
-PROJECT, LOCATION, SERVICE = "floe-test-project", "us-central1", "floe-hms"
 GCP_ENV = ("FLOE_TEST_GCP_PROJECT", "FLOE_TEST_GCP_LOCATION", "FLOE_TEST_GCP_SERVICE")
-
-
-class FakeMetastoreApi:
-    """Implements the public Dataproc Metastore API v1 GetService REST response (and an OAuth2
-    token endpoint), because no real Dataproc Metastore service can run here.
-
-    ``services`` maps a service resource name to its Thrift endpoint; ``state`` and ``protocol``
-    set those fields of every answer; ``failures`` answers that many requests with ``failure``
-    (an HTTP status) first; ``token`` (when set) is the bearer token every API request must carry.
-    """
-
-    def __init__(self) -> None:
-        self.services: dict[str, str] = {}
-        self.state = "ACTIVE"
-        self.protocol = "THRIFT"
-        self.failures = 0
-        self.failure = 503
-        self.token: str | None = None
-        self.verify_bearer: Any = None  # callable(bearer) -> bool; service-account self-signed JWTs
-        self.requests: list[tuple[str, str, dict[str, str]]] = []
-        api = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *_: Any) -> None:
-                pass
-
-            def _send(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json; charset=UTF-8")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _error(self, status: int, reason: str, message: str) -> None:
-                self._send(status, {"error": {"code": status, "message": message, "status": reason}})
-
-            def do_POST(self) -> None:  # the OAuth2 token endpoint of a service-account key
-                length = int(self.headers.get("Content-Length", 0))
-                body = self.rfile.read(length).decode()
-                api.requests.append(("POST", self.path, {"body": body}))
-                if self.path == "/token" and "assertion=" in body:
-                    self._send(
-                        200, {"access_token": api.token or "t", "expires_in": 3600, "token_type": "Bearer"}
-                    )
-                else:
-                    self._error(400, "INVALID_ARGUMENT", "bad token request")
-
-            def do_GET(self) -> None:
-                api.requests.append(("GET", self.path, dict(self.headers)))
-                if api.failures > 0:
-                    api.failures -= 1
-                    self._error(api.failure, "UNAVAILABLE", "The service is currently unavailable.")
-                    return
-                bearer = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
-                allowed = api.verify_bearer(bearer) if api.verify_bearer else bearer == api.token
-                if (api.token is not None or api.verify_bearer) and not allowed:
-                    self._error(403, "PERMISSION_DENIED", "Permission 'metastore.services.get' denied")
-                    return
-                name = self.path.split("?", 1)[0].removeprefix("/v1/")
-                if name not in api.services:
-                    self._error(404, "NOT_FOUND", f'Resource "{name}" was not found')
-                    return
-                uri = api.services[name]
-                self._send(
-                    200,
-                    {
-                        "name": name,
-                        "createTime": "2026-01-05T10:00:00.000000Z",
-                        "updateTime": "2026-01-05T10:20:00.000000Z",
-                        "labels": {"env": "test"},
-                        "hiveMetastoreConfig": {"version": "3.1.2", "endpointProtocol": api.protocol},
-                        "network": f"projects/{PROJECT}/global/networks/default",
-                        "endpointUri": uri,
-                        "port": int(uri.rsplit(":", 1)[1]),
-                        "state": api.state,
-                        "artifactGcsUri": "gs://gcs-bucket-floe-hms/hive-warehouse",
-                        "tier": "DEVELOPER",
-                        "uid": "0f3c5e1a-5a2b-4b7c-9d2e-000000000001",
-                        "releaseChannel": "STABLE",
-                        "databaseType": "MYSQL",
-                    },
-                )
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture(scope="module")

@@ -24,9 +24,9 @@ from floe_dagster.readers.duckdb_scan import default_extension_dir
 from floe_dagster.readers.metastore_views import create_source_views, resolve_source_views
 from floe_dagster.transforms.dbt_manifest import run_dbt
 from floe_dagster.transforms.profiles import write_profiles
+from tests.fixtures.glue_seed import glue_options, seed_glue
 from tests.fixtures.hive_metastore import SeededMetastore
 from tests.fixtures.moto_server import MotoServer
-from tests.integration.test_glue_connector import glue_options, seed_glue
 
 pytestmark = pytest.mark.server
 

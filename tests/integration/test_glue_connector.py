@@ -16,13 +16,11 @@ import json
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from floe_dagster.core.errors import AuthenticationError, NotFoundError, UnavailableError
@@ -31,6 +29,14 @@ from floe_dagster.plugins.factory import connect_metastore
 from floe_dagster.plugins.metastore import InvalidFieldError, PartitionPredicate, TableFilter
 from floe_dagster.readers.duckdb_scan import relation_sql, required_extensions
 from tests.contract.contracts import MetastoreContract, unique
+from tests.fixtures.glue_seed import (
+    DAYS,
+    SeededGlue,
+    create_parquet_table,
+    glue_connector,
+    glue_options,
+    seed_glue,
+)
 from tests.fixtures.lanes import AWS_LANE_ENV, real_aws_settings
 from tests.fixtures.moto_server import MotoServer
 
@@ -38,143 +44,6 @@ pytestmark = pytest.mark.server
 
 CANARY = "CANARY-glue-secret-Hx42-do-not-leak"
 AWS_ENV = AWS_LANE_ENV  # one set of names for both AWS lanes (tests/fixtures/lanes.py)
-PARQUET_SD = {
-    "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-    "OutputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-    "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
-}
-CSV_SD = {
-    "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
-    "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-    "SerdeInfo": {
-        "SerializationLibrary": "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe",
-        "Parameters": {"field.delim": ","},
-    },
-}
-COLUMNS = [{"Name": "id", "Type": "bigint"}, {"Name": "label", "Type": "string"}]
-DAYS = ("2024-01-01", "2024-01-02", "2024-01-03")
-
-
-def parquet_bytes(ids: range) -> bytes:
-    buffer = io.BytesIO()
-    pq.write_table(pa.table({"id": pa.array(list(ids), pa.int64()), "label": [str(i) for i in ids]}), buffer)
-    return buffer.getvalue()
-
-
-@dataclass(frozen=True)
-class SeededGlue:
-    server: MotoServer
-    bucket: str
-    db: str
-    bad_db: str
-    iceberg_metadata_location: str
-
-    @property
-    def tables(self) -> list[str]:
-        return ["events", "ice_orders", "legacy_s3a", "orders", "people_csv"]
-
-
-def glue_options(server: MotoServer, **overrides: Any) -> dict[str, Any]:
-    return {
-        "region": server.region,
-        "endpoint": server.endpoint,
-        "s3_endpoint": server.endpoint,
-        "access_key_id": server.access_key_id,
-        "secret_access_key": server.secret_access_key,
-        "backoff_s": 0.01,
-        "backoff_max_s": 0.05,
-        **overrides,
-    }
-
-
-def glue_connector(server: MotoServer, **overrides: Any) -> GlueMetastoreConnector:
-    built = connect_metastore("lake", "glue", glue_options(server, **overrides), environ={})
-    assert isinstance(built, GlueMetastoreConnector)
-    return built
-
-
-def create_parquet_table(glue: Any, db: str, name: str, location: str, partitioned: bool = False) -> None:
-    table: dict[str, Any] = {
-        "Name": name,
-        "TableType": "EXTERNAL_TABLE",
-        "Parameters": {"EXTERNAL": "TRUE", "classification": "parquet"},
-        "StorageDescriptor": {**PARQUET_SD, "Columns": COLUMNS, "Location": location},
-    }
-    if partitioned:
-        table["PartitionKeys"] = [{"Name": "ds", "Type": "string"}]
-    glue.create_table(DatabaseName=db, TableInput=table)
-
-
-def seed_glue(server: MotoServer) -> SeededGlue:
-    glue, s3 = server.client("glue"), server.client("s3")
-    bucket = server.create_bucket("glue-seed")
-    db, bad_db = unique("glue_seed"), unique("glue_bad")
-    for name in (db, bad_db):
-        glue.create_database(DatabaseInput={"Name": name})
-    base = f"s3://{bucket}/{db}"
-    s3.put_object(Bucket=bucket, Key=f"{db}/orders/part-0.parquet", Body=parquet_bytes(range(5)))
-    s3.put_object(Bucket=bucket, Key=f"{db}/orders/_SUCCESS", Body=b"")
-    create_parquet_table(glue, db, "orders", f"{base}/orders")
-    s3.put_object(Bucket=bucket, Key=f"{db}/legacy/part-0.parquet", Body=parquet_bytes(range(3)))
-    create_parquet_table(glue, db, "legacy_s3a", f"s3a://{bucket}/{db}/legacy")
-    create_parquet_table(glue, db, "events", f"{base}/events", partitioned=True)
-    partitions = []
-    for i, day in enumerate(DAYS):
-        key = f"{db}/events/ds={day}/part-0.parquet"
-        s3.put_object(Bucket=bucket, Key=key, Body=parquet_bytes(range(i * 10, i * 10 + 4)))
-        partitions.append(
-            {
-                "Values": [day],
-                "StorageDescriptor": {
-                    **PARQUET_SD,
-                    "Columns": COLUMNS,
-                    "Location": f"{base}/events/ds={day}",
-                },
-                "Parameters": {"numRows": "4"},
-            }
-        )
-    glue.batch_create_partition(DatabaseName=db, TableName="events", PartitionInputList=partitions)
-    s3.put_object(Bucket=bucket, Key=f"{db}/people/people.csv", Body=b"1,ann\n2,bob\n")
-    glue.create_table(
-        DatabaseName=db,
-        TableInput={
-            "Name": "people_csv",
-            "TableType": "EXTERNAL_TABLE",
-            "Parameters": {"numRows": "2"},
-            "StorageDescriptor": {
-                **CSV_SD,
-                "Columns": [{"Name": "id", "Type": "int"}, {"Name": "name", "Type": "string"}],
-                "Location": f"{base}/people",
-            },
-        },
-    )
-    create_parquet_table(glue, bad_db, "on_hdfs", "hdfs://namenode:8020/warehouse/on_hdfs")
-    glue.create_table(
-        DatabaseName=bad_db, TableInput={"Name": "a_view", "TableType": "VIRTUAL_VIEW", "Parameters": {}}
-    )
-
-    from pyiceberg.catalog.glue import GlueCatalog
-
-    catalog = GlueCatalog(
-        "seed",
-        **{
-            "glue.endpoint": server.endpoint,
-            "glue.region": server.region,
-            "glue.access-key-id": server.access_key_id,
-            "glue.secret-access-key": server.secret_access_key,
-            "s3.endpoint": server.endpoint,
-            "s3.region": server.region,
-            "s3.access-key-id": server.access_key_id,
-            "s3.secret-access-key": server.secret_access_key,
-        },
-    )
-    iceberg = catalog.create_table(
-        (db, "ice_orders"),
-        schema=pa.schema([("id", pa.int64()), ("label", pa.string())]),
-        location=f"{base}/ice_orders",
-    )
-    iceberg.append(pa.table({"id": pa.array([1, 2], pa.int64()), "label": ["a", "b"]}))
-    return SeededGlue(server, bucket, db, bad_db, catalog.load_table((db, "ice_orders")).metadata_location)
 
 
 @pytest.fixture(scope="module")

@@ -39,10 +39,10 @@ from floe_dagster.metastores.conformance import (
 from floe_dagster.metastores.iceberg import IcebergCatalogConnector, IcebergMetastoreConfig
 from floe_dagster.plugins.factory import connect_metastore
 from floe_dagster.plugins.metastore import MetastoreConnector, Table
+from tests.fixtures.dataproc_api import LOCATION, PROJECT, SERVICE, FakeMetastoreApi
+from tests.fixtures.glue_seed import glue_connector, seed_glue
 from tests.fixtures.hive_metastore import SeededMetastore
 from tests.fixtures.moto_server import MotoServer
-from tests.integration.test_dataproc_connector import LOCATION, PROJECT, SERVICE, FakeMetastoreApi
-from tests.integration.test_glue_connector import glue_connector, seed_glue
 
 pytestmark = pytest.mark.server
 

@@ -8,61 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, Definitions
+from dagster import AssetCheckSeverity, AssetKey, DagsterInstance
 
-from floe_dagster.dagster_stage.health import CHECK_NAME, HEALTH_GROUP, HEALTH_JOB, compute_health
+from floe_dagster.dagster_stage.health import CHECK_NAME, HEALTH_GROUP, HEALTH_JOB
 from floe_dagster.dagster_stage.resources import FloeComputeResource
-from floe_dagster.manifest import load_manifest
-from tests.fixtures.postgres import closed_port
+from tests.fixtures.manifests import health_definitions
 
 CANARY = "CANARY-health-3b9f"
-
-MANIFEST = """\
-apiVersion: floe.dev/v1
-kind: Manifest
-metadata: {{name: health}}
-computes:
-  approved: [fast, warehouse]
-  default: fast
-  targets:
-    fast:
-      type: duckdb
-      config: {{path: ":memory:", extensions: []}}
-    warehouse:
-      type: postgres
-      config:
-        host: 127.0.0.1
-        port: {port}
-        user: floe
-        password: ${{env:FLOE_HEALTH_PG_PASSWORD}}
-        dbname: floe
-        connect_timeout: 3
-transforms:
-  dbt_project: dbt
-"""
-
-
-def health_definitions(root: Path) -> tuple[Definitions, int]:
-    (root / "dbt").mkdir()
-    (root / "dbt" / "dbt_project.yml").write_text("name: t\nprofile: t\n")
-    port = closed_port()
-    path = root / "manifest.yaml"
-    path.write_text(MANIFEST.format(port=port))
-    loaded = load_manifest(path)
-    health = compute_health(loaded)
-    resources = {
-        f"compute_{name}": FloeComputeResource(
-            manifest_path=str(path),
-            environment=loaded.environment,
-            name=name,
-            plugin_type=loaded.target(name).type,
-        )
-        for name in loaded.manifest.computes.approved
-    }
-    defs = Definitions(
-        assets=health.specs, asset_checks=[health.checks], jobs=[health.job], resources=resources
-    )
-    return defs, port
 
 
 def run_health(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, dict[str, Any], int, Any]:

@@ -8,39 +8,7 @@ import pytest
 
 from floe_dagster.manifest import ManifestError, load_manifest
 from floe_dagster.manifest.loader import check_references
-
-VALID = """\
-apiVersion: floe.dev/v1
-kind: Manifest
-metadata:
-  name: test-platform
-catalogs:
-  lakehouse:
-    type: sql
-    config:
-      uri: sqlite:///state/catalog.db
-      warehouse: state/warehouse
-computes:
-  approved: [duckdb]
-  default: duckdb
-  targets:
-    duckdb:
-      type: duckdb
-      config:
-        path: state/db.duckdb
-        threads: 2
-metastores:
-  lakehouse:
-    type: iceberg
-    config:
-      catalog: lakehouse
-transforms:
-  dbt_project: dbt
-  catalog: lakehouse
-  assignments:
-    - select: "tag:marts"
-      compute: duckdb
-"""
+from tests.fixtures.manifests import VALID
 
 
 @pytest.fixture

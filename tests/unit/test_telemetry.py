@@ -166,7 +166,7 @@ def test_the_dagster_health_check_emits_the_validation_span_and_metrics(
     from dagster import DagsterInstance
 
     from floe_dagster.dagster_stage.health import HEALTH_JOB
-    from tests.unit.test_compute_health import health_definitions
+    from tests.fixtures.manifests import health_definitions
 
     SPANS.clear()
     monkeypatch.setenv("FLOE_HEALTH_PG_PASSWORD", "CANARY-otel")
