@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -26,4 +27,11 @@ def copy_demo_project(destination: Path, parsed_from: Path | None = None) -> Pat
         target = destination / "dbt_project" / "target" / "manifest.json"
         target.parent.mkdir(parents=True)
         target.write_text(source.read_text().replace(str(parsed_from), str(destination)))
+        from floe_dagster.transforms.dbt_manifest import PARSE_STAMP
+
+        stamp = source.with_name(PARSE_STAMP)
+        if stamp.exists():  # which environment and profiles it was parsed for: still current here
+            carried = json.loads(stamp.read_text().replace(str(parsed_from), str(destination)))
+            carried["manifest_mtime_ns"] = target.stat().st_mtime_ns
+            target.with_name(PARSE_STAMP).write_text(json.dumps(carried))
     return destination
