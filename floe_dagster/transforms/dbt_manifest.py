@@ -7,6 +7,7 @@ import importlib.metadata
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from floe_dagster.transforms.profiles import write_profiles
 
 logger = logging.getLogger("floe_dagster")
 
+KEPT_PARSES = 3  # parse folders kept per environment and target (see prune_parse_dirs)
 PARSE_STAMP = "floe_parse.json"  # which environment, target and profiles a manifest.json is for
 IGNORED_DIRS = {"target", "dbt_packages", "logs", ".venv", "__pycache__"}
 
@@ -47,10 +49,22 @@ def newest_source_mtime(project_dir: Path, extra: list[Path]) -> float:
     return newest
 
 
-def dbt_parse_dir(loaded: LoadedManifest, target: str) -> Path:
-    """Where floe keeps the dbt parse of one environment and ``--target``: its manifest.json and
-    partial_parse.msgpack (dbt's ``--target-path``), so switching ``--env`` re-parses nothing."""
-    return loaded.state_dir / "dbt_parse" / f"{loaded.environment}--{target}"
+def dbt_parse_dir(loaded: LoadedManifest, key: dict[str, str]) -> Path:
+    """Where floe keeps the dbt parse of one environment, ``--target`` and generated profiles: its
+    manifest.json and partial_parse.msgpack (dbt's ``--target-path``), so switching ``--env`` (or
+    between manifests sharing a state folder, as ``floe plan --diff`` does) re-parses nothing."""
+    name = f"{key['environment']}--{key['target']}--{key['profiles_sha256'][:12]}"
+    return loaded.state_dir / "dbt_parse" / name
+
+
+def prune_parse_dirs(kept: Path, keep: int = KEPT_PARSES) -> None:
+    """Keep the ``keep`` most recently parsed folders of ``kept``'s environment and target (a
+    profile edited over and over would otherwise leave a full parse behind each time)."""
+    prefix = kept.name.rsplit("--", 1)[0] + "--"
+    siblings = [p for p in kept.parent.iterdir() if p.is_dir() and p.name.startswith(prefix) and p != kept]
+    siblings.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    for stale in siblings[keep - 1 :]:
+        shutil.rmtree(stale, ignore_errors=True)
 
 
 def parse_key(loaded: LoadedManifest, target: str, profiles: Path) -> dict[str, str]:
@@ -121,8 +135,8 @@ def prepare_dbt_manifest(loaded: LoadedManifest, force: bool = False) -> dict[st
     """Run ``dbt parse`` when manifest.json is missing or older than the project; return it.
 
     dbt keeps a partial parse (target/partial_parse.msgpack) for one ``--target`` and profile
-    only, and the environments' profiles differ: so each environment and target is parsed into
-    its own folder under the state folder (:func:`dbt_parse_dir`), and the one in use is copied
+    only, and the environments' profiles differ: so each environment, target and profile is parsed
+    into its own folder under the state folder (:func:`dbt_parse_dir`), and the one in use is copied
     to the project's target/. Switching ``--env`` back and forth then parses nothing that did
     not change, and an edit re-parses only the files it touched.
     """
@@ -132,12 +146,13 @@ def prepare_dbt_manifest(loaded: LoadedManifest, force: bool = False) -> dict[st
     target = loaded.manifest.computes.default
     key = parse_key(loaded, target, profiles)
     target_dir = dbt_target_dir(loaded)
-    parse_dir = dbt_parse_dir(loaded, target)
+    parse_dir = dbt_parse_dir(loaded, key)
     newest = newest_source_mtime(loaded.dbt_project_dir, [])
     if force or not _current_parse(target_dir, key, newest):
         if force or not _current_parse(parse_dir, key, newest):
             run_dbt(loaded, ["parse", "--target", target, "--target-path", str(parse_dir)], profiles)
             _write_stamp(parse_dir, key)
+            prune_parse_dirs(parse_dir)
         _publish(parse_dir, target_dir, key)
     parsed = read_dbt_manifest(loaded)
     assert parsed is not None  # dbt parse wrote it
