@@ -11,8 +11,10 @@ install:
 demo: install
 	$(VENV_BIN)/floe demo manifests/manifest.yaml
 
+# Two workers (each module's tests on one of them, so its module-scoped servers start once; the
+# session's servers once per worker) and the 20 slowest tests printed at the end.
 test: install lint
-	$(VENV_BIN)/pytest -q -ra
+	$(VENV_BIN)/pytest -q -ra -n 2 --dist loadscope --durations=20
 
 lint: install
 	$(VENV_BIN)/ruff check floe_dagster tests benchmarks definitions.py

@@ -30,22 +30,25 @@ ensure_postgres() {
 }
 ensure_postgres
 
-# A JDK (java and javac) for the Hive Metastore the tests start (a launcher compiled once) and
-# for pyspark's local Spark session. Installed like PostgreSQL: only when missing, as root, apt-get.
+# A JDK 17 (java and javac) for the tests that start a real Hive Metastore and Spark
+# (tests/fixtures/hive_metastore.py compiles a small launcher with javac; under CI=true they fail,
+# not skip, without it). Installed only when missing and only as root with apt-get, like PostgreSQL.
 ensure_jdk() {
   if command -v java >/dev/null 2>&1 && command -v javac >/dev/null 2>&1; then
     return 0
   fi
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "bootstrap: no JDK (java and javac) found; installing openjdk-17-jdk-headless with apt-get" >&2
+    echo "bootstrap: java/javac not found; installing openjdk-17-jdk-headless with apt-get" >&2
+    # Debian's JDK post-install scripts expect the man folders (absent on slim images).
+    mkdir -p /usr/share/man/man1
     if DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openjdk-17-jdk-headless >&2; then
       return 0
     fi
-    echo "bootstrap: could not install a JDK; the Hive Metastore and Spark tests will not run" >&2
+    echo "bootstrap: could not install openjdk-17-jdk-headless; the Hive Metastore and Spark tests will not run" >&2
   else
-    echo "bootstrap: no JDK (java and javac) found; the Hive Metastore and Spark tests need one" \
-      "(apt-get install openjdk-17-jdk-headless as root, or any JDK 17+ on PATH)" >&2
+    echo "bootstrap: java and javac not found; the Hive Metastore and Spark tests need a JDK 17" \
+      "(apt-get install openjdk-17-jdk-headless as root)" >&2
   fi
 }
 ensure_jdk

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import functools
+import json
 import shutil
+import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,13 @@ def copy_demo_project(destination: Path, parsed_from: Path | None = None) -> Pat
         target = destination / "dbt_project" / "target" / "manifest.json"
         target.parent.mkdir(parents=True)
         target.write_text(source.read_text().replace(str(parsed_from), str(destination)))
+        from floe_dagster.transforms.dbt_manifest import PARSE_STAMP
+
+        stamp = source.with_name(PARSE_STAMP)
+        if stamp.exists():  # which environment and profiles it was parsed for: still current here
+            carried = json.loads(stamp.read_text().replace(str(parsed_from), str(destination)))
+            carried["manifest_mtime_ns"] = target.stat().st_mtime_ns
+            target.with_name(PARSE_STAMP).write_text(json.dumps(carried))
     return destination
 
 
@@ -62,3 +72,44 @@ def __getattr__(name: str) -> Any:
     if name == "BronzeTranslator":  # built on first use: importing helpers must not import dagster
         return bronze_translator()
     raise AttributeError(name)
+
+
+def run_floe(
+    args: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``floe ARGS`` in this process: ``floe_dagster.cli.main`` run as the ``floe`` script runs it
+    (working folder, environment, stdout and stderr, root logging unset so its ``basicConfig``
+    writes to that stderr), without paying Python's, Dagster's and dbt's imports per command.
+
+    The entry point itself keeps its own subprocess tests (tests/cli: usage errors, schema,
+    bytes of ``floe compile`` across hash seeds).
+    """
+    import contextlib
+    import io
+    import logging
+    import os
+
+    from floe_dagster.cli import main
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    saved_env = dict(os.environ)
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    root.handlers.clear()
+    try:
+        if env is not None:
+            os.environ.clear()
+            os.environ.update(env)
+        with contextlib.chdir(cwd), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            try:
+                code = main(list(args))
+            except SystemExit as exc:  # argparse's usage errors
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        for handler in root.handlers:
+            handler.close()
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return subprocess.CompletedProcess(["floe", *args], code, stdout.getvalue(), stderr.getvalue())

@@ -208,6 +208,9 @@ def session_conf(scratch: Path, master: str) -> dict[str, str]:
         "spark.local.dir": str(scratch / "tmp"),
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={scratch / 'derby'}",
         "spark.ui.enabled": "false",
+        # the stage progress bar shares stdout with dbt's JSON events, and a line it prefixes is
+        # lost to dagster-dbt (the model's output missing, its downstream steps skipped)
+        "spark.ui.showConsoleProgress": "false",
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": "4",
         # Iceberg timestamps are microseconds; Spark's default INT96 is not

@@ -15,7 +15,7 @@ from dagster import Definitions
 from floe_dagster import build_definitions
 from floe_dagster.manifest import ManifestError
 from floe_dagster.plan.artifact import read_plan
-from tests.helpers import VENV_BIN
+from tests.helpers import VENV_BIN, run_floe
 
 FLOE = str(VENV_BIN / "floe")
 
@@ -23,6 +23,14 @@ FLOE = str(VENV_BIN / "floe")
 def compile_plan_cli(
     project: Path, env: dict[str, str], out: str, *extra: str
 ) -> subprocess.CompletedProcess[str]:
+    """`floe compile` in process (see ``run_floe``)."""
+    return run_floe(["compile", "--out", out, *extra], cwd=project, env=env)
+
+
+def compile_plan_subprocess(
+    project: Path, env: dict[str, str], out: str, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    """`floe compile` through the real entry point, in a process of its own."""
     return subprocess.run(
         [FLOE, "compile", "--out", out, *extra],
         cwd=project,
@@ -84,12 +92,16 @@ def full_signature(defs: Definitions) -> dict[str, Any]:
 def test_compile_writes_the_same_bytes_in_every_process(
     demo_project: Path, subprocess_env: dict[str, str]
 ) -> None:
-    first = compile_plan_cli(demo_project, {**subprocess_env, "PYTHONHASHSEED": "1"}, "build/plan.json")
+    first = compile_plan_subprocess(
+        demo_project, {**subprocess_env, "PYTHONHASHSEED": "1"}, "build/plan.json"
+    )
     assert first.returncode == 0, first.stderr
     assert first.stdout == (
         "wrote build/plan.json (5 transform(s), environment dev); load it with FLOE_PLAN=build/plan.json\n"
     )
-    second = compile_plan_cli(demo_project, {**subprocess_env, "PYTHONHASHSEED": "2"}, "build/again.json")
+    second = compile_plan_subprocess(
+        demo_project, {**subprocess_env, "PYTHONHASHSEED": "2"}, "build/again.json"
+    )
     assert second.returncode == 0, second.stderr
     text = (demo_project / "build" / "plan.json").read_bytes()
     assert text == (demo_project / "build" / "again.json").read_bytes()

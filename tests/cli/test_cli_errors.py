@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.manifests import VALID
-from tests.helpers import VENV_BIN
+from tests.helpers import VENV_BIN, run_floe
 
 FLOE = str(VENV_BIN / "floe")
 
@@ -56,9 +56,7 @@ def test_validate_reports_bad_input(case: str, tmp_path: Path) -> None:
         manifest.write_text(text)
     before = snapshot(tmp_path)
     for command in ("validate", "plan"):
-        result = subprocess.run(
-            [FLOE, command, manifest.name], cwd=tmp_path, capture_output=True, text=True, timeout=120
-        )
+        result = run_floe([command, manifest.name], cwd=tmp_path)
         assert result.returncode == 1, result.stderr
         assert result.stdout == ""
         lines = result.stderr.strip().splitlines()

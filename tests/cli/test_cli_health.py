@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.helpers import VENV_BIN
+from tests.helpers import VENV_BIN, run_floe
 
 FLOE = str(VENV_BIN / "floe")
 
@@ -22,9 +22,7 @@ def closed_port() -> int:
 
 
 def test_health_reports_each_catalog_and_compute(demo_project: Path, subprocess_env: dict[str, str]) -> None:
-    result = subprocess.run(
-        [FLOE, "health"], cwd=demo_project, env=subprocess_env, capture_output=True, text=True, timeout=300
-    )
+    result = run_floe(["health"], cwd=demo_project, env=subprocess_env)
     assert result.returncode == 0, result.stdout + result.stderr
     rows = {tuple(line.split()[:4]) for line in result.stdout.splitlines()[1:]}
     assert ("catalog", "lakehouse", "sql", "healthy") in rows
@@ -53,14 +51,7 @@ computes:
         )
     )
     env = {**subprocess_env, "FLOE_TEST_REST_SECRET": "CANARY-health-secret"}
-    result = subprocess.run(
-        [FLOE, "health", "--timeout", "3"],
-        cwd=demo_project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_floe(["health", "--timeout", "3"], cwd=demo_project, env=env)
     assert result.returncode == 1, result.stdout + result.stderr
     rows = {line.split()[1]: line.split()[3] for line in result.stdout.splitlines()[1:] if line.strip()}
     assert rows["remote"] == "unhealthy" and rows["lakehouse"] == "healthy"
@@ -119,8 +110,11 @@ def health_rows(stdout: str) -> dict[str, dict[str, str]]:
     return {row["NAME"]: row for row in rows}
 
 
-def run_health(manifest: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def run_health(manifest: Path, in_process: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
+    """`floe health MANIFEST` in process (see ``run_floe``), or as a `floe` subprocess."""
     environment = {**os.environ, "FLOE_HEALTH_PG_PASSWORD": CANARY, **env}
+    if in_process:
+        return run_floe(["health", str(manifest)], cwd=manifest.parent, env=environment)
     return subprocess.run(
         [FLOE, "health", str(manifest)],
         cwd=manifest.parent,
@@ -162,7 +156,10 @@ def json_documents(text: str) -> list[dict]:
 
 def test_otel_console_exporters_print_the_validation_spans_and_metrics(tmp_path: Path) -> None:
     manifest, _ = failing_computes_project(tmp_path)
-    result = run_health(manifest, OTEL_TRACES_EXPORTER="console", OTEL_METRICS_EXPORTER="console")
+    # a process of its own: the exporters are process-wide (OpenTelemetry's global providers)
+    result = run_health(
+        manifest, in_process=False, OTEL_TRACES_EXPORTER="console", OTEL_METRICS_EXPORTER="console"
+    )
     assert result.returncode == 1, result.stdout + result.stderr
     documents = json_documents(result.stdout)
     spans = {
@@ -200,14 +197,7 @@ def test_health_times_each_catalog_and_caps_its_timeout_at_10_s(
     demo_project: Path, subprocess_env: dict[str, str]
 ) -> None:
     started = time.perf_counter()
-    result = subprocess.run(
-        [FLOE, "health", "--timeout", "30"],
-        cwd=demo_project,
-        env=subprocess_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_floe(["health", "--timeout", "30"], cwd=demo_project, env=subprocess_env)
     wall_ms = (time.perf_counter() - started) * 1000
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines()[0].split() == ["KIND", "NAME", "TYPE", "STATUS", "MS", "MESSAGE"]

@@ -1,5 +1,7 @@
-"""`floe validate`, `floe plan` (table, json, --env, --diff) and `floe schema` through the real
-`floe` entry point, on a copy of the demo project."""
+"""`floe validate`, `floe plan` (table, json, --env, --diff) and `floe schema` on a copy of the demo
+project: the commands run in process (``run_floe``: the CLI's ``main`` with the script's working
+folder, environment and output), the entry point itself as a real `floe` subprocess (schema,
+usage errors)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from floe_dagster.manifest.schema import manifest_json_schema
-from tests.helpers import REPO, VENV_BIN
+from tests.helpers import REPO, VENV_BIN, run_floe
 
 FLOE = str(VENV_BIN / "floe")
 MANIFEST = Path("manifests") / "manifest.yaml"
@@ -25,9 +27,7 @@ PROD_ANALYTICS = """\
 
 
 def floe(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [FLOE, *args], cwd=project, env=env, capture_output=True, text=True, timeout=300, check=False
-    )
+    return run_floe(args, cwd=project, env=env)
 
 
 def edit(path: Path, old: str, new: str) -> None:

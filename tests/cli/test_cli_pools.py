@@ -12,15 +12,13 @@ import pytest
 from dagster import DagsterInstance, asset, materialize
 
 from floe_dagster.dagster_stage.dbt_assets import pool_name
-from tests.helpers import VENV_BIN
+from tests.helpers import VENV_BIN, run_floe
 
 FLOE = str(VENV_BIN / "floe")
 
 
 def floe_pools(project: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [FLOE, "pools"], cwd=project, env=env, capture_output=True, text=True, timeout=120, check=False
-    )
+    return run_floe(["pools"], cwd=project, env=env)
 
 
 def pool_limits(home: Path) -> dict[str, int]:

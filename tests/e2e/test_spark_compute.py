@@ -95,6 +95,8 @@ def test_session_profile_is_accepted_by_dbt_spark_and_keeps_scratch_in_state(tmp
     scratch = tmp_path / "state" / "spark" / "spark"
     assert params["spark.sql.warehouse.dir"] == str(scratch / "warehouse")
     assert params["spark.sql.catalogImplementation"] == "in-memory"  # no Derby metastore_db
+    # no stage progress bar on stdout, where it would prefix (and so hide) dbt's JSON events
+    assert params["spark.ui.showConsoleProgress"] == "false"
     rendered = {k: v for k, v in output.items() if k not in ("type", "threads")}
     credentials = SparkCredentials.from_dict(rendered)
     assert credentials.method == "session" and credentials.schema == "default"

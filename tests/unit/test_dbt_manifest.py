@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from floe_dagster import load_manifest
@@ -31,3 +32,40 @@ def test_an_unchanged_project_is_not_parsed_again(demo_project: Path) -> None:
     written = manifest_json.stat().st_mtime_ns
     prepare_dbt_manifest(loaded)
     assert manifest_json.stat().st_mtime_ns == written
+
+
+def dbt_log(project: Path) -> str:
+    log = project / "dbt_project" / "logs" / "dbt.log"
+    return log.read_text(encoding="utf-8") if log.exists() else ""
+
+
+def parse_files(project: Path) -> dict[str, int]:
+    """Every file of every environment's and target's dbt parse, with its modification time."""
+    folder = project / ".floe" / "dbt_parse"
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.glob("*/*") if p.is_file()}
+
+
+def test_switching_env_back_and_forth_re_parses_nothing_that_did_not_change(demo_project: Path) -> None:
+    manifest = demo_project / "manifests" / "manifest.yaml"
+    dev, prod = load_manifest(manifest, environment="dev"), load_manifest(manifest, environment="prod")
+    target = demo_project / "dbt_project" / "target"
+    prepare_dbt_manifest(prod)
+    prepare_dbt_manifest(dev)  # each environment parsed once, into a folder of its own
+    folders = sorted(p.name.rsplit("--", 1)[0] for p in (demo_project / ".floe" / "dbt_parse").iterdir())
+    assert folders == ["dev--duckdb", "prod--duckdb"]
+    parsed, log = parse_files(demo_project), dbt_log(demo_project)
+
+    for loaded in (prod, dev, prod, dev):
+        prepare_dbt_manifest(loaded)
+        stamp = json.loads((target / "floe_parse.json").read_text(encoding="utf-8"))
+        assert stamp["key"]["environment"] == loaded.environment  # target/ holds this env's parse
+    assert parse_files(demo_project) == parsed, "a switch of --env ran dbt parse again"
+    assert dbt_log(demo_project) == log, "dbt ran although nothing changed"
+
+    added = demo_project / "dbt_project" / "models" / "marts" / "orders_audit.sql"
+    added.write_text("select 1 as n\n")
+    for loaded in (prod, dev):
+        assert "orders_audit" in models(prepare_dbt_manifest(loaded))
+    since = dbt_log(demo_project)[len(log) :]
+    assert since.count("Running with dbt=") == 2, since  # one parse per environment...
+    assert "Unable to do partial parsing" not in since, since  # ...each of them partial
