@@ -150,26 +150,12 @@ class GlueMetastoreConfig(AwsCredentialsConfig):
             self.aws_config()  # the catalog plugin's checks of its endpoint and catalog_id fields
         return self
 
-    def aws_config(self) -> Any:
+    def aws_config(self) -> AwsConfig:
         """These fields as the AWS client config (plugins/aws.py), resolved by plugins/aws_credentials.py."""
 
-        fields = {
-            "region": self.region,
-            "catalog_id": self.catalog_id,
-            "endpoint": self.endpoint,
-            "s3_endpoint": self.s3_endpoint,
-            "sts_endpoint": self.sts_endpoint,
-            "access_key_id": self.access_key_id,
-            "secret_access_key": self.secret_access_key,
-            "session_token": self.session_token,
-            "profile": self.profile,
-            "role_arn": self.role_arn,
-            "external_id": self.external_id,
-            "session_name": self.session_name,
-            "role_duration_s": self.role_duration_s if "role_duration_s" in self.model_fields_set else None,
-            "max_attempts": self.max_attempts,
-        }
-        return AwsConfig.model_validate({k: v for k, v in fields.items() if v is not None})
+        return self.client_config(
+            catalog_id=self.catalog_id, endpoint=self.endpoint, s3_endpoint=self.s3_endpoint
+        )
 
 
 def normalize_location(location: str, qualified: str, operation: str) -> str:

@@ -388,24 +388,10 @@ class S3MetastoreConfig(AwsCredentialsConfig):
         self.aws_config()  # the client config's checks (the endpoint as its s3_endpoint)
         return self
 
-    def aws_config(self) -> Any:
+    def aws_config(self) -> AwsConfig:
         """These credentials as the AWS client config (plugins/aws.py), resolved by aws_credentials.py."""
 
-        fields = {
-            "region": self.region or "us-east-1",
-            "s3_endpoint": self.endpoint,
-            "sts_endpoint": self.sts_endpoint,
-            "access_key_id": self.access_key_id,
-            "secret_access_key": self.secret_access_key,
-            "session_token": self.session_token,
-            "profile": self.profile,
-            "role_arn": self.role_arn,
-            "external_id": self.external_id,
-            "session_name": self.session_name,
-            "role_duration_s": self.role_duration_s if "role_duration_s" in self.model_fields_set else None,
-            "max_attempts": self.max_attempts,
-        }
-        return AwsConfig.model_validate({k: v for k, v in fields.items() if v is not None})
+        return self.client_config(region=self.region or "us-east-1", s3_endpoint=self.endpoint)
 
     @property
     def table_namespace(self) -> str:

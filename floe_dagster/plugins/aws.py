@@ -315,6 +315,26 @@ class AwsCredentialsConfig(PluginConfig):
             )
         return self
 
+    def client_config(self, **fields: Any) -> AwsConfig:
+        """These credentials as an AWS client config, with ``fields`` (region, endpoints, ...) on
+        top: what ``aws_client_properties`` and the credential resolver take. Unset fields are
+        left to the client config's defaults (role_duration_s too, unless it was set here)."""
+        own = {
+            "region": self.region,
+            "sts_endpoint": self.sts_endpoint,
+            "access_key_id": self.access_key_id,
+            "secret_access_key": self.secret_access_key,
+            "session_token": self.session_token,
+            "profile": self.profile,
+            "role_arn": self.role_arn,
+            "external_id": self.external_id,
+            "session_name": self.session_name,
+            "role_duration_s": self.role_duration_s if "role_duration_s" in self.model_fields_set else None,
+            "max_attempts": self.max_attempts,
+        }
+        merged = {**own, **fields}
+        return AwsConfig.model_validate({k: v for k, v in merged.items() if v is not None})
+
     @property
     def credential_mode(self) -> str:
         if self.role_arn is not None:
