@@ -268,7 +268,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_health(args: argparse.Namespace) -> int:
     # lazy (heavy): the Dagster stage imports dagster, dagster-dbt and dbt
-    from floe_dagster.dagster_stage.resources import FloeComputeResource
+    from floe_dagster.dagster_stage.resources import ComputeResource
 
     # lazy (heavy): the OpenTelemetry SDK, for `floe health` only
     from floe_dagster.plugins.telemetry import configure_from_environment
@@ -287,7 +287,7 @@ def cmd_health(args: argparse.Namespace) -> int:
     for name in loaded.manifest.computes.approved:
         # the compute's resource, as Dagster's `connection` check uses it (a plugin that cannot
         # be built is a failed row, not a traceback)
-        compute = FloeComputeResource.for_manifest(loaded, name)
+        compute = ComputeResource.for_manifest(loaded, name)
         result = compute.validate()
         failed += not result.ok
         rows.append(

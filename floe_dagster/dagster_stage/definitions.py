@@ -21,10 +21,10 @@ from floe_dagster.dagster_stage.health import compute_health
 from floe_dagster.dagster_stage.ingest import ingest_assets
 from floe_dagster.dagster_stage.names import MAIN_JOB, OBSERVE_JOB, UNSCOPED, DefinitionNames
 from floe_dagster.dagster_stage.resources import (
-    FloeCatalogResource,
-    FloeComputeResource,
+    CatalogResource,
+    ComputeResource,
     FloeDbtCliResource,
-    FloeMetastoreResource,
+    MetastoreResource,
 )
 from floe_dagster.dagster_stage.sensors import observation_sensor
 from floe_dagster.dagster_stage.sources import TableRef, dbt_source_refs, observable_sources, source_tables
@@ -204,18 +204,18 @@ def build_resources(loaded: LoadedManifest, names: DefinitionNames = UNSCOPED) -
         )
     }
     for name, catalog in m.catalogs.items():
-        resources[names.catalog_resource(name)] = FloeCatalogResource(
+        resources[names.catalog_resource(name)] = CatalogResource(
             manifest_path=path, environment=loaded.environment, name=name, plugin_type=catalog.type
         )
     for name in m.computes.approved:
-        resources[names.compute_resource(name)] = FloeComputeResource(
+        resources[names.compute_resource(name)] = ComputeResource(
             manifest_path=path,
             environment=loaded.environment,
             name=name,
             plugin_type=m.computes.targets[name].type,
         )
     for name, metastore in m.metastores.items():
-        resources[names.metastore_resource(name)] = FloeMetastoreResource(
+        resources[names.metastore_resource(name)] = MetastoreResource(
             manifest_path=path, environment=loaded.environment, name=name, plugin_type=metastore.type
         )
     return resources

@@ -3,8 +3,8 @@
 Each approved compute appears as an asset ``floe_compute/<name>`` (group ``floe_health``, kind =
 its engine). It is an external asset: it stands for the engine, nothing materialises it, so
 "Materialize all" and ``floe_main`` leave it alone. Its check ``connection`` runs the compute's
-``validate_connection`` through its resource (``compute_<name>``, a ``FloeComputeResource``):
-``FloeComputeResource.validate``, the same call ``floe health`` makes, which goes through
+``validate_connection`` through its resource (``compute_<name>``, a ``ComputeResource``):
+``ComputeResource.validate``, the same call ``floe health`` makes, which goes through
 :func:`floe_dagster.plugins.telemetry.validate_compute`, so every check is also a span and feeds the
 ``validation_duration`` / ``validation_errors`` metrics. The check's metadata carries the
 status, the latency in milliseconds and the message; a failed connection is an ERROR-severity

@@ -25,10 +25,9 @@ from floe_dagster.transforms.dbt_in_process import in_process_invocations
 
 __all__ = [
     "CatalogResource",
-    "FloeCatalogResource",
-    "FloeComputeResource",
+    "ComputeResource",
     "FloeDbtCliResource",
-    "FloeMetastoreResource",
+    "MetastoreResource",
 ]
 
 
@@ -83,14 +82,11 @@ class CatalogResource(_ManifestEntryResource):
         return self.plugin().health_check(timeout)
 
 
-FloeCatalogResource = CatalogResource  # the name this resource had before (kept for existing code)
-
-
-class FloeComputeResource(_ManifestEntryResource):
+class ComputeResource(_ManifestEntryResource):
     """A compute engine (one dbt target) from the manifest's ``computes.targets``."""
 
     @classmethod
-    def for_manifest(cls, loaded: LoadedManifest, name: str) -> FloeComputeResource:
+    def for_manifest(cls, loaded: LoadedManifest, name: str) -> ComputeResource:
         """The resource of compute ``name``, reusing an already loaded manifest (``floe health``)."""
         resource = cls(
             manifest_path=str(loaded.source_path),
@@ -121,7 +117,7 @@ class FloeComputeResource(_ManifestEntryResource):
         return result
 
 
-class FloeMetastoreResource(_ManifestEntryResource):
+class MetastoreResource(_ManifestEntryResource):
     """A metastore whose tables are observable source assets."""
 
     def connector(self) -> MetastoreConnector:

@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     from pyiceberg.table import Table as IcebergTable
 
 __all__ = [
-    "IcebergCatalogConnector",
     "IcebergMetastoreConfig",
+    "IcebergMetastoreConnector",
 ]
 
 NO_SNAPSHOT_VERSION = "no-snapshot"
@@ -47,7 +47,7 @@ class IcebergMetastoreConfig(PluginConfig):
     catalog: str = Field(description="Name of a catalog in the manifest's `catalogs` section.")
 
 
-class IcebergCatalogConnector(MetastoreConnector):
+class IcebergMetastoreConnector(MetastoreConnector):
     type_name: ClassVar[str] = "iceberg"
     config_model = IcebergMetastoreConfig
     config: IcebergMetastoreConfig

@@ -94,7 +94,7 @@ def validate_compute(plugin: Any, config: Any, compute: str) -> Any:
     """``plugin.validate_connection`` inside a span, with the duration histogram and error counter.
 
     The one place every compute's validation goes through (``floe health``, the Dagster
-    ``connection`` check, ``FloeComputeResource.validate``):
+    ``connection`` check, ``ComputeResource.validate``):
 
     - the message starts with ``compute '<name>' (<type>):`` so every reader (CLI, Dagster check
       metadata, logs) knows which compute it is about;

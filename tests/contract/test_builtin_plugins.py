@@ -8,7 +8,7 @@ import pytest
 
 from floe_dagster.catalogs.sql import SqlCatalogConfig, SqlCatalogPlugin
 from floe_dagster.computes.duckdb import DuckDBComputePlugin, DuckDBConfig
-from floe_dagster.metastores.iceberg import IcebergCatalogConnector, IcebergMetastoreConfig
+from floe_dagster.metastores.iceberg import IcebergMetastoreConfig, IcebergMetastoreConnector
 from floe_dagster.plugins import ComputePlugin, ConflictError
 from tests.contract.contracts import SMALL, CatalogContract, ComputeContract, MetastoreContract
 
@@ -74,8 +74,8 @@ class TestIcebergMetastore(MetastoreContract):
         return catalog
 
     @pytest.fixture
-    def metastore(self, catalog: SqlCatalogPlugin) -> IcebergCatalogConnector:
-        return IcebergCatalogConnector("lake", IcebergMetastoreConfig(catalog="contract"), catalog=catalog)
+    def metastore(self, catalog: SqlCatalogPlugin) -> IcebergMetastoreConnector:
+        return IcebergMetastoreConnector("lake", IcebergMetastoreConfig(catalog="contract"), catalog=catalog)
 
     @pytest.fixture
     def existing_table(self) -> tuple[str, str]:
@@ -137,7 +137,7 @@ def test_iceberg_metastore_prunes_partitions_of_a_partitioned_table(tmp_path: Pa
     spec = IcebergPartitionSpec(IcebergPartitionField(2, 1000, IdentityTransform(), "region"))
     table = catalog.create_table(("raw", "sales"), schema=schema, partition_spec=spec)
     table.append(pa.table({"id": [1, 2, 3], "region": ["eu", "us", "apac"]}))
-    connector = IcebergCatalogConnector("lake", IcebergMetastoreConfig(catalog="contract"), catalog=catalog)
+    connector = IcebergMetastoreConnector("lake", IcebergMetastoreConfig(catalog="contract"), catalog=catalog)
 
     assert sorted(p.values for p in connector.list_partitions("raw", "sales")) == [
         ("apac",),

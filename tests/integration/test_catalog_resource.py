@@ -116,9 +116,9 @@ def test_an_asset_writes_through_the_resource_and_reads_its_health(manifest: Pat
 
 def test_catalog_resource_is_exported_under_both_names() -> None:
     import floe_dagster
-    from floe_dagster.dagster_stage.resources import FloeCatalogResource
+    from floe_dagster.dagster_stage.resources import CatalogResource
 
-    assert floe_dagster.CatalogResource is FloeCatalogResource
+    assert floe_dagster.CatalogResource is CatalogResource
     assert "CatalogResource" in floe_dagster.__all__ and "CatalogResource" in dir(floe_dagster)
     fields = set(CatalogResource.model_fields)
     assert fields == {"manifest_path", "environment", "name", "plugin_type"}  # never the entry's config

@@ -36,7 +36,7 @@ from floe_dagster.metastores.conformance import (
     pick_table,
     run_check,
 )
-from floe_dagster.metastores.iceberg import IcebergCatalogConnector, IcebergMetastoreConfig
+from floe_dagster.metastores.iceberg import IcebergMetastoreConfig, IcebergMetastoreConnector
 from floe_dagster.plugins.factory import connect_metastore
 from floe_dagster.plugins.metastore import MetastoreConnector, Table
 from tests.fixtures.dataproc_api import LOCATION, PROJECT, SERVICE, FakeMetastoreApi
@@ -62,7 +62,7 @@ def iceberg_target(tmp: Path) -> Target:
         catalog.create_table(("raw", name), schema=schema).append(
             pa.table({"id": pa.array([1, 2], pa.int64()), "label": ["a", "b"]})
         )
-    connector = IcebergCatalogConnector("lake", IcebergMetastoreConfig(catalog="lake"), catalog=catalog)
+    connector = IcebergMetastoreConnector("lake", IcebergMetastoreConfig(catalog="lake"), catalog=catalog)
     return connector, "raw", "orders"
 
 
@@ -147,7 +147,7 @@ def unreachable(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Meta
             {"uri": f"sqlite:///{database}", "warehouse": str(tmp_path / "warehouse")}
         )
         catalog = SqlCatalogPlugin("lake", config)
-        yield IcebergCatalogConnector("lake", IcebergMetastoreConfig(catalog="lake"), catalog=catalog)
+        yield IcebergMetastoreConnector("lake", IcebergMetastoreConfig(catalog="lake"), catalog=catalog)
     elif provider == "hive":
         uri = f"thrift://127.0.0.1:{closed_port()}"
         yield connect_metastore("lake", "hive", {"uri": uri, "retries": 1, **fast}, environ={})

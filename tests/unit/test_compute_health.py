@@ -11,7 +11,7 @@ import pytest
 from dagster import AssetCheckSeverity, AssetKey, DagsterInstance
 
 from floe_dagster.dagster_stage.health import CHECK_NAME, HEALTH_GROUP, HEALTH_JOB
-from floe_dagster.dagster_stage.resources import FloeComputeResource
+from floe_dagster.dagster_stage.resources import ComputeResource
 from tests.fixtures.manifests import health_definitions
 
 CANARY = "CANARY-health-3b9f"
@@ -88,7 +88,7 @@ def test_a_compute_whose_plugin_cannot_be_built_is_a_failed_check(
     assert re.fullmatch(r"[0-9a-f]{12}", correlation_id)
     assert message.endswith(f"(correlation id {correlation_id})")
     # the same check, called directly: the one validate() behind `floe health` and the asset check
-    resource = FloeComputeResource(
+    resource = ComputeResource(
         manifest_path=str(tmp_path / "manifest.yaml"),
         environment="dev",
         name="warehouse",

@@ -11,7 +11,7 @@ import pytest
 from floe_dagster.catalogs.sql import SqlCatalogPlugin
 from floe_dagster.computes.duckdb import DuckDBComputePlugin
 from floe_dagster.core.errors import PluginApiVersionError
-from floe_dagster.metastores.iceberg import IcebergCatalogConnector
+from floe_dagster.metastores.iceberg import IcebergMetastoreConnector
 from floe_dagster.plugins import PluginNotFoundError, available_types, get_plugin_class
 from floe_dagster.plugins.base import PLUGIN_API_VERSION
 from floe_dagster.plugins.registry import installed_plugins
@@ -20,7 +20,7 @@ from floe_dagster.plugins.registry import installed_plugins
 def test_builtin_plugins_come_from_entry_points() -> None:
     assert get_plugin_class("catalogs", "sql") is SqlCatalogPlugin
     assert get_plugin_class("computes", "duckdb") is DuckDBComputePlugin
-    assert get_plugin_class("metastores", "iceberg") is IcebergCatalogConnector
+    assert get_plugin_class("metastores", "iceberg") is IcebergMetastoreConnector
     assert "duckdb" in available_types("computes")
 
 
