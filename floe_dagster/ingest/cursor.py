@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from floe_dagster.metastores.s3 import S3Object
+from floe_dagster.metastores.object_tables import S3Object
 
 __all__ = [
     "CURSOR_KEYS_PROPERTY",

@@ -39,15 +39,14 @@ from typing import Any, NoReturn
 from floe_dagster.core.errors import ConflictError, NotFoundError
 from floe_dagster.core.parallel import ordered_parallel
 from floe_dagster.ingest.cursor import Cursor, new_objects
-from floe_dagster.metastores.s3 import (
-    ObjectData,
+from floe_dagster.metastores.object_tables import (
     ObjectSkipped,
-    S3MetastoreConnector,
     S3Object,
     SchemaMismatchError,
     ValueConversionError,
     column_differences,
 )
+from floe_dagster.metastores.s3 import ObjectData, S3MetastoreConnector
 from floe_dagster.plugins.catalog import CatalogPlugin
 from floe_dagster.writers.iceberg import (
     LEVEL_PROPERTY,

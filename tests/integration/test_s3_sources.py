@@ -23,7 +23,8 @@ from floe_dagster.catalogs.sql import SqlCatalogPlugin
 from floe_dagster.core.errors import AuthenticationError, NotFoundError
 from floe_dagster.ingest.cursor import CURSOR_PROPERTY, Cursor, format_rfc3339_nanos, parse_rfc3339_nanos
 from floe_dagster.ingest.table import ingest_table
-from floe_dagster.metastores.s3 import S3MetastoreConnector, SchemaMismatchError
+from floe_dagster.metastores.object_tables import SchemaMismatchError
+from floe_dagster.metastores.s3 import S3MetastoreConnector
 from floe_dagster.plugins.factory import connect_metastore
 from floe_dagster.plugins.metastore import TableFilter
 from tests.fixtures.moto_server import MotoServer

@@ -6,18 +6,17 @@ from datetime import UTC, datetime
 
 import pytest
 
-from floe_dagster.metastores.s3 import (
+from floe_dagster.metastores.object_tables import (
     EXTENSIONS,
     S3Object,
     column_differences,
     data_version,
     group_objects,
-    ordered_parallel,
-    rebatch,
     table_name_for_key,
     widen_schemas,
     widen_type,
 )
+from floe_dagster.metastores.s3 import ordered_parallel, rebatch
 from floe_dagster.plugins.factory import metastore_config
 from floe_dagster.plugins.metastore import InvalidFieldError
 
