@@ -312,7 +312,7 @@ def connect_metastore(name: str, type_: str, options: dict[str, Any]) -> Any:
 
 
 def table_filter(*include: str) -> Any:
-    from floe_dagster.plugins.metastore import TableFilter
+    from floe_dagster.plugins.table_model import TableFilter
 
     return TableFilter(include=include)
 

@@ -21,6 +21,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "FloeError",
+    "InvalidFieldError",
     "MetastoreError",
     "MissingLibraryError",
     "NotFoundError",
@@ -244,3 +245,21 @@ class MissingLibraryError(CompatibilityError, ImportError):
 class PartitionMetadataError(MetastoreError):
     """A partition's metadata does not fit its table (e.g. more or fewer values than the table
     has partition keys): the metastore holds malformed metadata, the same answer will fail again."""
+
+
+class InvalidFieldError(ConfigurationError):
+    """A value is missing or unusable; ``field`` names it (``storage.location``, ``uri`` ...)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        field: str,
+        provider: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        super().__init__(message, provider=provider, operation=operation, retryable=False)
+        self.field = field
+
+    def tags(self) -> dict[str, str]:
+        return {**super().tags(), "field": self.field}

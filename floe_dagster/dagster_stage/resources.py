@@ -19,7 +19,8 @@ from floe_dagster.plan.artifact import load_manifest_or_plan
 from floe_dagster.plan.builders import build_catalog, build_compute, build_metastore, table_filter
 from floe_dagster.plugins.catalog import MAX_HEALTH_TIMEOUT_S, CatalogPlugin, HealthStatus
 from floe_dagster.plugins.compute import ComputePlugin, ConnectionResult
-from floe_dagster.plugins.metastore import MetastoreConnector, TableFilter
+from floe_dagster.plugins.metastore import MetastoreConnector
+from floe_dagster.plugins.table_model import TableFilter
 from floe_dagster.plugins.telemetry import failed_validation, validate_compute
 from floe_dagster.transforms.dbt_in_process import in_process_invocations
 

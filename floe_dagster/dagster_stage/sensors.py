@@ -53,7 +53,8 @@ from floe_dagster.metastores.state import (
     unreachable_message,
 )
 from floe_dagster.plan.source_refs import SourceKeys
-from floe_dagster.plugins.metastore import MetastoreConnector, TableFilter
+from floe_dagster.plugins.metastore import MetastoreConnector
+from floe_dagster.plugins.table_model import TableFilter
 
 CURSOR_VERSION = 1
 

@@ -46,7 +46,7 @@ from floe_dagster.metastores.state import (
     unreachable_message,
 )
 from floe_dagster.plan.source_refs import SourceKeys, TableRef, dbt_source_refs
-from floe_dagster.plugins.metastore import Table
+from floe_dagster.plugins.table_model import Table
 
 __all__ = [
     "SourceKeys",

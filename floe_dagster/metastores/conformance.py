@@ -43,15 +43,8 @@ from typing import Any
 from floe_dagster.core.errors import FloeError, NotFoundError, NotSupportedError, UnavailableError
 from floe_dagster.metastores.state import select_metastores
 from floe_dagster.plan.builders import build_metastore, table_filter
-from floe_dagster.plugins.metastore import (
-    Capability,
-    MetastoreConnector,
-    ScanDescription,
-    Table,
-    TableFilter,
-    TableStats,
-    secret_values,
-)
+from floe_dagster.plugins.metastore import Capability, MetastoreConnector, secret_values
+from floe_dagster.plugins.table_model import ScanDescription, Table, TableFilter, TableStats
 from floe_dagster.readers.duckdb_scan import relation_sql, scan_connection
 
 MISSING_TABLE = "floe_conformance_no_such_table"

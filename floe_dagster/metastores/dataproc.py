@@ -35,6 +35,7 @@ from pydantic import ConfigDict, Field, SecretStr, field_validator, model_valida
 from floe_dagster.core.errors import (
     AuthenticationError,
     FloeError,
+    InvalidFieldError,
     MetastoreError,
     NotFoundError,
     NotSupportedError,
@@ -43,11 +44,8 @@ from floe_dagster.core.errors import (
 from floe_dagster.core.retry import retry_policy
 from floe_dagster.metastores.hive import HiveMetastoreConfig, HiveMetastoreConnector
 from floe_dagster.plugins.base import PluginConfig
-from floe_dagster.plugins.metastore import (
-    Capability,
-    InvalidFieldError,
-    MetastoreConnector,
-    MetastoreUnavailableError,
+from floe_dagster.plugins.metastore import Capability, MetastoreConnector, MetastoreUnavailableError
+from floe_dagster.plugins.table_model import (
     Partition,
     PartitionPredicate,
     ScanDescription,

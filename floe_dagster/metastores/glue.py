@@ -53,6 +53,7 @@ from floe_dagster.core.errors import (
     AuthenticationError,
     ConfigurationError,
     FloeError,
+    InvalidFieldError,
     MetastoreError,
     NotFoundError,
     NotSupportedError,
@@ -68,12 +69,9 @@ from floe_dagster.plugins.aws import (
     aws_error_class,
 )
 from floe_dagster.plugins.base import PluginConfig
-from floe_dagster.plugins.metastore import (
-    Capability,
+from floe_dagster.plugins.metastore import Capability, MetastoreConnector, MetastoreUnavailableError
+from floe_dagster.plugins.table_model import (
     Column,
-    InvalidFieldError,
-    MetastoreConnector,
-    MetastoreUnavailableError,
     Partition,
     PartitionPredicate,
     ScanDescription,

@@ -51,6 +51,7 @@ from pydantic import Field, SecretStr, field_validator
 
 from floe_dagster.core.errors import (
     FloeError,
+    InvalidFieldError,
     MetastoreError,
     NotFoundError,
     NotSupportedError,
@@ -58,12 +59,9 @@ from floe_dagster.core.errors import (
 from floe_dagster.core.retry import retry_policy
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.factory import connect_metastore
-from floe_dagster.plugins.metastore import (
-    Capability,
+from floe_dagster.plugins.metastore import Capability, MetastoreConnector, MetastoreUnavailableError
+from floe_dagster.plugins.table_model import (
     Column,
-    InvalidFieldError,
-    MetastoreConnector,
-    MetastoreUnavailableError,
     Partition,
     PartitionPredicate,
     ScanDescription,

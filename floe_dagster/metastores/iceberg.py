@@ -15,10 +15,9 @@ from pydantic import Field
 from floe_dagster.core.errors import ConfigurationError, FloeError
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.catalog import CatalogPlugin
-from floe_dagster.plugins.metastore import (
-    Capability,
+from floe_dagster.plugins.metastore import Capability, MetastoreConnector
+from floe_dagster.plugins.table_model import (
     Column,
-    MetastoreConnector,
     Partition,
     PartitionField,
     PartitionPredicate,

@@ -70,14 +70,8 @@ from floe_dagster.plugins.aws import (
     aws_error_class,
 )
 from floe_dagster.plugins.base import PluginConfig
-from floe_dagster.plugins.metastore import (
-    Capability,
-    Column,
-    MetastoreConnector,
-    StorageDescriptor,
-    Table,
-    TableStats,
-)
+from floe_dagster.plugins.metastore import Capability, MetastoreConnector
+from floe_dagster.plugins.table_model import Column, StorageDescriptor, Table, TableStats
 
 logger = logging.getLogger("floe_dagster.metastores.s3")
 

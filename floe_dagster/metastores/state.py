@@ -42,7 +42,8 @@ from floe_dagster.core.memory import gc_paused
 from floe_dagster.manifest.loader import LoadedManifest
 from floe_dagster.plan.builders import build_metastore, table_filter
 from floe_dagster.plan.source_refs import SourceKeys
-from floe_dagster.plugins.metastore import Capability, MetastoreConnector, Table
+from floe_dagster.plugins.metastore import Capability, MetastoreConnector
+from floe_dagster.plugins.table_model import Table
 
 logger = logging.getLogger("floe_dagster")
 

@@ -13,8 +13,9 @@ from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.catalog import CatalogPlugin
 from floe_dagster.plugins.compute import ComputePlugin
 from floe_dagster.plugins.factory import connect_metastore, load_time_config
-from floe_dagster.plugins.metastore import MetastoreConnector, TableFilter
+from floe_dagster.plugins.metastore import MetastoreConnector
 from floe_dagster.plugins.registry import get_plugin_class
+from floe_dagster.plugins.table_model import TableFilter
 
 __all__ = ["build_catalog", "build_compute", "build_metastore", "table_filter"]
 

@@ -24,17 +24,16 @@ from floe_dagster.core.errors import (
 )
 from floe_dagster.plugins.catalog import CatalogPlugin, HealthStatus, VendedCredentials
 from floe_dagster.plugins.compute import ComputePlugin, ConnectionResult, DbtProfileContext, ResourceSpec
-from floe_dagster.plugins.metastore import (
-    Capability,
+from floe_dagster.plugins.metastore import Capability, MetastoreConnector
+from floe_dagster.plugins.registry import available_types, get_plugin_class
+from floe_dagster.plugins.table_model import (
     Column,
-    MetastoreConnector,
     Partition,
     StorageDescriptor,
     Table,
     TableFilter,
     TableStats,
 )
-from floe_dagster.plugins.registry import available_types, get_plugin_class
 
 __all__ = [
     "AuthenticationError",

@@ -27,10 +27,10 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from floe_dagster.core.errors import ConfigurationError
+from floe_dagster.core.errors import ConfigurationError, InvalidFieldError
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.catalog import CatalogPlugin
-from floe_dagster.plugins.metastore import InvalidFieldError, MetastoreConnector
+from floe_dagster.plugins.metastore import MetastoreConnector
 from floe_dagster.plugins.registry import available_types, get_plugin_class
 
 if TYPE_CHECKING:

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from floe_dagster.computes.duckdb_extensions import connect_with_extensions
 from floe_dagster.core.errors import NotSupportedError
-from floe_dagster.plugins.metastore import Column, Partition, ScanDescription
+from floe_dagster.plugins.table_model import Column, Partition, ScanDescription
 
 PROVIDER = "duckdb"
 FILES = "[!_.]*"  # data files only: not _SUCCESS, _committed_*, .crc, ...

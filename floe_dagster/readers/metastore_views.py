@@ -32,8 +32,8 @@ from floe_dagster.core.errors import FloeError
 from floe_dagster.manifest.loader import LoadedManifest
 from floe_dagster.plan.builders import build_metastore
 from floe_dagster.plan.source_refs import SourceRelation, dbt_source_relations
-from floe_dagster.plugins.metastore import ScanDescription
 from floe_dagster.plugins.registry import get_plugin_class
+from floe_dagster.plugins.table_model import ScanDescription
 from floe_dagster.readers.duckdb_scan import (
     create_view,
     quote_ident,

@@ -126,7 +126,7 @@ def test_iceberg_metastore_prunes_partitions_of_a_partitioned_table(tmp_path: Pa
     from pyiceberg.transforms import IdentityTransform
     from pyiceberg.types import LongType, NestedField, StringType
 
-    from floe_dagster.plugins.metastore import PartitionPredicate
+    from floe_dagster.plugins.table_model import PartitionPredicate
 
     catalog = sqlite_catalog(tmp_path)
     catalog.create_namespace(("raw",))

@@ -33,13 +33,8 @@ import yaml
 from pydantic import ValidationError
 
 from floe_dagster.catalogs.sql import SqlCatalogConfig, SqlCatalogPlugin
-from floe_dagster.computes.spark import (
-    PRESETS,
-    SparkComputePlugin,
-    SparkConfig,
-    attachment_items,
-    snapshot_select,
-)
+from floe_dagster.computes.spark import PRESETS, SparkComputePlugin, SparkConfig
+from floe_dagster.computes.spark_views import attachment_items, snapshot_select
 from floe_dagster.plugins import ConfigurationError, DbtProfileContext, NotSupportedError
 from tests.contract.contracts import ComputeContract
 from tests.helpers import REPO

@@ -21,13 +21,14 @@ import pytest
 
 from floe_dagster.core.errors import (
     AuthenticationError,
+    InvalidFieldError,
     NotFoundError,
     NotSupportedError,
     UnavailableError,
 )
 from floe_dagster.metastores.dataproc import DataprocMetastoreConnector
 from floe_dagster.plugins.factory import connect_metastore
-from floe_dagster.plugins.metastore import InvalidFieldError, TableFilter
+from floe_dagster.plugins.table_model import TableFilter
 from tests.contract.contracts import MetastoreContract
 from tests.fixtures.dataproc_api import LOCATION, PROJECT, SERVICE, FakeMetastoreApi
 from tests.fixtures.hive_metastore import SeededMetastore

@@ -23,10 +23,10 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from floe_dagster.core.errors import AuthenticationError, NotFoundError, UnavailableError
+from floe_dagster.core.errors import AuthenticationError, InvalidFieldError, NotFoundError, UnavailableError
 from floe_dagster.metastores.glue import GlueMetastoreConnector, GlueUnavailableError, normalize_location
 from floe_dagster.plugins.factory import connect_metastore
-from floe_dagster.plugins.metastore import InvalidFieldError, PartitionPredicate, TableFilter
+from floe_dagster.plugins.table_model import PartitionPredicate, TableFilter
 from floe_dagster.readers.duckdb_scan import relation_sql, required_extensions
 from tests.contract.contracts import MetastoreContract, unique
 from tests.fixtures.glue_seed import (

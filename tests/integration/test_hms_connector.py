@@ -23,12 +23,17 @@ from typing import Any
 import duckdb
 import pytest
 
-from floe_dagster.core.errors import ConfigurationError, NotFoundError, NotSupportedError, UnavailableError
+from floe_dagster.core.errors import (
+    ConfigurationError,
+    InvalidFieldError,
+    NotFoundError,
+    NotSupportedError,
+    UnavailableError,
+)
 from floe_dagster.metastores.hive import HiveMetastoreConnector, MetastoreUnavailableError, storage_format
 from floe_dagster.plugins.factory import connect_metastore, metastore_config
-from floe_dagster.plugins.metastore import (
+from floe_dagster.plugins.table_model import (
     Column,
-    InvalidFieldError,
     Partition,
     PartitionPredicate,
     StorageDescriptor,

@@ -38,7 +38,8 @@ from floe_dagster.metastores.conformance import (
 )
 from floe_dagster.metastores.iceberg import IcebergMetastoreConfig, IcebergMetastoreConnector
 from floe_dagster.plugins.factory import connect_metastore
-from floe_dagster.plugins.metastore import MetastoreConnector, Table
+from floe_dagster.plugins.metastore import MetastoreConnector
+from floe_dagster.plugins.table_model import Table
 from tests.fixtures.dataproc_api import LOCATION, PROJECT, SERVICE, FakeMetastoreApi
 from tests.fixtures.glue_seed import glue_connector, seed_glue
 from tests.fixtures.hive_metastore import SeededMetastore

@@ -26,7 +26,7 @@ from floe_dagster.ingest.table import ingest_table
 from floe_dagster.metastores.object_tables import SchemaMismatchError
 from floe_dagster.metastores.s3 import S3MetastoreConnector
 from floe_dagster.plugins.factory import connect_metastore
-from floe_dagster.plugins.metastore import TableFilter
+from floe_dagster.plugins.table_model import TableFilter
 from tests.fixtures.moto_server import MotoServer
 
 pytestmark = pytest.mark.server

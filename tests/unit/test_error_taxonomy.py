@@ -27,7 +27,7 @@ from floe_dagster.core.errors import (
     PartitionMetadataError,
 )
 from floe_dagster.manifest.errors import ManifestError
-from floe_dagster.plugins.metastore import Column, Partition, ScanDescription
+from floe_dagster.plugins.table_model import Column, Partition, ScanDescription
 from floe_dagster.readers.duckdb_scan import relation_sql
 
 # exceptions that never leave the function that raises them (control flow, a test harness)

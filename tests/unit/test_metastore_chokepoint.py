@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from floe_dagster.core.errors import ConfigurationError
+from floe_dagster.core.errors import ConfigurationError, InvalidFieldError
 from floe_dagster.manifest.errors import ManifestError
 from floe_dagster.manifest.loader import load_manifest
 from floe_dagster.manifest.schema import MetastoreEntry
@@ -29,7 +29,6 @@ from floe_dagster.plugins.factory import (
     infer_metastore_provider,
     load_time_config,
 )
-from floe_dagster.plugins.metastore import InvalidFieldError
 from floe_dagster.plugins.metastore_auth import (
     AwsCredentials,
     GoogleCredentials,

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from floe_dagster.core.errors import InvalidFieldError
 from floe_dagster.metastores.object_tables import (
     EXTENSIONS,
     S3Object,
@@ -18,7 +19,6 @@ from floe_dagster.metastores.object_tables import (
 )
 from floe_dagster.metastores.s3 import ordered_parallel, rebatch
 from floe_dagster.plugins.factory import metastore_config
-from floe_dagster.plugins.metastore import InvalidFieldError
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
