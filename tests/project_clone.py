@@ -23,6 +23,12 @@ def clone_project(destination: Path, parsed_from: Path | None = None) -> Path:
     return root
 
 
+# What a make running the tests (`make test`) passes to its children: a `make demo` started under it
+# would act as a sub-make ("make[1]: Entering directory ..."), which a user's shell never sees.
+MAKE_VARIABLES = ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")
+
+
 def clean_environment() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in PROJECT_VARIABLES and k != "PYTHONWARNINGS"}
-    return env
+    """The environment of a user's shell: no project variables, no warnings filter, no make of ours."""
+    dropped = {*PROJECT_VARIABLES, "PYTHONWARNINGS", *MAKE_VARIABLES}
+    return {k: v for k, v in os.environ.items() if k not in dropped}

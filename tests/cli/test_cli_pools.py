@@ -70,14 +70,16 @@ def test_pools_reports_a_missing_dagster_home_in_one_line(
 
 
 def overlapping_steps(home: Path, pool: str) -> bool:
-    """Two runs, started together, each with one step in ``pool`` that holds it for 2 s: did the
-    steps run at the same time?"""
+    """Two runs, the second started while the first one's step holds ``pool`` (each step holds it
+    for 2 s): did the steps run at the same time?"""
     spans: list[tuple[float, float]] = []
     errors: list[BaseException] = []
+    holding = threading.Event()
 
     @asset(pool=pool)
     def holds_the_pool() -> None:
         started = time.monotonic()
+        holding.set()
         time.sleep(2)
         spans.append((started, time.monotonic()))
 
@@ -89,8 +91,11 @@ def overlapping_steps(home: Path, pool: str) -> bool:
             errors.append(exc)
 
     threads = [threading.Thread(target=one_run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
+    threads[0].start()
+    # the second run starts once the first one's step holds the pool (two claims of one slot in
+    # the same instant race in the SQLite instance's concurrency table)
+    assert holding.wait(timeout=120), errors
+    threads[1].start()
     for thread in threads:
         thread.join(timeout=120)
     assert not errors, errors
