@@ -113,3 +113,38 @@ def run_floe(
         os.environ.clear()
         os.environ.update(saved_env)
     return subprocess.CompletedProcess(["floe", *args], code, stdout.getvalue(), stderr.getvalue())
+
+
+# A valid single-file manifest (no extends), for tests that load or break one.
+VALID = """\
+apiVersion: floe.dev/v1
+kind: Manifest
+metadata:
+  name: test-platform
+catalogs:
+  lakehouse:
+    type: sql
+    config:
+      uri: sqlite:///state/catalog.db
+      warehouse: state/warehouse
+computes:
+  approved: [duckdb]
+  default: duckdb
+  targets:
+    duckdb:
+      type: duckdb
+      config:
+        path: state/db.duckdb
+        threads: 2
+metastores:
+  lakehouse:
+    type: iceberg
+    config:
+      catalog: lakehouse
+transforms:
+  dbt_project: dbt
+  catalog: lakehouse
+  assignments:
+    - select: "tag:marts"
+      compute: duckdb
+"""

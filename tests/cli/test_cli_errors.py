@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.manifests import VALID
-from tests.helpers import VENV_BIN, run_floe
+from tests.helpers import VALID, VENV_BIN, run_floe
 
 FLOE = str(VENV_BIN / "floe")
 

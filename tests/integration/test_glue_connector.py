@@ -35,6 +35,7 @@ from tests.fixtures.glue_seed import (
     create_parquet_table,
     glue_connector,
     glue_options,
+    moto_glue_catalog_properties,
     seed_glue,
 )
 from tests.fixtures.lanes import AWS_LANE_ENV, real_aws_settings
@@ -363,16 +364,7 @@ def test_an_iceberg_commit_changes_the_version(seeded_glue: SeededGlue) -> None:
     server = seeded_glue.server
     catalog = GlueCatalog(
         "commit",
-        **{
-            "glue.endpoint": server.endpoint,
-            "glue.region": server.region,
-            "glue.access-key-id": server.access_key_id,
-            "glue.secret-access-key": server.secret_access_key,
-            "s3.endpoint": server.endpoint,
-            "s3.region": server.region,
-            "s3.access-key-id": server.access_key_id,
-            "s3.secret-access-key": server.secret_access_key,
-        },
+        **moto_glue_catalog_properties(server),
     )
     db = unique("glue_ice")
     catalog.create_namespace(db)

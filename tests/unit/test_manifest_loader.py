@@ -8,7 +8,7 @@ import pytest
 
 from floe_dagster.manifest import ManifestError, load_manifest
 from floe_dagster.manifest.loader import check_references
-from tests.fixtures.manifests import VALID
+from tests.helpers import VALID
 
 
 @pytest.fixture
