@@ -9,7 +9,7 @@ Opt-in per metastore (``config.ingest.enabled``). Each discovered table ``T`` of
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dagster import (
     AssetKey,
@@ -24,9 +24,12 @@ from dagster import (
 from floe_dagster.core.errors import ConfigurationError, FloeError
 from floe_dagster.dagster_stage.names import UNSCOPED, DefinitionNames
 from floe_dagster.dagster_stage.sources import SourceKeys, source_asset_key
-from floe_dagster.ingest.table import IngestReport, ingest_table
 from floe_dagster.metastores.s3 import S3MetastoreConnector
-from floe_dagster.writers.iceberg import MB
+
+if TYPE_CHECKING:
+    from floe_dagster.ingest.table import IngestReport
+
+MB = 1024 * 1024
 
 __all__ = ["ingest_asset_key", "ingest_assets", "ingest_catalog", "ingest_enabled", "materialize_result"]
 
@@ -124,6 +127,9 @@ def ingest_assets(
             discovered = connector.discover()
         except FloeError as exc:
             raise Failure(description=f"floe ingest: {connector.redact(str(exc))}") from exc
+        # lazy: the ingest pulls in pyarrow (about 0.6 s); a code location's load does not need it
+        from floe_dagster.ingest.table import ingest_table
+
         failed: dict[str, str] = {}
         for key in sorted(context.selected_asset_keys, key=lambda k: k.path):
             table = key.path[-1]

@@ -7,7 +7,6 @@ from typing import Any
 
 import yaml
 
-from floe_dagster.computes.duckdb_extensions import prepare_extension_directory
 from floe_dagster.manifest.loader import LoadedManifest
 from floe_dagster.plan.builders import build_compute
 from floe_dagster.plan.dbt_project import profiles_dir
@@ -62,4 +61,7 @@ def _prepare_offline_extensions(loaded: LoadedManifest) -> None:
         config = loaded.plugin_config("computes", compute_name)
         names.update(getattr(config, "extensions", []) or [])
     if names:
+        # lazy: duckdb (about 0.15 s to import) only when profiles are written, not at every load
+        from floe_dagster.computes.duckdb_extensions import prepare_extension_directory
+
         prepare_extension_directory(loaded.state_dir / "duckdb_extensions", sorted(names))

@@ -75,3 +75,37 @@ def test_run_process_exits_with_the_tail_of_a_failing_command(tmp_path: Path) ->
 
     assert "failed (exit 4)" in str(exc.value.code)
     assert "boom" in str(exc.value.code)
+
+
+def test_the_floor_loads_the_source_specs_floe_built_with_the_same_metadata(tmp_path: Path) -> None:
+    """load_scale.py's floor: floe's source specs, dumped from its repository and rebuilt in a
+    fresh process, must be the same specs (else the floor would measure other assets)."""
+    import dagster
+
+    spec = dagster.AssetSpec(
+        ["lake", "db", "t"],
+        description="db.t in metastore 'lake'",
+        group_name="lake",
+        kinds={"parquet"},
+        tags={"team": "a"},
+        metadata={
+            "floe/table": "db.t",
+            "floe/partition_count": 3,
+            "floe/location": dagster.MetadataValue.path("s3://b/db/t"),
+            "floe/last_ddl_time": dagster.MetadataValue.timestamp(1_700_000_000.5),
+            "dagster/column_schema": dagster.TableSchema(columns=[dagster.TableColumn("id", "bigint")]),
+        },
+    )
+
+    @dagster.multi_observable_source_asset(specs=[spec])
+    def observe(context):  # type: ignore[no-untyped-def]
+        return None
+
+    repository = dagster.Definitions(assets=[observe]).get_repository_def()
+    _common.dump_source_specs(repository, tmp_path / "specs.json")
+    [loaded] = _common.load_source_specs(str(tmp_path / "specs.json"))
+
+    [built] = observe.specs
+    for field in ("key", "description", "group_name", "tags", "kinds", "owners", "freshness_policy"):
+        assert getattr(loaded, field) == getattr(built, field), field
+    assert dict(loaded.metadata) == dict(built.metadata)
