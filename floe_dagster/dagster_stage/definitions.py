@@ -27,7 +27,12 @@ from floe_dagster.dagster_stage.resources import (
     MetastoreResource,
 )
 from floe_dagster.dagster_stage.sensors import observation_sensor
-from floe_dagster.dagster_stage.sources import TableRef, dbt_source_refs, observable_sources, source_tables
+from floe_dagster.dagster_stage.sources import (
+    TableRef,
+    dbt_source_refs,
+    observable_source_assets,
+    source_tables,
+)
 from floe_dagster.dagster_stage.translator import FloeSourceTranslator, check_distinct, translate_sources
 from floe_dagster.manifest.loader import DEFAULT_MANIFEST, LoadedManifest, load_manifest
 from floe_dagster.metastores.state import SourcesState, load_sources_state
@@ -117,17 +122,21 @@ def definitions_from_plan(
     }
     check_distinct(translated.values(), translator)
     sources = {
-        name: observable_sources(loaded, name, (), names=names, translated=translated[name])
+        name: observable_source_assets(loaded, name, translated[name], names)
         for name in loaded.manifest.metastores
     }
-    observed = [s for s in sources.values() if s is not None]
+    observed = [asset for assets in sources.values() for asset in assets]
     # A sensor for every metastore, also one with no table yet (nothing listed, no dbt source):
     # its ticks write the listing to the defs state, so the tables appear at the next load.
     sensors = [
         observation_sensor(
-            loaded, name, source.keys if source is not None else (), names, translated=translated[name]
+            loaded,
+            name,
+            [key for asset in assets for key in asset.keys],
+            names,
+            translated=translated[name],
         )
-        for name, source in sources.items()
+        for name, assets in sources.items()
     ]
     key_of_source = {
         unique_id: translated[ref.metastore].keys_by_table[(ref.namespace, ref.table)]

@@ -52,6 +52,7 @@ __all__ = [
     "SourceKeys",
     "TableRef",
     "dbt_source_refs",
+    "observable_source_assets",
     "observable_sources",
     "source_asset_key",
     "source_tables",
@@ -171,6 +172,7 @@ def observable_sources(
     names: DefinitionNames = UNSCOPED,
     translator: FloeSourceTranslator | None = None,
     translated: TranslatedSources | None = None,
+    op_name: str | None = None,
 ) -> AssetsDefinition | None:
     """One multi-asset whose single observation covers every table of ``metastore``.
 
@@ -191,7 +193,7 @@ def observable_sources(
     with calling_on_purpose(BetaWarning, "multi_observable_source_asset"):
         observable = multi_observable_source_asset(
             specs=list(specs.values()),
-            name=names.observe_op(metastore),
+            name=op_name or names.observe_op(metastore),
             can_subset=True,
             required_resource_keys={resource_key},
         )
@@ -211,6 +213,52 @@ def observable_sources(
 
     assets: AssetsDefinition = observe
     return assets
+
+
+def observable_source_assets(
+    loaded: LoadedManifest,
+    metastore: str,
+    translated: TranslatedSources,
+    names: DefinitionNames = UNSCOPED,
+) -> list[AssetsDefinition]:
+    """The observable source assets of ``metastore``: one multi-asset, or two when dbt models read
+    some of its tables and not all: the tables they read (op ``observe_<metastore>_dbt_sources``)
+    apart from the others (op ``observe_<metastore>``).
+
+    A job of the dbt models (``floe_main``) carries the tables they read as its inputs; Dagster
+    cuts a multi-asset that holds them into what the job reads and the rest, so with one
+    multi-asset of 10,000 tables every load copied all 10,000 specs twice for three tables
+    (benchmarks/load_scale.py). Observing, the two are one job (``floe_observe_sources``), one
+    sensor and the same data versions.
+    """
+    read = {key for key, table in translated.tables.items() if table.dbt_source is not None}
+    if not read or len(read) == len(translated.specs):
+        single = observable_sources(loaded, metastore, (), names=names, translated=translated)
+        return [single] if single is not None else []
+    parts = [
+        (
+            names.observe_op(metastore),
+            TranslatedSources(
+                metastore,
+                {k: v for k, v in translated.specs.items() if k not in read},
+                {k: v for k, v in translated.tables.items() if k not in read},
+            ),
+        ),
+        (
+            f"{names.observe_op(metastore)}_dbt_sources",
+            TranslatedSources(
+                metastore,
+                {k: v for k, v in translated.specs.items() if k in read},
+                {k: v for k, v in translated.tables.items() if k in read},
+            ),
+        ),
+    ]
+    return [
+        asset
+        for op_name, part in parts
+        if (asset := observable_sources(loaded, metastore, (), names=names, translated=part, op_name=op_name))
+        is not None
+    ]
 
 
 def observation_failure(metastore: str, exc: FloeError) -> Failure:
