@@ -56,7 +56,7 @@ def definitions(loaded: LoadedManifest) -> Definitions:
     return definitions_from_plan(compile_plan(loaded, dbt_manifest), dbt_manifest, state)
 
 
-def test_the_tables_dbt_reads_are_observed_apart_and_observing_is_still_one_job(loaded: LoadedManifest) -> None:
+def test_the_tables_dbt_reads_are_observed_apart_and_observing_is_one_job(loaded: LoadedManifest) -> None:
     defs = definitions(loaded)
     graph = defs.resolve_asset_graph()
     observable = {
