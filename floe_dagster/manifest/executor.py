@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from floe_dagster.plugins.base import located_error
 from floe_dagster.plugins.redaction import is_secret_key
 
 if TYPE_CHECKING:  # schema.py imports this module
@@ -60,9 +61,10 @@ class StrictModel(BaseModel):
 
 def _k8s_name(value: str, what: str, pattern: re.Pattern[str] = _SUBDOMAIN, limit: int = 253) -> str:
     if len(value) > limit or not pattern.match(value):
-        raise ValueError(
+        raise _error(
+            (),
             f"{what} '{value}' is not a valid Kubernetes name: lower-case letters, digits and '-'"
-            f" (at most {limit} characters), starting and ending with a letter or digit"
+            f" (at most {limit} characters), starting and ending with a letter or digit",
         )
     return value
 
@@ -82,8 +84,8 @@ class SecretKeyRef(StrictModel):
     @classmethod
     def _key_name(cls, value: str) -> str:
         if not _SECRET_KEY_NAME.match(value):
-            raise ValueError(
-                f"secret key '{value}' is not a valid key of a Kubernetes Secret ([-._a-zA-Z0-9]+)"
+            raise _error(
+                (), f"secret key '{value}' is not a valid key of a Kubernetes Secret ([-._a-zA-Z0-9]+)"
             )
         return value
 
@@ -186,10 +188,11 @@ class ExecutorConfig(StrictModel):
             _env_name(name)
             if is_secret_key(name):
                 # the value is not echoed: it may be the very secret
-                raise ValueError(
+                raise _error(
+                    (name,),
                     f"env '{name}' looks like a credential, and a value in the manifest is not secret:"
                     f" reference a Kubernetes Secret instead, e.g. secret_env: {{{name}: {{secret:"
-                    " <secret name>, key: <key>}}, or list the Secret under env_secrets"
+                    " <secret name>, key: <key>}}, or list the Secret under env_secrets",
                 )
         return value
 
@@ -197,33 +200,45 @@ class ExecutorConfig(StrictModel):
     def _fits_type(self) -> ExecutorConfig:
         given = [name for name in K8S_FIELDS if name in self.model_fields_set]
         if self.type != "k8s" and given:
-            these, them = ("this", "it") if len(given) == 1 else ("these", "them")
-            raise ValueError(
-                f"{', '.join(given)}: only the k8s executor reads {these};"
-                f" set type: k8s, or remove {them} for the {self.type} executor"
+            them = "it" if len(given) == 1 else "them"
+            raise _error(
+                (given[0],),
+                f"only the k8s executor reads {', '.join(given)};"
+                f" set type: k8s, or remove {them} for the {self.type} executor",
             )
         if self.type == "in_process" and self.max_concurrent is not None:
-            raise ValueError(
-                "max_concurrent: the in_process executor runs one step at a time; use type: multiprocess"
-                " (or k8s) to run steps in parallel, or remove max_concurrent"
+            raise _error(
+                ("max_concurrent",),
+                "the in_process executor runs one step at a time; use type: multiprocess"
+                " (or k8s) to run steps in parallel, or remove max_concurrent",
             )
         if self.type == "k8s" and not self.image:
-            raise ValueError(
+            raise _error(
+                ("type",),
                 "the k8s executor needs image: the user code image every step pod runs (the image of"
-                " your code location, e.g. image: registry.example.com/my-project:1.0.0)"
+                " your code location, e.g. image: registry.example.com/my-project:1.0.0)",
             )
         if self.kubeconfig_file is not None and self.load_incluster_config is not False:
-            raise ValueError(
+            raise _error(
+                ("kubeconfig_file",),
                 "kubeconfig_file is read only with load_incluster_config: false;"
-                " add it, or remove kubeconfig_file"
+                " add it, or remove kubeconfig_file",
             )
         return self
 
 
 def _env_name(name: str) -> str:
     if not _ENV_NAME.match(name):
-        raise ValueError(f"'{name}' is not a valid environment variable name ([-._a-zA-Z][-._a-zA-Z0-9]*)")
+        raise _error(
+            (name,), f"'{name}' is not a valid environment variable name ([-._a-zA-Z][-._a-zA-Z0-9]*)"
+        )
     return name
+
+
+def _error(loc: tuple[str | int, ...], message: str) -> Exception:
+    """A validation error at ``loc`` (relative to the field or model being validated), without
+    pydantic's "Value error," prefix and without the input (plugins/base.py ``located_error``)."""
+    return located_error("ExecutorConfig", loc, message)
 
 
 def executor_of(manifest: Manifest, environment: str) -> ExecutorConfig:
