@@ -19,6 +19,7 @@ before a step starts, whatever the executor: a DuckDB file keeps one writer in e
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -38,20 +39,32 @@ def manifest_executor(loaded: LoadedManifest) -> ExecutorConfig:
     return executor_of(loaded.manifest, loaded.environment)
 
 
+# one ExecutorDefinition per distinct config: Dagster merges the Definitions of several floe
+# components (one code location) only when their executors are the same object
+_CONFIGURED: dict[str, ExecutorDefinition] = {}
+
+
 def executor_definition(loaded: LoadedManifest) -> ExecutorDefinition:
     """The Definitions' executor: the one the manifest picks for the loaded environment."""
     config = manifest_executor(loaded)
     if config.type == "in_process":
         return in_process_executor
+    settings: dict[str, Any] = {}
     if config.type == "multiprocess":
-        settings: dict[str, Any] = {}
         if config.max_concurrent is not None:
             settings["max_concurrent"] = config.max_concurrent
-        return multiprocess_executor.configured(settings, name="multiprocess")
-    # lazy: dagster-k8s (and the kubernetes client) only where an environment runs steps in pods
-    from dagster_k8s import k8s_job_executor
+    else:
+        settings = k8s_executor_config(config, loaded.environment)
+    key = json.dumps([config.type, settings], sort_keys=True)
+    if key not in _CONFIGURED:
+        if config.type == "multiprocess":
+            _CONFIGURED[key] = multiprocess_executor.configured(settings, name="multiprocess")
+        else:
+            # lazy: dagster-k8s (and the kubernetes client) only where an environment runs pods
+            from dagster_k8s import k8s_job_executor
 
-    return k8s_job_executor.configured(k8s_executor_config(config, loaded.environment), name="k8s")
+            _CONFIGURED[key] = k8s_job_executor.configured(settings, name="k8s")
+    return _CONFIGURED[key]
 
 
 def k8s_executor_config(config: ExecutorConfig, environment: str) -> dict[str, Any]:

@@ -162,3 +162,17 @@ def test_floe_run_refuses_the_k8s_executor_with_the_way_out(workdir: Path) -> No
         " machine: pick an environment whose executor is in_process or multiprocess"
         " (FLOE_ENV=<environment> or --env), or launch the job from that deployment"
     )
+
+
+def test_one_executor_config_is_one_definition_so_two_platforms_merge(workdir: Path) -> None:
+    """Dagster merges Definitions (two floe components in one code location) only when their
+    executors are the same object."""
+    from dagster import Definitions
+
+    path = write(workdir, K8S)
+    for environment in ("dev", "prod"):
+        first = executor_definition(load_manifest(path, environment=environment))
+        second = executor_definition(load_manifest(path, environment=environment))
+        assert first is second
+        merged = Definitions.merge(Definitions(executor=first), Definitions(executor=second))
+        assert merged.executor is first
