@@ -109,10 +109,8 @@ def run_main_job(
         observe_run_id = observed.run_id
     groups = ", ".join(loaded.manifest.computes.approved)
     executor = manifest_executor(loaded).type
-    say(
-        f"materialising every asset (job {MAIN_JOB}, {executor} executor):"
-        f" one dbt build per compute group ({groups})"
-    )
+    how = "" if executor == "in_process" else f", {executor} executor"
+    say(f"materialising every asset (job {MAIN_JOB}{how}): one dbt build per compute group ({groups})")
     if executor == "in_process":
         result = defs.resolve_job_def(MAIN_JOB).execute_in_process(
             instance=instance, raise_on_error=False, run_config=CONSOLE_INFO
