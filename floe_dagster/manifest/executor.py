@@ -19,7 +19,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, GetJsonSchemaHandler, field_validator, model_validator
+from pydantic.json_schema import JsonSchemaValue
 
 from floe_dagster.plugins.base import located_error
 from floe_dagster.plugins.redaction import is_secret_key
@@ -152,6 +153,15 @@ class ExecutorConfig(StrictModel):
     kubeconfig_file: str | None = Field(
         None, description="k8s: path of a kubeconfig file (with load_incluster_config: false)."
     )
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        # editors accept the shorthand too (`executor: multiprocess`): a string must be one of the
+        # types (``pattern`` applies to strings only), a mapping has the properties below
+        schema = handler(core_schema)
+        schema["type"] = ["object", "string"]
+        schema["pattern"] = f"^({'|'.join(EXECUTOR_TYPES)})$"
+        return schema
 
     @model_validator(mode="before")
     @classmethod

@@ -176,3 +176,22 @@ def test_one_executor_config_is_one_definition_so_two_platforms_merge(workdir: P
         assert first is second
         merged = Definitions.merge(Definitions(executor=first), Definitions(executor=second))
         assert merged.executor is first
+
+
+def test_the_editors_schema_takes_both_spellings_and_refuses_a_wrong_one() -> None:
+    """manifests/manifest.schema.json (what an editor checks with): `executor: multiprocess` and the
+    mapping are both valid; an unknown type or key is not."""
+    import jsonschema
+
+    from floe_dagster.manifest.schema import manifest_json_schema
+
+    validator = jsonschema.Draft202012Validator(manifest_json_schema())
+    base = {"apiVersion": "floe.dev/v1", "kind": "Manifest", "metadata": {"name": "t"}}
+    good = [
+        {"executor": "multiprocess"},
+        {"environments": {"prod": {"executor": {"type": "k8s", "image": "x/y:1", "namespace": "data"}}}},
+    ]
+    for extra in good:
+        assert list(validator.iter_errors({**base, **extra})) == [], extra
+    for extra in ({"executor": "k8ss"}, {"executor": {"type": "k8s", "imagee": "x/y:1"}}):
+        assert list(validator.iter_errors({**base, **extra})), extra
