@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
+from dagster import AssetSelection, Definitions, define_asset_job
 
 from floe_dagster.dagster_stage.automation import condition_for
 from floe_dagster.dagster_stage.dbt_assets import ExecuteHook, SpecHook, dbt_asset_groups
+from floe_dagster.dagster_stage.executors import executor_definition
 from floe_dagster.dagster_stage.freshness import (
     source_freshness_checks,
     transform_policies,
@@ -196,9 +197,9 @@ def definitions_from_plan(
         resources=build_resources(loaded, names),
         jobs=[*jobs, health.job],
         sensors=[*sensors, *freshness_sensors],
-        # dbt already runs in its own process; a process per step only adds start-up time and
-        # lets two steps fight over one DuckDB file.
-        executor=in_process_executor,
+        # the manifest's choice for this environment (in_process by default: dbt already runs in
+        # its own process, a process per step only adds start-up time); dagster_stage/executors.py
+        executor=executor_definition(loaded),
     )
 
 

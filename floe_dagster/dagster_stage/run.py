@@ -8,13 +8,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from dagster import DagsterError, DagsterInstance, Definitions
+from dagster import (
+    DagsterError,
+    DagsterInstance,
+    Definitions,
+    JobDefinition,
+    build_reconstructable_job,
+    execute_job,
+)
 
 from floe_dagster.core.errors import ConfigurationError
 from floe_dagster.dagster_stage.dbt_assets import pool_name
 from floe_dagster.dagster_stage.definitions import MAIN_JOB, OBSERVE_JOB, build_definitions
-from floe_dagster.manifest.loader import LoadedManifest
+from floe_dagster.dagster_stage.executors import manifest_executor
+from floe_dagster.manifest.loader import ENVIRONMENT_ENV, LoadedManifest
 from floe_dagster.plan.builders import build_compute
+from floe_dagster.transforms.dbt_in_process import environment
 
 logger = logging.getLogger("floe_dagster")
 
@@ -99,14 +108,44 @@ def run_main_job(
         )
         observe_run_id = observed.run_id
     groups = ", ".join(loaded.manifest.computes.approved)
-    say(f"materialising every asset (job {MAIN_JOB}): one dbt build per compute group ({groups})")
-    result = defs.resolve_job_def(MAIN_JOB).execute_in_process(
-        instance=instance, raise_on_error=False, run_config=CONSOLE_INFO
+    executor = manifest_executor(loaded).type
+    how = "" if executor == "in_process" else f", {executor} executor"
+    say(f"materialising every asset (job {MAIN_JOB}{how}): one dbt build per compute group ({groups})")
+    if executor == "in_process":
+        result = defs.resolve_job_def(MAIN_JOB).execute_in_process(
+            instance=instance, raise_on_error=False, run_config=CONSOLE_INFO
+        )
+        materialized = sorted(
+            "/".join(e.asset_key.path) for e in result.get_asset_materialization_events() if e.asset_key
+        )
+        return RunSummary(observe_run_id, result.run_id, result.success, materialized)
+    if executor == "k8s":
+        raise ConfigurationError(
+            f"environment '{loaded.environment}' runs its steps as Kubernetes Jobs (executor: k8s), which"
+            " a Dagster deployment on Kubernetes launches (docs/deploy.md); `floe run` runs on this"
+            " machine: pick an environment whose executor is in_process or multiprocess"
+            f" ({ENVIRONMENT_ENV}=<environment> or --env), or launch the job from that deployment",
+            provider="dagster",
+            operation="executor",
+        )
+    # a process per step: each one rebuilds the job from the manifest (main_job_of below)
+    job = build_reconstructable_job(
+        __name__,
+        main_job_of.__name__,
+        reconstructable_kwargs={"manifest_path": str(loaded.path), "environment_name": loaded.environment},
     )
-    materialized = sorted(
-        "/".join(e.asset_key.path) for e in result.get_asset_materialization_events() if e.asset_key
-    )
-    return RunSummary(observe_run_id, result.run_id, result.success, materialized)
+    with execute_job(job, instance=instance, raise_on_error=False, run_config=CONSOLE_INFO) as executed:
+        materialized = sorted(
+            "/".join(e.asset_key.path) for e in executed.get_asset_materialization_events() if e.asset_key
+        )
+        return RunSummary(observe_run_id, executed.run_id, executed.success, materialized)
+
+
+def main_job_of(manifest_path: str, environment_name: str) -> JobDefinition:
+    """The main job of a manifest in one environment, rebuilt in every process of a run whose
+    executor starts a process per step (``build_reconstructable_job``)."""
+    with environment({ENVIRONMENT_ENV: environment_name}):
+        return build_definitions(manifest_path).resolve_job_def(MAIN_JOB)
 
 
 def dagster_home() -> Path | None:

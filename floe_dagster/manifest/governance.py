@@ -37,6 +37,7 @@ REPLACED: tuple[NodePath, ...] = (
     ("computes", "approved"),
     ("computes", "default"),
     ("extends",),
+    ("executor",),
 )
 
 

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from floe_dagster.core.durations import check_window, parse_duration
 from floe_dagster.core.errors import FloeError
+from floe_dagster.manifest.executor import ExecutorConfig
 from floe_dagster.plugins.factory import infer_metastore_provider
 from floe_dagster.plugins.redaction import masked
 
@@ -260,6 +261,11 @@ class EnvironmentOverrides(StrictModel):
     catalogs: dict[str, CatalogOverride] = Field(
         default_factory=dict, examples=[{"lakehouse": {"config": {"warehouse": "s3://bucket/warehouse"}}}]
     )
+    executor: ExecutorConfig | None = Field(
+        None,
+        description="How this environment runs its steps: in_process, multiprocess or k8s.",
+        examples=[{"type": "k8s", "image": "registry.example.com/lakehouse:1.0.0", "namespace": "data"}],
+    )
 
 
 _CATALOGS_EXAMPLE = {"lakehouse": {"type": "sql", "config": {"uri": "sqlite:///.floe/catalog.db"}}}
@@ -284,6 +290,14 @@ class Manifest(StrictModel):
         default_factory=dict,
         description="Per-environment config overrides; FLOE_ENV selects one (default dev).",
         examples=[_ENVIRONMENTS_EXAMPLE],
+    )
+    executor: ExecutorConfig | None = Field(
+        None,
+        description=(
+            "How the jobs run their steps in every environment that sets none (default in_process):"
+            " in_process, multiprocess or k8s."
+        ),
+        examples=["multiprocess"],
     )
     state_dir: str = Field(
         ".floe",
@@ -330,6 +344,7 @@ class ManifestLayer(StrictModel):
     environments: dict[str, EnvironmentOverrides] = Field(
         default_factory=dict, examples=[_ENVIRONMENTS_EXAMPLE]
     )
+    executor: ExecutorConfig | None = Field(None, examples=["multiprocess"])
     state_dir: str | None = Field(None, examples=[".floe"])
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
