@@ -155,6 +155,9 @@ class _WireProtocolCompute(ComputePlugin):
     def get_required_dbt_packages(self) -> list[str]:
         return [self.package]
 
+    def required_drivers(self, config: PluginConfig | None = None) -> dict[str, str]:
+        return {"psycopg2": "psycopg2-binary"}  # validate_connection's driver (psycopg2 or -binary)
+
     def get_resource_requirements(self, workload_size: str) -> ResourceSpec:
         return pick_preset(PRESETS, workload_size, self.type_name)
 
