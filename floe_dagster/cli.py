@@ -24,7 +24,8 @@ from floe_dagster.plan.builders import build_catalog, check_dbt_packages
 from floe_dagster.plan.compile import compile_plan
 from floe_dagster.plan.model import Plan
 from floe_dagster.plan.render import model_edges, render_plan
-from floe_dagster.plugins.registry import KINDS, available_types
+from floe_dagster.plugins.registry import KINDS, available_types, get_plugin_class
+from floe_dagster.plugins.unsupported import UNSUPPORTED_COMPUTES
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -455,6 +456,16 @@ def dev_command(home: os.PathLike[str] | str, manifest: os.PathLike[str] | str) 
 def cmd_plugins(args: argparse.Namespace) -> int:
     for kind in KINDS:
         print(f"{kind}: {', '.join(available_types(kind))}")
+    # what each compute can do here (its support note), and the engines that are not supported
+    for name in available_types("computes"):
+        try:
+            note = getattr(get_plugin_class("computes", name), "support_note", "")
+        except FloeError as exc:
+            note = f"cannot be loaded: {exc}"
+        if note:
+            print(f"  {name}: {note}")
+    for name, reason in sorted(UNSUPPORTED_COMPUTES.items()):
+        print(f"  {name}: not supported: {reason}")
     return EXIT_OK
 
 

@@ -16,6 +16,7 @@ pytest_plugins = [
     "tests.fixtures.hive_metastore",
     "tests.fixtures.iceberg_rest_server",
     "tests.fixtures.moto_server",
+    "tests.fixtures.mariadb",
 ]
 
 

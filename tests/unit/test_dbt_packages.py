@@ -36,7 +36,10 @@ def declaring(*requirements: str) -> ComputePlugin:
 
 # Computes whose adapter cannot install beside this project's pins (see docs/engines.md): the
 # check must report them, not pass.
-NOT_INSTALLABLE_HERE: set[str] = set()
+NOT_INSTALLABLE_HERE = {
+    "tidb",  # dbt-tidb needs dbt-core<1.7
+    "oceanbase",  # dbt-oceanbase pins mysql-connector-python<8.1, dbt-starrocks (dev) needs >=8.1
+}
 
 
 @pytest.mark.parametrize("type_name", available_types("computes"))
