@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.fixtures.iceberg_rest_server",
     "tests.fixtures.moto_server",
     "tests.fixtures.mariadb",
+    "tests.fixtures.clickhouse",
 ]
 
 
