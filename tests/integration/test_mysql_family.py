@@ -213,3 +213,18 @@ def test_dbt_starrocks_cannot_build_on_mariadb(mariadb_server: MariaDBServer, tm
     result = dbt_build(tmp_path / "project", plugin.dbt_env(config, "mfam"))
     assert result.returncode != 0
     assert "default_catalog" in result.stdout or "syntax" in result.stdout
+
+
+def test_floe_plugins_says_what_each_engine_can_do_and_what_is_not_supported(tmp_path: Path) -> None:
+    from tests.helpers import run_floe
+
+    result = run_floe(["plugins"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    computes = next(line for line in lines if line.startswith("computes: ")).split(": ", 1)[1].split(", ")
+    assert {"doris", "starrocks", "tidb", "oceanbase"} <= set(computes)
+    assert not {"druid", "dameng", "gbase8s", "tdsql"} & set(computes)  # no plugin claims them
+    notes = {line.split(":", 1)[0].strip(): line.split(":", 1)[1] for line in lines if line.startswith("  ")}
+    assert "dbt-core<1.7" in notes["tidb"]
+    for name in ("druid", "dameng", "gbase8s", "tdsql"):
+        assert notes[name].strip().startswith("not supported:")
