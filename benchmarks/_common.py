@@ -256,6 +256,20 @@ class Stopwatch:
 # --- floe_dagster internals (modules may move while the package is layered: fix them here) ----
 
 
+def compute_health_check(loaded: Any, name: str) -> Any:
+    """One compute's row of `floe health`: the call ``cmd_health`` makes (package check, span,
+    ``validate_connection``); returns the ``ConnectionResult``."""
+    from floe_dagster.dagster_stage.resources import ComputeResource
+
+    return ComputeResource.for_manifest(loaded, name).validate()
+
+
+def load_manifest(path: Path, environment: str | None = None) -> Any:
+    from floe_dagster.manifest.loader import load_manifest as load
+
+    return load(path, environment=environment)
+
+
 def copy_demo_project(destination: Path) -> Path:
     from tests.helpers import copy_demo_project as copy
 

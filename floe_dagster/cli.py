@@ -20,11 +20,12 @@ from floe_dagster.manifest.loader import DEFAULT_MANIFEST, LoadedManifest
 from floe_dagster.manifest.schema import manifest_json_schema
 from floe_dagster.plan import load_manifest
 from floe_dagster.plan.artifact import write_plan
-from floe_dagster.plan.builders import build_catalog
+from floe_dagster.plan.builders import build_catalog, check_dbt_packages
 from floe_dagster.plan.compile import compile_plan
 from floe_dagster.plan.model import Plan
 from floe_dagster.plan.render import model_edges, render_plan
-from floe_dagster.plugins.registry import KINDS, available_types
+from floe_dagster.plugins.registry import KINDS, available_types, get_plugin_class
+from floe_dagster.plugins.unsupported import UNSUPPORTED_COMPUTES
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -137,8 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Everything `floe plan` checks: the manifest, then the plan over the parsed dbt project
-    (selectors, meta.floe.compute, environment parity)."""
-    loaded, plan = planned(args.manifest, args.env)
+    (selectors, meta.floe.compute, environment parity), and that every approved compute's dbt
+    adapter and driver are installed."""
+    loaded, plan = planned(args.manifest, args.env, check_packages=True)
     m = loaded.manifest
     print(
         f"{loaded.source_map.file}: ok ({m.metadata.name}: {len(m.catalogs)} catalog(s),"
@@ -148,13 +150,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def planned(manifest: str, environment: str | None) -> tuple[LoadedManifest, Plan]:
+def planned(
+    manifest: str, environment: str | None, check_packages: bool = False
+) -> tuple[LoadedManifest, Plan]:
     # lazy: dbt plumbing (subprocess, orjson) only for the commands that read the dbt project
     from floe_dagster.transforms.dbt_manifest import prepare_dbt_manifest
 
     # Manifest problems (unapproved rules included) are reported before dbt parses anything,
     # so a manifest that fails to load writes nothing.
     loaded = load_manifest(manifest, environment=environment)
+    if check_packages:  # before dbt parses with an adapter that may be the missing one
+        check_dbt_packages(loaded)
     return loaded, compile_plan(loaded, prepare_dbt_manifest(loaded))
 
 
@@ -450,6 +456,16 @@ def dev_command(home: os.PathLike[str] | str, manifest: os.PathLike[str] | str) 
 def cmd_plugins(args: argparse.Namespace) -> int:
     for kind in KINDS:
         print(f"{kind}: {', '.join(available_types(kind))}")
+    # what each compute can do here (its support note), and the engines that are not supported
+    for name in available_types("computes"):
+        try:
+            note = getattr(get_plugin_class("computes", name), "support_note", "")
+        except FloeError as exc:
+            note = f"cannot be loaded: {exc}"
+        if note:
+            print(f"  {name}: {note}")
+    for name, reason in sorted(UNSUPPORTED_COMPUTES.items()):
+        print(f"  {name}: not supported: {reason}")
     return EXIT_OK
 
 

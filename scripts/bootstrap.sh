@@ -53,6 +53,47 @@ ensure_jdk() {
 }
 ensure_jdk
 
+# MariaDB (Debian's mariadb-server) for the MySQL-protocol computes' tests (tests/fixtures/mariadb.py
+# starts its own mariadbd on loopback; under CI=true they fail, not skip, without it). Installed only
+# when missing and only as root with apt-get, like PostgreSQL; the packaged service is not used.
+ensure_mariadb() {
+  if [ -x /usr/sbin/mariadbd ] && command -v mariadb-install-db >/dev/null 2>&1; then
+    return 0
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: mariadbd not found; installing mariadb-server with apt-get" >&2
+    if DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mariadb-server >&2; then
+      return 0
+    fi
+    echo "bootstrap: could not install mariadb-server; the MySQL-protocol compute tests will not run" >&2
+  else
+    echo "bootstrap: mariadbd not found; the MySQL-protocol compute tests need it" \
+      "(apt-get install mariadb-server as root)" >&2
+  fi
+}
+ensure_mariadb
+
+# Debian's clickhouse-server (18.16, the only ClickHouse server on the reachable registries) for
+# tests/fixtures/clickhouse.py, which records what the ClickHouse compute can and cannot do on it.
+ensure_clickhouse() {
+  if [ -x /usr/sbin/clickhouse-server ]; then
+    return 0
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: clickhouse-server not found; installing it with apt-get" >&2
+    if DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends clickhouse-server >&2; then
+      return 0
+    fi
+    echo "bootstrap: could not install clickhouse-server; the ClickHouse server tests will not run" >&2
+  else
+    echo "bootstrap: clickhouse-server not found; the ClickHouse server tests need it" \
+      "(apt-get install clickhouse-server as root)" >&2
+  fi
+}
+ensure_clickhouse
+
 if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && [ -x .venv/bin/dagster ]; then
   exit 0
 fi

@@ -17,6 +17,8 @@ pytest_plugins = [
     "tests.fixtures.iceberg_rest_server",
     "tests.fixtures.moto_server",
     "tests.fixtures.kube_api",
+    "tests.fixtures.mariadb",
+    "tests.fixtures.clickhouse",
 ]
 
 

@@ -102,6 +102,12 @@ class WarehouseCompute(ComputePlugin):
     def get_required_dbt_packages(self) -> list[str]:
         return [self.package]
 
+    def required_drivers(self, config: PluginConfig | None = None) -> dict[str, str]:
+        if isinstance(config, self.config_model):
+            module, package = self.driver(config)
+            return {module: package}
+        return {self.driver_module: self.driver_package}
+
     def get_resource_requirements(self, workload_size: str) -> ResourceSpec:
         return pick_preset(REMOTE_ENGINE_PRESETS, workload_size, self.type_name)
 

@@ -19,9 +19,9 @@ and per method:
 Secrets (``keyfile_json``, ``token``, ``refresh_token``, ``client_secret``) reach dbt only as
 ``FLOE_SECRET_<COMPUTE>_<FIELD>`` environment variables.
 
-Package choice: dbt-bigquery 1.11.x works with dbt-core 1.11; it is not installed by floe's
-``dev`` extra because it pulls a large tree (Vertex AI, Dataproc, pandas-gbq, notebooks) and
-lowers tenacity; the tests check profiles against its documented keys.
+Package choice: dbt-bigquery 1.11.x works with dbt-core 1.11 and is in floe's ``dev`` extra (a
+large tree: Vertex AI, Dataproc, pandas-gbq); the tests parse generated profiles with its own
+``BigQueryCredentials``.
 
 ``validate_connection`` builds the credentials as dbt-bigquery does and runs ``SELECT 1`` as a
 query job through ``google-cloud-bigquery``, with ``connect_timeout`` as the deadline of the

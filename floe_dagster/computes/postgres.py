@@ -32,9 +32,18 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from floe_dagster.plugins.base import PluginConfig
+from floe_dagster.computes.redshift_iam import (
+    IAM_METHODS,
+    RedshiftIamFields,
+    RedshiftMethod,
+    iam_dbt_env,
+    iam_problems,
+    iam_profile_keys,
+    temporary_login,
+)
+from floe_dagster.plugins.base import PluginConfig, located_error
 from floe_dagster.plugins.catalog import CatalogPlugin
 from floe_dagster.plugins.compute import (
     REMOTE_ENGINE_PRESETS,
@@ -85,18 +94,33 @@ class PostgresConfig(_WireProtocolConfig):
     application_name: str | None = Field(None, description="Shown in pg_stat_activity (dbt's default: dbt).")
 
 
-class RedshiftConfig(_WireProtocolConfig):
-    method: Literal["database"] = Field(
-        "database", description="dbt-redshift auth method; only user/password ('database') is supported."
+class RedshiftConfig(RedshiftIamFields, _WireProtocolConfig):
+    method: RedshiftMethod = Field(
+        "database",
+        description=(
+            "dbt-redshift auth method: database (user/password), iam (temporary credentials for"
+            " user from the Redshift API) or iam_role (the cluster's IAM role); see computes/redshift_iam.py."
+        ),
     )
     port: int = Field(5439, ge=1, le=65535)
-    password: SecretStr = Field(description="Password (use ${env:NAME}).")
+    password: SecretStr | None = Field(None, description="Password of method database (use ${env:NAME}).")
     sslmode: SslMode | None = Field("prefer", description="dbt-redshift sslmode (its default: prefer).")
     role: str | None = Field(None, description="`SET ROLE` after connecting.")
     autocommit: bool = Field(True, description="dbt-redshift's default: true.")
     ra3_node: bool = Field(False, description="Allow cross-database sources (RA3 nodes).")
     region: str | None = Field(None, description="AWS region of the cluster.")
     query_group: str | None = Field(None, description="WLM query group set on every connection.")
+
+    @model_validator(mode="after")
+    def _credentials_of_the_method(self) -> RedshiftConfig:
+        if self.method == "database" and self.password is None:
+            raise located_error(
+                type(self).__name__, ("password",), "method database needs a password", "missing"
+            )
+        problem = iam_problems(self, self.method)
+        if problem is not None:
+            raise problem
+        return self
 
     @field_validator("timeout_seconds")
     @classmethod
@@ -120,6 +144,8 @@ def dbt_env(config: PluginConfig, compute_name: str) -> dict[str, str]:
         env[secret_env_name(compute_name)] = config.password.get_secret_value()
     if isinstance(config, PostgresConfig) and config.timeout_seconds:
         env["PGOPTIONS"] = statement_timeout_option(config.timeout_seconds)
+    if isinstance(config, RedshiftConfig):  # IAM: the secret key, or AWS_* keys (no role assumed here)
+        env.update(iam_dbt_env(config, compute_name, assume_role=False))
     return env
 
 
@@ -155,6 +181,9 @@ class _WireProtocolCompute(ComputePlugin):
     def get_required_dbt_packages(self) -> list[str]:
         return [self.package]
 
+    def required_drivers(self, config: PluginConfig | None = None) -> dict[str, str]:
+        return {"psycopg2": "psycopg2-binary"}  # validate_connection's driver (psycopg2 or -binary)
+
     def get_resource_requirements(self, workload_size: str) -> ResourceSpec:
         return pick_preset(PRESETS, workload_size, self.type_name)
 
@@ -175,6 +204,8 @@ class _WireProtocolCompute(ComputePlugin):
         }
         if config.password is not None:
             kwargs["password"] = config.password.get_secret_value()
+        if isinstance(config, RedshiftConfig) and config.method in IAM_METHODS:
+            kwargs["user"], kwargs["password"] = temporary_login(config)  # through the AWS chokepoint
         if config.sslmode:
             kwargs["sslmode"] = config.sslmode
         return kwargs
@@ -203,8 +234,11 @@ class _WireProtocolCompute(ComputePlugin):
 def _safe_detail(exc: Exception, config: PostgresConfig | RedshiftConfig) -> str:
     """The driver's message on one line, with the password masked should a driver ever echo it."""
     detail = " ".join(str(exc).split()) or type(exc).__name__
-    if config.password is not None:
-        secret = config.password.get_secret_value()
+    secrets = [config.password]
+    if isinstance(config, RedshiftConfig):
+        secrets += [config.secret_access_key, config.session_token]
+    for value in secrets:
+        secret = value.get_secret_value() if value is not None else ""
         if secret:
             detail = detail.replace(secret, "**********")
     if "timeout expired" in detail:
@@ -265,4 +299,14 @@ class RedshiftComputePlugin(_WireProtocolCompute):
             "query_group": config.query_group,
         }
         output.update({key: value for key, value in optional.items() if value is not None})
+        if config.method in IAM_METHODS:
+            output.pop("password")
+            output.update(iam_profile_keys(config, context.compute_name))
         return output
+
+    def prepare_dbt_run(self, config: PluginConfig, context: DbtProfileContext) -> dict[str, str]:
+        """IAM with ``role_arn``: the role's temporary keys, assumed now, for this dbt process only."""
+        assert isinstance(config, RedshiftConfig)
+        if config.role_arn is None or config.method not in IAM_METHODS:
+            return {}
+        return iam_dbt_env(config, context.compute_name, assume_role=True)

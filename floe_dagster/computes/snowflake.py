@@ -201,6 +201,8 @@ class SnowflakeComputePlugin(WarehouseCompute):
             "warehouse": config.warehouse,
             "login_timeout": config.connect_timeout,
             "network_timeout": config.connect_timeout,
+            # connector 4.x: without it a TLS handshake that never completes waits about 60 s
+            "socket_timeout": config.connect_timeout,
             "application": "floe-validate",
             "client_session_keep_alive": False,
         }

@@ -38,6 +38,7 @@ from floe_dagster.dagster_stage.translator import FloeSourceTranslator, check_di
 from floe_dagster.manifest.loader import DEFAULT_MANIFEST, LoadedManifest, load_manifest
 from floe_dagster.metastores.state import SourcesState, load_sources_state
 from floe_dagster.plan.artifact import check_plan_environment, current_plan, read_plan
+from floe_dagster.plan.builders import check_dbt_packages
 from floe_dagster.plan.compile import compile_plan
 from floe_dagster.plan.dbt_project import profiles_dir
 from floe_dagster.plan.model import Plan
@@ -65,6 +66,7 @@ def build_definitions(
     """
     if compiled_plan is None:
         loaded = load_manifest(manifest_path, check_assignments=False)
+        check_dbt_packages(loaded)  # a missing dbt adapter: a clear load error, before dbt parses
         dbt_manifest = prepare_dbt_manifest(loaded)
         plan = compile_plan(loaded, dbt_manifest)
     else:
@@ -104,6 +106,7 @@ def definitions_from_plan(
     ``FloeSourceTranslator()``; dagster_stage/translator.py).
     """
     loaded = plan.loaded_manifest()
+    check_dbt_packages(loaded)  # every approved compute's dbt adapter and driver are installed
     source_refs = dbt_source_refs(loaded, dbt_manifest)
     refs_by_metastore: dict[str, list[TableRef]] = defaultdict(list)
     dbt_sources: dict[str, dict[tuple[str, str], Mapping[str, Any]]] = defaultdict(dict)

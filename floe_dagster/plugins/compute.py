@@ -87,6 +87,12 @@ class ComputePlugin(Plugin, abc.ABC):
     @abc.abstractmethod
     def get_required_dbt_packages(self) -> list[str]: ...
 
+    def required_drivers(self, config: PluginConfig | None = None) -> dict[str, str]:
+        """The Python drivers ``validate_connection`` imports (for ``config``, or by default when
+        None): import module -> pip requirement. Checked with the dbt packages before a run or a
+        connection check (plugins/dbt_packages.py). Default: none besides the dbt adapter's."""
+        return {}
+
     @abc.abstractmethod
     def validate_connection(self, config: PluginConfig) -> ConnectionResult: ...
 

@@ -9,6 +9,7 @@ from typing import Literal
 
 from floe_dagster.core.errors import PluginApiVersionError, PluginNotFoundError
 from floe_dagster.plugins.base import PLUGIN_API_VERSION, Plugin
+from floe_dagster.plugins.unsupported import UNSUPPORTED_COMPUTES
 
 __all__ = [
     "KINDS",
@@ -39,6 +40,12 @@ def available_types(kind: PluginKind) -> list[str]:
 @cache
 def get_plugin_class(kind: PluginKind, type_name: str) -> type[Plugin]:
     eps = installed_plugins(kind)
+    if type_name not in eps and kind == "computes" and type_name in UNSUPPORTED_COMPUTES:
+        raise PluginNotFoundError(
+            f"compute type '{type_name}' is not supported: {UNSUPPORTED_COMPUTES[type_name]}",
+            provider=type_name,
+            operation="load_plugin",
+        )
     if type_name not in eps:
         choices = ", ".join(available_types(kind)) or "none installed"
         close = difflib.get_close_matches(type_name, available_types(kind), n=1)

@@ -21,6 +21,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from floe_dagster.core.errors import new_correlation_id
 from floe_dagster.plugins.compute import ConnectionResult
+from floe_dagster.plugins.dbt_packages import describe_missing, missing_packages
 
 __all__ = [
     "configure_from_environment",
@@ -108,7 +109,13 @@ def validate_compute(plugin: Any, config: Any, compute: str) -> Any:
     started = time.perf_counter()
     with operation_span("compute", compute, plugin.type_name, "validate_connection") as span:
         try:
-            result = plugin.validate_connection(config)
+            missing = missing_packages(plugin, config)
+            if missing:  # no run could start either: say what to install, do not connect
+                elapsed = round((time.perf_counter() - started) * 1000, 1)
+                result = ConnectionResult("failed", elapsed, describe_missing(missing))
+                span.set_attribute("floe.error", "MissingDbtPackageError")
+            else:
+                result = plugin.validate_connection(config)
         except Exception as exc:
             elapsed = round((time.perf_counter() - started) * 1000, 1)
             detail = getattr(exc, "message", None) or str(exc) or type(exc).__name__

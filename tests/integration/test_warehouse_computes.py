@@ -2,12 +2,9 @@
 
 No server of these engines runs on this machine. What is tested here without one:
 
-- profiles: dbt-trino, dbt-databricks and dbt-clickhouse are installed (``dev`` extra), so their
-  own credentials classes parse the generated output after dbt's ``ProfileRenderer`` rendered
-  the ``env_var`` references; dbt-snowflake and dbt-bigquery are not installable beside this
-  project's pins (see their modules), so their outputs are checked against the adapters'
-  documented keys (the credentials fields of dbt-snowflake 1.11.6 and dbt-bigquery 1.11.3) and
-  rendered through dbt's ``ProfileRenderer`` too;
+- profiles: dbt-trino, dbt-databricks, dbt-clickhouse, dbt-snowflake and dbt-bigquery are
+  installed (``dev`` extra), so their own credentials classes parse the generated output after
+  dbt's ``ProfileRenderer`` rendered the ``env_var`` references (no key list copied here);
 - secrets: a canary never appears in a profile, a message, an error or a log record;
 - bad input: a missing credential per auth method, an unknown workload size;
 - the drivers for real against local sockets: a refused port fails at once, a port that
@@ -44,85 +41,6 @@ from tests.contract.contracts import ComputeContract
 
 CANARY = f"canary-{uuid.uuid4()}"
 COMPUTE = "wh-prod"
-
-# dbt-snowflake 1.11.6, dbt/adapters/snowflake/connections.py SnowflakeCredentials (+ Credentials'
-# database/schema and the profile's type/threads); documented at
-# https://docs.getdbt.com/docs/core/connect-data-platform/snowflake-setup
-SNOWFLAKE_KEYS = {
-    "type",
-    "threads",
-    "database",
-    "schema",
-    "account",
-    "user",
-    "warehouse",
-    "role",
-    "password",
-    "authenticator",
-    "private_key",
-    "private_key_path",
-    "private_key_passphrase",
-    "token",
-    "oauth_client_id",
-    "oauth_client_secret",
-    "query_tag",
-    "client_session_keep_alive",
-    "host",
-    "port",
-    "proxy_host",
-    "proxy_port",
-    "protocol",
-    "connect_retries",
-    "connect_timeout",
-    "retry_on_database_errors",
-    "retry_all",
-    "insecure_mode",
-    "reuse_connections",
-    "s3_stage_vpce_dns_name",
-    "platform_detection_timeout_seconds",
-}
-# dbt-bigquery 1.11.3, dbt/adapters/bigquery/credentials.py BigQueryCredentials and its _ALIASES
-# (project -> database, dataset -> schema, ...); documented at
-# https://docs.getdbt.com/docs/core/connect-data-platform/bigquery-setup
-BIGQUERY_KEYS = {
-    "type",
-    "threads",
-    "method",
-    "database",
-    "schema",
-    "project",
-    "dataset",
-    "execution_project",
-    "quota_project",
-    "location",
-    "api_endpoint",
-    "priority",
-    "maximum_bytes_billed",
-    "impersonate_service_account",
-    "job_retry_deadline_seconds",
-    "job_retries",
-    "retries",
-    "job_creation_timeout_seconds",
-    "job_execution_timeout_seconds",
-    "timeout_seconds",
-    "keyfile",
-    "keyfile_json",
-    "token",
-    "refresh_token",
-    "client_id",
-    "client_secret",
-    "token_uri",
-    "workload_pool_provider_path",
-    "service_account_impersonation_url",
-    "token_endpoint",
-    "compute_region",
-    "dataproc_region",
-    "dataproc_cluster_name",
-    "gcs_bucket",
-    "submission_method",
-    "dataproc_batch",
-    "scopes",
-}
 
 
 def keyfile_json(private_key: str = CANARY, token_uri: str = "https://oauth2.googleapis.com/token") -> str:
@@ -506,41 +424,79 @@ def test_clickhouse_profile_is_accepted_by_dbt_clickhouse() -> None:
 
 
 @pytest.mark.parametrize("case", ["snowflake-password", "snowflake-keypair", "snowflake-oauth"])
-def test_snowflake_profile_uses_documented_keys(case: str) -> None:
+def test_snowflake_profile_is_accepted_by_dbt_snowflake(case: str) -> None:
+    from dbt.adapters.snowflake.connections import SnowflakeCredentials
+
     plugin, config = parsed(case)
     output = plugin.generate_dbt_profile(config, context())
-    assert set(output) <= SNOWFLAKE_KEYS, set(output) - SNOWFLAKE_KEYS
-    rendered = render(output, plugin.dbt_env(config, COMPUTE))
-    assert (rendered["account"], rendered["database"], rendered["warehouse"], rendered["schema"]) == (
-        "myorg-acct",
-        "D",
-        "W",
-        "S",
-    )
+    creds = adapter_credentials(SnowflakeCredentials, render(output, plugin.dbt_env(config, COMPUTE)))
+    assert (creds.account, creds.database, creds.warehouse, creds.schema) == ("myorg-acct", "D", "W", "S")
     if case == "snowflake-password":
-        assert rendered["password"] == CANARY and rendered["authenticator"] == "snowflake"
+        assert creds.password == CANARY and creds.authenticator == "snowflake"
+        assert creds.role == "TRANSFORMER" and creds.query_tag == "floe"
+        # what dbt-snowflake hands the connector
+        args = creds.auth_args()
+        assert (args["user"], args["password"], args["authenticator"]) == ("u", CANARY, "snowflake")
     elif case == "snowflake-keypair":  # the documented key-pair profile has no authenticator
-        assert "authenticator" not in rendered and rendered["private_key"] == CANARY
-        assert rendered["private_key_passphrase"] == CANARY + "-pass"
+        assert creds.authenticator is None and creds.private_key == CANARY
+        assert creds.private_key_passphrase == CANARY + "-pass"
     else:
-        assert rendered["authenticator"] == "oauth" and rendered["token"] == CANARY
-        assert rendered["oauth_client_secret"] == CANARY + "-secret"
+        assert creds.authenticator == "oauth" and creds.token == CANARY
+        assert (creds.oauth_client_id, creds.oauth_client_secret) == ("cid", CANARY + "-secret")
+
+
+def test_snowflake_key_pair_reaches_the_connector_as_a_key() -> None:
+    """dbt-snowflake itself decodes the PEM key of the generated profile (its auth_args)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from dbt.adapters.snowflake.connections import SnowflakeCredentials
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"pass-phrase"),
+    ).decode()
+    config = SnowflakeConfig.model_validate(
+        {
+            "account": "a",
+            "authenticator": "snowflake_jwt",
+            "user": "u",
+            "private_key": pem,
+            "private_key_passphrase": "pass-phrase",
+            "database": "d",
+            "warehouse": "w",
+            "schema": "s",
+        }
+    )
+    plugin = SnowflakeComputePlugin()
+    output = plugin.generate_dbt_profile(config, context())
+    assert "BEGIN" not in yaml.safe_dump(output)
+    creds = adapter_credentials(SnowflakeCredentials, render(output, plugin.dbt_env(config, COMPUTE)))
+    der = creds.auth_args()["private_key"]
+    expected = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    assert der == expected
 
 
 @pytest.mark.parametrize("case", ["bigquery-keyfile-json", "bigquery-oauth-secrets"])
-def test_bigquery_profile_uses_documented_keys(case: str) -> None:
+def test_bigquery_profile_is_accepted_by_dbt_bigquery(case: str) -> None:
+    from dbt.adapters.bigquery.credentials import BigQueryCredentials
+
     plugin, config = parsed(case)
     output = plugin.generate_dbt_profile(config, context())
-    assert set(output) <= BIGQUERY_KEYS, set(output) - BIGQUERY_KEYS
-    rendered = render(output, plugin.dbt_env(config, COMPUTE))
-    assert (rendered["method"], rendered["project"], rendered["dataset"]) == (config.method, "p", "analytics")
+    creds = adapter_credentials(BigQueryCredentials, render(output, plugin.dbt_env(config, COMPUTE)))
+    # dbt-bigquery's aliases: project -> database, dataset -> schema
+    assert (creds.method, creds.database, creds.schema) == (config.method, "p", "analytics")
     if case == "bigquery-keyfile-json":
         # dbt-bigquery wants keyfile_json as a mapping: fromjson(env_var(...)) renders to one
-        assert isinstance(rendered["keyfile_json"], dict)
-        assert rendered["keyfile_json"]["private_key"] == CANARY
-        assert rendered["job_execution_timeout_seconds"] == 300 and rendered["location"] == "EU"
+        assert isinstance(creds.keyfile_json, dict)
+        assert creds.keyfile_json["private_key"] == CANARY
+        assert creds.job_execution_timeout_seconds == 300 and creds.location == "EU"
     else:
-        assert rendered["refresh_token"] == CANARY and rendered["client_secret"] == CANARY + "-secret"
+        assert creds.refresh_token == CANARY and creds.client_secret == CANARY + "-secret"
+        assert (creds.client_id, creds.token_uri) == ("cid", "https://oauth2.googleapis.com/token")
 
 
 # --- bad input ---------------------------------------------------------------------------------
