@@ -29,7 +29,8 @@ def test_unknown_type_names_installed_choices() -> None:
         get_plugin_class("computes", "quackdb")
     assert "unknown compute type 'quackdb'" in str(info.value)
     assert "(did you mean 'duckdb'?)" in str(info.value)
-    assert "duckdb, postgres" in str(info.value).split("installed: [", 1)[1]
+    installed = str(info.value).split("installed: [", 1)[1].split("]", 1)[0].split(", ")
+    assert {"duckdb", "postgres"} <= set(installed) and installed == sorted(installed)
     assert info.value.provider == "quackdb" and info.value.operation == "load_plugin"
     assert info.value.retryable is False
 
