@@ -15,7 +15,7 @@ in a test). What plain PostgreSQL does not prove about each engine: docs/engines
 from __future__ import annotations
 
 import time
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from floe_dagster.computes.postgres import PostgresComputePlugin, PostgresConfig, _safe_detail
 from floe_dagster.plugins.base import PluginConfig
@@ -74,6 +74,3 @@ class PostgresFlavorCompute(PostgresComputePlugin):
         found = server_product(version, KNOWN_PRODUCTS)
         server = f"server {found}" if found == self.product else f"server {found}, not {self.product}"
         return ConnectionResult("ok", elapsed, f"{where} answered ({server}; client_encoding {encoding})")
-
-    def describe_flavor(self) -> dict[str, Any]:
-        return {"type": self.type_name, "product": self.product, "dbt_adapter": self.dbt_adapter_type}
