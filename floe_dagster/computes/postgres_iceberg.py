@@ -14,6 +14,9 @@ PostgreSQL cannot open an Iceberg catalog, so floe moves the data around dbt's p
   DELETE and TRUNCATE with a message naming the Iceberg table, and the table's comment marks it
   as a source (``floe-source: <catalog>.<namespace>.<table> snapshot <id>``). The metastore's
   table itself is never written: PostgreSQL only ever holds a copy.
+  On the next run a copy whose columns are unchanged is emptied and refilled in place, so views
+  built on it survive; a copy whose schema changed is dropped with its dependent views (dbt
+  re-creates the views it builds) and created anew.
 * **After dbt ends** (``finish_dbt_run``): every table and view in the compute's model schema
   (``schema``, and dbt's custom schemas ``<schema>_<custom>``) that is not a source copy is read
   back and written to ``transforms.catalog`` as ``<schema>.<model>`` (contents replaced, as for
@@ -141,17 +144,20 @@ def _copy_table(
     schema, table = ".".join(identifier[:-1]), identifier[-1]
     qualified = f"{quote_ident(schema)}.{quote_ident(table)}"
     where = f"Iceberg table {catalog}.{'.'.join(identifier)}"
-    columns = [
-        f"{quote_ident(field.name)} {pg_type(field.type, f'{where}, column {field.name!r},')}"
-        for field in data.schema
-    ]
+    definitions = [(f.name, pg_type(f.type, f"{where}, column {f.name!r},")) for f in data.schema]
+    columns = [f"{quote_ident(name)} {kind}" for name, kind in definitions]
     from psycopg2.extras import execute_values
 
     with con.cursor() as cur:
         cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema)}")
         cur.execute(_trigger_function_sql(schema))
-        cur.execute(f"DROP TABLE IF EXISTS {qualified}")
-        cur.execute(f"CREATE TABLE {qualified} ({', '.join(columns)})")
+        refresh = _same_source_copy(cur, schema, table, definitions)
+        if refresh:  # keep the table (views built on it survive); empty it with its triggers off
+            cur.execute(f"ALTER TABLE {qualified} DISABLE TRIGGER USER")
+            cur.execute(f"TRUNCATE {qualified}")
+        else:
+            _drop_relation(cur, schema, table, qualified)
+            cur.execute(f"CREATE TABLE {qualified} ({', '.join(columns)})")
         if data.num_rows:
             names = ", ".join(quote_ident(name) for name in data.schema.names)
             for batch in data.to_batches(max_chunksize=_INSERT_PAGE):
@@ -163,19 +169,58 @@ def _copy_table(
         cur.execute(
             f"COMMENT ON TABLE {qualified} IS %s", (f"{SOURCE_COMMENT_PREFIX}{label} snapshot {snapshot_id}",)
         )
-        function = f"{quote_ident(schema)}.{_TRIGGER_FUNCTION}"
-        for when, events in (("STATEMENT", "INSERT OR UPDATE OR DELETE"), ("STATEMENT", "TRUNCATE")):
-            trigger = quote_ident(f"floe_read_only_{events.split()[0].lower()}")
-            cur.execute(
-                f"CREATE TRIGGER {trigger} BEFORE {events} ON {qualified} FOR EACH {when}"
-                f" EXECUTE FUNCTION {function}(%s)",
-                (label,),
-            )
+        if refresh:
+            cur.execute(f"ALTER TABLE {qualified} ENABLE TRIGGER USER")
+        else:
+            function = f"{quote_ident(schema)}.{_TRIGGER_FUNCTION}"
+            for events in ("INSERT OR UPDATE OR DELETE", "TRUNCATE"):
+                trigger = quote_ident(f"floe_read_only_{events.split()[0].lower()}")
+                cur.execute(
+                    f"CREATE TRIGGER {trigger} BEFORE {events} ON {qualified} FOR EACH STATEMENT"
+                    f" EXECUTE FUNCTION {function}(%s)",
+                    (label,),
+                )
     con.commit()
     logger.info(
         "floe: copied %s (%d rows, snapshot %d) to %s.%s", where, data.num_rows, snapshot_id, schema, table
     )
     return StagedTable(catalog, identifier, schema, table, data.num_rows, snapshot_id)
+
+
+def _same_source_copy(cur: Any, schema: str, table: str, definitions: list[tuple[str, str]]) -> bool:
+    """Whether ``schema.table`` is a source copy made earlier with exactly these column definitions."""
+    cur.execute(
+        "SELECT obj_description(c.oid, 'pg_class'), c.relkind FROM pg_class c"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relname = %s",
+        (schema, table),
+    )
+    found = cur.fetchone()
+    if found is None or found[1] != "r" or not str(found[0] or "").startswith(SOURCE_COMMENT_PREFIX):
+        return False
+    cur.execute(
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a"
+        " WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        (f"{quote_ident(schema)}.{quote_ident(table)}",),
+    )
+    spelled = {"timestamptz": "timestamp with time zone", "timestamp": "timestamp without time zone"}
+    spelled["time"] = "time without time zone"
+    wanted = [(name, spelled.get(kind, kind)) for name, kind in definitions]
+    return [(str(name), str(kind)) for name, kind in cur.fetchall()] == wanted
+
+
+def _drop_relation(cur: Any, schema: str, table: str, qualified: str) -> None:
+    """Drop whatever has the copy's name; CASCADE: views on an older copy (a changed schema) go too,
+    and dbt re-creates the ones it builds."""
+    cur.execute(
+        "SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = %s AND c.relname = %s",
+        (schema, table),
+    )
+    found = cur.fetchone()
+    if found is None:
+        return
+    kind = {"v": "VIEW", "m": "MATERIALIZED VIEW"}.get(found[0], "TABLE")
+    cur.execute(f"DROP {kind} {qualified} CASCADE")
 
 
 def _trigger_function_sql(schema: str) -> str:

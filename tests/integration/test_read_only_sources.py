@@ -143,5 +143,32 @@ def test_postgres_source_copies_reject_writes(postgres_server: PostgresServer, t
             )
             count, comment = cur.fetchone()
         assert count == 2 and comment.startswith("floe-source: lake.raw.events snapshot ")
+
+        # the next run: same columns -> refilled in place (a view on the copy survives, writes still
+        # rejected); a changed schema -> re-created, the view on the old copy dropped
+        with con.cursor() as cur:
+            cur.execute("CREATE VIEW raw.events_v AS SELECT id FROM raw.events")
+        con.commit()
+        catalog.load_table(("raw", "events")).append(pa.table({"id": pa.array([3], pa.int64())}))
+        stage_catalog(con, catalog)
+        with con.cursor() as cur:
+            cur.execute("SELECT count(*) FROM raw.events_v")
+            assert cur.fetchone() == (3,)
+            with pytest.raises(Exception, match="read-only copy of the Iceberg source"):
+                cur.execute("DELETE FROM raw.events")
+        con.rollback()
+        from pyiceberg.types import StringType
+
+        with catalog.load_table(("raw", "events")).update_schema() as update:
+            update.add_column("note", StringType())
+        stage_catalog(con, catalog)
+        with con.cursor() as cur:
+            cur.execute("SELECT count(*), count(note) FROM raw.events")
+            assert cur.fetchone() == (3, 0)
+            cur.execute("SELECT to_regclass('raw.events_v')")
+            assert cur.fetchone() == (None,)
+            with pytest.raises(Exception, match="read-only copy of the Iceberg source"):
+                cur.execute("DELETE FROM raw.events")
+        con.rollback()
     finally:
         con.close()
