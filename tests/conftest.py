@@ -13,6 +13,7 @@ from tests.helpers import VENV_BIN, copy_demo_project
 # Session-scoped servers, shared by every module that asks for them.
 pytest_plugins = [
     "tests.fixtures.postgres",
+    "tests.fixtures.fakesnow_server",
     "tests.fixtures.hive_metastore",
     "tests.fixtures.iceberg_rest_server",
     "tests.fixtures.moto_server",

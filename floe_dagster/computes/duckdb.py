@@ -514,7 +514,7 @@ def secret_name(catalog_name: str) -> str:
 
 
 def rest_attachment_sql(name: str, endpoint: IcebergRestEndpoint) -> list[str]:
-    """``CREATE SECRET`` + ``ATTACH (TYPE iceberg)`` for a REST catalog, then a name-clash guard.
+    """``CREATE SECRET``, a name-clash guard, then ``ATTACH (TYPE iceberg, ... READ_ONLY)`` of a REST catalog.
 
     The secret is TEMPORARY (this connection's memory only, never written to disk) and created
     with ``OR REPLACE`` and the attachment with ``IF NOT EXISTS``, so a connection configured
@@ -539,9 +539,8 @@ def rest_attachment_sql(name: str, endpoint: IcebergRestEndpoint) -> list[str]:
         options.append("AUTHORIZATION_TYPE 'none'")
     mode = "vended_credentials" if endpoint.vended_credentials else "none"
     options.append(f"ACCESS_DELEGATION_MODE '{mode}'")
-    statements.append(
-        f"ATTACH IF NOT EXISTS {literal(endpoint.warehouse or '')} AS {quote(name)} ({', '.join(options)})"
-    )
+    # sources are read-only: floe commits model outputs through PyIceberg, never through DuckDB
+    options.append("READ_ONLY")
     # IF NOT EXISTS keeps a database of the same name (e.g. the compute's own lakehouse.duckdb):
     # fail clearly instead of reading the wrong database.
     clash = (
@@ -551,6 +550,10 @@ def rest_attachment_sql(name: str, endpoint: IcebergRestEndpoint) -> list[str]:
     statements.append(
         "SELECT CASE WHEN (SELECT type FROM duckdb_databases() WHERE database_name ="
         f" {literal(name)}) <> 'iceberg' THEN error({literal(clash)}) END"
+    )
+    # (checked before the READ_ONLY attach, which would otherwise fail first with DuckDB's own message)
+    statements.append(
+        f"ATTACH IF NOT EXISTS {literal(endpoint.warehouse or '')} AS {quote(name)} ({', '.join(options)})"
     )
     return statements
 

@@ -34,6 +34,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from floe_dagster.computes.postgres_iceberg import commit_model_tables, model_tables, stage_catalog
 from floe_dagster.computes.redshift_iam import (
     IAM_METHODS,
     RedshiftIamFields,
@@ -43,6 +44,8 @@ from floe_dagster.computes.redshift_iam import (
     iam_profile_keys,
     temporary_login,
 )
+from floe_dagster.plan.artifact import load_manifest_or_plan
+from floe_dagster.plan.builders import build_catalog
 from floe_dagster.plugins.base import PluginConfig, located_error
 from floe_dagster.plugins.catalog import CatalogPlugin
 from floe_dagster.plugins.compute import (
@@ -64,6 +67,8 @@ __all__ = [
 ]
 
 SslMode = Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+# The client encodings floe tests (docs/engines-postgres-snowflake.md); the server converts from its own.
+ClientEncoding = Literal["UTF8", "GBK", "GB18030"]
 
 # The engine is remote: a preset sizes the pod that runs dbt (a client), not the database.
 PRESETS: dict[str, ResourceSpec] = REMOTE_ENGINE_PRESETS
@@ -92,6 +97,15 @@ class PostgresConfig(_WireProtocolConfig):
     role: str | None = Field(None, description="`SET ROLE` after connecting.")
     keepalives_idle: int | None = Field(None, ge=1, description="TCP keepalive idle seconds.")
     application_name: str | None = Field(None, description="Shown in pg_stat_activity (dbt's default: dbt).")
+    client_encoding: ClientEncoding | None = Field(
+        None,
+        description="libpq client encoding of every connection (PGCLIENTENCODING for dbt).",
+    )
+    iceberg_io: bool = Field(
+        False,
+        description="Copy the catalogs' tables in (read-only) before dbt and commit the models to"
+        " transforms.catalog after (computes/postgres_iceberg.py).",
+    )
 
 
 class RedshiftConfig(RedshiftIamFields, _WireProtocolConfig):
@@ -146,6 +160,8 @@ def dbt_env(config: PluginConfig, compute_name: str) -> dict[str, str]:
         env["PGOPTIONS"] = statement_timeout_option(config.timeout_seconds)
     if isinstance(config, RedshiftConfig):  # IAM: the secret key, or AWS_* keys (no role assumed here)
         env.update(iam_dbt_env(config, compute_name, assume_role=False))
+    if isinstance(config, PostgresConfig) and config.client_encoding:
+        env["PGCLIENTENCODING"] = config.client_encoding
     return env
 
 
@@ -273,7 +289,41 @@ class PostgresComputePlugin(_WireProtocolCompute):
         kwargs = super()._connect_kwargs(config)
         if config.timeout_seconds:
             kwargs["options"] = statement_timeout_option(config.timeout_seconds)
+        if isinstance(config, PostgresConfig) and config.client_encoding:
+            kwargs["client_encoding"] = config.client_encoding
         return kwargs
+
+    # --- Iceberg in and out (iceberg_io: true; see computes/postgres_iceberg.py) ------------------
+
+    def _iceberg_connection(self, config: PostgresConfig) -> Any:
+        import psycopg2
+
+        return psycopg2.connect(**{**self._connect_kwargs(config), "application_name": "floe-iceberg"})
+
+    def prepare_dbt_run(self, config: PluginConfig, context: DbtProfileContext) -> dict[str, str]:
+        assert isinstance(config, PostgresConfig)
+        if config.iceberg_io and context.catalogs:
+            loaded = load_manifest_or_plan(context.manifest_path, context.environment)
+            con = self._iceberg_connection(config)
+            try:
+                for name in context.catalogs:
+                    stage_catalog(con, build_catalog(loaded, name))
+            finally:
+                con.close()
+        return {}
+
+    def finish_dbt_run(self, config: PluginConfig, context: DbtProfileContext) -> None:
+        assert isinstance(config, PostgresConfig)
+        if not config.iceberg_io or not context.write_catalog:
+            return
+        loaded = load_manifest_or_plan(context.manifest_path, context.environment)
+        con = self._iceberg_connection(config)
+        try:
+            commit_model_tables(
+                con, build_catalog(loaded, context.write_catalog), model_tables(con, config.schema_)
+            )
+        finally:
+            con.close()
 
 
 class RedshiftComputePlugin(_WireProtocolCompute):

@@ -19,8 +19,9 @@ Plus ``query_tag``, ``client_session_keep_alive``, ``connect_retries``, ``connec
 ``timeout_seconds`` is rejected: dbt-snowflake has no profile key for a statement timeout; set
 ``STATEMENT_TIMEOUT_IN_SECONDS`` on the warehouse or the user in Snowflake instead.
 
-``validate_connection`` logs in through ``snowflake-connector-python`` with ``login_timeout`` and
-``network_timeout`` set to ``connect_timeout`` and runs ``SELECT 1``. For ``oauth`` with a client
+``validate_connection`` logs in through ``snowflake-connector-python`` with ``login_timeout``,
+``network_timeout`` and ``socket_timeout`` (the HTTP read timeout; without it a login answered
+late still succeeded) set to ``connect_timeout`` and runs ``SELECT 1``. For ``oauth`` with a client
 id and secret it first exchanges the refresh token at the account's ``/oauth/token-request``
 endpoint, as dbt-snowflake does.
 """

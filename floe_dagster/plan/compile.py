@@ -24,6 +24,7 @@ from floe_dagster.manifest.loader import (
 from floe_dagster.plan.artifact import plan_inputs
 from floe_dagster.plan.builders import build_compute
 from floe_dagster.plan.model import Plan, TransformAssignment, meta_compute, model_nodes
+from floe_dagster.plan.read_only import read_only_problems
 from floe_dagster.plan.rules import environment_parity_problems, rule_models, unapproved_meta_problem
 from floe_dagster.plan.selection import models_by_rule, select_rule_matches
 
@@ -77,6 +78,7 @@ def _compile_plan(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any], envir
             )
         )
     problems += environment_parity_problems(loaded, assignments)
+    problems += read_only_problems(loaded, dbt_manifest)  # sources are read-only (plan/read_only.py)
     if problems:
         raise ManifestError(problems)
     plan = Plan(
