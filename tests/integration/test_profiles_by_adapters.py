@@ -49,6 +49,21 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
             "role": "transformer",
         },
     ),
+    # the PostgreSQL-protocol flavours (docs/engines-postgres-snowflake.md): dbt-postgres, or
+    # dbt-gaussdbdws for GaussDB
+    **{
+        flavour: (
+            flavour,
+            {
+                "host": "pg.internal",
+                "user": "dbt",
+                "password": CANARY,
+                "dbname": "analytics",
+                "client_encoding": "GB18030",
+            },
+        )
+        for flavour in ("opengauss", "gaussdb", "kingbase", "oscar")
+    },
     "redshift-database": (
         "redshift",
         {"host": "rs.internal", "user": "dbt", "password": CANARY, "dbname": "dev", "query_group": "floe"},
