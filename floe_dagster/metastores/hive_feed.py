@@ -93,8 +93,11 @@ class HiveNotificationFeed(ChangeFeed):
             request = NotificationEventRequest(lastEvent=last, maxEvents=page_size)
             answer = self.connector._call("change_feed", "get_next_notification", request)
             events = list(answer.events or [])
-            if not events:
-                break
+            if not events:  # the log's head is ahead, yet nothing after the cursor is left
+                return FeedChanges(
+                    position=str(current),
+                    rescan=f"notification events {expected}..{current} expired before they were read",
+                )
             for event in events:
                 if event.eventId != expected:
                     return FeedChanges(

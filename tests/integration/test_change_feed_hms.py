@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from tests.fixtures.hive_metastore import (
     create_database,
     hive_metastore,
     hive_metastore_with_notifications,
+    running_hive_metastore,
     thrift_partition,
     thrift_table,
 )
@@ -276,3 +278,49 @@ def test_reconciliation_scans_when_due_and_a_restarted_log_rescans(
         assert restarted.mode == "scan" and "restarted" in restarted.reason
         assert restarted.state.position == due.state.position
     metastore.close_clients()
+
+
+def test_events_that_expired_before_they_were_read_fall_back_to_a_full_scan(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A metastore whose log keeps events 1 s (the listener's cleaner, as DbNotificationListener's):
+    a cursor that fell behind finds a gap, scans everything once, then follows the log again."""
+    ttl = {
+        "hive.metastore.event.db.listener.timetolive": "1s",
+        "hive.metastore.event.db.listener.clean.interval": "1s",
+    }
+    with running_hive_metastore(tmp_path / "hms", notifications=True, site_properties=ttl) as metastore:
+        client = metastore.client()
+        root = create_database(client, "cf_gap", metastore.warehouse)
+        only = TableFilter(include=("cf_gap.*",))
+        with _connector(metastore) as connector:
+            first = feed_tick(connector, only, 2, decode_feed_state(None), OPTIONS)
+            assert first.mode == "scan"
+            for name in ("a", "b"):
+                _write_parquet(root / name, 1)
+                client.create_table(
+                    thrift_table("cf_gap", name, [("id", "bigint")], PARQUET, f"file://{root / name}")
+                )
+            deadline = time.monotonic() + 30
+            while client.get_next_notification(_request(first.state.position)).events:
+                assert time.monotonic() < deadline, "the log's cleaner never expired the events"
+                time.sleep(0.5)
+            _write_parquet(root / "c", 1)
+            late = thrift_table("cf_gap", "c", [("id", "bigint")], PARQUET, f"file://{root / 'c'}")
+            client.create_table(late)
+            with caplog.at_level(logging.WARNING, logger="floe_dagster.change_feeds"):
+                gap = feed_tick(connector, only, 2, first.state, OPTIONS)
+            assert gap.mode == "scan" and "expired before they were read" in gap.reason
+            assert sorted(t.name for t in gap.tables) == ["a", "b", "c"]
+            assert "expired before they were read" in caplog.text
+            # the next change is read from the log again
+            client.drop_table("cf_gap", "a", False)
+            after = feed_tick(connector, only, 2, gap.state, OPTIONS)
+            assert after.mode == "feed" and after.gone == {("cf_gap", "a")}
+        metastore.close_clients()
+
+
+def _request(position: str | None) -> Any:
+    from hive_metastore.ttypes import NotificationEventRequest
+
+    return NotificationEventRequest(lastEvent=int(position or 0), maxEvents=10)
