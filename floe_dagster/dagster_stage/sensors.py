@@ -289,9 +289,11 @@ def observation_sensor(
                 retryable=exc.retryable,
             ) from exc
         how = "full scan" if tick.mode == "scan" else f"change feed, {tick.events} event(s)"
+        # a feed tick describes only what changed; the metastore still has every table it knows
+        total = observed.listed if tick.mode == "scan" else len(observed.versions) + len(observed.unknown)
         context.log.info(
-            f"floe: {len(observed.events)} of {observed.listed} table(s) of metastore"
-            f" '{metastore}' changed data version ({how})"
+            f"floe: {len(observed.events)} of {total} table(s) of metastore"
+            f" '{metastore}' changed data version ({how}, {observed.listed} described)"
         )
         if listing_is_news(loaded, metastore, observed, default_path):
             records = listing_after(loaded, metastore, observed, tick, default_path)
@@ -312,7 +314,7 @@ def observation_sensor(
         return SensorResult(
             asset_events=observed.events,
             cursor=cursor,
-            skip_reason=tick_summary(metastore, len(observed.events), observed.listed),
+            skip_reason=tick_summary(metastore, len(observed.events), total),
         )
 
     return observe_metastore

@@ -139,6 +139,13 @@ def _scan_from_head(
         position = feed.position()  # before the scan: changes during it are read next tick
     except FeedUnavailable as exc:
         return _fallback(connector, table_filter, batch_size, state, str(exc), None, started)
+    except FloeError as exc:
+        if not exc.retryable:
+            raise
+        # the metastore did not answer: the scan says so (or, if it answers now, the next tick
+        # reads the position again), like a tick without a feed
+        logger.info("metastore '%s': %s unreadable (%s); scanning", connector.name, feed.kind, exc)
+        return _scan(connector, table_filter, batch_size, FeedState(fallback=state.fallback), why)
     logger.info("metastore '%s': full scan (%s); %s at %s", connector.name, why, feed.kind, position)
     return _scan(
         connector,
