@@ -1,7 +1,7 @@
 """The Hive Metastore's notification log as a change feed (plugins/change_feed.py).
 
 Production metastores fill the log when their notification listener is on (Hive's
-``DbNotificationListener``, ``hive.metastore.transactional.event.listeners``): one event per
+``DbNotificationListener`` in ``hive.metastore.[transactional.]event.listeners``): one event per
 change, with the database and table it concerns and a JSON message built by Hive's
 ``MessageFactory``. Two Thrift calls of the Hive 2.3 API read it:
 
@@ -17,7 +17,7 @@ else (functions, indexes, a new empty database) changes no table.
 When the log cannot say what changed, the caller scans everything: the log is empty (id 0: the
 listener is off, so the metastore records nothing), the first event after the cursor's id is not
 the next id (events expired, ``hive.metastore.event.db.listener.timetolive``, before they were
-read), the newest id is below the cursor's (the metastore's database was replaced), or a rename's
+read; or an id repeated, HIVE-16886), the newest id is below the cursor's (the metastore's database was replaced), or a rename's
 message cannot be read.
 """
 
@@ -69,7 +69,7 @@ class HiveNotificationFeed(ChangeFeed):
         if current == 0:
             raise FeedUnavailable(
                 "the metastore's notification log is empty (id 0): its notification listener"
-                " (hive.metastore.transactional.event.listeners) is off"
+                " (DbNotificationListener in hive.metastore.event.listeners) is off"
             )
         return str(current)
 
