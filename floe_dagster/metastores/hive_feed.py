@@ -17,8 +17,8 @@ else (functions, indexes, a new empty database) changes no table.
 When the log cannot say what changed, the caller scans everything: the log is empty (id 0: the
 listener is off, so the metastore records nothing), the first event after the cursor's id is not
 the next id (events expired, ``hive.metastore.event.db.listener.timetolive``, before they were
-read; or an id repeated, HIVE-16886), the newest id is below the cursor's (the metastore's database was replaced), or a rename's
-message cannot be read.
+read; or an id repeated, HIVE-16886), the newest id is below the cursor's (the metastore's
+database was replaced), or a rename's message cannot be read.
 """
 
 from __future__ import annotations

@@ -209,7 +209,8 @@ class MetastoreConnector(Plugin, abc.ABC):
     def change_feed(self) -> ChangeFeed | None:
         """The connector's change feed (plugins/change_feed.py), or None: observed by full scans.
 
-        Connectors that declare ``Capability.CHANGE_FEED`` return one.
+        Connectors that declare ``Capability.CHANGE_FEED`` return one when configured for it (an
+        ``s3`` metastore needs its ``notification_queue_url``), None otherwise.
         """
         return None
 

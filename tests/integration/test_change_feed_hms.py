@@ -324,3 +324,35 @@ def _request(position: str | None) -> Any:
     from hive_metastore.ttypes import NotificationEventRequest
 
     return NotificationEventRequest(lastEvent=int(position or 0), maxEvents=10)
+
+
+def test_an_iceberg_metastore_on_a_hive_catalog_reads_metadata_locations_in_batches(
+    hive_metastore_with_notifications: HiveMetastore,
+) -> None:
+    """The Iceberg feed on PyIceberg's HiveCatalog: get_table_objects_by_name per namespace."""
+    import pyarrow as pa
+
+    from floe_dagster.catalogs.hive import HiveCatalogConfig, HiveCatalogPlugin
+    from floe_dagster.metastores.iceberg import IcebergMetastoreConfig, IcebergMetastoreConnector
+
+    metastore = hive_metastore_with_notifications
+    config = HiveCatalogConfig.model_validate({"uri": metastore.uri, "warehouse": metastore.warehouse_uri})
+    catalog = HiveCatalogPlugin("ice", config)
+    catalog.ensure_namespace(("cf_ice",))
+    schema = pa.schema([("id", pa.int64())])
+    tables = {name: catalog.create_table(("cf_ice", name), schema=schema) for name in ("x", "y")}
+    only = TableFilter(include=("cf_ice.*",))
+
+    def connector() -> IcebergMetastoreConnector:
+        return IcebergMetastoreConnector("ice", IcebergMetastoreConfig(catalog="ice"), catalog=catalog)
+
+    first = feed_tick(connector(), only, 100, decode_feed_state(None), OPTIONS)
+    assert first.mode == "scan" and sorted(t.name for t in first.tables) == ["x", "y"]
+    quiet_connector = connector()
+    quiet = feed_tick(quiet_connector, only, 100, first.state, OPTIONS)
+    assert quiet.mode == "feed" and quiet.tables == []
+    assert quiet_connector.call_counts["load_table"] == 0
+    assert quiet_connector.call_counts["get_table_objects_by_name"] >= 1
+    tables["y"].append(pa.table({"id": [1]}, schema=schema))
+    changed = feed_tick(connector(), only, 100, quiet.state, OPTIONS)
+    assert changed.mode == "feed" and [t.name for t in changed.tables] == ["y"]
