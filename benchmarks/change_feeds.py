@@ -1,8 +1,8 @@
 """What does an observation tick cost through a change feed, against a full scan, in one run?
 
 Usage: .venv/bin/python benchmarks/change_feeds.py [--tables 10000] [--databases 20] [--batch 500]
-       [--pages 1000] [--changes 10,100,1000] [--repeat 5] [--objects 10000] [--prefixes 100]
-       [--skip-naive] [--skip-s3]
+       [--pages 1000] [--changes 10,100,1000] [--rounds 3] [--objects 10000] [--prefixes 100]
+       [--skip-naive] [--skip-s3] [--quick]
 
 Hive Metastore (a real Hive 2.3 metastore from the pyspark jars whose notification log is filled
 as production metastores fill it: tests/fixtures/hms/FloeNotificationListener.java):
@@ -10,12 +10,14 @@ as production metastores fill it: tests/fixtures/hms/FloeNotificationListener.ja
   seeding  --databases databases holding --tables unpartitioned Parquet tables
            (``observe_scale.seed_hms``: Hive 2.3 has no batched create_table, so the creates are
            spread over 4 parallel Thrift connections); timed apart, not compared;
-  full     the first tick of the observation sensor (``observe_through_feed`` from an empty
-           cursor): the feed's position, then ``HiveMetastoreConnector.scan`` in batches of
-           --batch (what every tick costs without a feed);
+  full     a tick of the observation sensor from an empty cursor (``observe_through_feed``): the
+           feed's position, then ``HiveMetastoreConnector.scan`` in batches of --batch (what
+           every tick costs without a feed);
   naive    the listing, then one ``get_table`` per table (--skip-naive leaves it out);
-  no-change  a tick when nothing changed (--repeat ticks): target <= 2 calls, >= 100x faster
-           than the full scan;
+  no-change  a tick when nothing changed: target <= 2 calls, >= 100x faster than the full scan.
+           These three are warmed up once, then run in --rounds alternating rounds (the order
+           reversed every other round; ``_common.alternate``), and the full scan's and the
+           no-change tick's versions must be equal each round (else exit 3);
   k changed  for each k of --changes: k tables get a new ``numRows`` (alter_table, as a load's
            statistics update does), then one tick; target: calls <= 2 + ceil(k / batch) + event
            pages (ceil(k / --pages)); the changed tables are consecutive, so at most two
@@ -37,16 +39,25 @@ from __future__ import annotations
 import argparse
 import io
 import math
-import statistics
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from _common import Mismatch, connect_metastore, print_load, table_filter
+from _common import (
+    Mismatch,
+    Sample,
+    alternate,
+    connect_metastore,
+    print_load,
+    print_summary,
+    require_equal,
+    table_filter,
+)
 from observe_scale import SERVER_JVM_FLAGS, _client, seed_hms
 
 
@@ -114,21 +125,51 @@ def hms(args: argparse.Namespace) -> None:
 
         full_s, first, tick, cursor, connector = _feed_tick(uri, args.batch, args.pages, None)
         assert tick.mode == "scan", tick.reason
-        full_calls = connector.api_calls
-        rows: list[tuple[str, int, int, float, str]] = []
-        rows.append(("full scan (first tick)", first.listed, full_calls, full_s, "-"))
-        if not args.skip_naive:
-            naive_s, naive_calls = _naive(uri)
-            rows.append(("naive get_table loop", len(ordered), naive_calls, naive_s, "-"))
+        print(
+            f"first tick (full scan, the feed's position read first): {full_s:.2f}s,"
+            f" {connector.api_calls} calls, {first.listed} tables"
+        )
+        quiet_cursor = cursor
+        calls: dict[str, int] = {}
 
-        quiet: list[float] = []
-        quiet_calls = 0
-        for _ in range(args.repeat):
-            wall, observed, tick, cursor, connector = _feed_tick(uri, args.batch, args.pages, cursor)
+        def full_side(label: str) -> Sample:
+            wall, observed, tick, _, connector = _feed_tick(uri, args.batch, args.pages, None)
+            calls["full scan"] = connector.api_calls
+            return Sample(wall, output=observed.versions)
+
+        def quiet_side(label: str) -> Sample:
+            wall, observed, tick, after, connector = _feed_tick(uri, args.batch, args.pages, quiet_cursor)
             assert tick.mode == "feed" and not observed.events, tick.reason
-            quiet.append(wall)
-            quiet_calls = max(quiet_calls, connector.api_calls)
-        quiet_s = statistics.median(quiet)
+            calls["no-change tick"] = max(calls.get("no-change tick", 0), connector.api_calls)
+            return Sample(wall, output=decode_cursor(after))
+
+        def naive_side(label: str) -> Sample:
+            wall, count = _naive(uri)
+            calls["naive"] = count
+            return Sample(wall, output=None)
+
+        sides: dict[str, Callable[[str], Sample]] = {"full scan": full_side, "no-change tick": quiet_side}
+        if not args.skip_naive:
+            sides["naive"] = naive_side
+
+        def same(label: str, done: dict[str, Sample]) -> None:
+            require_equal(
+                "data versions",
+                "full scan",
+                done["full scan"].output,
+                "no-change tick",
+                done["no-change tick"].output,
+            )
+
+        results = alternate(sides, args.rounds, check=same)
+        medians = print_summary(results, "no-change tick")
+        full_s, quiet_s = medians["full scan"], medians["no-change tick"]
+        rows: list[tuple[str, int, int, float, str]] = [
+            ("full scan", len(ordered), calls["full scan"], full_s, "-")
+        ]
+        if "naive" in medians:
+            rows.append(("naive get_table loop", len(ordered), calls["naive"], medians["naive"], "-"))
+        quiet_calls = calls["no-change tick"]
         rows.append(
             (
                 "no-change tick (median)",
@@ -275,12 +316,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=500, help="tables per get_table_objects_by_name")
     parser.add_argument("--pages", type=int, default=1000, help="events per get_next_notification")
     parser.add_argument("--changes", type=lambda v: [int(x) for x in v.split(",")], default=[10, 100, 1000])
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds after a warm-up")
+    parser.add_argument("--quick", action="store_true", help="1,000 tables, k = 10 and 100, 500 objects")
     parser.add_argument("--objects", type=int, default=10_000)
     parser.add_argument("--prefixes", type=int, default=100)
     parser.add_argument("--skip-naive", action="store_true")
     parser.add_argument("--skip-s3", action="store_true")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.tables, args.changes, args.objects, args.prefixes = 1000, [10, 100], 500, 20
     print_load("before")
     hms(args)  # a disagreement raises Mismatch (exit 3)
     if not args.skip_s3:
