@@ -133,20 +133,23 @@ def hms(args: argparse.Namespace) -> None:
         calls: dict[str, int] = {}
 
         def full_side(label: str) -> Sample:
+            cpu = time.process_time()
             wall, observed, tick, _, connector = _feed_tick(uri, args.batch, args.pages, None)
             calls["full scan"] = connector.api_calls
-            return Sample(wall, output=observed.versions)
+            return Sample(wall, time.process_time() - cpu, output=observed.versions)
 
         def quiet_side(label: str) -> Sample:
+            cpu = time.process_time()
             wall, observed, tick, after, connector = _feed_tick(uri, args.batch, args.pages, quiet_cursor)
             assert tick.mode == "feed" and not observed.events, tick.reason
             calls["no-change tick"] = max(calls.get("no-change tick", 0), connector.api_calls)
-            return Sample(wall, output=decode_cursor(after))
+            return Sample(wall, time.process_time() - cpu, output=decode_cursor(after))
 
         def naive_side(label: str) -> Sample:
+            cpu = time.process_time()
             wall, count = _naive(uri)
             calls["naive"] = count
-            return Sample(wall, output=None)
+            return Sample(wall, time.process_time() - cpu, output=None)
 
         sides: dict[str, Callable[[str], Sample]] = {"full scan": full_side, "no-change tick": quiet_side}
         if not args.skip_naive:
