@@ -75,6 +75,7 @@ __all__ = [
     "dbt_invocation_flag",
     "dbt_project_root",
     "dbt_selector_internals",
+    "hive_catalog_thrift",
     "hive_catalog_with_failover",
     "installed_version",
     "observation_data_version_tags",
@@ -814,6 +815,18 @@ def hive_catalog_with_failover(name: str, timeout_s: float, properties: dict[str
             )
 
     return FloeHiveCatalog(name, **properties)
+
+
+def hive_catalog_thrift(catalog: Any) -> Any:
+    """The Thrift client context of a PyIceberg ``HiveCatalog`` (``with ... as client``).
+
+    Written for pyiceberg 0.12: ``HiveCatalog._client`` (a ``_HiveClient``, a context manager
+    opening the transport and giving the ``ThriftHiveMetastore.Client``). For batched reads of
+    table parameters (metastores/iceberg_feed.py), which PyIceberg's public API has no call for.
+    """
+    check(HIVE_CLIENT)
+    _require_attributes(HIVE_CLIENT, catalog, ("_client",))
+    return catalog._client
 
 
 # --- names built on first use (PEP 562): their classes live in heavy libraries ---------------------

@@ -8,8 +8,15 @@ observations; each carries the ``dagster/data_version`` tag exactly as an observ
 would, so declarative automation sees the new version. A table whose version did not change
 is not reported at all, so a repeated tick never looks like new data.
 
-The cursor is compact JSON: ``{"v": 1, "t": {"<namespace>.<table>": "<digest of version>"}}``.
+The cursor is compact JSON: ``{"v": 1, "t": {"<namespace>.<table>": "<digest of version>"}}``,
+plus ``"f"``: the change feed's state (position, last reconciliation, acknowledgements).
 The observable source asset's "Observe" button stays available for a manual full pass.
+
+Change feeds (docs/change-feeds.md): when the metastore's connector declares one and the
+manifest's ``change_feed.enabled`` is on (the default), a tick asks the feed what changed since
+the cursor's position and describes only those tables (``metastores/feed_tick.py``); a full scan
+runs on the first tick, every ``change_feed.reconcile_interval_seconds``, and whenever the feed
+cannot tell (logged once). Both record the same observations.
 
 A tick whose listing finds tables the definitions do not have yet, or a metastore the defs state
 has no current listing of (it could not be listed when the code location loaded), writes its
@@ -42,6 +49,8 @@ from floe_dagster.dagster_stage.names import UNSCOPED, DefinitionNames
 from floe_dagster.dagster_stage.sources import source_asset_key, table_metadata
 from floe_dagster.dagster_stage.translator import TranslatedSources
 from floe_dagster.manifest.loader import LoadedManifest
+from floe_dagster.manifest.schema import ChangeFeedOptions
+from floe_dagster.metastores.feed_tick import FeedState, FeedTick, feed_tick, merge_versions
 from floe_dagster.metastores.state import (
     TableRecord,
     default_state_path,
@@ -54,7 +63,7 @@ from floe_dagster.metastores.state import (
 )
 from floe_dagster.plan.source_refs import SourceKeys
 from floe_dagster.plugins.metastore import MetastoreConnector
-from floe_dagster.plugins.table_model import TableFilter
+from floe_dagster.plugins.table_model import Table, TableFilter
 
 CURSOR_VERSION = 1
 
@@ -69,8 +78,22 @@ def version_digest(version: str) -> str:
     return hashlib.blake2b(version.encode(), digest_size=8).hexdigest()
 
 
-def encode_cursor(versions: Mapping[str, str]) -> str:
-    return json.dumps({"v": CURSOR_VERSION, "t": dict(versions)}, separators=(",", ":"), sort_keys=True)
+def encode_cursor(versions: Mapping[str, str], feed: FeedState | None = None) -> str:
+    document: dict[str, object] = {"v": CURSOR_VERSION, "t": dict(versions)}
+    if feed is not None:
+        document["f"] = feed.to_json()
+    return json.dumps(document, separators=(",", ":"), sort_keys=True)
+
+
+def decode_feed_state(cursor: str | None) -> FeedState:
+    """The change feed's state a cursor holds (none in an empty, foreign or older cursor)."""
+    try:
+        document = json.loads(cursor) if cursor else None
+    except ValueError:
+        return FeedState()
+    if not isinstance(document, dict) or document.get("v") != CURSOR_VERSION:
+        return FeedState()
+    return FeedState.from_json(document.get("f"))
 
 
 def decode_cursor(cursor: str | None) -> dict[str, str]:
@@ -118,8 +141,22 @@ def observe_changes(
     not in it is unknown), or the manifest's asset key mapping of the metastore (default keys
     without it).
     """
-    result = ObservationPass()
-    for table in connector.scan(table_filter, batch_size=batch_size):
+    tables = connector.scan(table_filter, batch_size=batch_size)
+    return compare_versions(tables, metastore, previous, {}, known_keys, keys)
+
+
+def compare_versions(
+    tables: Iterable[Table],
+    metastore: str,
+    previous: Mapping[str, str],
+    base: Mapping[str, str],
+    known_keys: Collection[AssetKey] | None,
+    keys: SourceKeys | Mapping[tuple[str, str], AssetKey] | None,
+) -> ObservationPass:
+    """Observations for ``tables`` whose version differs from ``previous``; the pass's versions
+    are ``base`` (the versions kept from before: none for a full scan) updated with ``tables``."""
+    result = ObservationPass(versions=dict(base))
+    for table in tables:
         result.listed += 1
         result.records.append(table_record(table, known_partition_count(table)))
         if isinstance(keys, Mapping):
@@ -128,6 +165,7 @@ def observe_changes(
             key = source_asset_key(metastore, table.namespace, table.name, keys)
         if key is None or (known_keys is not None and key not in known_keys):
             result.unknown.append(table.qualified_name)
+            result.versions.pop(table.qualified_name, None)
             continue
         digest = version_digest(table.data_version)
         result.versions[table.qualified_name] = digest
@@ -142,6 +180,35 @@ def observe_changes(
     return result
 
 
+def observe_feed_tick(
+    tick: FeedTick,
+    metastore: str,
+    previous: Mapping[str, str],
+    known_keys: Collection[AssetKey] | None = None,
+    keys: SourceKeys | Mapping[tuple[str, str], AssetKey] | None = None,
+) -> ObservationPass:
+    """The observations of one ``feed_tick``: the same a full scan would record (same keys and
+    data versions), computed from the tables the tick described."""
+    base = merge_versions(previous, tick, lambda namespace, name: f"{namespace}.{name}")
+    return compare_versions(tick.tables, metastore, previous, base, known_keys, keys)
+
+
+def observe_through_feed(
+    connector: MetastoreConnector,
+    table_filter: TableFilter,
+    batch_size: int,
+    metastore: str,
+    cursor: str | None,
+    options: ChangeFeedOptions,
+    known_keys: Collection[AssetKey] | None = None,
+    keys: SourceKeys | Mapping[tuple[str, str], AssetKey] | None = None,
+) -> tuple[ObservationPass, FeedTick, str]:
+    """One sensor tick from its cursor: (observations, the tick, the new cursor)."""
+    tick = feed_tick(connector, table_filter, batch_size, decode_feed_state(cursor), options)
+    observed = observe_feed_tick(tick, metastore, decode_cursor(cursor), known_keys, keys)
+    return observed, tick, encode_cursor(observed.versions, tick.state)
+
+
 def listing_is_news(loaded: LoadedManifest, metastore: str, observed: ObservationPass, path: Path) -> bool:
     """The defs state lacks a current listing of ``metastore``, or a table this pass found."""
     state = read_state(path)
@@ -150,6 +217,23 @@ def listing_is_news(loaded: LoadedManifest, metastore: str, observed: Observatio
     assert state is not None
     in_state = {f"{r['namespace']}.{r['name']}" for r in state.tables(metastore)}
     return any(name not in in_state for name in observed.unknown)
+
+
+def listing_after(
+    loaded: LoadedManifest, metastore: str, observed: ObservationPass, tick: FeedTick, path: Path
+) -> list[TableRecord]:
+    """The metastore's whole listing after ``tick``: a scan's records, or the defs state's records
+    with the feed tick's described tables replaced and its gone tables removed."""
+    if tick.mode == "scan":
+        return observed.records
+    state = read_state(path)
+    replaced = {(r["namespace"], r["name"]) for r in observed.records} | tick.gone
+    kept = [
+        r
+        for r in (state.tables(metastore) if state is not None else [])
+        if (r["namespace"], r["name"]) not in replaced and r["namespace"] not in tick.gone_namespaces
+    ]
+    return sorted([*kept, *observed.records], key=lambda r: (r["namespace"], r["name"]))
 
 
 def observation_sensor(
@@ -186,12 +270,13 @@ def observation_sensor(
     def observe_metastore(context: SensorEvaluationContext) -> SensorResult:
         resource = getattr(context.resources, resource_key)
         try:
-            observed = observe_changes(
+            observed, tick, cursor = observe_through_feed(
                 resource.connector(),
                 resource.table_filter(),
                 resource.batch_size(),
                 metastore,
-                decode_cursor(context.cursor),
+                context.cursor,
+                entry.change_feed,
                 known,
                 keys,
             )
@@ -203,12 +288,16 @@ def observation_sensor(
                 operation=exc.operation,
                 retryable=exc.retryable,
             ) from exc
+        how = "full scan" if tick.mode == "scan" else f"change feed, {tick.events} event(s)"
+        # a feed tick describes only what changed; the metastore still has every table it knows
+        total = observed.listed if tick.mode == "scan" else len(observed.versions) + len(observed.unknown)
         context.log.info(
-            f"floe: {len(observed.events)} of {observed.listed} table(s) of metastore"
-            f" '{metastore}' changed data version"
+            f"floe: {len(observed.events)} of {total} table(s) of metastore"
+            f" '{metastore}' changed data version ({how}, {observed.listed} described)"
         )
         if listing_is_news(loaded, metastore, observed, default_path):
-            path = record_listing(loaded, metastore, observed.records, default_path)
+            records = listing_after(loaded, metastore, observed, tick, default_path)
+            path = record_listing(loaded, metastore, records, default_path)
             context.log.info(
                 f"floe: wrote the listing of metastore '{metastore}' ({len(observed.records)} table(s))"
                 f" to the defs state {path}"
@@ -224,8 +313,8 @@ def observation_sensor(
         # returned an empty result", even after recording observations).
         return SensorResult(
             asset_events=observed.events,
-            cursor=encode_cursor(observed.versions),
-            skip_reason=tick_summary(metastore, len(observed.events), observed.listed),
+            cursor=cursor,
+            skip_reason=tick_summary(metastore, len(observed.events), total),
         )
 
     return observe_metastore

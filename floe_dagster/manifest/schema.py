@@ -132,6 +132,30 @@ def _key_part(value: str) -> str:
     return value
 
 
+class ChangeFeedOptions(StrictModel):
+    """How a metastore's observation sensor uses the connector's change feed (docs/change-feeds.md)."""
+
+    enabled: bool = Field(
+        True,
+        description=(
+            "Observe through the connector's change feed when it declares one (Hive notification log,"
+            " S3 event notifications on an SQS queue, Iceberg metadata locations); false: a full scan"
+            " every tick."
+        ),
+    )
+    reconcile_interval_seconds: int = Field(
+        3600,
+        ge=60,
+        description=(
+            "Seconds between two full reconciliation scans of a metastore observed through its change"
+            " feed; they catch writers that bypass the metastore (files written without a DDL)."
+        ),
+    )
+    page_size: int = Field(
+        1000, ge=1, le=10000, description="Events read per call of the feed (get_next_notification, ...)."
+    )
+
+
 class MetastoreEntry(PluginEntry):
     """A metastore whose tables become observable source assets (``floe.metastores``).
 
@@ -177,6 +201,10 @@ class MetastoreEntry(PluginEntry):
     )
     freshness: MetastoreFreshness | None = Field(
         None, description="Freshness policies (and last-update checks) for this metastore's tables."
+    )
+    change_feed: ChangeFeedOptions = Field(
+        default_factory=lambda: ChangeFeedOptions.model_validate({}),
+        description="Observe what changed (the connector's change feed) instead of scanning every table.",
     )
 
     @model_validator(mode="before")

@@ -57,6 +57,7 @@ from floe_dagster.core.errors import (
     NotSupportedError,
 )
 from floe_dagster.core.retry import retry_policy
+from floe_dagster.metastores.hive_feed import HiveNotificationFeed
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.factory import connect_metastore
 from floe_dagster.plugins.metastore import Capability, MetastoreConnector, MetastoreUnavailableError
@@ -269,6 +270,7 @@ class HiveMetastoreConnector(MetastoreConnector):
             Capability.GET_TABLES,
             Capability.LIST_PARTITIONS,
             Capability.TABLE_STATS,
+            Capability.CHANGE_FEED,
         }
     )
     env_options: ClassVar[dict[str, tuple[str, ...]]] = {
@@ -506,6 +508,10 @@ class HiveMetastoreConnector(MetastoreConnector):
             if partition_predicates_apply(described, predicates):
                 return self._pruned_partitions(described, predicates)
         return [_neutral_partition(p) for p in self._all_partitions(namespace, table)]
+
+    def change_feed(self) -> HiveNotificationFeed:
+        """The metastore's notification log (metastores/hive_feed.py)."""
+        return HiveNotificationFeed(self)
 
     def table_stats(self, namespace: str, table: str) -> TableStats:
         """From the table's parameters (``numRows``, ``totalSize``, ``numFiles``,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, ClassVar, TypeVar
 from pydantic import Field
 
 from floe_dagster.core.errors import ConfigurationError, FloeError
+from floe_dagster.metastores.iceberg_feed import IcebergMetadataFeed
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.catalog import CatalogPlugin
 from floe_dagster.plugins.metastore import Capability, MetastoreConnector
@@ -59,6 +60,7 @@ class IcebergMetastoreConnector(MetastoreConnector):
             Capability.GET_TABLES,
             Capability.LIST_PARTITIONS,
             Capability.TABLE_STATS,
+            Capability.CHANGE_FEED,
         }
     )
 
@@ -82,6 +84,10 @@ class IcebergMetastoreConnector(MetastoreConnector):
     def get_table(self, namespace: str, table: str) -> Table:
         loaded = self._load(namespace, table)
         return to_neutral_table(namespace, table, loaded, catalog=self.name)
+
+    def change_feed(self) -> IcebergMetadataFeed:
+        """Each table's metadata location, compared tick to tick (metastores/iceberg_feed.py)."""
+        return IcebergMetadataFeed(self)
 
     def table_stats(self, namespace: str, table: str) -> TableStats:
         """From the current snapshot's summary (``total-records``, ``total-files-size``,

@@ -64,6 +64,7 @@ from floe_dagster.metastores.object_tables import (
     normalize_name,
     widen_schemas,
 )
+from floe_dagster.metastores.s3_feed import S3NotificationFeed
 from floe_dagster.plugins.aws import (
     AwsConfig,
     AwsCredentialsConfig,
@@ -190,6 +191,25 @@ class S3MetastoreConfig(AwsCredentialsConfig):
         ),
     )
     ingest: S3IngestConfig = Field(default_factory=lambda: S3IngestConfig.model_validate({}))
+    notification_queue_url: str | None = Field(
+        None,
+        description=(
+            "SQS queue the bucket's event notifications (s3:ObjectCreated:*, s3:ObjectRemoved:*) go"
+            " to: the metastore's change feed (docs/change-feeds.md). Unset: every tick lists."
+        ),
+    )
+    sqs_endpoint: str | None = Field(
+        None, description="SQS endpoint, http(s)://host[:port]; default: `endpoint` (moto), else AWS."
+    )
+    notification_visibility_timeout_s: int = Field(
+        300,
+        ge=1,
+        le=43200,
+        description=(
+            "Seconds a received notification stays hidden; a tick that crashed before its cursor"
+            " was committed sees its messages again after this."
+        ),
+    )
 
     @field_validator("bucket")
     @classmethod
@@ -207,7 +227,7 @@ class S3MetastoreConfig(AwsCredentialsConfig):
             raise ValueError("must be a key prefix relative to the bucket, e.g. raw/ (no leading / or s3://)")
         return value
 
-    @field_validator("endpoint")
+    @field_validator("endpoint", "sqs_endpoint")
     @classmethod
     def _check_endpoint(cls, value: str | None) -> str | None:
         if value is None:
@@ -326,6 +346,7 @@ class S3MetastoreConnector(MetastoreConnector):
             Capability.GET_TABLE,
             Capability.GET_TABLES,
             Capability.TABLE_STATS,
+            Capability.CHANGE_FEED,
         }
     )
 
@@ -371,6 +392,16 @@ class S3MetastoreConnector(MetastoreConnector):
     def _count(self, operation: str) -> None:
         with self._count_lock:
             self.call_counts[operation] += 1
+
+    count = _count  # for the change feed (metastores/s3_feed.py)
+
+    def change_feed(self) -> S3NotificationFeed | None:
+        """The bucket's event notifications on ``notification_queue_url`` (None without one)."""
+        return S3NotificationFeed(self) if self.config.notification_queue_url else None
+
+    def seed(self, objects: Sequence[S3Object]) -> None:
+        """Use ``objects`` as the bucket's listing (the change feed's object index): no listing."""
+        self._tables = group_objects(objects, self.extensions)
 
     def endpoint(self) -> str:
         return self.config.endpoint or f"s3.{self.config.region}.amazonaws.com"

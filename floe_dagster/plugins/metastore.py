@@ -31,6 +31,7 @@ from floe_dagster.core.errors import (
     UnavailableError,
 )
 from floe_dagster.plugins.base import Plugin, PluginConfig
+from floe_dagster.plugins.change_feed import ChangeFeed
 from floe_dagster.plugins.metastore_auth import metastore_credentials
 from floe_dagster.plugins.table_model import (
     Partition,
@@ -63,6 +64,7 @@ class Capability(str, Enum):
     GET_TABLES = "get_tables"
     LIST_PARTITIONS = "list_partitions"
     TABLE_STATS = "table_stats"
+    CHANGE_FEED = "change_feed"
 
 
 class MetastoreUnavailableError(MetastoreError, UnavailableError):
@@ -203,6 +205,14 @@ class MetastoreConnector(Plugin, abc.ABC):
         ``NotSupportedError`` tagged with the provider and ``table_stats``.
         """
         raise self.not_supported("table_stats")
+
+    def change_feed(self) -> ChangeFeed | None:
+        """The connector's change feed (plugins/change_feed.py), or None: observed by full scans.
+
+        Connectors that declare ``Capability.CHANGE_FEED`` return one when configured for it (an
+        ``s3`` metastore needs its ``notification_queue_url``), None otherwise.
+        """
+        return None
 
     def not_supported(self, operation: str, detail: str = "") -> NotSupportedError:
         return NotSupportedError(
