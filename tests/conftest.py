@@ -16,6 +16,8 @@ pytest_plugins = [
     "tests.fixtures.hive_metastore",
     "tests.fixtures.iceberg_rest_server",
     "tests.fixtures.moto_server",
+    "tests.fixtures.s3rver_server",
+    "tests.fixtures.s3_stores",
 ]
 
 

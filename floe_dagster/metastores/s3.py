@@ -167,11 +167,27 @@ class S3MetastoreConfig(AwsCredentialsConfig):
 
     bucket: str = Field(..., description="Bucket name (no s3:// and no key).")
     region: str | None = Field(
-        None, description="AWS region of the bucket, e.g. eu-west-1 (or AWS_REGION / AWS_DEFAULT_REGION)."
+        None,
+        description=(
+            "Region of the bucket, e.g. eu-west-1 (or AWS_REGION / AWS_DEFAULT_REGION); with an"
+            " endpoint, any region name the store uses (cn-hangzhou, ap-guangzhou, auto)."
+        ),
     )
     path_prefix: str = Field("", description="Only keys under this prefix are listed, e.g. raw/.")
     endpoint: str | None = Field(
-        None, description="S3-compatible endpoint (MinIO, moto, ...), http(s)://host[:port]. Unset: AWS."
+        None,
+        description=(
+            "S3-compatible endpoint (MinIO, Alibaba OSS, Tencent COS, Cloudflare R2, ...),"
+            " http(s)://host[:port]. Unset: AWS."
+        ),
+    )
+    addressing_style: Literal["path", "virtual"] | None = Field(
+        None,
+        description=(
+            "path: requests go to <endpoint>/<bucket>/<key> (MinIO, R2); virtual: to"
+            " <bucket>.<endpoint host>/<key> (OSS and COS require it). Unset: path with an endpoint,"
+            " virtual on AWS."
+        ),
     )
     namespace: str | None = Field(
         None,
@@ -241,7 +257,19 @@ class S3MetastoreConfig(AwsCredentialsConfig):
     def aws_config(self) -> AwsConfig:
         """These credentials as the AWS client config (plugins/aws.py), resolved by aws_credentials.py."""
 
-        return self.client_config(region=self.region or "us-east-1", s3_endpoint=self.endpoint)
+        return self.client_config(
+            region=self.region or "us-east-1",
+            s3_endpoint=self.endpoint,
+            s3_addressing_style=self.addressing_style,
+        )
+
+    @property
+    def url_style(self) -> Literal["path", "virtual", "auto"]:
+        """The addressing the clients use: ``addressing_style``, else path with an endpoint and
+        the SDK's own choice (``auto``: virtual for DNS-compatible bucket names) on AWS."""
+        if self.addressing_style is not None:
+            return self.addressing_style
+        return "path" if self.endpoint else "auto"
 
     @property
     def table_namespace(self) -> str:
@@ -257,6 +285,11 @@ class S3MetastoreConfig(AwsCredentialsConfig):
 
 # pyarrow's messages for a CSV/JSON value that does not fit its column's type
 _TYPE_ERRORS = ("conversion error", "failed to convert json", "changed from")
+
+
+def _tail_range(size: int, length: int) -> str:
+    """The HTTP Range of the last ``length`` bytes of an object of ``size`` bytes."""
+    return f"bytes={size - length}-{size - 1}"
 
 
 def _is_type_error(message: str) -> bool:
@@ -362,7 +395,7 @@ class S3MetastoreConnector(MetastoreConnector):
                 config=Config(
                     max_pool_connections=max(10, pool),
                     retries={"total_max_attempts": self.config.max_attempts, "mode": "standard"},
-                    s3={"addressing_style": "path"} if self.config.endpoint else None,
+                    s3={"addressing_style": self.config.url_style},
                 ),
             )
         except Exception as exc:  # STS / profile resolution
@@ -642,14 +675,16 @@ class S3MetastoreConnector(MetastoreConnector):
 
         if obj.size < 12:
             raise ObjectSkipped(obj.key, f"malformed Parquet: {obj.size} bytes is too small")
-        tail = self._get(obj, f"bytes=-{min(obj.size, FOOTER_PROBE_BYTES)}")
+        # explicit first-last ranges from the listed size: some S3-compatible servers (s3rver)
+        # read a suffix range (bytes=-N) as the first N bytes
+        tail = self._get(obj, _tail_range(obj.size, min(obj.size, FOOTER_PROBE_BYTES)))
         if tail[-4:] != PARQUET_MAGIC:
             raise ObjectSkipped(obj.key, "malformed Parquet: no PAR1 magic at the end")
         footer_length = struct.unpack("<I", tail[-8:-4])[0]
         if footer_length + 8 > obj.size - 4:
             raise ObjectSkipped(obj.key, "malformed Parquet: footer length exceeds the object")
         if footer_length + 8 > len(tail):
-            tail = self._get(obj, f"bytes=-{footer_length + 8}")
+            tail = self._get(obj, _tail_range(obj.size, footer_length + 8))
         try:
             metadata = pq.read_metadata(pa.BufferReader(PARQUET_MAGIC + tail[-(footer_length + 8) :]))
             return metadata.schema.to_arrow_schema(), int(metadata.num_rows)

@@ -160,6 +160,7 @@ class AwsCredentials:
             aws.GLUE_MAX_RETRIES: str(config.max_attempts - 1),
             aws.GLUE_RETRY_MODE: "standard",
         }
+        props.update(aws.s3_addressing_properties(config))
         for key, value in (
             (aws.GLUE_ENDPOINT, config.endpoint),
             (aws.S3_ENDPOINT, config.s3_endpoint),
@@ -207,13 +208,16 @@ class AwsCredentials:
             ]
             if props.get("s3.session-token"):
                 options.append(f"SESSION_TOKEN {literal(props['s3.session-token'])}")
+        style = getattr(self.aws_config, "s3_addressing_style", None)
         if endpoint := props.get("s3.endpoint"):
             parts = urlsplit(endpoint)
             options += [
                 f"ENDPOINT {literal(parts.netloc)}",
-                "URL_STYLE 'path'",
+                f"URL_STYLE {literal('vhost' if style == 'virtual' else 'path')}",
                 f"USE_SSL {'true' if parts.scheme == 'https' else 'false'}",
             ]
+        elif style is not None:
+            options.append(f"URL_STYLE {literal('vhost' if style == 'virtual' else 'path')}")
         if scopes:
             options.append(f"SCOPE [{', '.join(literal(scope) for scope in scopes)}]")
         return f"CREATE OR REPLACE SECRET {name} (TYPE s3, {', '.join(options)})"
