@@ -445,7 +445,8 @@ class AwsConfig(AwsCredentialsConfig):
 
     def credential_problems(self) -> list[tuple[str, str]]:
         problems = super().credential_problems()
-        if self.region is not None and not _REGION.match(self.region) and not (self.endpoint or self.s3_endpoint):
+        foreign = self.region is not None and not _REGION.match(self.region)
+        if foreign and not (self.endpoint or self.s3_endpoint):
             problems.insert(
                 0,
                 (
