@@ -18,6 +18,7 @@ pytest_plugins = [
     "tests.fixtures.moto_server",
     "tests.fixtures.s3rver_server",
     "tests.fixtures.s3_stores",
+    "tests.fixtures.azurite_server",
 ]
 
 

@@ -161,38 +161,17 @@ class S3IngestConfig(PluginConfig):
         return value
 
 
-class S3MetastoreConfig(AwsCredentialsConfig):
-    """An S3 prefix as a metastore: the shared AWS region and credentials (plugins/aws.py), the
-    bucket, an S3-compatible endpoint, discovery and ingest settings."""
+class ObjectSourceConfig(PluginConfig):
+    """What every object-store source shares, whatever the store (S3 here, Azure Blob in
+    ``metastores/azure_blob.py``): the prefix, the tables' namespace, the file type, batching,
+    concurrency and ingest. A store's config adds its bucket/container, endpoint and credentials
+    and names the bucket or container in ``bucket``."""
 
-    bucket: str = Field(..., description="Bucket name (no s3:// and no key).")
-    region: str | None = Field(
-        None,
-        description=(
-            "Region of the bucket, e.g. eu-west-1 (or AWS_REGION / AWS_DEFAULT_REGION); with an"
-            " endpoint, any region name the store uses (cn-hangzhou, ap-guangzhou, auto)."
-        ),
-    )
     path_prefix: str = Field("", description="Only keys under this prefix are listed, e.g. raw/.")
-    endpoint: str | None = Field(
-        None,
-        description=(
-            "S3-compatible endpoint (MinIO, Alibaba OSS, Tencent COS, Cloudflare R2, ...),"
-            " http(s)://host[:port]. Unset: AWS."
-        ),
-    )
-    addressing_style: Literal["path", "virtual"] | None = Field(
-        None,
-        description=(
-            "path: requests go to <endpoint>/<bucket>/<key> (MinIO, R2); virtual: to"
-            " <bucket>.<endpoint host>/<key> (OSS and COS require it). Unset: path with an endpoint,"
-            " virtual on AWS."
-        ),
-    )
     namespace: str | None = Field(
         None,
         description="Namespace of the discovered tables (asset key <metastore>/<namespace>/<table>);"
-        " default: the bucket name normalised like table names.",
+        " default: the bucket (container) name normalised like table names.",
     )
     file_type: FileType = Field("parquet", description="parquet, csv or json (types inferred).")
     rows_per_record: int = Field(
@@ -207,33 +186,14 @@ class S3MetastoreConfig(AwsCredentialsConfig):
     )
     ingest: S3IngestConfig = Field(default_factory=lambda: S3IngestConfig.model_validate({}))
 
-    @field_validator("bucket")
-    @classmethod
-    def _check_bucket(cls, value: str) -> str:
-        if value.startswith("s3://") or "/" in value:
-            raise ValueError("must be a bucket name only; put the key prefix in path_prefix")
-        if not _BUCKET.match(value) or ".." in value:
-            raise ValueError("must be 3-63 characters of lowercase letters, digits, dots and hyphens")
-        return value
-
     @field_validator("path_prefix")
     @classmethod
     def _check_prefix(cls, value: str) -> str:
-        if value.startswith(("/", "s3://")):
-            raise ValueError("must be a key prefix relative to the bucket, e.g. raw/ (no leading / or s3://)")
+        if value.startswith("/") or "://" in value:
+            raise ValueError(
+                "must be a key prefix relative to the bucket, e.g. raw/ (no leading / or s3://, az://)"
+            )
         return value
-
-    @field_validator("endpoint")
-    @classmethod
-    def _check_endpoint(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value.rstrip("/"))
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http(s) URL such as http://127.0.0.1:9000")
-        if parts.username or parts.password:
-            raise ValueError("must not carry credentials")
-        return value.rstrip("/")
 
     @field_validator("namespace")
     @classmethod
@@ -249,10 +209,77 @@ class S3MetastoreConfig(AwsCredentialsConfig):
             raise ValueError("must be at least 1, or -1 for no limit")
         return value
 
+    @property
+    def store_root(self) -> str:
+        """The bucket or container the objects live in (the store config's own field)."""
+        raise NotImplementedError
+
+    @property
+    def table_namespace(self) -> str:
+        return self.namespace or normalize_name(self.store_root)
+
+    @property
+    def max_in_flight(self) -> int | None:
+        return None if self.concurrency < 0 else self.concurrency
+
+
+class S3MetastoreConfig(AwsCredentialsConfig, ObjectSourceConfig):
+    """An S3 prefix as a metastore: the shared AWS region and credentials (plugins/aws.py), the
+    bucket, an S3-compatible endpoint, discovery and ingest settings."""
+
+    bucket: str = Field(..., description="Bucket name (no s3:// and no key).")
+    region: str | None = Field(
+        None,
+        description=(
+            "Region of the bucket, e.g. eu-west-1 (or AWS_REGION / AWS_DEFAULT_REGION); with an"
+            " endpoint, any region name the store uses (cn-hangzhou, ap-guangzhou, auto)."
+        ),
+    )
+    endpoint: str | None = Field(
+        None,
+        description=(
+            "S3-compatible endpoint (MinIO, Alibaba OSS, Tencent COS, Cloudflare R2, ...),"
+            " http(s)://host[:port]. Unset: AWS."
+        ),
+    )
+    addressing_style: Literal["path", "virtual"] | None = Field(
+        None,
+        description=(
+            "path: requests go to <endpoint>/<bucket>/<key> (MinIO, R2); virtual: to"
+            " <bucket>.<endpoint host>/<key> (OSS and COS require it). Unset: path with an endpoint,"
+            " the AWS SDK's choice on AWS."
+        ),
+    )
+
+    @field_validator("bucket")
+    @classmethod
+    def _check_bucket(cls, value: str) -> str:
+        if value.startswith("s3://") or "/" in value:
+            raise ValueError("must be a bucket name only; put the key prefix in path_prefix")
+        if not _BUCKET.match(value) or ".." in value:
+            raise ValueError("must be 3-63 characters of lowercase letters, digits, dots and hyphens")
+        return value
+
+    @field_validator("endpoint")
+    @classmethod
+    def _check_endpoint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value.rstrip("/"))
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http(s) URL such as http://127.0.0.1:9000")
+        if parts.username or parts.password:
+            raise ValueError("must not carry credentials")
+        return value.rstrip("/")
+
     @model_validator(mode="after")
     def _check_client_config(self) -> S3MetastoreConfig:
         self.aws_config()  # the client config's checks (the endpoint as its s3_endpoint)
         return self
+
+    @property
+    def store_root(self) -> str:
+        return self.bucket
 
     def aws_config(self) -> AwsConfig:
         """These credentials as the AWS client config (plugins/aws.py), resolved by aws_credentials.py."""
@@ -270,14 +297,6 @@ class S3MetastoreConfig(AwsCredentialsConfig):
         if self.addressing_style is not None:
             return self.addressing_style
         return "path" if self.endpoint else "auto"
-
-    @property
-    def table_namespace(self) -> str:
-        return self.namespace or normalize_name(self.bucket)
-
-    @property
-    def max_in_flight(self) -> int | None:
-        return None if self.concurrency < 0 else self.concurrency
 
 
 # --- bounded, ordered parallel reads ---------------------------------------------------------------
@@ -657,7 +676,7 @@ class S3MetastoreConnector(MetastoreConnector):
 
     def read_schema(self, obj: S3Object) -> tuple[Any, int]:
         """(Arrow schema, row count) of one object: Parquet from its footer via ranged reads."""
-        cache_key = (self.config.bucket, obj.key, obj.etag)
+        cache_key = (self.location(), obj.key, obj.etag)  # the store's bucket/container
         with _FOOTERS_LOCK:
             cached = _FOOTERS.get(cache_key)
         if cached is not None:
@@ -810,6 +829,7 @@ class S3MetastoreConnector(MetastoreConnector):
 
 __all__ = [
     "ObjectData",
+    "ObjectSourceConfig",
     "S3IngestConfig",
     "S3MetastoreConfig",
     "S3MetastoreConnector",

@@ -10,7 +10,9 @@ Two halves, one place (both owned by ``plugins/factory.py``):
   ``AwsCredentials`` (Glue, S3: static keys + session token, profile, role assumption or the
   default chain, resolved once through the AWS resolver shared with the Glue catalog) and
   ``GoogleCredentials`` (Dataproc: a service-account key file or JSON, Application Default
-  Credentials, or anonymous for an emulator). ``MetastoreConnector.__init__`` calls it, so a
+  Credentials, or anonymous for an emulator) and ``AzureCredentials`` (Azure Blob / ADLS Gen2:
+  connection string, account key, SAS token, service principal or the default chain,
+  ``plugins/azure.py``). ``MetastoreConnector.__init__`` calls it, so a
   connector receives ``self.credentials`` and never reads ``os.environ``, unwraps a
   ``SecretStr`` or builds a credential itself (``tests/unit/test_metastore_chokepoint.py``
   checks every connector module for that).
@@ -34,10 +36,12 @@ from floe_dagster.core.errors import ConfigurationError
 from floe_dagster.plugins import aws
 from floe_dagster.plugins.aws import mask_credentials_in_botocore_logs
 from floe_dagster.plugins.aws_credentials import aws_session, frozen_keys
+from floe_dagster.plugins.azure import AzureCredentials, AzureCredentialsConfig
 from floe_dagster.plugins.base import PluginConfig
 
 __all__ = [
     "AwsCredentials",
+    "AzureCredentials",
     "GoogleCredentials",
     "ThriftCredentials",
     "metastore_credentials",
@@ -291,7 +295,7 @@ class GoogleCredentials:
 
 def metastore_credentials(
     config: PluginConfig,
-) -> ThriftCredentials | AwsCredentials | GoogleCredentials | None:
+) -> ThriftCredentials | AwsCredentials | GoogleCredentials | AzureCredentials | None:
     """The typed credentials for a validated metastore config (None: the provider needs none),
     by the kind of credentials the config declares (``PluginConfig.credential_kind``)."""
     kind = type(config).credential_kind
@@ -310,4 +314,7 @@ def metastore_credentials(
         )
     if kind == "aws":
         return AwsCredentials(config)
+    if kind == "azure":
+        assert isinstance(config, AzureCredentialsConfig)
+        return AzureCredentials(config)
     return None

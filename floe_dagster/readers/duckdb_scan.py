@@ -36,8 +36,11 @@ from floe_dagster.plugins.table_model import Column, Partition, ScanDescription
 PROVIDER = "duckdb"
 FILES = "[!_.]*"  # data files only: not _SUCCESS, _committed_*, .crc, ...
 EXTENSIONS = {"iceberg": ("avro", "iceberg"), "avro": ("avro",)}
-REMOTE_SCHEMES = ("s3", "s3a", "s3n", "gs", "gcs", "az", "abfss", "http", "https", "r2")
+REMOTE_SCHEMES = ("s3", "s3a", "s3n", "gs", "gcs", "az", "azure", "abfss", "abfs", "http", "https", "r2")
 S3_SCHEMES = ("s3", "s3a", "s3n")
+AZURE_SCHEMES = ("az", "azure", "abfss", "abfs")
+# the DuckDB extension that reads a remote scheme (httpfs for the rest)
+_STORE_EXTENSIONS = {scheme: "azure" for scheme in AZURE_SCHEMES}
 _READERS = {"parquet": "read_parquet", "csv": "read_csv", "json": "read_json", "avro": "read_avro"}
 _HIVE_PARTITIONING = {"parquet", "csv", "json"}
 
@@ -99,25 +102,29 @@ def required_extensions(scan: ScanDescription) -> tuple[str, ...]:
     """DuckDB extensions the relation needs (load them before running it): the format's reader,
     and httpfs for files on object storage."""
     needed = EXTENSIONS.get(scan.format, ())
-    if urlsplit(scan.metadata_location or scan.location).scheme in REMOTE_SCHEMES:
-        needed = (*needed, "httpfs")
+    scheme = urlsplit(scan.metadata_location or scan.location).scheme
+    if scheme in REMOTE_SCHEMES:
+        needed = (*needed, _STORE_EXTENSIONS.get(scheme, "httpfs"))
     return needed
 
 
 def storage_secret_sql(credentials: Any, name: str, scans: Iterable[ScanDescription]) -> str | None:
-    """The DuckDB secret for the S3 files of ``scans``, scoped to their buckets, or None.
+    """The DuckDB secret for the S3 (or Azure) files of ``scans``, scoped to their buckets, or None.
 
     ``credentials`` are a connector's (``connector.credentials``, from the metastore chokepoint);
     only credentials that can make a DuckDB secret (AWS) give one. The statement holds the
     secret: run it, never log it.
     """
     make = getattr(credentials, "duckdb_secret_sql", None)
+    # the schemes the credentials serve: S3's (scoped as s3://bucket), or their own (Azure's az://)
+    schemes = tuple(getattr(credentials, "duckdb_schemes", S3_SCHEMES))
     buckets = sorted(
         {
-            f"s3://{urlsplit(location).netloc}"
+            f"{'s3' if urlsplit(location).scheme in S3_SCHEMES else urlsplit(location).scheme}://"
+            f"{urlsplit(location).netloc}"
             for scan in scans
             for location in (scan.location, scan.metadata_location)
-            if location and urlsplit(location).scheme in S3_SCHEMES
+            if location and urlsplit(location).scheme in schemes
         }
     )
     if make is None or not buckets:
