@@ -19,6 +19,7 @@ pytest_plugins = [
     "tests.fixtures.s3rver_server",
     "tests.fixtures.s3_stores",
     "tests.fixtures.azurite_server",
+    "tests.fixtures.gcs_emulator",
 ]
 
 

@@ -51,7 +51,7 @@ AZURE_ENV: dict[str, tuple[str, ...]] = {
 }
 _ACCOUNT = re.compile(r"^[a-z0-9]{3,24}$")
 _SAS_KEYS = ("sig=", "se=")
-AZURE_SCHEMES = ("az", "azure", "abfss", "abfs")
+AZURE_SCHEMES = ("az", "azure", "abfss", "abfs", "wasbs", "wasb")
 
 AzureMode = Literal["connection_string", "account_key", "sas_token", "service_principal", "default"]
 

@@ -246,6 +246,15 @@ class GoogleCredentials:
     key_file: str | None = None
     key_json: SecretStr | None = None
     anonymous: bool = False
+    # Google Cloud Storage (the gcs metastore): HMAC keys for DuckDB's httpfs (gs:// through the
+    # XML API), and the storage endpoint (an emulator) for the fsspec filesystem of the other modes
+    hmac_access_id: str | None = None
+    hmac_secret: SecretStr | None = field(default=None, repr=False)
+    storage_endpoint: str | None = None
+    project: str | None = None
+
+    # the DuckDB schemes these credentials serve (readers/duckdb_scan.py scopes a secret to them)
+    duckdb_schemes = ("gs", "gcs")
 
     @property
     def mode(self) -> str:
@@ -256,6 +265,43 @@ class GoogleCredentials:
         if self.key_file is not None:
             return "service_account (key_file)"
         return "application_default"
+
+    def duckdb_secret_sql(self, name: str, scopes: Sequence[str] = ()) -> str | None:
+        """``CREATE OR REPLACE SECRET`` (TYPE gcs, the HMAC keys) scoped to ``scopes`` (``gs://<bucket>``),
+        or None without HMAC keys (DuckDB then reads through ``duckdb_filesystem``). It holds the
+        secret: run it, never log it."""
+        if self.hmac_access_id is None or self.hmac_secret is None:
+            return None
+
+        def literal(value: str) -> str:
+            return "'" + value.replace("'", "''") + "'"
+
+        options = [
+            f"KEY_ID {literal(self.hmac_access_id)}",
+            f"SECRET {literal(self.hmac_secret.get_secret_value())}",
+        ]
+        if scopes:
+            options.append(f"SCOPE [{', '.join(literal(scope) for scope in scopes)}]")
+        return f"CREATE OR REPLACE SECRET {name} (TYPE gcs, {', '.join(options)})"
+
+    def duckdb_filesystem(self, metastore: str = "-", provider: str = "gcs") -> Any:
+        """A gcsfs filesystem (fsspec) with these credentials, for DuckDB to register when DuckDB's
+        own gs:// support (HMAC keys only) does not serve: service-account JSON, ADC, anonymous."""
+        if self.hmac_access_id is not None:
+            return None
+        # gcsfs.core's filesystem: the package's default (ExtendedGcsFileSystem) first asks the
+        # Storage Control gRPC API for the bucket type, which an emulator does not serve (60 s per call)
+        from gcsfs.core import GCSFileSystem
+
+        token: Any = "anon" if self.anonymous else self.google_auth(metastore, provider)
+        options: dict[str, Any] = {"token": token, "project": self.project}
+        if self.storage_endpoint:
+            options["endpoint_url"] = self.storage_endpoint
+        return GCSFileSystem(**options)
+
+    def secret_values(self) -> list[str]:
+        values = [s.get_secret_value() for s in (self.key_json, self.hmac_secret) if s is not None]
+        return [v for v in values if v]
 
     def google_auth(self, metastore: str, provider: str, scopes: tuple[str, ...] = GOOGLE_SCOPES) -> Any:
         """The google-auth credentials of this mode (no token is fetched here)."""
@@ -310,7 +356,13 @@ def metastore_credentials(
         )
     if kind == "google":
         return GoogleCredentials(
-            key_file=fields.key_file, key_json=fields.key_json, anonymous=fields.anonymous
+            key_file=fields.key_file,
+            key_json=fields.key_json,
+            anonymous=fields.anonymous,
+            hmac_access_id=getattr(fields, "hmac_access_id", None),
+            hmac_secret=getattr(fields, "hmac_secret", None),
+            storage_endpoint=getattr(fields, "storage_endpoint", None),
+            project=getattr(fields, "storage_project", None),
         )
     if kind == "aws":
         return AwsCredentials(config)
