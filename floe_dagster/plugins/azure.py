@@ -310,6 +310,39 @@ class AzureCredentials:
             )
         return ";".join(fields)
 
+    def file_io_properties(self) -> dict[str, str]:
+        """PyIceberg FileIO properties (``adls.*``, PyArrow's AzureFileSystem) for tables whose
+        warehouse is ``abfss://<container>/<path>`` on this account. They hold the secret."""
+        config = self.config
+        props = {
+            "py-io-impl": "pyiceberg.io.pyarrow.PyArrowFileIO",
+            "adls.account-name": config.account(),
+        }
+        parts = (
+            _connection_parts(config.connection_string.get_secret_value()) if config.connection_string else {}
+        )
+        key = config.account_key.get_secret_value() if config.account_key else parts.get("accountkey")
+        sas = config.sas_token.get_secret_value() if config.sas_token else parts.get("sharedaccesssignature")
+        if key:
+            props["adls.account-key"] = key
+        elif sas:
+            props["adls.sas-token"] = sas.lstrip("?")
+        elif config.mode == "service_principal":
+            assert config.client_secret is not None
+            props.update(
+                {
+                    "adls.client-id": str(config.client_id),
+                    "adls.client-secret": config.client_secret.get_secret_value(),
+                    "adls.tenant-id": str(config.tenant_id),
+                }
+            )
+        url = urlsplit(config.account_url())
+        if not url.hostname or not url.hostname.endswith(".core.windows.net"):  # an emulator, a proxy
+            for kind in ("blob", "dfs"):
+                props[f"adls.{kind}-storage-authority"] = url.netloc
+                props[f"adls.{kind}-storage-scheme"] = url.scheme
+        return props
+
     def secret_values(self) -> list[str]:
         """Every secret of the config (to scrub them from messages), with the pieces of a
         connection string that are secrets."""
