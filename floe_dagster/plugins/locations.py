@@ -40,6 +40,7 @@ STORE_SCHEMES: dict[str, Store] = {
     "s3n": "s3",
     "oss": "s3",
     "cosn": "s3",
+    "r2": "s3",  # DuckDB's own r2:// (an R2 secret), read as it is
     "abfss": "azure",
     "abfs": "azure",
     "wasbs": "azure",
@@ -88,6 +89,8 @@ def reader_path(location: str, table: str = "", provider: str = "-", operation: 
     if store == "local":
         path = parts.path if scheme == "file" else location
         return path.rstrip("/") or "/"
+    if store == "s3" and scheme == "r2":
+        return location.rstrip("/")
     if store == "s3":
         return ("s3://" + rest).rstrip("/")
     if store == "gcs":
