@@ -448,3 +448,82 @@ def test_canary_secrets_appear_in_no_output(
     signature = sas.split("sig=", 1)[1].split("&", 1)[0]
     for secret in (server.account_key, CANARY_KEY, sas, signature):
         assert secret not in everything
+
+
+# --- Dagster: observable sources and ingest assets from a manifest ----------------------------------
+
+MANIFEST = """\
+apiVersion: floe.dev/v1
+kind: Manifest
+metadata: {{name: azure-ingest-test}}
+state_dir: .floe
+catalogs:
+  lake: {{type: sql, config: {{uri: "sqlite:///.floe/catalog.db", warehouse: .floe/warehouse}}}}
+computes:
+  approved: [duckdb]
+  default: duckdb
+  targets: {{duckdb: {{type: duckdb, config: {{path: ":memory:"}}}}}}
+metastores:
+  landing:
+    type: azure
+    config:
+      container: {container}
+      account_name: {account}
+      endpoint: {endpoint}
+      account_key: ${{env:FLOE_TEST_AZURE_KEY}}
+      ingest: {{enabled: true, namespace: raw_az}}
+transforms: {{dbt_project: dbt, catalog: lake}}
+"""
+
+
+def test_dagster_observes_azure_tables_and_ingests_them(
+    container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from dagster import AssetKey, AssetSelection, Definitions, define_asset_job, instance_for_test
+
+    from floe_dagster.dagster_stage.definitions import build_resources
+    from floe_dagster.dagster_stage.ingest import ingest_assets
+    from floe_dagster.dagster_stage.sources import observable_sources
+    from floe_dagster.manifest.loader import load_manifest
+    from floe_dagster.metastores.state import write_state
+    from floe_dagster.plan.dbt_project import profiles_dir
+
+    caplog.set_level(logging.INFO)
+    server = container.server
+    monkeypatch.setenv("FLOE_TEST_AZURE_KEY", server.account_key)
+    (tmp_path / "dbt").mkdir()
+    (tmp_path / "dbt" / "dbt_project.yml").write_text("name: aztest\nversion: '1'\nprofile: aztest\n")
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(
+        MANIFEST.format(container=container.name, account=server.account_name, endpoint=server.endpoint)
+    )
+    container.put("orders/part-0.parquet", parquet_bytes(range(0, 10)))
+    container.put("orders/part-1.parquet", parquet_bytes(range(10, 20)))
+    loaded = load_manifest(manifest, check_assignments=False)
+    profiles_dir(loaded).mkdir(parents=True)
+    (profiles_dir(loaded) / "profiles.yml").write_text("aztest: {target: x, outputs: {}}\n")
+    state = write_state(loaded).state
+    namespace = loaded.plugin_config("metastores", "landing").table_namespace  # type: ignore[attr-defined]
+    observe = observable_sources(loaded, "landing", state.tables("landing"))
+    ingest = ingest_assets(loaded, "landing", state.tables("landing"), observe.keys if observe else ())
+    assert observe is not None and ingest is not None
+    source = AssetKey(["landing", namespace, "orders"])
+    orders = AssetKey(["lake", "raw_az", "orders"])
+    assert observe.keys == {source} and ingest.keys == {orders}
+    defs = Definitions(
+        assets=[observe, ingest],
+        resources=build_resources(loaded),
+        jobs=[
+            define_asset_job("observe", selection=AssetSelection.assets(observe)),
+            define_asset_job("ingest", selection=AssetSelection.assets(ingest)),
+        ],
+    )
+    with instance_for_test() as instance:
+        assert defs.resolve_job_def("observe").execute_in_process(instance=instance).success
+        assert instance.get_latest_data_version_record(source, is_source=True) is not None
+        assert defs.resolve_job_def("ingest").execute_in_process(instance=instance).success
+        event = instance.get_latest_materialization_event(orders)
+        assert event is not None and event.asset_materialization is not None
+        metadata = event.asset_materialization.metadata
+        assert metadata["floe/objects_read"].value == 2 and metadata["dagster/row_count"].value == 20
+    assert server.account_key not in "\n".join(r.getMessage() for r in caplog.records)
