@@ -1,18 +1,24 @@
-"""S3 -> Iceberg ingest throughput against a plain boto3 download + ``pyarrow.parquet.read_table``.
+"""Object store -> Iceberg ingest throughput against a plain download + ``pyarrow.parquet.read_table``.
 
-    .venv/bin/python benchmarks/s3_ingest.py            # 200 objects, ~200 MB, 3 rounds
-    .venv/bin/python benchmarks/s3_ingest.py --quick    # 20 objects, 20 MB, 3 rounds
+    .venv/bin/python benchmarks/s3_ingest.py                  # moto, 200 objects, ~200 MB, 3 rounds
+    .venv/bin/python benchmarks/s3_ingest.py --quick          # 20 objects, 20 MB, 3 rounds
+    .venv/bin/python benchmarks/s3_ingest.py --store all --quick   # every store in turn
 
-Starts moto's S3 server on 127.0.0.1 in this process and writes ``--objects`` Parquet objects
-(``--mb`` MB in all) under one prefix. Each side is then a fresh process, as a Dagster run
-process is, so each pays its own one-off imports (boto3 and pyarrow; floe's ingest and
-PyIceberg's writer) and client set-up:
+Stores (``--store``): ``moto`` (moto's S3 server, in this process), ``s3rver`` (the second S3
+server, npm, a process), ``azurite`` (Azure Blob, npm, a process) and ``gcs``
+(gcp-storage-emulator, in this process); the npm servers come from ``.floe/npm``
+(scripts/bootstrap.sh). Each is started on 127.0.0.1 and gets ``--objects`` Parquet objects
+(``--mb`` MB in all) under one prefix. The baseline reads the same objects from the same server
+with the store's own SDK (boto3, azure-storage-blob, google-cloud-storage) and PyArrow. Each
+side is then a fresh process, as a Dagster run process is, so each pays its own one-off imports
+(the SDK and pyarrow; floe's ingest and PyIceberg's writer) and client set-up:
 
-* baseline: list the prefix, download every object with boto3 ``get_object`` and decode it with
-  ``pyarrow.parquet.read_table``, one after the other;
-* ingest: ``ingest_table`` of the table the ``s3`` metastore discovers (listing included) into a
-  fresh table of a SQLite ``SqlCatalog``: downloads, decoding into ``rows_per_record`` batches,
-  Parquet data files written and committed to Iceberg.
+* baseline: list the prefix, download every object with the store's SDK (boto3 ``get_object``,
+  ``download_blob``, ``download_as_bytes``) and decode it with ``pyarrow.parquet.read_table``,
+  one after the other;
+* ingest: ``ingest_table`` of the table the ``s3`` / ``azure`` / ``gcs`` metastore discovers
+  (listing included) into a fresh table of a SQLite ``SqlCatalog``: downloads, decoding into
+  ``rows_per_record`` batches, Parquet data files written and committed to Iceberg.
 
 A warm-up of each, then ``--rounds`` rounds (default 3), the order swapped every other round.
 Every run is checked: the baseline must decode every source row; the ingest's Iceberg table is
@@ -30,11 +36,18 @@ the stages of each process (imports, client set-up, the work; for the ingest its
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import logging
+import os
+import shutil
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +73,135 @@ KEY_ID, SECRET = "bench-key", "bench-secret"
 TABLE = "bench_data"
 BUCKET = "floe-bench"
 PREFIX = "bench/data/"
+STORES = ("moto", "s3rver", "azurite", "gcs")
+S3RVER_KEY = "S3RVER"
+AZURITE_ACCOUNT = "devstoreaccount1"
+# Azurite's fixed, public development key
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+GCS_PROJECT = "floe-bench"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def s3_keys(store: str) -> tuple[str, str]:
+    return (S3RVER_KEY, S3RVER_KEY) if store == "s3rver" else (KEY_ID, SECRET)
+
+
+def s3_client(store: str, endpoint: str) -> Any:
+    import boto3
+
+    key, secret = s3_keys(store)
+    return boto3.client(
+        "s3", endpoint_url=endpoint, region_name=REGION, aws_access_key_id=key, aws_secret_access_key=secret
+    )
+
+
+def azure_container(endpoint: str) -> Any:
+    from azure.storage.blob import BlobServiceClient
+
+    connection = (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint={endpoint};"
+    )
+    return BlobServiceClient.from_connection_string(connection).get_container_client(BUCKET)
+
+
+def gcs_bucket(endpoint: str) -> Any:
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    client = storage.Client(
+        project=GCS_PROJECT, credentials=AnonymousCredentials(), client_options={"api_endpoint": endpoint}
+    )
+    return client.bucket(BUCKET)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def npm_server(name: str, args: list[str], port: int, env: dict[str, str] | None = None) -> Any:
+    prefix = Path(os.environ.get("FLOE_NPM_PREFIX") or ROOT / ".floe" / "npm")
+    binary = prefix / "node_modules" / ".bin" / name
+    if not binary.exists():
+        raise SystemExit(f"{name} is not installed under {prefix}: run scripts/bootstrap.sh")
+    process = subprocess.Popen(
+        [str(binary), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return process
+        time.sleep(0.1)
+    process.kill()
+    raise SystemExit(f"{name} did not listen on 127.0.0.1:{port}")
+
+
+@contextlib.contextmanager
+def serve(store: str) -> Iterator[tuple[str, Callable[[str, bytes], None]]]:
+    """The store's server on 127.0.0.1 with an empty bucket: (endpoint, put(key, body))."""
+    folder = Path(tempfile.mkdtemp(prefix=f"floe-bench-{store}-"))
+    port = free_port()
+    process: Any = None
+    stop: Callable[[], None] = lambda: None  # noqa: E731
+    try:
+        if store == "moto":
+            from moto.server import ThreadedMotoServer
+
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            server.start()
+            stop = server.stop
+            host, port = server.get_host_and_port()
+            endpoint = f"http://{host}:{port}"
+        elif store == "s3rver":
+            env = {**os.environ, "NODE_OPTIONS": "--openssl-legacy-provider"}
+            args = ["-d", str(folder), "-a", "127.0.0.1", "-p", str(port), "--silent"]
+            process = npm_server("s3rver", [*args, "--allow-mismatched-signatures"], port, env)
+            endpoint = f"http://127.0.0.1:{port}"
+        elif store == "azurite":
+            args = ["--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(folder)]
+            process = npm_server("azurite-blob", [*args, "--silent", "--skipApiVersionCheck"], port)
+            endpoint = f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
+        else:
+            from gcp_storage_emulator.server import create_server
+
+            emulator = create_server("127.0.0.1", port, in_memory=True)
+            emulator.start()
+            stop = emulator.stop
+            endpoint = f"http://127.0.0.1:{port}"
+        if store in ("moto", "s3rver"):
+            client = s3_client(store, endpoint)
+            client.create_bucket(Bucket=BUCKET)
+
+            def put(key: str, body: bytes) -> None:
+                client.put_object(Bucket=BUCKET, Key=key, Body=body)
+
+        elif store == "azurite":
+            container = azure_container(endpoint)
+            container.create_container()
+
+            def put(key: str, body: bytes) -> None:
+                container.upload_blob(key, body, overwrite=True)
+
+        else:
+            bucket = gcs_bucket(endpoint)
+            bucket.client.create_bucket(BUCKET)
+
+            def put(key: str, body: bytes) -> None:
+                bucket.blob(key).upload_from_string(body)
+
+        yield endpoint, put
+    finally:
+        stop()
+        if process is not None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # Azurite sometimes ignores SIGTERM while closing
+                process.kill()
+                process.wait(timeout=10)
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def make_object(index: int, target_bytes: int) -> Any:
@@ -81,30 +223,52 @@ def make_object(index: int, target_bytes: int) -> Any:
 # --- the two sides, each run as a fresh process ---------------------------------------------
 
 
-def child_baseline(endpoint: str) -> None:
+def child_baseline(store: str, endpoint: str) -> None:
     watch = Stopwatch()
-    import boto3
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    watch.lap("imports")
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id=KEY_ID,
-        aws_secret_access_key=SECRET,
-    )
+    if store in ("moto", "s3rver"):
+        import boto3  # noqa: F401
+
+        watch.lap("imports")
+        client = s3_client(store, endpoint)
+    elif store == "azurite":
+        import azure.storage.blob  # noqa: F401
+
+        watch.lap("imports")
+        client = azure_container(endpoint)
+    else:
+        import google.cloud.storage  # noqa: F401
+
+        watch.lap("imports")
+        client = gcs_bucket(endpoint)
     watch.lap("client")
-    keys = [
-        item["Key"]
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=PREFIX)
-        for item in page.get("Contents", [])
-    ]
+    if store in ("moto", "s3rver"):
+        keys = [
+            item["Key"]
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=PREFIX)
+            for item in page.get("Contents", [])
+        ]
+
+        def download(key: str) -> bytes:
+            return bytes(client.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+
+    elif store == "azurite":
+        keys = [blob.name for blob in client.list_blobs(name_starts_with=PREFIX)]
+
+        def download(key: str) -> bytes:
+            return bytes(client.download_blob(key).readall())
+
+    else:
+        keys = [blob.name for blob in client.client.list_blobs(client, prefix=PREFIX)]
+
+        def download(key: str) -> bytes:
+            return bytes(client.blob(key).download_as_bytes())
+
     rows = 0
     for key in keys:
-        body = client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
-        rows += pq.read_table(pa.BufferReader(body)).num_rows
+        rows += pq.read_table(pa.BufferReader(download(key))).num_rows
     watch.lap("list + download + decode")
     report_to_parent(watch.stages, {"rows": rows, "objects": len(keys)})
 
@@ -116,7 +280,8 @@ def child_ingest(
     ingest_imports()
     watch.lap("imports")
     catalog = sql_catalog("bench", f"sqlite:///{folder}/catalog.db", f"{folder}/warehouse")
-    connector = connect_metastore("bench", "s3", {**options, "endpoint": endpoint})
+    store = options.pop("store")
+    connector = connect_metastore("bench", store_type(store), {**options, "endpoint": endpoint})
     catalog.list_namespaces()
     connector.client()
     watch.lap("catalog + client")
@@ -171,6 +336,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rows-per-record", type=int, default=500)
     parser.add_argument("--commit-mb", type=float, default=128.0, help="ingest.commit_mb (default 128)")
     parser.add_argument("--quick", action="store_true", help="20 objects, 20 MB, 3 rounds")
+    parser.add_argument("--store", choices=[*STORES, "all"], default="moto", help="the server (default moto)")
     parser.add_argument("--child", choices=["baseline", "ingest"], help=argparse.SUPPRESS)
     parser.add_argument("--endpoint", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
@@ -183,64 +349,71 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def store_type(store: str) -> str:
+    return {"moto": "s3", "s3rver": "s3", "azurite": "azure", "gcs": "gcs"}[store]
+
+
 def metastore_options(args: argparse.Namespace) -> dict[str, Any]:
-    return {
-        "bucket": BUCKET,
-        "region": REGION,
-        "access_key_id": KEY_ID,
-        "secret_access_key": SECRET,
-        "concurrency": args.concurrency,
-        "rows_per_record": args.rows_per_record,
-    }
+    common = {"store": args.store, "concurrency": args.concurrency, "rows_per_record": args.rows_per_record}
+    if args.store in ("moto", "s3rver"):
+        key, secret = s3_keys(args.store)
+        return {
+            **common,
+            "bucket": BUCKET,
+            "region": REGION,
+            "access_key_id": key,
+            "secret_access_key": secret,
+        }
+    if args.store == "azurite":
+        return {**common, "container": BUCKET, "account_name": AZURITE_ACCOUNT, "account_key": AZURITE_KEY}
+    return {**common, "bucket": BUCKET, "anonymous": True, "project": GCS_PROJECT}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.child == "baseline":
-        child_baseline(args.endpoint)
-        return 0
-    if args.child == "ingest":
-        child_ingest(args.endpoint, args.folder, args.namespace, metastore_options(args), args.commit_mb)
-        return 0
+    if args.child:
+        if args.child == "baseline":
+            child_baseline(args.store, args.endpoint)
+        else:
+            child_ingest(args.endpoint, args.folder, args.namespace, metastore_options(args), args.commit_mb)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # google-cloud-storage's gRPC threads abort the interpreter at exit ("terminate called
+        # without an active exception"): the child's report is out, leave without the teardown
+        os._exit(0)
 
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    import boto3
+    for store in STORES if args.store == "all" else (args.store,):
+        print(f"== {store} ==", flush=True)
+        bench_store(argparse.Namespace(**{**vars(args), "store": store}))
+    return 0
+
+
+def bench_store(args: argparse.Namespace) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from moto.server import ThreadedMotoServer
 
     print_load("before")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        client = boto3.client(
-            "s3",
-            endpoint_url=endpoint,
-            region_name=REGION,
-            aws_access_key_id=KEY_ID,
-            aws_secret_access_key=SECRET,
-        )
-        client.create_bucket(Bucket=BUCKET)
+    with serve(args.store) as (endpoint, put):
         per_object = int(args.mb * 1024 * 1024 / args.objects)
         tables, total = [], 0
         for index in range(args.objects):
             table = make_object(index, per_object)
             buffer = io.BytesIO()
             pq.write_table(table, buffer, compression="snappy")
-            client.put_object(Bucket=BUCKET, Key=f"{PREFIX}part-{index:05d}.parquet", Body=buffer.getvalue())
+            put(f"{PREFIX}part-{index:05d}.parquet", buffer.getvalue())
             tables.append(table)
             total += buffer.tell()
         source = pa.concat_tables(tables).sort_by("id")
         mb = total / 1024 / 1024
         print(
-            f"{args.objects} objects, {mb:.1f} MB, {source.num_rows:,} rows on moto at {endpoint}", flush=True
+            f"{args.objects} objects, {mb:.1f} MB, {source.num_rows:,} rows on {args.store} at {endpoint}",
+            flush=True,
         )
 
         me = [sys.executable, str(Path(__file__).resolve())]
-        common = ["--endpoint", endpoint, "--concurrency", str(args.concurrency)]
+        common = ["--store", args.store, "--endpoint", endpoint, "--concurrency", str(args.concurrency)]
         common += ["--rows-per-record", str(args.rows_per_record), "--commit-mb", str(args.commit_mb)]
         env = clean_env()
         with tempfile.TemporaryDirectory(prefix="floe-s3-ingest-") as tmp:
@@ -305,10 +478,7 @@ def main(argv: list[str] | None = None) -> int:
             f"no-change run: {again.output['reads']} object read(s) (target 0: {verdict}),"
             f" {again.output['new']} new object(s), {again.wall:.2f} s (process)"
         )
-    finally:
-        server.stop()
     print_load("after")
-    return 0
 
 
 if __name__ == "__main__":

@@ -94,6 +94,30 @@ ensure_clickhouse() {
 }
 ensure_clickhouse
 
+# The npm test servers (tests/fixtures/s3rver_server.py: s3rver, a second S3 server beside moto;
+# Azurite, the Azure Storage emulator) into .floe/npm (git-ignored, not a global install; the
+# fixtures look there, or in FLOE_NPM_PREFIX). Installed only when missing; needs Node.js and npm
+# (under CI=true their tests fail, not skip, without them).
+FLOE_NPM_SERVERS="s3rver@3.7.1 azurite@3.37.0"
+ensure_npm_servers() {
+  local prefix=${FLOE_NPM_PREFIX:-.floe/npm} missing=0 package
+  for package in $FLOE_NPM_SERVERS; do
+    [ -e "$prefix/node_modules/.bin/${package%@*}" ] || missing=1
+  done
+  [ "$missing" = 0 ] && return 0
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "bootstrap: npm not found; the s3rver and Azurite tests need Node.js and npm" \
+      "(apt-get install nodejs npm as root)" >&2
+    return 0
+  fi
+  echo "bootstrap: installing $FLOE_NPM_SERVERS into $prefix with npm" >&2
+  mkdir -p "$prefix"
+  # shellcheck disable=SC2086
+  npm install --silent --no-audit --no-fund --prefix "$prefix" $FLOE_NPM_SERVERS >&2 ||
+    echo "bootstrap: could not install $FLOE_NPM_SERVERS; their tests will not run" >&2
+}
+ensure_npm_servers
+
 if [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] && [ -x .venv/bin/dagster ]; then
   exit 0
 fi

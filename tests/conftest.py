@@ -20,6 +20,10 @@ pytest_plugins = [
     "tests.fixtures.kube_api",
     "tests.fixtures.mariadb",
     "tests.fixtures.clickhouse",
+    "tests.fixtures.s3rver_server",
+    "tests.fixtures.s3_stores",
+    "tests.fixtures.azurite_server",
+    "tests.fixtures.gcs_emulator",
 ]
 
 

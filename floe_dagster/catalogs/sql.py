@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_va
 
 from floe_dagster.catalogs.pyiceberg_base import PyIcebergCatalogPlugin
 from floe_dagster.core.paths import resolve_local_path
+from floe_dagster.plugins.azure import AzureCredentials, AzureCredentialsConfig
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.catalog import Identifier
 
@@ -27,6 +28,13 @@ class SqlCatalogConfig(PluginConfig):
     )
     warehouse: str = Field(".floe/warehouse", description="Where table data and metadata are written.")
     password: SecretStr | None = Field(None, description="Database password, kept out of the URI.")
+    adls: AzureCredentialsConfig | None = Field(
+        None,
+        description=(
+            "A warehouse on Azure Blob / ADLS Gen2 (warehouse: abfss://<container>/<path>): the storage"
+            " account and one credential mode, as the azure metastore's (docs/object-stores.md)."
+        ),
+    )
 
     @field_validator("uri")
     @classmethod
@@ -73,7 +81,10 @@ class SqlCatalogPlugin(PyIcebergCatalogPlugin):
             netloc += f":{parts.port}" if parts.port else ""
             uri = urlunsplit(parts._replace(netloc=netloc))
         self._ensure_local_dirs()
-        return {"type": "sql", "uri": uri, "warehouse": self.config.warehouse, "init_catalog_tables": "true"}
+        props = {"type": "sql", "uri": uri, "warehouse": self.config.warehouse, "init_catalog_tables": "true"}
+        if self.config.adls is not None:  # PyIceberg's FileIO on ADLS (plugins/azure.py unwraps the secret)
+            props.update(AzureCredentials(self.config.adls).file_io_properties())
+        return props
 
     def delete_namespace(self, namespace: Identifier) -> None:
         self._run("delete_namespace", ".".join(namespace), lambda: self._drop_childless(namespace))

@@ -25,6 +25,7 @@ from floe_dagster.core.errors import ConfigurationError, FloeError
 from floe_dagster.dagster_stage.names import UNSCOPED, DefinitionNames
 from floe_dagster.dagster_stage.sources import SourceKeys, source_asset_key
 from floe_dagster.metastores.s3 import S3MetastoreConnector
+from floe_dagster.plugins.registry import get_plugin_class
 
 if TYPE_CHECKING:
     from floe_dagster.ingest.table import IngestReport
@@ -50,7 +51,8 @@ def ingest_catalog(loaded: Any, metastore: str) -> str:
 
 def ingest_enabled(loaded: Any, metastore: str) -> bool:
     entry = loaded.manifest.metastores[metastore]
-    if entry.type != S3MetastoreConnector.type_name:
+    # every object-store source (s3, azure) is the S3 source's connector or one made from it
+    if not issubclass(get_plugin_class("metastores", entry.type), S3MetastoreConnector):
         return False
     return bool(loaded.plugin_config("metastores", metastore).ingest.enabled)
 

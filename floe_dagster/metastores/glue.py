@@ -69,6 +69,7 @@ from floe_dagster.plugins.aws import (
     aws_error_class,
 )
 from floe_dagster.plugins.base import PluginConfig
+from floe_dagster.plugins.locations import store_of
 from floe_dagster.plugins.metastore import Capability, MetastoreConnector, MetastoreUnavailableError
 from floe_dagster.plugins.table_model import (
     Column,
@@ -157,8 +158,15 @@ class GlueMetastoreConfig(AwsCredentialsConfig):
 
 
 def normalize_location(location: str, qualified: str, operation: str) -> str:
-    """``s3a://`` / ``s3n://`` -> ``s3://``; any other scheme is an explicit error."""
+    """``s3a://`` / ``s3n://`` -> ``s3://``; the other object stores' locations (``oss://``,
+    ``cosn://``, ``abfss://``, ``wasbs://``, ``gs://``: ``plugins/locations.py``) as they are, for
+    their readers; HDFS/Ozone is a ``NotSupportedError`` naming the scheme and the table; no
+    scheme at all is an explicit field error."""
     scheme = urlsplit(location).scheme.lower()
+    if scheme and scheme not in S3_SCHEMES:
+        store_of(location, qualified, PROVIDER, operation)  # NotSupportedError: hdfs, o3fs, ofs, ...
+        if scheme not in ("file", "http", "https") and urlsplit(location).netloc:
+            return location
     if scheme not in S3_SCHEMES or not urlsplit(location).netloc:
         raise InvalidFieldError(
             f"table {qualified}: storage location {location!r} has scheme '{scheme or '(none)'}';"

@@ -162,22 +162,17 @@ class S3IngestConfig(PluginConfig):
         return value
 
 
-class S3MetastoreConfig(AwsCredentialsConfig):
-    """An S3 prefix as a metastore: the shared AWS region and credentials (plugins/aws.py), the
-    bucket, an S3-compatible endpoint, discovery and ingest settings."""
+class ObjectSourceConfig(PluginConfig):
+    """What every object-store source shares, whatever the store (S3 here, Azure Blob in
+    ``metastores/azure_blob.py``): the prefix, the tables' namespace, the file type, batching,
+    concurrency and ingest. A store's config adds its bucket/container, endpoint and credentials
+    and names the bucket or container in ``bucket``."""
 
-    bucket: str = Field(..., description="Bucket name (no s3:// and no key).")
-    region: str | None = Field(
-        None, description="AWS region of the bucket, e.g. eu-west-1 (or AWS_REGION / AWS_DEFAULT_REGION)."
-    )
     path_prefix: str = Field("", description="Only keys under this prefix are listed, e.g. raw/.")
-    endpoint: str | None = Field(
-        None, description="S3-compatible endpoint (MinIO, moto, ...), http(s)://host[:port]. Unset: AWS."
-    )
     namespace: str | None = Field(
         None,
         description="Namespace of the discovered tables (asset key <metastore>/<namespace>/<table>);"
-        " default: the bucket name normalised like table names.",
+        " default: the bucket (container) name normalised like table names.",
     )
     file_type: FileType = Field("parquet", description="parquet, csv or json (types inferred).")
     rows_per_record: int = Field(
@@ -191,6 +186,70 @@ class S3MetastoreConfig(AwsCredentialsConfig):
         ),
     )
     ingest: S3IngestConfig = Field(default_factory=lambda: S3IngestConfig.model_validate({}))
+    @field_validator("path_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        if value.startswith("/") or "://" in value:
+            raise ValueError(
+                "must be a key prefix relative to the bucket, e.g. raw/ (no leading / or s3://, az://)"
+            )
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _check_namespace(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_]+", value):
+            raise ValueError("must be letters, digits and _ only")
+        return value
+
+    @field_validator("concurrency")
+    @classmethod
+    def _check_concurrency(cls, value: int) -> int:
+        if value == 0 or value < -1:
+            raise ValueError("must be at least 1, or -1 for no limit")
+        return value
+
+    @property
+    def store_root(self) -> str:
+        """The bucket or container the objects live in (the store config's own field)."""
+        raise NotImplementedError
+
+    @property
+    def table_namespace(self) -> str:
+        return self.namespace or normalize_name(self.store_root)
+
+    @property
+    def max_in_flight(self) -> int | None:
+        return None if self.concurrency < 0 else self.concurrency
+
+
+class S3MetastoreConfig(AwsCredentialsConfig, ObjectSourceConfig):
+    """An S3 prefix as a metastore: the shared AWS region and credentials (plugins/aws.py), the
+    bucket, an S3-compatible endpoint, discovery and ingest settings."""
+
+    bucket: str = Field(..., description="Bucket name (no s3:// and no key).")
+    region: str | None = Field(
+        None,
+        description=(
+            "Region of the bucket, e.g. eu-west-1 (or AWS_REGION / AWS_DEFAULT_REGION); with an"
+            " endpoint, any region name the store uses (cn-hangzhou, ap-guangzhou, auto)."
+        ),
+    )
+    endpoint: str | None = Field(
+        None,
+        description=(
+            "S3-compatible endpoint (MinIO, Alibaba OSS, Tencent COS, Cloudflare R2, ...),"
+            " http(s)://host[:port]. Unset: AWS."
+        ),
+    )
+    addressing_style: Literal["path", "virtual"] | None = Field(
+        None,
+        description=(
+            "path: requests go to <endpoint>/<bucket>/<key> (MinIO, R2); virtual: to"
+            " <bucket>.<endpoint host>/<key> (OSS and COS require it). Unset: path with an endpoint,"
+            " the AWS SDK's choice on AWS."
+        ),
+    )
     notification_queue_url: str | None = Field(
         None,
         description=(
@@ -220,13 +279,6 @@ class S3MetastoreConfig(AwsCredentialsConfig):
             raise ValueError("must be 3-63 characters of lowercase letters, digits, dots and hyphens")
         return value
 
-    @field_validator("path_prefix")
-    @classmethod
-    def _check_prefix(cls, value: str) -> str:
-        if value.startswith(("/", "s3://")):
-            raise ValueError("must be a key prefix relative to the bucket, e.g. raw/ (no leading / or s3://)")
-        return value
-
     @field_validator("endpoint", "sqs_endpoint")
     @classmethod
     def _check_endpoint(cls, value: str | None) -> str | None:
@@ -239,37 +291,31 @@ class S3MetastoreConfig(AwsCredentialsConfig):
             raise ValueError("must not carry credentials")
         return value.rstrip("/")
 
-    @field_validator("namespace")
-    @classmethod
-    def _check_namespace(cls, value: str | None) -> str | None:
-        if value is not None and not re.fullmatch(r"[A-Za-z0-9_]+", value):
-            raise ValueError("must be letters, digits and _ only")
-        return value
-
-    @field_validator("concurrency")
-    @classmethod
-    def _check_concurrency(cls, value: int) -> int:
-        if value == 0 or value < -1:
-            raise ValueError("must be at least 1, or -1 for no limit")
-        return value
-
     @model_validator(mode="after")
     def _check_client_config(self) -> S3MetastoreConfig:
         self.aws_config()  # the client config's checks (the endpoint as its s3_endpoint)
         return self
 
+    @property
+    def store_root(self) -> str:
+        return self.bucket
+
     def aws_config(self) -> AwsConfig:
         """These credentials as the AWS client config (plugins/aws.py), resolved by aws_credentials.py."""
 
-        return self.client_config(region=self.region or "us-east-1", s3_endpoint=self.endpoint)
+        return self.client_config(
+            region=self.region or "us-east-1",
+            s3_endpoint=self.endpoint,
+            s3_addressing_style=self.addressing_style,
+        )
 
     @property
-    def table_namespace(self) -> str:
-        return self.namespace or normalize_name(self.bucket)
-
-    @property
-    def max_in_flight(self) -> int | None:
-        return None if self.concurrency < 0 else self.concurrency
+    def url_style(self) -> Literal["path", "virtual", "auto"]:
+        """The addressing the clients use: ``addressing_style``, else path with an endpoint and
+        the SDK's own choice (``auto``: virtual for DNS-compatible bucket names) on AWS."""
+        if self.addressing_style is not None:
+            return self.addressing_style
+        return "path" if self.endpoint else "auto"
 
 
 # --- bounded, ordered parallel reads ---------------------------------------------------------------
@@ -277,6 +323,11 @@ class S3MetastoreConfig(AwsCredentialsConfig):
 
 # pyarrow's messages for a CSV/JSON value that does not fit its column's type
 _TYPE_ERRORS = ("conversion error", "failed to convert json", "changed from")
+
+
+def _tail_range(size: int, length: int) -> str:
+    """The HTTP Range of the last ``length`` bytes of an object of ``size`` bytes."""
+    return f"bytes={size - length}-{size - 1}"
 
 
 def _is_type_error(message: str) -> bool:
@@ -383,7 +434,7 @@ class S3MetastoreConnector(MetastoreConnector):
                 config=Config(
                     max_pool_connections=max(10, pool),
                     retries={"total_max_attempts": self.config.max_attempts, "mode": "standard"},
-                    s3={"addressing_style": "path"} if self.config.endpoint else None,
+                    s3={"addressing_style": self.config.url_style},
                 ),
             )
         except Exception as exc:  # STS / profile resolution
@@ -397,7 +448,7 @@ class S3MetastoreConnector(MetastoreConnector):
 
     def change_feed(self) -> S3NotificationFeed | None:
         """The bucket's event notifications on ``notification_queue_url`` (None without one)."""
-        return S3NotificationFeed(self) if self.config.notification_queue_url else None
+        return S3NotificationFeed(self) if getattr(self.config, "notification_queue_url", None) else None
 
     def seed(self, objects: Sequence[S3Object]) -> None:
         """Use ``objects`` as the bucket's listing (the change feed's object index): no listing."""
@@ -655,7 +706,7 @@ class S3MetastoreConnector(MetastoreConnector):
 
     def read_schema(self, obj: S3Object) -> tuple[Any, int]:
         """(Arrow schema, row count) of one object: Parquet from its footer via ranged reads."""
-        cache_key = (self.config.bucket, obj.key, obj.etag)
+        cache_key = (self.location(), obj.key, obj.etag)  # the store's bucket/container
         with _FOOTERS_LOCK:
             cached = _FOOTERS.get(cache_key)
         if cached is not None:
@@ -673,14 +724,16 @@ class S3MetastoreConnector(MetastoreConnector):
 
         if obj.size < 12:
             raise ObjectSkipped(obj.key, f"malformed Parquet: {obj.size} bytes is too small")
-        tail = self._get(obj, f"bytes=-{min(obj.size, FOOTER_PROBE_BYTES)}")
+        # explicit first-last ranges from the listed size: some S3-compatible servers (s3rver)
+        # read a suffix range (bytes=-N) as the first N bytes
+        tail = self._get(obj, _tail_range(obj.size, min(obj.size, FOOTER_PROBE_BYTES)))
         if tail[-4:] != PARQUET_MAGIC:
             raise ObjectSkipped(obj.key, "malformed Parquet: no PAR1 magic at the end")
         footer_length = struct.unpack("<I", tail[-8:-4])[0]
         if footer_length + 8 > obj.size - 4:
             raise ObjectSkipped(obj.key, "malformed Parquet: footer length exceeds the object")
         if footer_length + 8 > len(tail):
-            tail = self._get(obj, f"bytes=-{footer_length + 8}")
+            tail = self._get(obj, _tail_range(obj.size, footer_length + 8))
         try:
             metadata = pq.read_metadata(pa.BufferReader(PARQUET_MAGIC + tail[-(footer_length + 8) :]))
             return metadata.schema.to_arrow_schema(), int(metadata.num_rows)
@@ -806,6 +859,7 @@ class S3MetastoreConnector(MetastoreConnector):
 
 __all__ = [
     "ObjectData",
+    "ObjectSourceConfig",
     "S3IngestConfig",
     "S3MetastoreConfig",
     "S3MetastoreConnector",

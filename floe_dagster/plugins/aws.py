@@ -63,8 +63,11 @@ S3_ENDPOINT = "s3.endpoint"
 S3_ACCESS_KEY_ID = "s3.access-key-id"
 S3_SECRET_ACCESS_KEY = "s3.secret-access-key"
 S3_SESSION_TOKEN = "s3.session-token"
+S3_FORCE_VIRTUAL_ADDRESSING = "s3.force-virtual-addressing"
 
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+# Any region name an S3-compatible store uses (cn-hangzhou, ap-guangzhou, auto, us-east-1 ...).
+_STORE_REGION = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _SESSION_NAME = re.compile(r"^[\w+=,.@-]{2,64}$")
 PERMISSION_PATTERN = re.compile(r"not authorized to perform:?\s+([A-Za-z0-9-]+:[A-Za-z0-9*]+)")
@@ -88,6 +91,7 @@ _RESERVED_KEYS = {
     S3_ACCESS_KEY_ID,
     S3_SECRET_ACCESS_KEY,
     S3_SESSION_TOKEN,
+    S3_FORCE_VIRTUAL_ADDRESSING,
     "s3.profile-name",
     "s3.role-arn",
     "s3.role-session-name",
@@ -249,8 +253,13 @@ class AwsCredentialsConfig(PluginConfig):
     @field_validator("region")
     @classmethod
     def _check_region(cls, value: str | None) -> str | None:
-        if value is not None and not _REGION.match(value):
-            raise ValueError("must be an AWS region name such as us-east-1 or eu-west-1")
+        # the form only: an S3-compatible store names its regions its own way (cn-hangzhou for
+        # OSS, ap-guangzhou for COS, auto for R2); a non-AWS name needs an endpoint (AwsConfig)
+        if value is not None and not _STORE_REGION.match(value):
+            raise ValueError(
+                "must be a region name of lowercase letters, digits and hyphens: an AWS region such as"
+                " us-east-1, or with an endpoint the store's own (cn-hangzhou, ap-guangzhou, auto)"
+            )
         return value
 
     @field_validator("sts_endpoint")
@@ -374,6 +383,13 @@ class AwsConfig(AwsCredentialsConfig):
         None, description="Glue endpoint override (VPC endpoint, moto, ...). Unset: the regional endpoint."
     )
     s3_endpoint: str | None = Field(None, description="S3 endpoint override. Unset: the regional endpoint.")
+    s3_addressing_style: Literal["path", "virtual"] | None = Field(
+        None,
+        description=(
+            "How S3 requests name the bucket: path (endpoint/bucket/key) or virtual"
+            " (bucket.endpoint/key). Unset: path with s3_endpoint, the SDK's choice on AWS."
+        ),
+    )
     properties: SecretProperties = Field(
         default_factory=dict,
         description="Further PyIceberg properties, e.g. s3.connect-timeout, glue.skip-archive.",
@@ -429,6 +445,16 @@ class AwsConfig(AwsCredentialsConfig):
 
     def credential_problems(self) -> list[tuple[str, str]]:
         problems = super().credential_problems()
+        foreign = self.region is not None and not _REGION.match(self.region)
+        if foreign and not (self.endpoint or self.s3_endpoint):
+            problems.insert(
+                0,
+                (
+                    "region",
+                    f"'{self.region}' is not an AWS region name (such as us-east-1); a region name of"
+                    " another store (cn-hangzhou, ap-guangzhou, auto) needs that store's endpoint",
+                ),
+            )
         if self.region is None:
             problems.insert(
                 0,
@@ -498,6 +524,7 @@ def aws_client_properties(config: AwsConfig) -> dict[str, str]:
         props[GLUE_ENDPOINT] = config.endpoint
     if config.s3_endpoint:
         props[S3_ENDPOINT] = config.s3_endpoint
+    props.update(s3_addressing_properties(config))
     if config.catalog_id:
         props[GLUE_ID] = config.catalog_id
 
@@ -525,6 +552,13 @@ def aws_client_properties(config: AwsConfig) -> dict[str, str]:
         if token:
             props[S3_SESSION_TOKEN] = token
     return props
+
+
+def s3_addressing_properties(config: AwsConfig) -> dict[str, str]:
+    """PyIceberg's (PyArrow FileIO) addressing property: virtual-hosted when the config says so."""
+    if config.s3_addressing_style == "virtual":
+        return {S3_FORCE_VIRTUAL_ADDRESSING: "true"}
+    return {}
 
 
 def aws_error_class(exc: Exception) -> type[FloeError] | None:
@@ -580,6 +614,7 @@ __all__ = [
     "ROLE_REFRESH_MARGIN_S",
     "S3_ACCESS_KEY_ID",
     "S3_ENDPOINT",
+    "S3_FORCE_VIRTUAL_ADDRESSING",
     "S3_SECRET_ACCESS_KEY",
     "S3_SESSION_TOKEN",
     "THROTTLING_CODES",
@@ -588,4 +623,5 @@ __all__ = [
     "aws_attempts",
     "aws_client_properties",
     "aws_error_class",
+    "s3_addressing_properties",
 ]

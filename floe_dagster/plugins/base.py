@@ -24,8 +24,8 @@ class PluginConfig(BaseModel):
 
     # Which credentials the config's fields make (see plugins/metastore_auth.py): "thrift"
     # (auth, user, password, kerberos_service_name, io_properties), "google" (key_file, key_json,
-    # anonymous), "aws" (an ``aws_config()`` method), or None (none).
-    credential_kind: ClassVar[Literal["thrift", "aws", "google"] | None] = None
+    # anonymous), "aws" (an ``aws_config()`` method), "azure" (plugins/azure.py), or None (none).
+    credential_kind: ClassVar[Literal["thrift", "aws", "google", "azure"] | None] = None
 
 
 class Plugin:

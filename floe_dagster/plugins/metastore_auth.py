@@ -10,7 +10,9 @@ Two halves, one place (both owned by ``plugins/factory.py``):
   ``AwsCredentials`` (Glue, S3: static keys + session token, profile, role assumption or the
   default chain, resolved once through the AWS resolver shared with the Glue catalog) and
   ``GoogleCredentials`` (Dataproc: a service-account key file or JSON, Application Default
-  Credentials, or anonymous for an emulator). ``MetastoreConnector.__init__`` calls it, so a
+  Credentials, or anonymous for an emulator) and ``AzureCredentials`` (Azure Blob / ADLS Gen2:
+  connection string, account key, SAS token, service principal or the default chain,
+  ``plugins/azure.py``). ``MetastoreConnector.__init__`` calls it, so a
   connector receives ``self.credentials`` and never reads ``os.environ``, unwraps a
   ``SecretStr`` or builds a credential itself (``tests/unit/test_metastore_chokepoint.py``
   checks every connector module for that).
@@ -34,10 +36,12 @@ from floe_dagster.core.errors import ConfigurationError
 from floe_dagster.plugins import aws
 from floe_dagster.plugins.aws import mask_credentials_in_botocore_logs
 from floe_dagster.plugins.aws_credentials import aws_session, frozen_keys
+from floe_dagster.plugins.azure import AzureCredentials, AzureCredentialsConfig
 from floe_dagster.plugins.base import PluginConfig
 
 __all__ = [
     "AwsCredentials",
+    "AzureCredentials",
     "GoogleCredentials",
     "ThriftCredentials",
     "metastore_credentials",
@@ -160,6 +164,7 @@ class AwsCredentials:
             aws.GLUE_MAX_RETRIES: str(config.max_attempts - 1),
             aws.GLUE_RETRY_MODE: "standard",
         }
+        props.update(aws.s3_addressing_properties(config))
         for key, value in (
             (aws.GLUE_ENDPOINT, config.endpoint),
             (aws.S3_ENDPOINT, config.s3_endpoint),
@@ -207,13 +212,16 @@ class AwsCredentials:
             ]
             if props.get("s3.session-token"):
                 options.append(f"SESSION_TOKEN {literal(props['s3.session-token'])}")
+        style = getattr(self.aws_config, "s3_addressing_style", None)
         if endpoint := props.get("s3.endpoint"):
             parts = urlsplit(endpoint)
             options += [
                 f"ENDPOINT {literal(parts.netloc)}",
-                "URL_STYLE 'path'",
+                f"URL_STYLE {literal('vhost' if style == 'virtual' else 'path')}",
                 f"USE_SSL {'true' if parts.scheme == 'https' else 'false'}",
             ]
+        elif style is not None:
+            options.append(f"URL_STYLE {literal('vhost' if style == 'virtual' else 'path')}")
         if scopes:
             options.append(f"SCOPE [{', '.join(literal(scope) for scope in scopes)}]")
         return f"CREATE OR REPLACE SECRET {name} (TYPE s3, {', '.join(options)})"
@@ -238,6 +246,15 @@ class GoogleCredentials:
     key_file: str | None = None
     key_json: SecretStr | None = None
     anonymous: bool = False
+    # Google Cloud Storage (the gcs metastore): HMAC keys for DuckDB's httpfs (gs:// through the
+    # XML API), and the storage endpoint (an emulator) for the fsspec filesystem of the other modes
+    hmac_access_id: str | None = None
+    hmac_secret: SecretStr | None = field(default=None, repr=False)
+    storage_endpoint: str | None = None
+    project: str | None = None
+
+    # the DuckDB schemes these credentials serve (readers/duckdb_scan.py scopes a secret to them)
+    duckdb_schemes = ("gs", "gcs")
 
     @property
     def mode(self) -> str:
@@ -248,6 +265,43 @@ class GoogleCredentials:
         if self.key_file is not None:
             return "service_account (key_file)"
         return "application_default"
+
+    def duckdb_secret_sql(self, name: str, scopes: Sequence[str] = ()) -> str | None:
+        """``CREATE OR REPLACE SECRET`` (TYPE gcs, the HMAC keys) scoped to ``scopes`` (``gs://<bucket>``),
+        or None without HMAC keys (DuckDB then reads through ``duckdb_filesystem``). It holds the
+        secret: run it, never log it."""
+        if self.hmac_access_id is None or self.hmac_secret is None:
+            return None
+
+        def literal(value: str) -> str:
+            return "'" + value.replace("'", "''") + "'"
+
+        options = [
+            f"KEY_ID {literal(self.hmac_access_id)}",
+            f"SECRET {literal(self.hmac_secret.get_secret_value())}",
+        ]
+        if scopes:
+            options.append(f"SCOPE [{', '.join(literal(scope) for scope in scopes)}]")
+        return f"CREATE OR REPLACE SECRET {name} (TYPE gcs, {', '.join(options)})"
+
+    def duckdb_filesystem(self, metastore: str = "-", provider: str = "gcs") -> Any:
+        """A gcsfs filesystem (fsspec) with these credentials, for DuckDB to register when DuckDB's
+        own gs:// support (HMAC keys only) does not serve: service-account JSON, ADC, anonymous."""
+        if self.hmac_access_id is not None:
+            return None
+        # gcsfs.core's filesystem: the package's default (ExtendedGcsFileSystem) first asks the
+        # Storage Control gRPC API for the bucket type, which an emulator does not serve (60 s per call)
+        from gcsfs.core import GCSFileSystem
+
+        token: Any = "anon" if self.anonymous else self.google_auth(metastore, provider)
+        options: dict[str, Any] = {"token": token, "project": self.project}
+        if self.storage_endpoint:
+            options["endpoint_url"] = self.storage_endpoint
+        return GCSFileSystem(**options)
+
+    def secret_values(self) -> list[str]:
+        values = [s.get_secret_value() for s in (self.key_json, self.hmac_secret) if s is not None]
+        return [v for v in values if v]
 
     def google_auth(self, metastore: str, provider: str, scopes: tuple[str, ...] = GOOGLE_SCOPES) -> Any:
         """The google-auth credentials of this mode (no token is fetched here)."""
@@ -287,7 +341,7 @@ class GoogleCredentials:
 
 def metastore_credentials(
     config: PluginConfig,
-) -> ThriftCredentials | AwsCredentials | GoogleCredentials | None:
+) -> ThriftCredentials | AwsCredentials | GoogleCredentials | AzureCredentials | None:
     """The typed credentials for a validated metastore config (None: the provider needs none),
     by the kind of credentials the config declares (``PluginConfig.credential_kind``)."""
     kind = type(config).credential_kind
@@ -302,8 +356,17 @@ def metastore_credentials(
         )
     if kind == "google":
         return GoogleCredentials(
-            key_file=fields.key_file, key_json=fields.key_json, anonymous=fields.anonymous
+            key_file=fields.key_file,
+            key_json=fields.key_json,
+            anonymous=fields.anonymous,
+            hmac_access_id=getattr(fields, "hmac_access_id", None),
+            hmac_secret=getattr(fields, "hmac_secret", None),
+            storage_endpoint=getattr(fields, "storage_endpoint", None),
+            project=getattr(fields, "storage_project", None),
         )
     if kind == "aws":
         return AwsCredentials(config)
+    if kind == "azure":
+        assert isinstance(config, AzureCredentialsConfig)
+        return AzureCredentials(config)
     return None

@@ -31,13 +31,21 @@ from urllib.parse import urlsplit
 
 from floe_dagster.computes.duckdb_extensions import connect_with_extensions
 from floe_dagster.core.errors import NotSupportedError
+from floe_dagster.plugins.locations import reader_path
 from floe_dagster.plugins.table_model import Column, Partition, ScanDescription
 
 PROVIDER = "duckdb"
 FILES = "[!_.]*"  # data files only: not _SUCCESS, _committed_*, .crc, ...
 EXTENSIONS = {"iceberg": ("avro", "iceberg"), "avro": ("avro",)}
-REMOTE_SCHEMES = ("s3", "s3a", "s3n", "gs", "gcs", "az", "abfss", "http", "https", "r2")
-S3_SCHEMES = ("s3", "s3a", "s3n")
+REMOTE_SCHEMES = (
+    *("s3", "s3a", "s3n", "oss", "cosn", "gs", "gcs"),
+    *("az", "azure", "abfss", "abfs", "wasbs", "wasb", "http", "https", "r2"),
+)
+S3_SCHEMES = ("s3", "s3a", "s3n", "oss", "cosn")
+AZURE_SCHEMES = ("az", "azure", "abfss", "abfs", "wasbs", "wasb")
+FSSPEC_SCHEMES = ("gs", "gcs")  # read through a registered fsspec filesystem when one is given
+# the DuckDB extension that reads a remote scheme (httpfs for the rest)
+_STORE_EXTENSIONS = {scheme: "azure" for scheme in AZURE_SCHEMES}
 _READERS = {"parquet": "read_parquet", "csv": "read_csv", "json": "read_json", "avro": "read_avro"}
 _HIVE_PARTITIONING = {"parquet", "csv", "json"}
 
@@ -80,49 +88,68 @@ def quote_ident(name: str) -> str:
 
 
 def duckdb_path(location: str, table: str = "") -> str:
-    """A path DuckDB can open: ``file:/x`` and ``file:///x`` -> ``/x``; s3/gs/az/http(s) as they are."""
-    parts = urlsplit(location)
-    if parts.scheme in ("", "file"):
-        path = parts.path if parts.scheme else location
-        return path.rstrip("/") or "/"
-    if parts.scheme in REMOTE_SCHEMES:
-        return location.replace("s3a://", "s3://", 1).replace("s3n://", "s3://", 1).rstrip("/")
-    raise NotSupportedError(
-        f"table {table}: DuckDB cannot read {parts.scheme}:// locations ({location})",
-        provider=PROVIDER,
-        operation="scan",
-        retryable=False,
-    )
+    """A path DuckDB can open (``plugins/locations.py``): ``file:/x`` -> ``/x``; ``s3a://``,
+    ``oss://``, ``cosn://`` -> ``s3://``; ``abfss://c@a.dfs...`` / ``wasbs://c@a.blob...`` -> DuckDB's
+    fully qualified Azure paths; ``gs://`` as it is; HDFS/Ozone and unknown schemes are a
+    ``NotSupportedError`` naming the scheme and the table."""
+    return reader_path(location, table, PROVIDER, "scan")
 
 
 def required_extensions(scan: ScanDescription) -> tuple[str, ...]:
     """DuckDB extensions the relation needs (load them before running it): the format's reader,
     and httpfs for files on object storage."""
     needed = EXTENSIONS.get(scan.format, ())
-    if urlsplit(scan.metadata_location or scan.location).scheme in REMOTE_SCHEMES:
-        needed = (*needed, "httpfs")
+    scheme = urlsplit(scan.metadata_location or scan.location).scheme
+    if scheme in REMOTE_SCHEMES:
+        needed = (*needed, _STORE_EXTENSIONS.get(scheme, "httpfs"))
     return needed
 
 
 def storage_secret_sql(credentials: Any, name: str, scans: Iterable[ScanDescription]) -> str | None:
-    """The DuckDB secret for the S3 files of ``scans``, scoped to their buckets, or None.
+    """The DuckDB secret for the S3 (or Azure) files of ``scans``, scoped to their buckets, or None.
 
     ``credentials`` are a connector's (``connector.credentials``, from the metastore chokepoint);
     only credentials that can make a DuckDB secret (AWS) give one. The statement holds the
     secret: run it, never log it.
     """
     make = getattr(credentials, "duckdb_secret_sql", None)
+    # the schemes the credentials serve: S3's (scoped as s3://bucket), or their own (Azure's az://)
+    schemes = tuple(getattr(credentials, "duckdb_schemes", S3_SCHEMES))
     buckets = sorted(
         {
-            f"s3://{urlsplit(location).netloc}"
+            _scope(duckdb_path(location, scan.table))
             for scan in scans
             for location in (scan.location, scan.metadata_location)
-            if location and urlsplit(location).scheme in S3_SCHEMES
+            if location and urlsplit(location).scheme in schemes
         }
     )
     if make is None or not buckets:
         return None
-    return str(make(name, scopes=buckets))
+    made = make(name, scopes=buckets)
+    return str(made) if made else None
+
+
+def _scope(path: str) -> str:
+    """The secret scope of a DuckDB path: its bucket or container (``s3://b``, ``az://c``)."""
+    parts = urlsplit(path)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def storage_filesystem(credentials: Any, scans: Iterable[ScanDescription]) -> Any:
+    """An fsspec filesystem for DuckDB to register where no DuckDB extension serves the
+    credentials (GCS without HMAC keys: gcsfs), or None."""
+    make = getattr(credentials, "duckdb_filesystem", None)
+    if make is None or not any(
+        urlsplit(location).scheme in FSSPEC_SCHEMES
+        for scan in scans
+        for location in (scan.location, scan.metadata_location)
+        if location
+    ):
+        return None
+    try:
+        return make()
+    except ImportError:  # gcsfs not installed (the gcs extra): DuckDB's httpfs alone
+        return None
 
 
 def default_extension_dir() -> Path:
@@ -136,8 +163,15 @@ def scan_connection(
 ) -> Any:
     """An in-memory DuckDB connection with what ``scans`` need loaded (offline) and their secret set."""
 
-    names = sorted({name for scan in scans for name in required_extensions(scan)})
-    con = connect_with_extensions(":memory:", extension_dir or default_extension_dir(), names)
+    names = {name for scan in scans for name in required_extensions(scan)}
+    filesystem = storage_filesystem(credentials, scans)
+    if filesystem is not None and all(
+        urlsplit(scan.metadata_location or scan.location).scheme in FSSPEC_SCHEMES for scan in scans
+    ):
+        names.discard("httpfs")  # gs:// goes to the registered filesystem, not to httpfs
+    con = connect_with_extensions(":memory:", extension_dir or default_extension_dir(), sorted(names))
+    if filesystem is not None:
+        con.register_filesystem(filesystem)
     secret = storage_secret_sql(credentials, "floe_scan", scans)
     if secret is not None:
         con.execute(secret)

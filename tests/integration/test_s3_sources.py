@@ -1,4 +1,5 @@
-"""The ``s3`` metastore and the incremental ingest into Iceberg, against moto's S3 server.
+"""The ``s3`` metastore and the incremental ingest into Iceberg, against two S3 servers: every
+test that takes ``bucket`` runs once on moto's server and once on s3rver (``s3_store``).
 
 Iceberg is a SQLite-backed ``SqlCatalog`` in a temporary folder. moto never denies, so access
 denied is injected with a botocore ``before-send`` hook; a crash half way is an exception
@@ -28,6 +29,7 @@ from floe_dagster.metastores.s3 import S3MetastoreConnector
 from floe_dagster.plugins.factory import connect_metastore
 from floe_dagster.plugins.table_model import TableFilter
 from tests.fixtures.moto_server import MotoServer
+from tests.fixtures.s3rver_server import S3rverServer
 
 pytestmark = pytest.mark.server
 
@@ -46,7 +48,7 @@ def parquet_bytes(ids: range, *, extra: str | None = None, int_labels: bool = Fa
 
 
 class Bucket:
-    def __init__(self, server: MotoServer, name: str) -> None:
+    def __init__(self, server: MotoServer | S3rverServer, name: str) -> None:
         self.server, self.name = server, name
         self.s3 = server.client("s3")
 
@@ -58,8 +60,9 @@ class Bucket:
 
 
 @pytest.fixture
-def bucket(moto_server: MotoServer, moto_bucket: str) -> Bucket:
-    return Bucket(moto_server, moto_bucket)
+def bucket(s3_store: MotoServer | S3rverServer) -> Bucket:
+    """A fresh bucket on each S3 server in turn (moto, s3rver)."""
+    return Bucket(s3_store, s3_store.create_bucket())
 
 
 def connector(where: Bucket, **overrides: Any) -> S3MetastoreConnector:
@@ -153,7 +156,7 @@ def test_schema_mismatch_stops_that_table_naming_both_files_and_columns(bucket: 
     assert [type(p) for p in conn.scan_problems] == [SchemaMismatchError]
 
 
-def test_missing_bucket_and_access_denied_say_what_to_check(bucket: Bucket, moto_server: MotoServer) -> None:
+def test_missing_bucket_and_access_denied_say_what_to_check(bucket: Bucket) -> None:
     missing = connector(bucket, bucket="no-such-bucket-floe")
     with pytest.raises(NotFoundError) as caught:
         missing.list_tables(missing.config.table_namespace)

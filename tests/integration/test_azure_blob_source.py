@@ -1,0 +1,529 @@
+"""The object-store source on Azure Blob Storage (``type: azure``), against Azurite.
+
+The same behaviour as the S3 source's tests (tests/integration/test_s3_sources.py): discovery and
+naming, schema mismatch, incremental ingest with the crash-safe cursor, batching, concurrency,
+skip-and-warn; the credential modes (account key, SAS token, connection string; the service
+principal's settings), the friendly errors Azurite really gives (missing container, wrong key,
+wrong account, expired SAS, wrong endpoint), DuckDB reading the tables through its azure
+extension with a secret scoped to the container, and canary secrets in no output.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from floe_dagster.catalogs.sql import SqlCatalogPlugin
+from floe_dagster.core.errors import AuthenticationError, InvalidFieldError, NotFoundError, UnavailableError
+from floe_dagster.ingest.table import ingest_table
+from floe_dagster.metastores.azure_blob import AzureBlobMetastoreConnector
+from floe_dagster.metastores.object_tables import SchemaMismatchError
+from floe_dagster.metastores.s3 import S3MetastoreConnector
+from floe_dagster.plugins.factory import connect_metastore, metastore_config
+from floe_dagster.plugins.table_model import TableFilter
+from tests.fixtures.azurite_server import AzuriteServer
+from tests.fixtures.s3rver_server import free_port
+
+pytestmark = pytest.mark.server
+
+CANARY_KEY = "Q0FOQVJZLWF6dXJlLWtleS1kby1ub3QtbGVhaw=="  # base64 of CANARY-azure-key-do-not-leak
+CANARY_CLIENT_SECRET = "CANARY-azure-client-secret-Yh31"
+
+
+def parquet_bytes(ids: range, *, extra: str | None = None) -> bytes:
+    columns: dict[str, Any] = {"id": pa.array(list(ids), pa.int64()), "label": [str(i) for i in ids]}
+    if extra:
+        columns[extra] = pa.array([1.5] * len(ids), pa.float64())
+    buffer = io.BytesIO()
+    pq.write_table(pa.table(columns), buffer)
+    return buffer.getvalue()
+
+
+class Container:
+    def __init__(self, server: AzuriteServer, name: str) -> None:
+        self.server, self.name = server, name
+        self.client = server.container_client(name)
+
+    def put(self, key: str, body: bytes) -> None:
+        self.client.upload_blob(key, body, overwrite=True)
+
+    def delete(self, key: str) -> None:
+        self.client.delete_blob(key)
+
+
+@pytest.fixture
+def container(azurite_server: AzuriteServer) -> Container:
+    return Container(azurite_server, azurite_server.create_container())
+
+
+def connector(where: Container, **overrides: Any) -> AzureBlobMetastoreConnector:
+    options: dict[str, Any] = {
+        "container": where.name,
+        "account_name": where.server.account_name,
+        "account_key": where.server.account_key,
+        "endpoint": where.server.endpoint,
+        "max_attempts": 2,
+        **overrides,
+    }
+    made = connect_metastore(
+        "azlake", "azure", {k: v for k, v in options.items() if v is not None}, environ={}
+    )
+    assert isinstance(made, AzureBlobMetastoreConnector)
+    return made
+
+
+@pytest.fixture
+def catalog(tmp_path: Path) -> SqlCatalogPlugin:
+    config = SqlCatalogPlugin.config_model.model_validate(
+        {"uri": f"sqlite:///{tmp_path}/catalog.db", "warehouse": str(tmp_path / "warehouse")}
+    )
+    return SqlCatalogPlugin("lake", config)
+
+
+def ingest(
+    conn: S3MetastoreConnector, catalog: SqlCatalogPlugin, table: str, commit_bytes: int = 1 << 30
+) -> Any:
+    return ingest_table(
+        conn,
+        catalog,
+        table,
+        conn.discover(refresh=True).get(table, []),
+        namespace="raw_az",
+        commit_bytes=commit_bytes,
+    )
+
+
+def iceberg_ids(catalog: SqlCatalogPlugin, table: str) -> list[int]:
+    loaded = catalog.load_table(("raw_az", table))
+    return sorted(loaded.scan(selected_fields=("id",)).to_arrow().column("id").to_pylist())
+
+
+# --- discovery ------------------------------------------------------------------------------------
+
+
+def test_tables_by_prefix_with_footer_schemas_and_paged_listing(container: Container) -> None:
+    container.put("root-file.v1.parquet", parquet_bytes(range(3)))
+    container.put("one/a.parquet", parquet_bytes(range(2)))
+    container.put("one/b.parquet", parquet_bytes(range(2, 7)))
+    container.put("two/levels/x.parquet", parquet_bytes(range(4)))
+    container.put("one/notes.txt", b"not a table file")
+    conn = connector(container)
+    conn.page_size = 2
+    tables = {t.name: t for t in conn.scan(TableFilter())}
+    assert sorted(tables) == ["one", "root_file_v1", "two_levels"]
+    assert conn.call_counts["list_objects"] >= 3  # paged: 5 blobs, 2 per page
+    one = tables["one"]
+    assert one.namespace == container.name.replace("-", "_")
+    assert [(c.name, c.type) for c in one.storage.columns] == [("id", "int64"), ("label", "string")]
+    assert one.stats.row_count == 7 and one.stats.file_count == 2
+    assert one.storage.location == f"az://{container.name}/one/*.parquet"
+    assert conn.call_counts["get_object"] == 0  # footers only, by ranged reads
+    before = one.data_version
+    container.put("one/c.parquet", parquet_bytes(range(7, 9)))
+    again = connector(container)
+    assert again.get_table(again.config.table_namespace, "one").data_version != before
+
+
+def test_schema_mismatch_names_both_blobs_and_the_columns(container: Container) -> None:
+    container.put("drift/a.parquet", parquet_bytes(range(2)))
+    container.put("drift/b.parquet", parquet_bytes(range(2), extra="score"))
+    conn = connector(container)
+    with pytest.raises(SchemaMismatchError) as caught:
+        conn.get_table(conn.config.table_namespace, "drift")
+    text = str(caught.value)
+    assert (
+        f"az://{container.name}/drift/a.parquet" in text and f"az://{container.name}/drift/b.parquet" in text
+    )
+    assert "column 'score' only in the second" in text
+
+
+# --- ingest ---------------------------------------------------------------------------------------
+
+
+def test_incremental_runs_read_only_new_blobs_and_a_no_change_run_reads_none(
+    container: Container, catalog: SqlCatalogPlugin
+) -> None:
+    for part in range(3):
+        container.put(f"events/part-{part}.parquet", parquet_bytes(range(part * 10, part * 10 + 10)))
+    first = ingest(connector(container), catalog, "events")
+    assert (first.read, first.rows) == (3, 30)
+    time.sleep(1.1)  # Last-Modified has one-second resolution
+    container.put("events/part-3.parquet", parquet_bytes(range(30, 40)))
+    conn = connector(container)
+    second = ingest(conn, catalog, "events")
+    assert (second.new, second.read, second.total_rows) == (1, 1, 40)
+    assert conn.call_counts["get_object"] == 1
+    conn = connector(container)
+    unchanged = ingest(conn, catalog, "events")
+    assert (unchanged.new, unchanged.read, unchanged.commits) == (0, 0, 0)
+    assert conn.call_counts["get_object"] == 0 and conn.call_counts["get_object_range"] == 0
+    assert iceberg_ids(catalog, "events") == list(range(40))
+
+
+def test_a_crash_half_way_loses_and_duplicates_nothing(
+    container: Container, catalog: SqlCatalogPlugin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for part in range(6):
+        container.put(f"crash/part-{part}.parquet", parquet_bytes(range(part * 10, part * 10 + 10)))
+    calls = {"n": 0}
+    real = S3MetastoreConnector.read_object
+
+    def dies_on_the_fourth(self: S3MetastoreConnector, obj: Any, *args: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise RuntimeError("injected crash")
+        return real(self, obj, *args)
+
+    monkeypatch.setattr(S3MetastoreConnector, "read_object", dies_on_the_fourth)
+    with pytest.raises(RuntimeError, match="injected crash"):
+        ingest(connector(container, concurrency=2), catalog, "crash", commit_bytes=1)
+    monkeypatch.setattr(S3MetastoreConnector, "read_object", real)
+    partial = iceberg_ids(catalog, "crash")
+    assert 0 < len(partial) < 60 and partial == list(range(len(partial)))
+    report = ingest(connector(container), catalog, "crash", commit_bytes=1)
+    assert report.read == 6 - len(partial) // 10
+    assert iceberg_ids(catalog, "crash") == list(range(60))
+
+
+def test_malformed_deleted_and_replaced_blobs_are_skipped_with_a_warning(
+    container: Container, catalog: SqlCatalogPlugin, caplog: pytest.LogCaptureFixture
+) -> None:
+    container.put("mixed/0-good.parquet", parquet_bytes(range(0, 5)))
+    container.put("mixed/1-broken.parquet", b"PAR1 this is not parquet at all PAR1")
+    container.put("mixed/2-gone.parquet", parquet_bytes(range(100, 105)))
+    container.put("mixed/3-replaced.parquet", parquet_bytes(range(200, 205)))
+    container.put("mixed/4-good.parquet", parquet_bytes(range(5, 10)))
+    conn = connector(container)
+    listed = conn.discover()["mixed"]
+    container.delete("mixed/2-gone.parquet")  # between listing and reading
+    container.put("mixed/3-replaced.parquet", parquet_bytes(range(300, 305)))  # a new ETag
+    caplog.set_level(logging.INFO, logger="floe_dagster")
+    report = ingest_table(conn, catalog, "mixed", listed, namespace="raw_az", commit_bytes=1 << 30)
+    assert report.read == 2 and iceberg_ids(catalog, "mixed") == list(range(10))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("mixed/1-broken.parquet" in w and "malformed Parquet" in w for w in warnings)
+    assert any("mixed/2-gone.parquet" in w and "deleted since it was listed" in w for w in warnings)
+    assert any("mixed/3-replaced.parquet" in w and "replaced since it was listed" in w for w in warnings)
+
+
+@pytest.mark.parametrize("rows", [7, 500])
+def test_rows_per_record_is_the_batch_size_and_concurrency_bounds_reads(
+    container: Container, catalog: SqlCatalogPlugin, monkeypatch: pytest.MonkeyPatch, rows: int
+) -> None:
+    for part in range(6):
+        container.put(f"wide/part-{part}.parquet", parquet_bytes(range(part * 20, part * 20 + 20)))
+    lock = threading.Lock()
+    seen = {"now": 0, "max": 0}
+    real = S3MetastoreConnector.read_object
+
+    def counted(self: S3MetastoreConnector, obj: Any, *args: Any) -> Any:
+        with lock:
+            seen["now"] += 1
+            seen["max"] = max(seen["max"], seen["now"])
+        try:
+            time.sleep(0.05)
+            return real(self, obj, *args)
+        finally:
+            with lock:
+                seen["now"] -= 1
+
+    monkeypatch.setattr(S3MetastoreConnector, "read_object", counted)
+    conn = connector(container, concurrency=2, rows_per_record=rows)
+    data = conn.read_object(conn.discover()["wide"][0])
+    sizes = [batch.num_rows for batch in data.batches()]
+    assert sizes == ([7, 7, 6] if rows == 7 else [20])
+    ingest(conn, catalog, "wide")
+    assert seen["max"] == 2
+    assert iceberg_ids(catalog, "wide") == list(range(120))
+
+
+# --- credentials ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["account_key", "sas_token", "connection_string"])
+def test_each_credential_mode_lists_and_reads(container: Container, mode: str) -> None:
+    container.put("modes/a.parquet", parquet_bytes(range(4)))
+    server = container.server
+    options: dict[str, Any] = {"account_key": None}
+    if mode == "account_key":
+        options["account_key"] = server.account_key
+    elif mode == "sas_token":
+        options["sas_token"] = "?" + server.sas_token(container.name)
+    else:
+        options.update(connection_string=server.connection_string, account_name=None, endpoint=None)
+    conn = connector(container, **options)
+    assert conn.auth_strategy() == mode
+    table = conn.get_table(conn.config.table_namespace, "modes")
+    assert table.stats.row_count == 4
+
+
+def test_a_service_principal_comes_from_the_azure_environment_variables() -> None:
+    environ = {
+        "AZURE_CLIENT_ID": "00000000-0000-0000-0000-000000000001",
+        "AZURE_CLIENT_SECRET": CANARY_CLIENT_SECRET,
+        "AZURE_TENANT_ID": "00000000-0000-0000-0000-000000000002",
+    }
+    _, config = metastore_config(
+        "az", "azure", {"container": "raw-data", "account_name": "datalake"}, environ=environ
+    )
+    assert config.mode == "service_principal"  # type: ignore[attr-defined]
+    assert CANARY_CLIENT_SECRET not in repr(config)
+    conn = connect_metastore(
+        "az", "azure", {"container": "raw-data", "account_name": "datalake"}, environ=environ
+    )
+    from azure.identity import ClientSecretCredential
+
+    assert isinstance(conn.credentials.token_credential(), ClientSecretCredential)
+    sql = conn.credentials.duckdb_secret_sql("s", scopes=["az://raw-data"])
+    assert "PROVIDER service_principal" in sql and "ACCOUNT_NAME 'datalake'" in sql
+    # an explicit key wins over the environment's service principal
+    keyed = connect_metastore(
+        "az",
+        "azure",
+        {"container": "raw-data", "account_name": "datalake", "account_key": "a2V5"},
+        environ=environ,
+    )
+    assert keyed.auth_strategy() == "account_key"
+    with pytest.raises(InvalidFieldError) as caught:
+        metastore_config(
+            "az",
+            "azure",
+            {"container": "raw-data", "account_name": "datalake"},
+            environ={"AZURE_CLIENT_ID": "x"},
+        )
+    assert caught.value.field == "client_secret" and "AZURE_CLIENT_SECRET" in str(caught.value)
+
+
+# --- friendly errors ------------------------------------------------------------------------------
+
+
+def test_a_missing_container_says_which_and_where(container: Container) -> None:
+    conn = connector(container, container="no-such-container")
+    with pytest.raises(NotFoundError) as caught:
+        conn.discover()
+    text = str(caught.value)
+    assert "container 'no-such-container' does not exist in storage account 'devstoreaccount1'" in text
+    assert "check metastores.azlake.config.container" in text
+    assert caught.value.provider == "azure" and caught.value.operation == "list_tables"
+    assert caught.value.__cause__ is None
+
+
+def test_a_wrong_key_is_access_denied_naming_the_account(container: Container) -> None:
+    conn = connector(container, account_key=CANARY_KEY)
+    with pytest.raises(AuthenticationError) as caught:
+        conn.discover()
+    text = str(caught.value)
+    assert "access denied (AuthorizationFailure)" in text or "access denied (AuthenticationFailed)" in text
+    assert "check metastores.azlake.config.account_key" in text and "'devstoreaccount1'" in text
+    assert CANARY_KEY not in text
+
+
+def test_an_expired_sas_token_says_to_issue_a_new_one(container: Container) -> None:
+    expired = container.server.sas_token(container.name, expires_in=timedelta(minutes=-5))
+    conn = connector(container, account_key=None, sas_token=expired)
+    with pytest.raises(AuthenticationError) as caught:
+        conn.discover()
+    text = str(caught.value)
+    assert "the SAS token has expired" in text and "set metastores.azlake.config.sas_token" in text
+    assert expired not in text
+
+
+def test_a_sas_token_without_list_permission_is_access_denied(container: Container) -> None:
+    read_only = container.server.sas_token(container.name, permission="r")
+    conn = connector(container, account_key=None, sas_token=read_only)
+    with pytest.raises(AuthenticationError) as caught:
+        conn.discover()
+    assert "allow list (l) and read (r)" in str(caught.value)
+
+
+def test_a_wrong_account_and_a_wrong_endpoint(container: Container) -> None:
+    server = container.server
+    wrong = connector(
+        container,
+        account_name="nosuchaccount",
+        endpoint=server.endpoint.replace(server.account_name, "nosuchaccount"),
+    )
+    with pytest.raises((NotFoundError, AuthenticationError)) as caught:
+        wrong.discover()
+    assert "nosuchaccount" in str(caught.value) and "account" in str(caught.value)
+    nowhere = connector(
+        container, endpoint=f"http://127.0.0.1:{free_port()}/devstoreaccount1", max_attempts=1
+    )
+    with pytest.raises(UnavailableError) as unavailable:
+        nowhere.discover()
+    assert "is unavailable during list_tables" in str(unavailable.value)
+    assert "check metastores.azlake.config.endpoint" in str(unavailable.value)
+    assert unavailable.value.retryable
+
+
+def test_a_container_name_with_a_path_is_refused_before_any_call() -> None:
+    with pytest.raises(InvalidFieldError) as caught:
+        metastore_config(
+            "az",
+            "azure",
+            {"container": "raw/data", "account_name": "lake", "account_key": "a2V5"},
+            environ={},
+        )
+    assert caught.value.field == "container" and "put the path in path_prefix" in str(caught.value)
+
+
+# --- DuckDB ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["account_key", "sas_token"])
+def test_duckdb_reads_the_tables_with_a_secret_scoped_to_the_container(
+    container: Container, mode: str
+) -> None:
+    from floe_dagster.readers.duckdb_scan import scan_connection, select_sql
+
+    container.put("orders/p0.parquet", parquet_bytes(range(0, 4)))
+    container.put("orders/p1.parquet", parquet_bytes(range(4, 9)))
+    options: dict[str, Any] = {}
+    if mode == "sas_token":
+        options = {"account_key": None, "sas_token": container.server.sas_token(container.name)}
+    conn = connector(container, **options)
+    scan = conn.describe_scan(conn.config.table_namespace, "orders")
+    con = scan_connection([scan], conn.credentials)
+    assert con.sql(f"SELECT count(*), sum(id) FROM ({select_sql(scan)})").fetchall() == [(9, sum(range(9)))]
+    secrets = con.sql("SELECT name, type, scope FROM duckdb_secrets()").fetchall()
+    assert secrets == [("floe_scan", "azure", [f"az://{container.name}"])]
+
+
+# --- canaries -------------------------------------------------------------------------------------
+
+
+def test_canary_secrets_appear_in_no_output(
+    container: Container,
+    catalog: SqlCatalogPlugin,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG, logger="floe_dagster")
+    container.put("secret/a.parquet", parquet_bytes(range(3)))
+    container.put("secret/b.parquet", b"broken")
+    server = container.server
+    sas = server.sas_token(container.name)
+    texts: list[str] = []
+    for options in (
+        {"account_key": server.account_key},
+        {"account_key": None, "sas_token": sas},
+        {
+            "account_key": None,
+            "connection_string": server.connection_string,
+            "account_name": None,
+            "endpoint": None,
+        },
+    ):
+        conn = connector(container, **options)
+        texts += [conn.debug_report(), repr(conn.config), str(conn.diagnostics()), str(conn.describe())]
+        list(conn.scan(TableFilter()))
+    report = ingest(connector(container), catalog, "secret")
+    assert report.read == 1
+    for failing in (
+        connector(container, account_key=CANARY_KEY),
+        connector(
+            container,
+            account_key=None,
+            sas_token=server.sas_token(container.name, expires_in=timedelta(minutes=-1)),
+        ),
+    ):
+        with pytest.raises(AuthenticationError) as caught:
+            failing.discover()
+        texts += [str(caught.value), repr(caught.value)]
+    texts += [r.getMessage() for r in caplog.records]
+    captured = capsys.readouterr()
+    texts += [captured.out, captured.err, str(catalog.load_table(("raw_az", "secret")).properties)]
+    everything = "\n".join(texts)
+    assert "secret/b.parquet" in everything
+    signature = sas.split("sig=", 1)[1].split("&", 1)[0]
+    for secret in (server.account_key, CANARY_KEY, sas, signature):
+        assert secret not in everything
+
+
+# --- Dagster: observable sources and ingest assets from a manifest ----------------------------------
+
+MANIFEST = """\
+apiVersion: floe.dev/v1
+kind: Manifest
+metadata: {{name: azure-ingest-test}}
+state_dir: .floe
+catalogs:
+  lake: {{type: sql, config: {{uri: "sqlite:///.floe/catalog.db", warehouse: .floe/warehouse}}}}
+computes:
+  approved: [duckdb]
+  default: duckdb
+  targets: {{duckdb: {{type: duckdb, config: {{path: ":memory:"}}}}}}
+metastores:
+  landing:
+    type: azure
+    config:
+      container: {container}
+      account_name: {account}
+      endpoint: {endpoint}
+      account_key: ${{env:FLOE_TEST_AZURE_KEY}}
+      ingest: {{enabled: true, namespace: raw_az}}
+transforms: {{dbt_project: dbt, catalog: lake}}
+"""
+
+
+def test_dagster_observes_azure_tables_and_ingests_them(
+    container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from dagster import AssetKey, AssetSelection, Definitions, define_asset_job, instance_for_test
+
+    from floe_dagster.dagster_stage.definitions import build_resources
+    from floe_dagster.dagster_stage.ingest import ingest_assets
+    from floe_dagster.dagster_stage.sources import observable_sources
+    from floe_dagster.manifest.loader import load_manifest
+    from floe_dagster.metastores.state import write_state
+    from floe_dagster.plan.dbt_project import profiles_dir
+
+    caplog.set_level(logging.INFO)
+    server = container.server
+    monkeypatch.setenv("FLOE_TEST_AZURE_KEY", server.account_key)
+    (tmp_path / "dbt").mkdir()
+    (tmp_path / "dbt" / "dbt_project.yml").write_text("name: aztest\nversion: '1'\nprofile: aztest\n")
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(
+        MANIFEST.format(container=container.name, account=server.account_name, endpoint=server.endpoint)
+    )
+    container.put("orders/part-0.parquet", parquet_bytes(range(0, 10)))
+    container.put("orders/part-1.parquet", parquet_bytes(range(10, 20)))
+    loaded = load_manifest(manifest, check_assignments=False)
+    profiles_dir(loaded).mkdir(parents=True)
+    (profiles_dir(loaded) / "profiles.yml").write_text("aztest: {target: x, outputs: {}}\n")
+    state = write_state(loaded).state
+    namespace = loaded.plugin_config("metastores", "landing").table_namespace  # type: ignore[attr-defined]
+    observe = observable_sources(loaded, "landing", state.tables("landing"))
+    ingest = ingest_assets(loaded, "landing", state.tables("landing"), observe.keys if observe else ())
+    assert observe is not None and ingest is not None
+    source = AssetKey(["landing", namespace, "orders"])
+    orders = AssetKey(["lake", "raw_az", "orders"])
+    assert observe.keys == {source} and ingest.keys == {orders}
+    defs = Definitions(
+        assets=[observe, ingest],
+        resources=build_resources(loaded),
+        jobs=[
+            define_asset_job("observe", selection=AssetSelection.assets(observe)),
+            define_asset_job("ingest", selection=AssetSelection.assets(ingest)),
+        ],
+    )
+    with instance_for_test() as instance:
+        assert defs.resolve_job_def("observe").execute_in_process(instance=instance).success
+        assert instance.get_latest_data_version_record(source, is_source=True) is not None
+        assert defs.resolve_job_def("ingest").execute_in_process(instance=instance).success
+        event = instance.get_latest_materialization_event(orders)
+        assert event is not None and event.asset_materialization is not None
+        metadata = event.asset_materialization.metadata
+        assert metadata["floe/objects_read"].value == 2 and metadata["dagster/row_count"].value == 20
+    assert server.account_key not in "\n".join(r.getMessage() for r in caplog.records)
