@@ -59,7 +59,13 @@ from floe_dagster.core.errors import (
     NotSupportedError,
 )
 from floe_dagster.core.retry import retry_policy
-from floe_dagster.metastores.hive import DDL_TIME, VERSION_KEYS, storage_format
+from floe_dagster.metastores.hive import (
+    DDL_TIME,
+    VERSION_KEYS,
+    VIEW_TYPES,
+    metadata_data_version,
+    storage_format,
+)
 from floe_dagster.plugins.aws import (
     PERMISSION_PATTERN,
     THROTTLING_CODES,
@@ -554,6 +560,16 @@ class GlueMetastoreConnector(MetastoreConnector):
             )
 
         location = sd.get("Location") or ""
+        if (raw.get("TableType") or "").upper() in VIEW_TYPES:
+            text = raw.get("ViewExpandedText") or raw.get("ViewOriginalText") or ""
+            return Table(
+                storage=StorageDescriptor(location=location, format="view", columns=columns),
+                data_version=metadata_data_version("glue:", text, params),
+                table_type=raw.get("TableType") or "",
+                unreadable_reason="a Glue view: its rows are the result of SQL the catalog keeps, not"
+                " files floe can read; read the tables it selects from, or materialise it as a table",
+                **common,
+            )
         if not location:
             raise InvalidFieldError(
                 f"table {qualified} ({raw.get('TableType') or 'table'}) has no storage location;"
@@ -563,7 +579,13 @@ class GlueMetastoreConnector(MetastoreConnector):
                 operation=operation,
             )
         location = normalize_location(location, qualified, operation)
-        fmt, options = self._format(qualified, serde, sd.get("InputFormat"), serde_params, params, operation)
+        unreadable: str | None = None
+        try:
+            fmt, options = self._format(
+                qualified, serde, sd.get("InputFormat"), serde_params, params, operation
+            )
+        except NotSupportedError as exc:  # still an asset, versioned from its metadata
+            fmt, options, unreadable = "unknown", {}, exc.message
         partitions: list[Any] = []
         listed = bool(partition_keys) and versioned and self.config.partition_versions
         if listed:
@@ -596,6 +618,7 @@ class GlueMetastoreConnector(MetastoreConnector):
             data_version=_digest("glue:", payload) if versioned else "unversioned",
             stats=_stats(params, partitions if listed else None, bool(partition_keys), last_modified),
             table_type=raw.get("TableType") or "EXTERNAL_TABLE",
+            unreadable_reason=unreadable,
             **common,
         )
 

@@ -109,6 +109,8 @@ INPUT_FORMATS = {
     "org.apache.hadoop.hive.ql.io.orc.OrcInputFormat": "orc",
     "org.apache.hadoop.hive.ql.io.avro.AvroContainerInputFormat": "avro",
 }
+VIEW_TYPES = {"VIRTUAL_VIEW", "MATERIALIZED_VIEW"}
+STORAGE_HANDLER = "storage_handler"  # HBase, Kafka, JDBC, Druid ... tables: not files floe reads
 SUPPORTED = "Parquet, ORC, Avro, JSON (hcatalog/openx), CSV (OpenCSVSerde, LazySimpleSerDe on text), Iceberg"
 
 
@@ -604,6 +606,11 @@ class HiveMetastoreConnector(MetastoreConnector):
         params = dict(raw.parameters or {})
         sd = raw.sd
         location = (sd.location if sd is not None else None) or ""
+        if (raw.tableType or "").upper() in VIEW_TYPES:
+            return self._view(namespace, raw, params)
+        handler = params.get(STORAGE_HANDLER)
+        if not location and handler and "iceberg" not in handler.lower():
+            return self._view(namespace, raw, params, f"storage handler {handler} (no storage location)")
         if not location:
             raise InvalidFieldError(
                 f"table {qualified} ({raw.tableType or 'table'}) has no storage location; it cannot be read",
@@ -651,9 +658,13 @@ class HiveMetastoreConnector(MetastoreConnector):
                 catalog=self.name,
             )
 
-        fmt, options = storage_format(
-            qualified, serde, sd.inputFormat, serde_params, params, provider=self.type_name
-        )
+        unreadable: str | None = None
+        try:
+            fmt, options = storage_format(
+                qualified, serde, sd.inputFormat, serde_params, params, provider=self.type_name
+            )
+        except NotSupportedError as exc:  # still an asset, versioned from its metadata (item 5)
+            fmt, options, unreadable = "unknown", {}, _unreadable(exc.message, handler)
         partitions: list[tuple[str, Any]] = []
         if partition_keys and versioned:
             key_names = [k.name for k in partition_keys]
@@ -688,6 +699,30 @@ class HiveMetastoreConnector(MetastoreConnector):
             stats=stats,
             table_type=raw.tableType or "MANAGED_TABLE",
             catalog=self.name,
+            unreadable_reason=unreadable,
+        )
+
+    def _view(self, namespace: str, raw: Any, params: dict[str, str], reason: str = "") -> Table:
+        """A view (or a table with no files floe can reach): an asset versioned from its definition."""
+        sd = raw.sd
+        columns = tuple(Column(c.name, c.type, c.comment) for c in ((sd.cols if sd else None) or []))
+        text = raw.viewExpandedText or raw.viewOriginalText or ""
+        kind = (raw.tableType or "").upper()
+        return Table(
+            namespace=namespace,
+            name=raw.tableName,
+            storage=StorageDescriptor(
+                location=(sd.location if sd else None) or "", format="view", columns=columns
+            ),
+            data_version=metadata_data_version("hive:", text, params),
+            partition_keys=tuple(Column(c.name, c.type, c.comment) for c in (raw.partitionKeys or [])),
+            properties=params,
+            table_type=raw.tableType or "",
+            catalog=self.name,
+            unreadable_reason=reason
+            or f"a Hive {'materialized view' if 'MATERIALIZED' in kind else 'view'}: its rows are the"
+            " result of SQL the metastore keeps, not files floe can read; read the tables it selects"
+            " from, or materialise it as a table",
         )
 
     def _iceberg_version(self, qualified: str, metadata_location: str, operation: str) -> str:
@@ -782,6 +817,18 @@ def storage_format(
         operation=operation,
         retryable=False,
     )
+
+
+def _unreadable(message: str, handler: str | None) -> str:
+    return message + (f" (storage handler {handler})" if handler else "")
+
+
+def metadata_data_version(prefix: str, definition: str, params: dict[str, str]) -> str:
+    """The data version of a table floe cannot read (a view): its definition and what the
+    metastore reports of its changes (statistics, else the last DDL time)."""
+    payload = {"definition": definition, "table": version_parameters(params)}
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode())
+    return prefix + digest.hexdigest()[:32]
 
 
 def version_parameters(params: dict[str, str] | None) -> dict[str, str | None]:
