@@ -444,15 +444,20 @@ class GlueMetastoreConnector(MetastoreConnector):
         return self._to_table(namespace, raw, "table_stats").stats
 
     def describe_scans(self, namespace: str, names: Sequence[str]) -> list[ScanDescription | FloeError]:
-        """One ``GetTables`` (anchored name expression) per chunk of names, no partition call:
-        partitioned tables are read through Hive-style folders under their location."""
+        """One ``GetTables`` (anchored name expression) per chunk of names; a partitioned table adds
+        its ``GetPartitions`` pages: it is read from its partitions' registered locations."""
         found = self._tables_by_name(namespace, names, "describe_scans")
         return self.results_by_name(
-            namespace,
-            names,
-            found,
-            "describe_scans",
-            lambda raw: ScanDescription.from_table(self._to_table(namespace, raw, "describe_scans", False)),
+            namespace, names, found, "describe_scans", lambda raw: self._registered_scan(namespace, raw)
+        )
+
+    def _registered_scan(self, namespace: str, raw: Any) -> ScanDescription:
+        table = self._to_table(namespace, raw, "describe_scans", False).validate()
+        if table.storage.format == "iceberg" or not table.partition_spec.is_partitioned:
+            return ScanDescription.from_table(table)
+        raws = self._raw_partitions(namespace, table.name, "describe_scans")
+        return ScanDescription.from_table(
+            table, sorted((_neutral_partition(p) for p in raws), key=lambda p: p.values)
         )
 
     def describe_scan(

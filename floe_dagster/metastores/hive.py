@@ -518,19 +518,20 @@ class HiveMetastoreConnector(MetastoreConnector):
         return self._to_table(namespace, raw, "table_stats").stats
 
     def describe_scans(self, namespace: str, names: Sequence[str]) -> list[ScanDescription | FloeError]:
-        """``get_table_objects_by_name`` per ``batch_size`` names, nothing per table: partitioned
-        tables are read through Hive-style folders under their location, Iceberg tables through
-        their metadata file (no snapshot read)."""
+        """``get_table_objects_by_name`` per ``batch_size`` names; a partitioned table adds its
+        partition listing (bounded pages): it is read from its partitions' registered locations.
+        Iceberg tables are read through their metadata file (no snapshot read)."""
         found = self._tables_by_name(namespace, names, "describe_scans")
         return self.results_by_name(
-            namespace,
-            names,
-            found,
-            "describe_scans",
-            lambda raw: ScanDescription.from_table(
-                self._to_table(namespace, raw, "describe_scans", versioned=False)
-            ),
+            namespace, names, found, "describe_scans", lambda raw: self._registered_scan(namespace, raw)
         )
+
+    def _registered_scan(self, namespace: str, raw: Any) -> ScanDescription:
+        table = self._to_table(namespace, raw, "describe_scans", versioned=False).validate()
+        if table.storage.format == "iceberg" or not table.partition_spec.is_partitioned:
+            return ScanDescription.from_table(table)
+        partitions = [_neutral_partition(p) for p in self._all_partitions(namespace, table.name)]
+        return ScanDescription.from_table(table, partitions)
 
     def describe_scan(
         self, namespace: str, table: str, predicates: Sequence[PartitionPredicate] = ()
