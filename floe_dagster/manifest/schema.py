@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from floe_dagster.core.durations import check_window, parse_duration
 from floe_dagster.core.errors import FloeError
+from floe_dagster.plugins.data_versions import DataVersionMode
 from floe_dagster.plugins.factory import infer_metastore_provider
 from floe_dagster.plugins.redaction import masked
 
@@ -176,6 +177,16 @@ class MetastoreEntry(PluginEntry):
     )
     freshness: MetastoreFreshness | None = Field(
         None, description="Freshness policies (and last-update checks) for this metastore's tables."
+    )
+    data_version: DataVersionMode | dict[str, DataVersionMode] = Field(
+        "auto",
+        description=(
+            "What Hive/Glue data versions follow: 'metadata' (what the metastore reports), 'storage'"
+            " (plus a fingerprint of the files at the table's and its partitions' registered locations:"
+            " count, bytes, newest modification time) or 'auto' (storage only for tables whose"
+            " parameters carry no statistics). Or per namespace glob, e.g. {'raw_*': storage, '*':"
+            " metadata}: the first match wins, auto otherwise. See docs/data-versions.md."
+        ),
     )
 
     @model_validator(mode="before")

@@ -66,6 +66,7 @@ from floe_dagster.metastores.hive import (
     metadata_data_version,
     storage_format,
 )
+from floe_dagster.metastores.storage_versions import StorageLister, StorageRequest, with_storage_versions
 from floe_dagster.plugins.aws import (
     PERMISSION_PATTERN,
     THROTTLING_CODES,
@@ -223,6 +224,8 @@ class GlueMetastoreConnector(MetastoreConnector):
             )
         self._client: Any = None
         self._lock = threading.Lock()
+        self._storage_requests: dict[str, StorageRequest] = {}  # tables whose version lists files
+        self._storage_lister: StorageLister | None = None
 
     # -- client and calls -----------------------------------------------------------------------
 
@@ -373,7 +376,10 @@ class GlueMetastoreConnector(MetastoreConnector):
         raw = self._call(
             "get_table", "GetTable", f"table {namespace}.{table}", DatabaseName=namespace, Name=table
         )["Table"]
-        return self._to_table(namespace, raw, "get_table")
+        (result,) = self._with_storage([self._to_table(namespace, raw, "get_table")])
+        if isinstance(result, FloeError):
+            raise result
+        return result
 
     def get_tables(self, namespace: str, names: Sequence[str]) -> list[Table]:
         results = self.get_tables_or_errors(namespace, names)
@@ -394,9 +400,34 @@ class GlueMetastoreConnector(MetastoreConnector):
     def get_tables_or_errors(self, namespace: str, names: Sequence[str]) -> list[Table | FloeError]:
         """``GetTables`` with an anchored name expression per chunk; a missing table is a NotFoundError."""
         found = self._tables_by_name(namespace, names, "get_tables")
-        return self.results_by_name(
-            namespace, names, found, "get_tables", lambda raw: self._neutral(namespace, raw, "get_tables")
+        return self._with_storage(
+            self.results_by_name(
+                namespace, names, found, "get_tables", lambda raw: self._neutral(namespace, raw, "get_tables")
+            )
         )
+
+    def _with_storage(self, results: list[Table | FloeError]) -> list[Table | FloeError]:
+        """The tables whose data version follows their files (``data_version``), extended by
+        their storage fingerprint: one batched listing for the whole batch."""
+        requests = {
+            r.qualified_name: request
+            for r in results
+            if isinstance(r, Table) and (request := self._storage_requests.pop(r.qualified_name, None))
+        }
+        if not requests:
+            return results
+        if self._storage_lister is None:
+            self._storage_lister = StorageLister(
+                lambda: self.credentials.client(
+                    "s3", region=self.config.region, endpoint=self.config.s3_endpoint, config=None
+                )
+            )
+        return with_storage_versions(results, requests, self._storage_lister)
+
+    @property
+    def storage_listing_calls(self) -> int:
+        """Listing calls (S3 ``ListObjectsV2`` pages) made for storage data versions."""
+        return self._storage_lister.calls if self._storage_lister is not None else 0
 
     def scan(self, table_filter: TableFilter, batch_size: int = 100) -> Iterator[Table]:
         """Every table passing the filter: per database, its ``GetTables`` pages, nothing per table.
@@ -413,8 +444,10 @@ class GlueMetastoreConnector(MetastoreConnector):
                 for raw in self._raw_tables(namespace, "list_tables")
                 if table_filter.matches(namespace, raw["Name"])
             ]
-            for raw in sorted(raws, key=lambda r: str(r["Name"])):
-                result = self._neutral(namespace, raw, "scan")
+            converted = [
+                self._neutral(namespace, raw, "scan") for raw in sorted(raws, key=lambda r: str(r["Name"]))
+            ]
+            for result in self._with_storage(converted):
                 if isinstance(result, Table):
                     yield result
                 else:
@@ -609,6 +642,16 @@ class GlueMetastoreConnector(MetastoreConnector):
                 for p in partitions
             ],
         }
+        partition_params = [p.get("Parameters") or {} for p in partitions] if partition_keys else None
+        storage = self.data_version_policy.lists_storage(namespace, params, partition_params)
+        if versioned and (not partition_keys or listed) and storage:
+            locations = tuple(_neutral_partition(p).location or "" for p in partitions)
+            self._storage_requests[qualified] = StorageRequest(
+                qualified,
+                location,
+                locations if partition_keys else None,
+                required=self.data_version_policy.mode_for(namespace) == "storage",
+            )
         return Table(
             storage=StorageDescriptor(
                 location=location,

@@ -57,6 +57,7 @@ from floe_dagster.core.errors import (
     NotSupportedError,
 )
 from floe_dagster.core.retry import retry_policy
+from floe_dagster.metastores.storage_versions import StorageLister, StorageRequest, with_storage_versions
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.factory import connect_metastore
 from floe_dagster.plugins.metastore import Capability, MetastoreConnector, MetastoreUnavailableError
@@ -109,6 +110,11 @@ INPUT_FORMATS = {
     "org.apache.hadoop.hive.ql.io.orc.OrcInputFormat": "orc",
     "org.apache.hadoop.hive.ql.io.avro.AvroContainerInputFormat": "avro",
 }
+TRANSACTIONAL_REASON = (
+    "a transactional (ACID) Hive table: its rows are base_/delta_/delete_delta_ files that only an"
+    " ACID reader merges (DuckDB would read deleted and aborted rows as plain files); read it with Hive"
+    " or Spark, or copy it into a non-transactional table"
+)
 VIEW_TYPES = {"VIRTUAL_VIEW", "MATERIALIZED_VIEW"}
 STORAGE_HANDLER = "storage_handler"  # HBase, Kafka, JDBC, Druid ... tables: not files floe reads
 SUPPORTED = "Parquet, ORC, Avro, JSON (hcatalog/openx), CSV (OpenCSVSerde, LazySimpleSerDe on text), Iceberg"
@@ -294,6 +300,9 @@ class HiveMetastoreConnector(MetastoreConnector):
         self._pool = _Pool(self._open, self.config.pool_size)
         self._count_lock = threading.Lock()
         self._snapshot_ids: dict[str, str] = {}
+        self._storage_requests: dict[str, StorageRequest] = {}  # tables whose version lists files
+        self._storage_lister: StorageLister | None = None
+        self._write_ids = True  # get_valid_write_ids answered (Hive 3+), until it does not
 
     @classmethod
     def from_options(
@@ -422,7 +431,7 @@ class HiveMetastoreConnector(MetastoreConnector):
 
     def get_table(self, namespace: str, table: str) -> Table:
         raw = self._call("get_table", "get_table", namespace, table, subject=f"table {namespace}.{table}")
-        result = self._neutral(namespace, raw, "get_table")
+        (result,) = self._with_storage([self._neutral(namespace, raw, "get_table")])
         if isinstance(result, FloeError):
             raise result
         return result
@@ -491,9 +500,74 @@ class HiveMetastoreConnector(MetastoreConnector):
     def get_tables_or_errors(self, namespace: str, names: Sequence[str]) -> list[Table | FloeError]:
         """``get_table_objects_by_name`` in batches of ``batch_size``; a missing table is a NotFoundError."""
         found = self._tables_by_name(namespace, names, "get_tables")
-        return self.results_by_name(
-            namespace, names, found, "get_tables", lambda raw: self._neutral(namespace, raw, "get_tables")
+        return self._with_storage(
+            self.results_by_name(
+                namespace, names, found, "get_tables", lambda raw: self._neutral(namespace, raw, "get_tables")
+            )
         )
+
+    def _with_storage(self, results: list[Table | FloeError]) -> list[Table | FloeError]:
+        """The tables whose data version follows their files (``data_version``), extended by
+        their storage fingerprint: one batched listing for the whole batch."""
+        requests = {
+            r.qualified_name: request
+            for r in results
+            if isinstance(r, Table) and (request := self._storage_requests.pop(r.qualified_name, None))
+        }
+        if not requests:
+            return results
+        if self._storage_lister is None:
+            self._storage_lister = StorageLister(self._s3_client)
+        return with_storage_versions(results, requests, self._storage_lister)
+
+    def _s3_client(self) -> Any:
+        """An S3 client from ``io_properties`` (the chokepoint's), to list table files on S3."""
+        import boto3
+
+        props = self.credentials.file_io_properties()
+        return boto3.client(
+            "s3",
+            endpoint_url=props.get("s3.endpoint"),
+            region_name=props.get("s3.region") or "us-east-1",
+            aws_access_key_id=props.get("s3.access-key-id"),
+            aws_secret_access_key=props.get("s3.secret-access-key"),
+            aws_session_token=props.get("s3.session-token"),
+        )
+
+    @property
+    def storage_listing_calls(self) -> int:
+        """Listing calls made for storage data versions (S3 pages, local folder scans)."""
+        return self._storage_lister.calls if self._storage_lister is not None else 0
+
+    def _transactional_state(self, namespace: str, table: str) -> dict[str, Any]:
+        """What the metastore says of a transactional table's writes: its valid write ids (Hive 3+,
+        ``get_valid_write_ids``) and its compactions (``show_compact``); what it cannot answer is left out."""
+        from hive_metastore import ttypes
+
+        state: dict[str, Any] = {}
+        subject = f"table {namespace}.{table}"
+        if self._write_ids:
+            try:
+                request = ttypes.GetValidWriteIdsRequest(
+                    fullTableNames=[f"{namespace}.{table}"], validTxnList=""
+                )
+                answer = self._call("write_ids", "get_valid_write_ids", request, subject=subject)
+                state["write_ids"] = [
+                    [w.fullTableName, w.writeIdHighWaterMark, sorted(w.invalidWriteIds or [])]
+                    for w in answer.tblValidWriteIds or []
+                ]
+            except (NotSupportedError, MetastoreError):
+                self._write_ids = False  # Hive 2.3: no write ids; its files carry them (base_/delta_)
+        try:
+            answer = self._call("compactions", "show_compact", ttypes.ShowCompactRequest(), subject=subject)
+            state["compactions"] = sorted(
+                [c.partitionname or "", c.state or "", c.id or 0]
+                for c in answer.compacts or []
+                if c.dbname == namespace and (c.tablename or "").lower() == table.lower()
+            )
+        except (NotSupportedError, MetastoreError):
+            pass
+        return state
 
     def list_partitions(
         self, namespace: str, table: str, predicates: Sequence[PartitionPredicate] = ()
@@ -681,6 +755,25 @@ class HiveMetastoreConnector(MetastoreConnector):
             partition_count = len(partitions) if versioned else None
         listed = [p for _, p in partitions] if partition_keys and versioned else None
         stats = _stats(params, listed, partition_count, last_modified)
+        transactional = params.get("transactional", "").lower() == "true"
+        data_version = hive_data_version(location, params, partitions) if versioned else UNVERSIONED
+        if transactional:
+            unreadable = unreadable or TRANSACTIONAL_REASON
+            if versioned:
+                state = json.dumps(self._transactional_state(namespace, raw.tableName), sort_keys=True)
+                data_version = "hive:" + hashlib.sha256(f"{data_version}|{state}".encode()).hexdigest()[:32]
+        partition_params = [p.parameters or {} for _, p in partitions] if partition_keys else None
+        policy = self.data_version_policy
+        if versioned and (transactional or policy.lists_storage(namespace, params, partition_params)):
+            self._storage_requests[qualified] = StorageRequest(
+                qualified,
+                location,
+                tuple((p.sd.location if p.sd else None) or f"{location}/{n}" for n, p in partitions)
+                if partition_keys
+                else None,
+                recursive=transactional,
+                required=transactional or policy.mode_for(namespace) == "storage",
+            )
         return Table(
             namespace=namespace,
             name=raw.tableName,
@@ -694,7 +787,7 @@ class HiveMetastoreConnector(MetastoreConnector):
                 options=options,
                 serde_parameters=serde_params,
             ),
-            data_version=hive_data_version(location, params, partitions) if versioned else UNVERSIONED,
+            data_version=data_version,
             partition_keys=partition_keys,
             properties=params,
             stats=stats,
