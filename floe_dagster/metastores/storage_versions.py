@@ -10,7 +10,9 @@ Listing is batched and bounded:
 
 - one recursive listing per table folder covers every partition inside it; a partition
   registered elsewhere adds a listing of its own folder; on S3 a listing is ``ListObjectsV2``
-  pages of 1,000 keys (``calls`` counts them);
+  pages of 1,000 keys (``calls`` counts them), and the folders of a batch that share a parent
+  (the tables of one database folder) are listed once through it: 1,000 tables of 10 files
+  cost about 10 calls, not 1,000;
 - the listings of a batch of tables run on ``workers`` threads;
 - at most ``max_files`` files are listed per table; a table with more fails with a clear error
   that says to raise the bound or use ``data_version: metadata`` for its namespace.
@@ -41,6 +43,11 @@ logger = logging.getLogger("floe_dagster.metastores")
 
 DEFAULT_MAX_FILES = 100_000
 S3_PAGE = 1000
+GROUP_MIN = 4  # S3 table folders sharing a parent listed through it from this many on
+
+
+class TooManyFiles(FloeError):
+    """A listing went past its bound."""
 
 
 @dataclass(frozen=True)
@@ -107,16 +114,19 @@ class StorageLister:
                 self._client = self._client_factory()
             return self._client
 
-    def list_files(self, folder: str, table: str) -> list[FileEntry]:
-        """Every file below ``folder`` (recursive), at most ``max_files``."""
-        entries = list(self._walk(folder))
-        if len(entries) > self.max_files:
-            raise FloeError(
-                f"table {table}: more than {self.max_files} files under {folder}; a storage data version"
-                " lists them all: raise max_files or use data_version: metadata for its namespace",
-                operation="storage_version",
-                retryable=False,
-            )
+    def list_files(self, folder: str, table: str, limit: int | None = None) -> list[FileEntry]:
+        """Every file below ``folder`` (recursive); listing stops past ``limit`` (``max_files``)."""
+        limit = limit or self.max_files
+        entries: list[FileEntry] = []
+        for entry in self._walk(folder):
+            entries.append(entry)
+            if len(entries) > limit:
+                raise TooManyFiles(
+                    f"table {table}: more than {limit} files under {folder}; a storage data version"
+                    " lists them all: use data_version: metadata for its namespace",
+                    operation="storage_version",
+                    retryable=False,
+                )
         return entries
 
     def _walk(self, folder: str) -> Iterator[FileEntry]:
@@ -180,8 +190,21 @@ class StorageLister:
                     retryable=False,
                 )
 
+        def walk_group(unit: tuple[str, list[str]]) -> list[tuple[str, list[FileEntry] | FloeError]]:
+            parent, children = unit
+            if len(children) == 1 and parent == children[0]:
+                return [walk(parent)]
+            try:  # one listing of the common parent folder serves every table below it
+                files = self.list_files(parent, parent, self.max_files * len(children))
+            except TooManyFiles:  # the parent holds much more than these tables: one by one
+                return [walk(child) for child in children]
+            except Exception:
+                return [walk(child) for child in children]
+            return [(c, [e for e in files if e.path.startswith(c + "/")]) for c in children]
+
         with ThreadPoolExecutor(max_workers=max(1, min(self.workers, len(walks) or 1))) as pool:
-            listed.update(pool.map(walk, sorted(walks)))
+            for found in pool.map(walk_group, _listing_units(walks)):
+                listed.update(found)
         for table, (request, folders, own) in plans.items():
             errors = [listed[f] for f in own if isinstance(listed[f], FloeError)]
             if errors:
@@ -190,6 +213,26 @@ class StorageLister:
             files = [e for f in own for e in listed[f]]  # type: ignore[union-attr]
             results[table] = _fingerprint(files, folders, request.recursive)
         return results
+
+
+def _listing_units(walks: set[str]) -> list[tuple[str, list[str]]]:
+    """(folder to list, the table folders it serves): on S3, folders that share a parent with at
+    least ``GROUP_MIN - 1`` others are listed through that parent (ListObjectsV2 pages hold 1,000
+    keys, so 1,000 tables of 10 files in one database folder cost 10 calls, not 1,000)."""
+    by_parent: dict[str, list[str]] = {}
+    units: list[tuple[str, list[str]]] = []
+    for folder in sorted(walks):
+        parent = folder.rpartition("/")[0]
+        if folder.startswith("s3://") and parent.count("/") >= 2:
+            by_parent.setdefault(parent, []).append(folder)
+        else:
+            units.append((folder, [folder]))
+    for parent, children in sorted(by_parent.items()):
+        if len(children) >= GROUP_MIN:
+            units.append((parent, children))
+        else:
+            units += [(c, [c]) for c in children]
+    return units
 
 
 def _fingerprint(files: list[FileEntry], folders: list[str], recursive: bool) -> str:

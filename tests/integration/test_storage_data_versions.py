@@ -246,6 +246,26 @@ def test_glue_auto_sees_an_append_without_statistics_and_metadata_does_not(
     scanned = {t.name: t.data_version for t in connectors["auto"].scan(_all(db))}
     assert scanned["appended"] == after["auto"]
 
+    # batched: tables whose folders share a parent are listed through it, in one page here
+    for i in range(5):
+        s3.put_object(Bucket=bucket, Key=f"warehouse/t{i}/part-0.parquet", Body=parquet([i]))
+        glue.create_table(
+            DatabaseName=db,
+            TableInput={
+                "Name": f"t{i}",
+                "TableType": "EXTERNAL_TABLE",
+                "StorageDescriptor": {**PARQUET_SD, "Location": f"s3://{bucket}/warehouse/t{i}"},
+            },
+        )
+    storage = connectors["storage"]
+    calls = storage.storage_listing_calls
+    batch = {t.name: t.data_version for t in storage.scan(_all(db))}
+    assert storage.storage_listing_calls - calls == 2  # warehouse/ once, appended/ once
+    assert batch["t0"] == storage.get_table(db, "t0").data_version  # the same fingerprint alone
+    s3.put_object(Bucket=bucket, Key="warehouse/t3/part-1.parquet", Body=parquet([7]))
+    again = {t.name: t.data_version for t in storage.scan(_all(db))}
+    assert {n for n in batch if batch[n] != again[n]} == {"t3"}
+
 
 def _all(db: str) -> Any:
     from floe_dagster.plugins.table_model import TableFilter
