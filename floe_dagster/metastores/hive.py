@@ -12,8 +12,9 @@
   pool of open connections, and retries with exponential backoff (tenacity) on transport
   errors only. After the retries the error is a retryable ``MetastoreUnavailableError``.
 * Mapping: Parquet, ORC, CSV/text (delimiter from the serde parameters), JSON and Avro serdes;
-  ``table_type=ICEBERG`` tables resolve to their metadata location. Any other serde is a
-  non-retryable ``NotSupportedError`` -- never a guess.
+  ``table_type=ICEBERG`` tables resolve to their metadata location. Any other serde, a view, a
+  storage handler or a transactional table is never a guess: a ``Table`` with
+  ``unreadable_reason`` (still an asset, versioned from its metadata) that no reader reads.
 * Data version (``hive_data_version``), per field:
 
   - ``numFiles``, ``totalSize``, ``numRows`` of the table and of every partition: Hive and the
@@ -26,9 +27,11 @@
   - every partition's name: adding or dropping a partition changes what is read.
 
   Never the comment, description, owner, column comments or any other parameter: editing them
-  keeps the version. Iceberg tables use the current snapshot id (read from the metadata file,
-  cached per metadata location) or, with ``iceberg_version: metadata_location``, the metadata
-  location itself.
+  keeps the version. ``data_version: storage`` (or ``auto`` for tables without statistics, and
+  always for transactional tables) adds the fingerprint of the files at the registered
+  locations (``metastores/storage_versions.py``, docs/data-versions.md). Iceberg tables use the
+  current snapshot id (read from the metadata file, cached per metadata location) or, with
+  ``iceberg_version: metadata_location``, the metadata location itself.
 """
 
 from __future__ import annotations
