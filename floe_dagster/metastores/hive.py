@@ -520,22 +520,8 @@ class HiveMetastoreConnector(MetastoreConnector):
         if not requests:
             return results
         if self._storage_lister is None:
-            self._storage_lister = StorageLister(self._s3_client)
+            self._storage_lister = StorageLister(self.credentials.s3_client)
         return with_storage_versions(results, requests, self._storage_lister)
-
-    def _s3_client(self) -> Any:
-        """An S3 client from ``io_properties`` (the chokepoint's), to list table files on S3."""
-        import boto3
-
-        props = self.credentials.file_io_properties()
-        return boto3.client(
-            "s3",
-            endpoint_url=props.get("s3.endpoint"),
-            region_name=props.get("s3.region") or "us-east-1",
-            aws_access_key_id=props.get("s3.access-key-id"),
-            aws_secret_access_key=props.get("s3.secret-access-key"),
-            aws_session_token=props.get("s3.session-token"),
-        )
 
     @property
     def storage_listing_calls(self) -> int:
