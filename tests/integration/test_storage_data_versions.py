@@ -278,3 +278,46 @@ def test_the_manifest_schema_documents_data_version() -> None:
 
     schema = json.dumps(MetastoreEntry.model_json_schema())
     assert "data_version" in schema and "storage" in schema and "auto" in schema
+
+
+CANARY = "canary-secret-7f3a91"
+
+
+def test_hive_s3_listings_use_the_io_properties_of_the_chokepoint_and_no_secret_leaks(
+    moto_server: MotoServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The Hive metastore of these tests has no S3 filesystem (it refuses s3:// locations), so the
+    Hive connector's S3 listing is exercised from its credentials (the chokepoint's
+    ``ThriftCredentials.s3_client``, built from ``io_properties``) against moto's S3."""
+    from floe_dagster.metastores.hive import HiveMetastoreConfig
+    from floe_dagster.metastores.storage_versions import StorageLister, StorageRequest
+    from floe_dagster.plugins.metastore_auth import metastore_credentials
+
+    caplog.set_level("DEBUG")
+    s3 = moto_server.client("s3")
+    bucket = moto_server.create_bucket("hive-s3")
+    s3.put_object(Bucket=bucket, Key="t/part-0.parquet", Body=parquet([1]))
+    io = {
+        "s3.endpoint": moto_server.endpoint,
+        "s3.region": moto_server.region,
+        "s3.access-key-id": moto_server.access_key_id,
+        "s3.secret-access-key": CANARY,  # moto accepts any secret: the canary travels the real path
+    }
+    config = HiveMetastoreConfig.model_validate({"uri": "thrift://127.0.0.1:9", "io_properties": io})
+    credentials = metastore_credentials(config)
+    lister = StorageLister(credentials.s3_client)
+    requests = [
+        StorageRequest("db.on_s3", f"s3a://{bucket}/t"),
+        StorageRequest("db.no_bucket", "s3://floe-no-such-bucket-x/t"),
+    ]
+    first = lister.fingerprints(requests)
+    assert isinstance(first["db.on_s3"], str)
+    error = first["db.no_bucket"]
+    assert (
+        isinstance(error, FloeError)
+        and "NoSuchBucket" in str(error)
+        and "data_version: metadata" in str(error)
+    )
+    s3.put_object(Bucket=bucket, Key="t/part-1.parquet", Body=parquet([2]))
+    assert lister.fingerprints(requests[:1])["db.on_s3"] != first["db.on_s3"]
+    assert CANARY not in str(error) and CANARY not in repr(credentials) and CANARY not in caplog.text
