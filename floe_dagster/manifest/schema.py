@@ -104,6 +104,15 @@ class MetastoreFreshness(FreshnessWindow):
     )
 
 
+class DataVersionSettings(StrictModel):
+    """``data_version`` written like ``freshness``: a default and per namespace glob overrides."""
+
+    default: DataVersionMode = Field("auto", description="The mode of namespaces no glob matches.")
+    namespaces: dict[str, DataVersionMode] = Field(
+        default_factory=dict, description="Per namespace glob (e.g. 'raw_*'); the first match wins."
+    )
+
+
 class TransformFreshness(FreshnessWindow):
     """Freshness of the dbt models a selector picks (the first matching rule wins)."""
 
@@ -178,14 +187,15 @@ class MetastoreEntry(PluginEntry):
     freshness: MetastoreFreshness | None = Field(
         None, description="Freshness policies (and last-update checks) for this metastore's tables."
     )
-    data_version: DataVersionMode | dict[str, DataVersionMode] = Field(
+    data_version: DataVersionMode | dict[str, DataVersionMode] | DataVersionSettings = Field(
         "auto",
         description=(
             "What Hive/Glue data versions follow: 'metadata' (what the metastore reports), 'storage'"
             " (plus a fingerprint of the files at the table's and its partitions' registered locations:"
             " count, bytes, newest modification time) or 'auto' (storage only for tables whose"
             " parameters carry no statistics). Or per namespace glob, e.g. {'raw_*': storage, '*':"
-            " metadata}: the first match wins, auto otherwise. See docs/data-versions.md."
+            " metadata}: the first match wins, auto otherwise; or {default: auto, namespaces: {...}}."
+            " See docs/data-versions.md."
         ),
     )
 

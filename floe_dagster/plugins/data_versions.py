@@ -20,7 +20,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = ["DEFAULT_MODE", "STATS_PARAMETERS", "DataVersionMode", "DataVersionPolicy"]
 
@@ -36,13 +36,16 @@ class DataVersionPolicy:
     namespaces: Mapping[str, DataVersionMode] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, setting: DataVersionMode | Mapping[str, DataVersionMode] | None) -> DataVersionPolicy:
-        """The policy for a manifest's ``data_version`` value (a mode, or namespace glob -> mode)."""
+    def of(cls, setting: Any) -> DataVersionPolicy:
+        """The policy for a manifest's ``data_version`` value: a mode, namespace glob -> mode, or
+        an object with ``default`` and ``namespaces``."""
         if setting is None:
             return cls()
         if isinstance(setting, str):
-            return cls(default=setting)
-        return cls(namespaces=dict(setting))
+            return cls(default=setting)  # type: ignore[arg-type]  # the manifest schema checked it
+        if isinstance(setting, Mapping):
+            return cls(namespaces=dict(setting))
+        return cls(default=setting.default, namespaces=dict(setting.namespaces))
 
     def mode_for(self, namespace: str) -> DataVersionMode:
         for pattern, mode in self.namespaces.items():

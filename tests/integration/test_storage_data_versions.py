@@ -152,6 +152,12 @@ def test_the_mode_is_chosen_per_namespace_glob_and_a_bad_mode_is_a_clear_error(
     assert connector.data_version_policy.mode_for("other") == "storage"
     connector.get_table(db, "appended")
     assert connector.storage_listing_calls == 0
+    extra = f'    data_version: {{default: storage, namespaces: {{"{db}": metadata}}}}\n'
+    block = hive_block("legacy", hive_metastore.uri, ["*"], extra)
+    policy = build_metastore(
+        load_manifest(write_project(tmp_path / "obj", block)), "legacy"
+    ).data_version_policy
+    assert (policy.mode_for(db), policy.mode_for("other")) == ("metadata", "storage")
 
     bad = write_project(
         tmp_path / "bad", hive_block("legacy", hive_metastore.uri, ["*"], "    data_version: sometimes\n")
