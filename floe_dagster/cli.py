@@ -356,7 +356,16 @@ def cmd_observe(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(
             json_dumps(
-                [{"metastore": t.metastore, "key": t.key, "data_version": t.data_version} for t in observed]
+                [
+                    {
+                        "metastore": t.metastore,
+                        "key": t.key,
+                        "data_version": t.data_version,
+                        "readable": t.unreadable_reason is None,
+                        **({"unreadable_reason": t.unreadable_reason} if t.unreadable_reason else {}),
+                    }
+                    for t in observed
+                ]
             )
         )
     else:

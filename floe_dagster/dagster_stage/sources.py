@@ -58,6 +58,9 @@ __all__ = [
     "source_tables",
 ]
 
+# a table no reader can read (a view, an unknown serde ...) is still an asset; these say so and why
+READABLE = "floe/readable"
+UNREADABLE_REASON = "floe/unreadable_reason"
 # read by Dagster's last-update freshness checks (floe_dagster/dagster_stage/freshness.py)
 LAST_UPDATED_TIMESTAMP = "dagster/last_updated_timestamp"
 
@@ -82,7 +85,10 @@ def table_metadata(table: Table) -> dict[str, Any]:
         "floe/location": MetadataValue.path(table.storage.location),
         "floe/format": table.storage.format,
         "floe/partition_keys": ", ".join(c.name for c in table.partition_keys) or "(none)",
+        READABLE: table.readable,
     }
+    if table.unreadable_reason is not None:
+        metadata[UNREADABLE_REASON] = table.unreadable_reason
     partitions = known_partition_count(table)
     if partitions is not None:
         metadata["floe/partition_count"] = partitions
@@ -116,6 +122,9 @@ def record_metadata(record: TableRecord) -> dict[str, Any]:
         metadata["floe/partition_count"] = record["partition_count"]
     if record["last_ddl_time"] is not None:
         metadata["floe/last_ddl_time"] = MetadataValue.timestamp(record["last_ddl_time"])
+    if record.get("unreadable_reason"):
+        metadata[READABLE] = False
+        metadata[UNREADABLE_REASON] = record.get("unreadable_reason")
     return metadata
 
 
@@ -292,8 +301,14 @@ def observe_tables(
         names = sorted(unsorted)
         for start in range(0, len(names), batch_size):
             batch = names[start : start + batch_size]
-            for table in _get_tables_skipping_missing(context, connector, namespace, batch):
+            for name, table in _tables_or_errors(context, connector, namespace, batch):
                 seen += 1
+                if isinstance(table, FloeError):  # this table only: the others are still observed
+                    yield ObserveResult(
+                        asset_key=key_of[(namespace, name)],
+                        metadata={READABLE: False, UNREADABLE_REASON: str(table)},
+                    )
+                    continue
                 key = key_of.get((table.namespace, table.name))
                 if key is None:  # the metastore answered with another name than it listed
                     context.log.warning(f"floe: {table.qualified_name} was not asked for; not observed")
@@ -306,19 +321,20 @@ def observe_tables(
             context.log.info(f"floe: observed {seen} table(s) of metastore '{metastore}'")
 
 
-def _get_tables_skipping_missing(
+def _tables_or_errors(
     context: AssetExecutionContext, connector: Any, namespace: str, names: list[str]
-) -> list[Table]:
-    """A batch, or, when one of its tables is gone, every table of it that is still there."""
-    try:
-        return list(connector.get_tables(namespace, names))
-    except NotFoundError:
-        found = []
-        for name in names:
-            try:
-                found.append(connector.get_table(namespace, name))
-            except NotFoundError:
-                context.log.warning(
-                    f"floe: table {namespace}.{name} is not in its metastore (yet); not observed"
-                )
-        return found
+) -> list[tuple[str, Table | FloeError]]:
+    """A batch, each table described or its own (non-retryable) error: one table that cannot be
+    described never fails the observation of another. A table that is gone is left out (logged);
+    a retryable error (the metastore is unavailable) fails the observation."""
+    results = connector.get_tables_or_errors(namespace, names)
+    found: list[tuple[str, Table | FloeError]] = []
+    for name, result in zip(names, results, strict=True):
+        if isinstance(result, NotFoundError):
+            context.log.warning(f"floe: table {namespace}.{name} is not in its metastore (yet); not observed")
+        elif isinstance(result, FloeError):
+            context.log.warning(f"floe: table {namespace}.{name} could not be described: {result}")
+            found.append((name, result))
+        else:
+            found.append((name, result))
+    return found

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from floe_dagster.core.durations import check_window, parse_duration
 from floe_dagster.core.errors import FloeError
 from floe_dagster.manifest.executor import ExecutorConfig
+from floe_dagster.plugins.data_versions import DataVersionMode
 from floe_dagster.plugins.factory import infer_metastore_provider
 from floe_dagster.plugins.redaction import masked
 
@@ -101,6 +102,15 @@ class MetastoreFreshness(FreshnessWindow):
     namespaces: dict[str, FreshnessWindow] = Field(
         default_factory=dict,
         description="Per namespace glob (e.g. 'raw', 'sales_*'); the first match wins over the metastore's.",
+    )
+
+
+class DataVersionSettings(StrictModel):
+    """``data_version`` written like ``freshness``: a default and per namespace glob overrides."""
+
+    default: DataVersionMode = Field("auto", description="The mode of namespaces no glob matches.")
+    namespaces: dict[str, DataVersionMode] = Field(
+        default_factory=dict, description="Per namespace glob (e.g. 'raw_*'); the first match wins."
     )
 
 
@@ -205,6 +215,17 @@ class MetastoreEntry(PluginEntry):
     change_feed: ChangeFeedOptions = Field(
         default_factory=lambda: ChangeFeedOptions.model_validate({}),
         description="Observe what changed (the connector's change feed) instead of scanning every table.",
+    )
+    data_version: DataVersionMode | dict[str, DataVersionMode] | DataVersionSettings = Field(
+        "auto",
+        description=(
+            "What Hive/Glue data versions follow: 'metadata' (what the metastore reports), 'storage'"
+            " (plus a fingerprint of the files at the table's and its partitions' registered locations:"
+            " count, bytes, newest modification time) or 'auto' (storage only for tables whose"
+            " parameters carry no statistics). Or per namespace glob, e.g. {'raw_*': storage, '*':"
+            " metadata}: the first match wins, auto otherwise; or {default: auto, namespaces: {...}}."
+            " See docs/data-versions.md."
+        ),
     )
 
     @model_validator(mode="before")

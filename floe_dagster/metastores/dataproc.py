@@ -330,6 +330,7 @@ class DataprocMetastoreConnector(MetastoreConnector):
             )
             self._hive = _DataprocThrift(self.name, config)
             self._hive.call_counts = self.call_counts  # one counter: API and Thrift calls
+            self._hive.data_version_policy = self.data_version_policy  # the manifest's data_version
         return self._hive
 
     def _tagged(self, call: Callable[[], T]) -> T:

@@ -59,7 +59,14 @@ from floe_dagster.core.errors import (
     NotSupportedError,
 )
 from floe_dagster.core.retry import retry_policy
-from floe_dagster.metastores.hive import DDL_TIME, VERSION_KEYS, storage_format
+from floe_dagster.metastores.hive import (
+    DDL_TIME,
+    VERSION_KEYS,
+    VIEW_TYPES,
+    metadata_data_version,
+    storage_format,
+)
+from floe_dagster.metastores.storage_versions import StorageLister, StorageRequest, with_storage_versions
 from floe_dagster.plugins.aws import (
     PERMISSION_PATTERN,
     THROTTLING_CODES,
@@ -225,6 +232,8 @@ class GlueMetastoreConnector(MetastoreConnector):
             )
         self._client: Any = None
         self._lock = threading.Lock()
+        self._storage_requests: dict[str, StorageRequest] = {}  # tables whose version lists files
+        self._storage_lister: StorageLister | None = None
 
     # -- client and calls -----------------------------------------------------------------------
 
@@ -375,7 +384,10 @@ class GlueMetastoreConnector(MetastoreConnector):
         raw = self._call(
             "get_table", "GetTable", f"table {namespace}.{table}", DatabaseName=namespace, Name=table
         )["Table"]
-        return self._to_table(namespace, raw, "get_table")
+        (result,) = self._with_storage([self._to_table(namespace, raw, "get_table")])
+        if isinstance(result, FloeError):
+            raise result
+        return result
 
     def get_tables(self, namespace: str, names: Sequence[str]) -> list[Table]:
         results = self.get_tables_or_errors(namespace, names)
@@ -396,9 +408,34 @@ class GlueMetastoreConnector(MetastoreConnector):
     def get_tables_or_errors(self, namespace: str, names: Sequence[str]) -> list[Table | FloeError]:
         """``GetTables`` with an anchored name expression per chunk; a missing table is a NotFoundError."""
         found = self._tables_by_name(namespace, names, "get_tables")
-        return self.results_by_name(
-            namespace, names, found, "get_tables", lambda raw: self._neutral(namespace, raw, "get_tables")
+        return self._with_storage(
+            self.results_by_name(
+                namespace, names, found, "get_tables", lambda raw: self._neutral(namespace, raw, "get_tables")
+            )
         )
+
+    def _with_storage(self, results: list[Table | FloeError]) -> list[Table | FloeError]:
+        """The tables whose data version follows their files (``data_version``), extended by
+        their storage fingerprint: one batched listing for the whole batch."""
+        requests = {
+            r.qualified_name: request
+            for r in results
+            if isinstance(r, Table) and (request := self._storage_requests.pop(r.qualified_name, None))
+        }
+        if not requests:
+            return results
+        if self._storage_lister is None:
+            self._storage_lister = StorageLister(
+                lambda: self.credentials.client(
+                    "s3", region=self.config.region, endpoint=self.config.s3_endpoint, config=None
+                )
+            )
+        return with_storage_versions(results, requests, self._storage_lister)
+
+    @property
+    def storage_listing_calls(self) -> int:
+        """Listing calls (S3 ``ListObjectsV2`` pages) made for storage data versions."""
+        return self._storage_lister.calls if self._storage_lister is not None else 0
 
     def scan(self, table_filter: TableFilter, batch_size: int = 100) -> Iterator[Table]:
         """Every table passing the filter: per database, its ``GetTables`` pages, nothing per table.
@@ -415,8 +452,10 @@ class GlueMetastoreConnector(MetastoreConnector):
                 for raw in self._raw_tables(namespace, "list_tables")
                 if table_filter.matches(namespace, raw["Name"])
             ]
-            for raw in sorted(raws, key=lambda r: str(r["Name"])):
-                result = self._neutral(namespace, raw, "scan")
+            converted = [
+                self._neutral(namespace, raw, "scan") for raw in sorted(raws, key=lambda r: str(r["Name"]))
+            ]
+            for result in self._with_storage(converted):
                 if isinstance(result, Table):
                     yield result
                 else:
@@ -446,15 +485,20 @@ class GlueMetastoreConnector(MetastoreConnector):
         return self._to_table(namespace, raw, "table_stats").stats
 
     def describe_scans(self, namespace: str, names: Sequence[str]) -> list[ScanDescription | FloeError]:
-        """One ``GetTables`` (anchored name expression) per chunk of names, no partition call:
-        partitioned tables are read through Hive-style folders under their location."""
+        """One ``GetTables`` (anchored name expression) per chunk of names; a partitioned table adds
+        its ``GetPartitions`` pages: it is read from its partitions' registered locations."""
         found = self._tables_by_name(namespace, names, "describe_scans")
         return self.results_by_name(
-            namespace,
-            names,
-            found,
-            "describe_scans",
-            lambda raw: ScanDescription.from_table(self._to_table(namespace, raw, "describe_scans", False)),
+            namespace, names, found, "describe_scans", lambda raw: self._registered_scan(namespace, raw)
+        )
+
+    def _registered_scan(self, namespace: str, raw: Any) -> ScanDescription:
+        table = self._to_table(namespace, raw, "describe_scans", False).validate()
+        if table.storage.format == "iceberg" or not table.partition_spec.is_partitioned:
+            return ScanDescription.from_table(table)
+        raws = self._raw_partitions(namespace, table.name, "describe_scans")
+        return ScanDescription.from_table(
+            table, sorted((_neutral_partition(p) for p in raws), key=lambda p: p.values)
         )
 
     def describe_scan(
@@ -562,6 +606,16 @@ class GlueMetastoreConnector(MetastoreConnector):
             )
 
         location = sd.get("Location") or ""
+        if (raw.get("TableType") or "").upper() in VIEW_TYPES:
+            text = raw.get("ViewExpandedText") or raw.get("ViewOriginalText") or ""
+            return Table(
+                storage=StorageDescriptor(location=location, format="view", columns=columns),
+                data_version=metadata_data_version("glue:", text, params),
+                table_type=raw.get("TableType") or "",
+                unreadable_reason="a Glue view: its rows are the result of SQL the catalog keeps, not"
+                " files floe can read; read the tables it selects from, or materialise it as a table",
+                **common,
+            )
         if not location:
             raise InvalidFieldError(
                 f"table {qualified} ({raw.get('TableType') or 'table'}) has no storage location;"
@@ -571,7 +625,13 @@ class GlueMetastoreConnector(MetastoreConnector):
                 operation=operation,
             )
         location = normalize_location(location, qualified, operation)
-        fmt, options = self._format(qualified, serde, sd.get("InputFormat"), serde_params, params, operation)
+        unreadable: str | None = None
+        try:
+            fmt, options = self._format(
+                qualified, serde, sd.get("InputFormat"), serde_params, params, operation
+            )
+        except NotSupportedError as exc:  # still an asset, versioned from its metadata
+            fmt, options, unreadable = "unknown", {}, exc.message
         partitions: list[Any] = []
         listed = bool(partition_keys) and versioned and self.config.partition_versions
         if listed:
@@ -590,6 +650,16 @@ class GlueMetastoreConnector(MetastoreConnector):
                 for p in partitions
             ],
         }
+        partition_params = [p.get("Parameters") or {} for p in partitions] if partition_keys else None
+        storage = self.data_version_policy.lists_storage(namespace, params, partition_params)
+        if versioned and (not partition_keys or listed) and storage:
+            locations = tuple(_neutral_partition(p).location or "" for p in partitions)
+            self._storage_requests[qualified] = StorageRequest(
+                qualified,
+                location,
+                locations if partition_keys else None,
+                required=self.data_version_policy.mode_for(namespace) == "storage",
+            )
         return Table(
             storage=StorageDescriptor(
                 location=location,
@@ -604,6 +674,7 @@ class GlueMetastoreConnector(MetastoreConnector):
             data_version=_digest("glue:", payload) if versioned else "unversioned",
             stats=_stats(params, partitions if listed else None, bool(partition_keys), last_modified),
             table_type=raw.get("TableType") or "EXTERNAL_TABLE",
+            unreadable_reason=unreadable,
             **common,
         )
 

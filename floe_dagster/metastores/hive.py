@@ -12,8 +12,9 @@
   pool of open connections, and retries with exponential backoff (tenacity) on transport
   errors only. After the retries the error is a retryable ``MetastoreUnavailableError``.
 * Mapping: Parquet, ORC, CSV/text (delimiter from the serde parameters), JSON and Avro serdes;
-  ``table_type=ICEBERG`` tables resolve to their metadata location. Any other serde is a
-  non-retryable ``NotSupportedError`` -- never a guess.
+  ``table_type=ICEBERG`` tables resolve to their metadata location. Any other serde, a view, a
+  storage handler or a transactional table is never a guess: a ``Table`` with
+  ``unreadable_reason`` (still an asset, versioned from its metadata) that no reader reads.
 * Data version (``hive_data_version``), per field:
 
   - ``numFiles``, ``totalSize``, ``numRows`` of the table and of every partition: Hive and the
@@ -26,9 +27,11 @@
   - every partition's name: adding or dropping a partition changes what is read.
 
   Never the comment, description, owner, column comments or any other parameter: editing them
-  keeps the version. Iceberg tables use the current snapshot id (read from the metadata file,
-  cached per metadata location) or, with ``iceberg_version: metadata_location``, the metadata
-  location itself.
+  keeps the version. ``data_version: storage`` (or ``auto`` for tables without statistics, and
+  always for transactional tables) adds the fingerprint of the files at the registered
+  locations (``metastores/storage_versions.py``, docs/data-versions.md). Iceberg tables use the
+  current snapshot id (read from the metadata file, cached per metadata location) or, with
+  ``iceberg_version: metadata_location``, the metadata location itself.
 """
 
 from __future__ import annotations
@@ -58,6 +61,7 @@ from floe_dagster.core.errors import (
 )
 from floe_dagster.core.retry import retry_policy
 from floe_dagster.metastores.hive_feed import HiveNotificationFeed
+from floe_dagster.metastores.storage_versions import StorageLister, StorageRequest, with_storage_versions
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.factory import connect_metastore
 from floe_dagster.plugins.metastore import Capability, MetastoreConnector, MetastoreUnavailableError
@@ -110,6 +114,13 @@ INPUT_FORMATS = {
     "org.apache.hadoop.hive.ql.io.orc.OrcInputFormat": "orc",
     "org.apache.hadoop.hive.ql.io.avro.AvroContainerInputFormat": "avro",
 }
+TRANSACTIONAL_REASON = (
+    "a transactional (ACID) Hive table: its rows are base_/delta_/delete_delta_ files that only an"
+    " ACID reader merges (DuckDB would read deleted and aborted rows as plain files); read it with Hive"
+    " or Spark, or copy it into a non-transactional table"
+)
+VIEW_TYPES = {"VIRTUAL_VIEW", "MATERIALIZED_VIEW"}
+STORAGE_HANDLER = "storage_handler"  # HBase, Kafka, JDBC, Druid ... tables: not files floe reads
 SUPPORTED = "Parquet, ORC, Avro, JSON (hcatalog/openx), CSV (OpenCSVSerde, LazySimpleSerDe on text), Iceberg"
 
 
@@ -294,6 +305,9 @@ class HiveMetastoreConnector(MetastoreConnector):
         self._pool = _Pool(self._open, self.config.pool_size)
         self._count_lock = threading.Lock()
         self._snapshot_ids: dict[str, str] = {}
+        self._storage_requests: dict[str, StorageRequest] = {}  # tables whose version lists files
+        self._storage_lister: StorageLister | None = None
+        self._write_ids = True  # get_valid_write_ids answered (Hive 3+), until it does not
 
     @classmethod
     def from_options(
@@ -422,7 +436,7 @@ class HiveMetastoreConnector(MetastoreConnector):
 
     def get_table(self, namespace: str, table: str) -> Table:
         raw = self._call("get_table", "get_table", namespace, table, subject=f"table {namespace}.{table}")
-        result = self._neutral(namespace, raw, "get_table")
+        (result,) = self._with_storage([self._neutral(namespace, raw, "get_table")])
         if isinstance(result, FloeError):
             raise result
         return result
@@ -491,9 +505,60 @@ class HiveMetastoreConnector(MetastoreConnector):
     def get_tables_or_errors(self, namespace: str, names: Sequence[str]) -> list[Table | FloeError]:
         """``get_table_objects_by_name`` in batches of ``batch_size``; a missing table is a NotFoundError."""
         found = self._tables_by_name(namespace, names, "get_tables")
-        return self.results_by_name(
-            namespace, names, found, "get_tables", lambda raw: self._neutral(namespace, raw, "get_tables")
+        return self._with_storage(
+            self.results_by_name(
+                namespace, names, found, "get_tables", lambda raw: self._neutral(namespace, raw, "get_tables")
+            )
         )
+
+    def _with_storage(self, results: list[Table | FloeError]) -> list[Table | FloeError]:
+        """The tables whose data version follows their files (``data_version``), extended by
+        their storage fingerprint: one batched listing for the whole batch."""
+        requests = {
+            r.qualified_name: request
+            for r in results
+            if isinstance(r, Table) and (request := self._storage_requests.pop(r.qualified_name, None))
+        }
+        if not requests:
+            return results
+        if self._storage_lister is None:
+            self._storage_lister = StorageLister(self.credentials.s3_client)
+        return with_storage_versions(results, requests, self._storage_lister)
+
+    @property
+    def storage_listing_calls(self) -> int:
+        """Listing calls made for storage data versions (S3 pages, local folder scans)."""
+        return self._storage_lister.calls if self._storage_lister is not None else 0
+
+    def _transactional_state(self, namespace: str, table: str) -> dict[str, Any]:
+        """What the metastore says of a transactional table's writes: its valid write ids (Hive 3+,
+        ``get_valid_write_ids``) and its compactions (``show_compact``); what it cannot answer is left out."""
+        from hive_metastore import ttypes
+
+        state: dict[str, Any] = {}
+        subject = f"table {namespace}.{table}"
+        if self._write_ids:
+            try:
+                request = ttypes.GetValidWriteIdsRequest(
+                    fullTableNames=[f"{namespace}.{table}"], validTxnList=""
+                )
+                answer = self._call("write_ids", "get_valid_write_ids", request, subject=subject)
+                state["write_ids"] = [
+                    [w.fullTableName, w.writeIdHighWaterMark, sorted(w.invalidWriteIds or [])]
+                    for w in answer.tblValidWriteIds or []
+                ]
+            except (NotSupportedError, MetastoreError):
+                self._write_ids = False  # Hive 2.3: no write ids; its files carry them (base_/delta_)
+        try:
+            answer = self._call("compactions", "show_compact", ttypes.ShowCompactRequest(), subject=subject)
+            state["compactions"] = sorted(
+                [c.partitionname or "", c.state or "", c.id or 0]
+                for c in answer.compacts or []
+                if c.dbname == namespace and (c.tablename or "").lower() == table.lower()
+            )
+        except (NotSupportedError, MetastoreError):
+            pass
+        return state
 
     def list_partitions(
         self, namespace: str, table: str, predicates: Sequence[PartitionPredicate] = ()
@@ -522,19 +587,20 @@ class HiveMetastoreConnector(MetastoreConnector):
         return self._to_table(namespace, raw, "table_stats").stats
 
     def describe_scans(self, namespace: str, names: Sequence[str]) -> list[ScanDescription | FloeError]:
-        """``get_table_objects_by_name`` per ``batch_size`` names, nothing per table: partitioned
-        tables are read through Hive-style folders under their location, Iceberg tables through
-        their metadata file (no snapshot read)."""
+        """``get_table_objects_by_name`` per ``batch_size`` names; a partitioned table adds its
+        partition listing (bounded pages): it is read from its partitions' registered locations.
+        Iceberg tables are read through their metadata file (no snapshot read)."""
         found = self._tables_by_name(namespace, names, "describe_scans")
         return self.results_by_name(
-            namespace,
-            names,
-            found,
-            "describe_scans",
-            lambda raw: ScanDescription.from_table(
-                self._to_table(namespace, raw, "describe_scans", versioned=False)
-            ),
+            namespace, names, found, "describe_scans", lambda raw: self._registered_scan(namespace, raw)
         )
+
+    def _registered_scan(self, namespace: str, raw: Any) -> ScanDescription:
+        table = self._to_table(namespace, raw, "describe_scans", versioned=False).validate()
+        if table.storage.format == "iceberg" or not table.partition_spec.is_partitioned:
+            return ScanDescription.from_table(table)
+        partitions = [_neutral_partition(p) for p in self._all_partitions(namespace, table.name)]
+        return ScanDescription.from_table(table, partitions)
 
     def describe_scan(
         self, namespace: str, table: str, predicates: Sequence[PartitionPredicate] = ()
@@ -610,6 +676,11 @@ class HiveMetastoreConnector(MetastoreConnector):
         params = dict(raw.parameters or {})
         sd = raw.sd
         location = (sd.location if sd is not None else None) or ""
+        if (raw.tableType or "").upper() in VIEW_TYPES:
+            return self._view(namespace, raw, params)
+        handler = params.get(STORAGE_HANDLER)
+        if not location and handler and "iceberg" not in handler.lower():
+            return self._view(namespace, raw, params, f"storage handler {handler} (no storage location)")
         if not location:
             raise InvalidFieldError(
                 f"table {qualified} ({raw.tableType or 'table'}) has no storage location; it cannot be read",
@@ -657,9 +728,13 @@ class HiveMetastoreConnector(MetastoreConnector):
                 catalog=self.name,
             )
 
-        fmt, options = storage_format(
-            qualified, serde, sd.inputFormat, serde_params, params, provider=self.type_name
-        )
+        unreadable: str | None = None
+        try:
+            fmt, options = storage_format(
+                qualified, serde, sd.inputFormat, serde_params, params, provider=self.type_name
+            )
+        except NotSupportedError as exc:  # still an asset, versioned from its metadata (item 5)
+            fmt, options, unreadable = "unknown", {}, _unreadable(exc.message, handler)
         partitions: list[tuple[str, Any]] = []
         if partition_keys and versioned:
             key_names = [k.name for k in partition_keys]
@@ -675,6 +750,25 @@ class HiveMetastoreConnector(MetastoreConnector):
             partition_count = len(partitions) if versioned else None
         listed = [p for _, p in partitions] if partition_keys and versioned else None
         stats = _stats(params, listed, partition_count, last_modified)
+        transactional = params.get("transactional", "").lower() == "true"
+        data_version = hive_data_version(location, params, partitions) if versioned else UNVERSIONED
+        if transactional:
+            unreadable = unreadable or TRANSACTIONAL_REASON
+            if versioned:
+                state = json.dumps(self._transactional_state(namespace, raw.tableName), sort_keys=True)
+                data_version = "hive:" + hashlib.sha256(f"{data_version}|{state}".encode()).hexdigest()[:32]
+        partition_params = [p.parameters or {} for _, p in partitions] if partition_keys else None
+        policy = self.data_version_policy
+        if versioned and (transactional or policy.lists_storage(namespace, params, partition_params)):
+            self._storage_requests[qualified] = StorageRequest(
+                qualified,
+                location,
+                tuple((p.sd.location if p.sd else None) or f"{location}/{n}" for n, p in partitions)
+                if partition_keys
+                else None,
+                recursive=transactional,
+                required=transactional or policy.mode_for(namespace) == "storage",
+            )
         return Table(
             namespace=namespace,
             name=raw.tableName,
@@ -688,12 +782,36 @@ class HiveMetastoreConnector(MetastoreConnector):
                 options=options,
                 serde_parameters=serde_params,
             ),
-            data_version=hive_data_version(location, params, partitions) if versioned else UNVERSIONED,
+            data_version=data_version,
             partition_keys=partition_keys,
             properties=params,
             stats=stats,
             table_type=raw.tableType or "MANAGED_TABLE",
             catalog=self.name,
+            unreadable_reason=unreadable,
+        )
+
+    def _view(self, namespace: str, raw: Any, params: dict[str, str], reason: str = "") -> Table:
+        """A view (or a table with no files floe can reach): an asset versioned from its definition."""
+        sd = raw.sd
+        columns = tuple(Column(c.name, c.type, c.comment) for c in ((sd.cols if sd else None) or []))
+        text = raw.viewExpandedText or raw.viewOriginalText or ""
+        kind = (raw.tableType or "").upper()
+        return Table(
+            namespace=namespace,
+            name=raw.tableName,
+            storage=StorageDescriptor(
+                location=(sd.location if sd else None) or "", format="view", columns=columns
+            ),
+            data_version=metadata_data_version("hive:", text, params),
+            partition_keys=tuple(Column(c.name, c.type, c.comment) for c in (raw.partitionKeys or [])),
+            properties=params,
+            table_type=raw.tableType or "",
+            catalog=self.name,
+            unreadable_reason=reason
+            or f"a Hive {'materialized view' if 'MATERIALIZED' in kind else 'view'}: its rows are the"
+            " result of SQL the metastore keeps, not files floe can read; read the tables it selects"
+            " from, or materialise it as a table",
         )
 
     def _iceberg_version(self, qualified: str, metadata_location: str, operation: str) -> str:
@@ -788,6 +906,18 @@ def storage_format(
         operation=operation,
         retryable=False,
     )
+
+
+def _unreadable(message: str, handler: str | None) -> str:
+    return message + (f" (storage handler {handler})" if handler else "")
+
+
+def metadata_data_version(prefix: str, definition: str, params: dict[str, str]) -> str:
+    """The data version of a table floe cannot read (a view): its definition and what the
+    metastore reports of its changes (statistics, else the last DDL time)."""
+    payload = {"definition": definition, "table": version_parameters(params)}
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode())
+    return prefix + digest.hexdigest()[:32]
 
 
 def version_parameters(params: dict[str, str] | None) -> dict[str, str | None]:

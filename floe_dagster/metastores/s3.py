@@ -186,6 +186,7 @@ class ObjectSourceConfig(PluginConfig):
         ),
     )
     ingest: S3IngestConfig = Field(default_factory=lambda: S3IngestConfig.model_validate({}))
+
     @field_validator("path_prefix")
     @classmethod
     def _check_prefix(cls, value: str) -> str:

@@ -33,7 +33,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 import orjson
 
@@ -67,6 +67,7 @@ class TableRecord(TypedDict):
     partition_count: int | None
     last_ddl_time: float | None  # epoch seconds
     table_type: str
+    unreadable_reason: NotRequired[str]  # only for a table no reader can read (a view ...)
 
 
 @dataclass
@@ -213,6 +214,13 @@ def partition_count(connector: MetastoreConnector, table: Table) -> int | None:
 
 
 def table_record(table: Table, partitions: int | None) -> TableRecord:
+    record = _table_record(table, partitions)
+    if table.unreadable_reason is not None:
+        record["unreadable_reason"] = table.unreadable_reason
+    return record
+
+
+def _table_record(table: Table, partitions: int | None) -> TableRecord:
     return {
         "namespace": table.namespace,
         "name": table.name,
@@ -424,6 +432,7 @@ class ObservedTable:
     name: str
     data_version: str
     asset_key: str = ""  # as the manifest maps it (defs/source_refs.py); empty: the default key
+    unreadable_reason: str | None = None  # why no reader can read it (it is still observed)
 
     @property
     def key(self) -> str:
@@ -438,6 +447,13 @@ def observe_metastore(loaded: LoadedManifest, metastore: str) -> list[ObservedTa
     batch = loaded.manifest.metastores[metastore].batch_size
     keys = SourceKeys.of(loaded, metastore)
     return [
-        ObservedTable(metastore, t.namespace, t.name, t.data_version, keys.user_string(t.namespace, t.name))
+        ObservedTable(
+            metastore,
+            t.namespace,
+            t.name,
+            t.data_version,
+            keys.user_string(t.namespace, t.name),
+            t.unreadable_reason,
+        )
         for t in connector.scan(table_filter(loaded, metastore), batch_size=batch)
     ]

@@ -12,6 +12,7 @@ from floe_dagster.manifest.loader import LoadedManifest
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.catalog import CatalogPlugin
 from floe_dagster.plugins.compute import ComputePlugin
+from floe_dagster.plugins.data_versions import DataVersionPolicy
 from floe_dagster.plugins.dbt_packages import MissingDbtPackageError, describe_missing, missing_packages
 from floe_dagster.plugins.factory import connect_metastore, load_time_config
 from floe_dagster.plugins.metastore import MetastoreConnector
@@ -69,7 +70,9 @@ def build_metastore(loaded: LoadedManifest, name: str, quick: bool = False) -> M
     catalog = None
     if getattr(get_plugin_class("metastores", entry.type), "needs_catalog", False):
         catalog = build_catalog(loaded, getattr(config, "catalog"), quick=quick)  # noqa: B009
-    return connect_metastore(name, entry.type, config, catalog=catalog, quick=quick)
+    connector = connect_metastore(name, entry.type, config, catalog=catalog, quick=quick)
+    connector.data_version_policy = DataVersionPolicy.of(entry.data_version)
+    return connector
 
 
 def table_filter(loaded: LoadedManifest, name: str) -> TableFilter:

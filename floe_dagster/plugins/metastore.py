@@ -32,6 +32,7 @@ from floe_dagster.core.errors import (
 )
 from floe_dagster.plugins.base import Plugin, PluginConfig
 from floe_dagster.plugins.change_feed import ChangeFeed
+from floe_dagster.plugins.data_versions import DataVersionPolicy
 from floe_dagster.plugins.metastore_auth import metastore_credentials
 from floe_dagster.plugins.table_model import (
     Partition,
@@ -153,6 +154,8 @@ class MetastoreConnector(Plugin, abc.ABC):
         # Typed credentials from the one chokepoint (plugins/metastore_auth.py): connectors use
         # these and never read the environment or unwrap a secret themselves.
         self.credentials: Any = metastore_credentials(config)
+        # What Hive/Glue data versions follow (the manifest's data_version; plugins/data_versions.py).
+        self.data_version_policy = DataVersionPolicy()
 
     @property
     def api_calls(self) -> int:

@@ -103,6 +103,21 @@ class ThriftCredentials:
         """PyIceberg FileIO properties (endpoint, keys ...) to read Iceberg metadata files."""
         return {key: value.get_secret_value() for key, value in self.io_properties.items()}
 
+    def s3_client(self) -> Any:
+        """A boto3 S3 client from the ``s3.*`` FileIO properties (endpoint, region, keys; boto3's
+        default chain for what is unset), to list table files (storage data versions)."""
+        import boto3
+
+        props = self.file_io_properties()
+        return boto3.client(
+            "s3",
+            endpoint_url=props.get("s3.endpoint"),
+            region_name=props.get("s3.region") or "us-east-1",
+            aws_access_key_id=props.get("s3.access-key-id"),
+            aws_secret_access_key=props.get("s3.secret-access-key"),
+            aws_session_token=props.get("s3.session-token"),
+        )
+
 
 # --- AWS (Glue, S3) -------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from floe_dagster.core.errors import (
     InvalidFieldError,
+    NotSupportedError,
     PartitionMetadataError,
 )
 
@@ -141,6 +142,13 @@ class Table:
     partition_spec: PartitionSpec = field(default_factory=PartitionSpec)
     # The catalog as the user knows it: the metastore's name in the manifest (never a provider).
     catalog: str | None = None
+    # Why no reader can read it (a view, an unknown serde, a storage handler, a transactional table):
+    # it stays an observable asset versioned from its metadata; only reading it fails, with this.
+    unreadable_reason: str | None = None
+
+    @property
+    def readable(self) -> bool:
+        return self.unreadable_reason is None
 
     def __post_init__(self) -> None:
         if self.partition_keys and not self.partition_spec.fields:
@@ -151,7 +159,14 @@ class Table:
         return f"{self.namespace}.{self.name}"
 
     def validate(self) -> Table:
-        """This table, or an ``InvalidFieldError`` naming the first field a reader cannot do without."""
+        """This table, or an ``InvalidFieldError`` naming the first field a reader cannot do without
+        (a ``NotSupportedError`` with the reason for a table no reader can read)."""
+        if self.unreadable_reason is not None:
+            raise NotSupportedError(
+                f"table {self.qualified_name} cannot be read: {self.unreadable_reason}",
+                operation="read",
+                retryable=False,
+            )
         if not self.storage.location:
             raise InvalidFieldError(
                 f"table {self.qualified_name}: storage.location is empty;"

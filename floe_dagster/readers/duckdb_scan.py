@@ -6,11 +6,13 @@ files, or ``iceberg_scan`` of its metadata file. Partitioned tables:
 
 * every partition (``scan.partitions is None``): one glob per partition level under the
   location, with ``hive_partitioning`` and the partition columns typed from the partition spec;
-* selected partitions (pruned by the connector): only those partitions' folders are listed,
-  so DuckDB never opens a file of another partition. Partition folders named ``k=v`` are
-  read with ``hive_partitioning``; partitions at other locations are read one by one with their
-  values as constant columns (``UNION ALL BY NAME``); no partition left gives an empty relation
-  with the table's columns.
+* the partitions the metastore registers (``scan.partitions``, pruned by the connector or
+  not): only those partitions' registered folders are read, never a folder nobody registered,
+  and DuckDB never opens a file of a partition a filter rules out. Folders named ``k=v`` are
+  read by one reader with ``hive_partitioning``; partitions registered elsewhere (outside the
+  table folder) one by one with their registered values as constant columns (``UNION ALL BY
+  NAME``, a filter on them folds to a constant); no partition left gives an empty relation with
+  the table's columns. ``partitions_with_files`` drops registered partitions with no file.
 
 Hidden files (``_SUCCESS``, ``.crc``) are skipped by the glob ``[!_.]*``. ORC has no reader in
 DuckDB and an HDFS location none either: both raise ``NotSupportedError``.
@@ -25,6 +27,7 @@ from __future__ import annotations
 import re
 import tempfile
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -212,18 +215,50 @@ def relation_sql(scan: ScanDescription) -> str:
         (p, duckdb_path(p.location or _default_location(location, names, p), scan.table))
         for p in scan.partitions
     ]
-    if scan.format in _HIVE_PARTITIONING and all(_is_hive_folder(f, names, p) for p, f in folders):
-        return _reader(scan, [f"{folder}/{FILES}" for _, folder in folders], hive=True)
-    selects = [
+    hive_named = scan.format in _HIVE_PARTITIONING
+    named = [f for p, f in folders if hive_named and _is_hive_folder(f, names, p)]
+    elsewhere = [(p, f) for p, f in folders if not (hive_named and _is_hive_folder(f, names, p))]
+    if not elsewhere:
+        return _reader(scan, [f"{folder}/{FILES}" for folder in named], hive=True)
+    # partitions registered at folders not named k=v (outside the table folder, say): each read
+    # with its registered values as constants, beside one reader for the k=v folders
+    selects = [f"SELECT * FROM {_reader(scan, [f'{f}/{FILES}' for f in named], hive=True)}"] if named else []
+    selects += [
         "SELECT *, "
         + ", ".join(
             f"CAST({quote_literal(v)} AS {duckdb_type(c.type)}) AS {quote_ident(c.name)}"
             for c, v in p.pairs(keys)
         )
         + f" FROM {_reader(scan, [f'{folder}/{FILES}'], hive=False)}"
-        for p, folder in folders
+        for p, folder in elsewhere
     ]
     return "(" + " UNION ALL BY NAME ".join(selects) + ")"
+
+
+def partitions_with_files(con: Any, scan: ScanDescription) -> ScanDescription:
+    """``scan`` without the registered partitions whose folder holds no data file (a reader fails
+    on a folder pattern that matches nothing; an empty partition has no rows to give).
+
+    One recursive ``glob`` of the table folder (one paged listing on object storage) finds the
+    partitions inside it; a partition registered elsewhere costs a ``glob`` of its own folder.
+    ``con`` needs the scan's extensions and storage secret (``scan_connection``).
+    """
+    if not scan.partitions or not scan.partition_columns or scan.format == "iceberg":
+        return scan
+    root = duckdb_path(scan.location, scan.table)
+    names = [c.name for c in scan.partition_columns]
+    folders = [
+        duckdb_path(p.location or _default_location(root, names, p), scan.table) for p in scan.partitions
+    ]
+    filled: set[str] = set()
+    outside = sorted({f for f in folders if not f.startswith(root + "/")})
+    for pattern in [f"{root}/**", *(f"{folder}/*" for folder in outside)]:
+        for (path,) in con.execute("SELECT file FROM glob(?)", [pattern]).fetchall():
+            folder, _, name = str(path).rpartition("/")
+            if name and name[0] not in "_.":
+                filled.add(folder)
+    kept = tuple(p for p, folder in zip(scan.partitions, folders, strict=True) if folder in filled)
+    return scan if len(kept) == len(scan.partitions) else replace(scan, partitions=kept)
 
 
 def select_sql(scan: ScanDescription, columns: Sequence[str] | None = None) -> str:

@@ -10,9 +10,11 @@ are read through the catalogs attached to the connection instead.
 
 Cost: resolved once per dbt invocation, with one batched ``describe_scans`` call per metastore
 namespace (HMS: ``get_table_objects_by_name`` per ``batch_size`` tables; Glue: one ``GetTables``
-per chunk of names), never a call per table or per connection. Partitions are not listed: the
-views read ``<location>/k=v/...`` folders with ``hive_partitioning``, so DuckDB skips the
-folders a filter on a partition column rules out.
+per chunk of names), plus one partition listing per partitioned table (HMS ``get_partitions``
+in bounded pages, Glue ``GetPartitions``): a view reads what the metastore registers, each
+partition's registered folder (outside the table folder too), never a folder nobody registered;
+DuckDB still skips the partitions a filter on a partition column rules out. Creating a view over
+a partitioned table lists its folder once (a recursive ``glob``) to leave out empty partitions.
 
 Credentials: each metastore's connector receives them from the metastore chokepoint
 (``plugins/metastore_auth.py``); the DuckDB secret for its S3 files is scoped to the buckets of
@@ -36,6 +38,7 @@ from floe_dagster.plugins.registry import get_plugin_class
 from floe_dagster.plugins.table_model import ScanDescription
 from floe_dagster.readers.duckdb_scan import (
     create_view,
+    partitions_with_files,
     quote_ident,
     quote_literal,
     relation_sql,
@@ -129,7 +132,8 @@ def create_source_views(con: Any, resolved: ResolvedViews) -> None:
     for view in resolved.views:
         relation = view.relation
         if view.scan is not None:
-            create_view(con, relation.identifier, view.scan, relation.schema, relation.database)
+            scan = partitions_with_files(con, view.scan)
+            create_view(con, relation.identifier, scan, relation.schema, relation.database)
             continue
         qualifier = ".".join(quote_ident(p) for p in (relation.database, relation.schema) if p)
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {qualifier}")

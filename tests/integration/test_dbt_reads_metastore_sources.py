@@ -121,7 +121,8 @@ def test_views_are_resolved_in_one_batched_call_and_unreadable_tables_fail_when_
     manifest = write_project(tmp_path, hive_metastores(seeded), hive_sources(tables), {})
     loaded = load_manifest(manifest)
     resolved = resolve_source_views(loaded, dbt_manifest_for(loaded))
-    assert resolved.api_calls == {"legacy": 1}  # one get_table_objects_by_name for five sources
+    # one get_table_objects_by_name for five sources, one get_partitions for `events` (partitioned)
+    assert resolved.api_calls == {"legacy": 2}
     by_table = {v.relation.identifier: v for v in resolved.views}
     assert sorted(by_table) == sorted(tables)
     assert {t for t, v in by_table.items() if v.scan is not None} == {"events", "people_csv", "clicks_json"}
@@ -157,7 +158,7 @@ def test_glue_sources_read_from_s3_with_the_chokepoint_credentials(
     manifest = write_project(tmp_path, metastores, sources, {})
     loaded = load_manifest(manifest)
     resolved = resolve_source_views(loaded, dbt_manifest_for(loaded))
-    assert resolved.api_calls == {"lake": 1}  # one GetTables for both
+    assert resolved.api_calls == {"lake": 2}  # one GetTables for both, one GetPartitions for `events`
     assert len(resolved.secrets) == 1 and f"SCOPE ['s3://{seeded.bucket}']" in resolved.secrets[0]
     assert moto_server.secret_access_key not in repr(resolved)  # the secret SQL is never in a repr
 

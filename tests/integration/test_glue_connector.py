@@ -127,18 +127,17 @@ def test_lists_databases_and_tables_with_paged_calls(
 
 def test_scan_never_gets_one_table_at_a_time(glue: GlueMetastoreConnector, seeded_glue: SeededGlue) -> None:
     tables = list(glue.scan(TableFilter(include=(f"{seeded_glue.db}.*", f"{seeded_glue.bad_db}.*"))))
-    assert [t.name for t in tables] == seeded_glue.tables
+    assert [t.name for t in tables if t.namespace == seeded_glue.db] == seeded_glue.tables
+    (view,) = [t for t in tables if t.namespace == seeded_glue.bad_db]  # a view is an (unreadable) table
+    assert view.name == "a_view" and not view.readable and "view" in (view.unreadable_reason or "")
     assert "GetTable" not in glue.call_counts
     # one GetDatabases page, one GetTables page per database, one GetPartitions for `events`
     assert glue.call_counts == {"GetDatabases": 1, "GetTables": 2, "GetPartitions": 1}
     problems = {
         (p.tags()["operation"], type(p).__name__, getattr(p, "field", "")) for p in glue.scan_problems
     }
-    # the view has no location (a field error); the HDFS table is not supported yet (issue 19)
-    assert problems == {("scan", "InvalidFieldError", "storage.location"), ("scan", "NotSupportedError", "")}
-    assert any("hdfs" in str(p) for p in glue.scan_problems) and any(
-        "a_view" in str(p) for p in glue.scan_problems
-    )
+    assert problems == {("scan", "InvalidFieldError", "storage.location")}
+    assert any("hdfs" in str(p) for p in glue.scan_problems)
 
 
 def test_batch_get_is_one_get_tables_call_per_chunk(

@@ -157,21 +157,22 @@ def test_text_serde_delimiters_follow_hive() -> None:
     assert (fmt, options["delimiter"], options["header"]) == ("csv", ",", "1")
 
 
-def test_unsupported_serde_is_a_non_retryable_not_supported_error(
+def test_unsupported_serde_is_a_table_that_cannot_be_read(
     hms: HiveMetastoreConnector, seeded_hive_metastore: SeededMetastore
 ) -> None:
+    table = hms.get_table(seeded_hive_metastore.bad_db, "legacy_seq")
+    assert not table.readable and table.storage.format == "unknown" and table.data_version.startswith("hive:")
     with pytest.raises(NotSupportedError) as info:
-        hms.get_table(seeded_hive_metastore.bad_db, "legacy_seq")
-    assert (info.value.provider, info.value.operation, info.value.retryable) == ("hive", "map_storage", False)
+        table.validate()
+    assert (info.value.operation, info.value.retryable) == ("read", False)
     assert "LazyBinarySerDe" in str(info.value) and "SequenceFileInputFormat" in str(info.value)
 
 
-def test_a_table_without_location_is_rejected_by_field(
+def test_a_view_is_a_table_that_cannot_be_read_and_a_missing_format_is_rejected_by_field(
     hms: HiveMetastoreConnector, seeded_hive_metastore: SeededMetastore
 ) -> None:
-    with pytest.raises(InvalidFieldError) as info:
-        hms.get_table(seeded_hive_metastore.bad_db, "recent_view")
-    assert info.value.field == "storage.location" and info.value.provider == "hive"
+    view = hms.get_table(seeded_hive_metastore.bad_db, "recent_view")
+    assert view.storage.format == "view" and "view" in (view.unreadable_reason or "")
     no_format = Table("db", "t", StorageDescriptor(location="file:/x", format=""), data_version="v")
     with pytest.raises(InvalidFieldError) as formats:
         no_format.validate()
@@ -191,11 +192,10 @@ def test_scan_prunes_by_name_before_any_table_call_and_skips_unreadable_tables(
     everything = {
         t.qualified_name for t in hms.scan(TableFilter(include=(f"{seeded.db}.*", f"{seeded.bad_db}.*")))
     }
-    assert everything == {f"{seeded.db}.{t}" for t in seeded.tables}
-    assert sorted((type(p).__name__, p.operation) for p in hms.scan_problems) == [
-        ("InvalidFieldError", "get_tables"),
-        ("NotSupportedError", "map_storage"),
-    ]
+    # the view and the unknown serde stay tables (assets), marked unreadable
+    unreadable = {f"{seeded.bad_db}.legacy_seq", f"{seeded.bad_db}.recent_view"}
+    assert everything == {f"{seeded.db}.{t}" for t in seeded.tables} | unreadable
+    assert hms.scan_problems == []
 
 
 # --- partitions ----------------------------------------------------------------------------------

@@ -252,7 +252,7 @@ def test_hms_stopped_mid_observation_fails_it_retryably_and_the_code_location_st
     defs = build_definitions(loaded.path)
     assert len(legacy_keys(defs.resolve_asset_graph())) == len(TABLES)
 
-    real_get_tables = HiveMetastoreConnector.get_tables
+    real_get_tables = HiveMetastoreConnector.get_tables_or_errors  # each batch of the observation
     batches: list[list[str]] = []
 
     def stop_after_the_first_batch(self: HiveMetastoreConnector, namespace: str, names: Any) -> Any:
@@ -262,7 +262,7 @@ def test_hms_stopped_mid_observation_fails_it_retryably_and_the_code_location_st
             stoppable.stop()  # the metastore goes away in the middle of the observation
         return result
 
-    monkeypatch.setattr(HiveMetastoreConnector, "get_tables", stop_after_the_first_batch)
+    monkeypatch.setattr(HiveMetastoreConnector, "get_tables_or_errors", stop_after_the_first_batch)
     with instance_for_test() as instance:
         result = defs.resolve_job_def(OBSERVE_JOB).execute_in_process(
             instance=instance,
@@ -293,7 +293,7 @@ def test_hms_stopped_mid_observation_fails_it_retryably_and_the_code_location_st
 
         # back again: the next observation records every table
         stoppable.start()
-        monkeypatch.setattr(HiveMetastoreConnector, "get_tables", real_get_tables)
+        monkeypatch.setattr(HiveMetastoreConnector, "get_tables_or_errors", real_get_tables)
         again = down.resolve_job_def(OBSERVE_JOB).execute_in_process(
             instance=instance, asset_selection=list(legacy_keys(down.resolve_asset_graph()))
         )
