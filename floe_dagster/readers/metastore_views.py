@@ -35,12 +35,11 @@ from floe_dagster.plan.source_refs import SourceRelation, dbt_source_relations
 from floe_dagster.plugins.registry import get_plugin_class
 from floe_dagster.plugins.table_model import ScanDescription
 from floe_dagster.readers.duckdb_scan import (
-    create_view,
     quote_ident,
     quote_literal,
-    relation_sql,
     storage_secret_sql,
 )
+from floe_dagster.readers.formats import check_readable, create_view, needs_storage, storage_properties
 
 logger = logging.getLogger("floe_dagster.dbt")
 
@@ -64,6 +63,9 @@ class ResolvedViews:
     views: list[SourceView] = field(default_factory=list)
     secrets: list[str] = field(default_factory=list, repr=False)  # hold credentials: never log
     api_calls: dict[str, int] = field(default_factory=dict)  # metastore -> calls made to resolve
+    # metastore -> s3.* properties for the formats read in Python (ORC, Hudi): hold credentials
+    storage: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    registered: dict[str, Any] = field(default_factory=dict, repr=False)  # Arrow datasets of views
 
 
 def reads_through_views(loaded: LoadedManifest, metastore: str) -> bool:
@@ -105,6 +107,8 @@ def resolve_source_views(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any]
         secret = storage_secret_sql(connector.credentials, f"floe_metastore_{metastore}", scans)
         if secret is not None:
             resolved.secrets.append(secret)
+        if any(needs_storage(scan) for scan in scans):
+            resolved.storage[metastore] = storage_properties(connector.credentials)
         resolved.api_calls[metastore] = connector.api_calls
         close = getattr(connector, "close", None)
         if callable(close):
@@ -113,10 +117,10 @@ def resolve_source_views(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any]
 
 
 def readable(result: ScanDescription | FloeError) -> ScanDescription | FloeError:
-    """The scan if DuckDB has SQL for it (not ORC, not HDFS), else the refusal."""
+    """The scan if DuckDB can read it (``readers/formats.py``; not HDFS), else the refusal."""
     if isinstance(result, ScanDescription):
         try:
-            relation_sql(result)
+            check_readable(result)
         except FloeError as exc:
             return exc
     return result
@@ -129,7 +133,16 @@ def create_source_views(con: Any, resolved: ResolvedViews) -> None:
     for view in resolved.views:
         relation = view.relation
         if view.scan is not None:
-            create_view(con, relation.identifier, view.scan, relation.schema, relation.database)
+            storage = resolved.storage.get(relation.ref.metastore, {})
+            create_view(
+                con,
+                relation.identifier,
+                view.scan,
+                relation.schema,
+                relation.database,
+                storage,
+                resolved.registered,
+            )
             continue
         qualifier = ".".join(quote_ident(p) for p in (relation.database, relation.schema) if p)
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {qualifier}")

@@ -35,6 +35,7 @@ from floe_dagster.manifest.loader import LoadedManifest
 from floe_dagster.plan.artifact import load_manifest_or_plan
 from floe_dagster.plan.builders import build_catalog
 from floe_dagster.plugins.catalog import CatalogPlugin
+from floe_dagster.readers.formats import register_all
 from floe_dagster.readers.metastore_views import (
     ResolvedViews,
     create_source_views,
@@ -104,6 +105,11 @@ class Plugin(BasePlugin):
                         f" (statement: {scrub_secrets(redact_sql(statement), statements)})"
                     ) from None
         self._create_source_views(conn)
+
+    def configure_cursor(self, cursor: Any) -> None:
+        """Register the Arrow datasets of the views (ORC, ...) on each cursor dbt opens: a
+        registration belongs to one DuckDB connection, and every cursor is one."""
+        register_all(cursor, self._source_views.registered)
 
     def _create_source_views(self, conn: Any) -> None:
         resolved = self._source_views

@@ -1,0 +1,223 @@
+"""Which reader reads a table format on DuckDB, and how a metastore recognises that format.
+
+DuckDB's own SQL readers (Parquet, CSV, JSON, Avro, Iceberg: ``readers/duckdb_scan.py``) need
+nothing here. Every other format is one module of this package with a ``READER`` object
+(a :class:`FormatReader`), named in ``FORMAT_MODULES``:
+
+* ``orc`` (``readers/orc.py``): a PyArrow dataset registered on the DuckDB connection
+  (projection and filter pushdown, partition pruning);
+* ``delta`` (``readers/delta.py``): DuckDB's delta extension, data version = the Delta log version;
+* ``hudi`` (``readers/hudi.py``): the base files of a copy-on-write table's latest file slices
+  (hudi-rs), data version = the latest completed instant.
+
+``detect_table_format`` recognises the table formats that engines register in a Hive Metastore
+or Glue under another serde (Delta, Hudi): a metastore asks it before it maps the serde.
+Unsupported things raise ``NotSupportedError`` naming the table and the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from collections.abc import Mapping, MutableMapping
+from typing import Any, ClassVar
+
+from floe_dagster.core.errors import NotSupportedError
+from floe_dagster.plugins.table_model import ScanDescription
+
+# format -> the module holding its reader (a new format: a new module and one line here)
+FORMAT_MODULES: dict[str, str] = {
+    "orc": "floe_dagster.readers.orc",
+    "delta": "floe_dagster.readers.delta",
+    "hudi": "floe_dagster.readers.hudi",
+}
+# formats whose data version comes from the table's own log (not the metastore's parameters)
+LOG_VERSIONED = ("delta", "hudi")
+
+
+class FormatReader:
+    """How DuckDB reads one table format: a SQL relation, or a PyArrow dataset registered on it."""
+
+    name: ClassVar[str] = ""
+    duckdb_extensions: ClassVar[tuple[str, ...]] = ()
+
+    def check(self, scan: ScanDescription) -> None:
+        """Raise ``NotSupportedError`` (naming the table and why) when the scan cannot be read."""
+
+    def relation_sql(self, scan: ScanDescription, storage: Mapping[str, str]) -> str | None:
+        """A DuckDB relation for a FROM clause, or None when the format is read as Arrow."""
+        return None
+
+    def arrow_dataset(self, scan: ScanDescription, storage: Mapping[str, str]) -> Any:
+        raise NotSupportedError(
+            f"table {scan.table}: format {scan.format} has no Arrow reader",
+            provider="duckdb",
+            operation=f"read_{scan.format}",
+            retryable=False,
+        )
+
+    def data_version(self, location: str, storage: Mapping[str, str], table: str = "") -> str:
+        raise NotSupportedError(
+            f"table {table}: format {self.name} keeps no log to version it",
+            provider="storage",
+            operation="data_version",
+            retryable=False,
+        )
+
+
+def reader_for(fmt: str) -> FormatReader | None:
+    """The reader of a format that DuckDB's SQL readers do not cover, else None."""
+    module = FORMAT_MODULES.get(fmt)
+    if module is None:
+        return None
+    reader = importlib.import_module(module).READER
+    assert isinstance(reader, FormatReader)
+    return reader
+
+
+def log_data_version(fmt: str, location: str, storage: Mapping[str, str], table: str = "") -> str:
+    """The data version of a Delta/Hudi table from its own log (one listing of the log folder)."""
+    reader = reader_for(fmt)
+    if reader is None:
+        raise NotSupportedError(
+            f"table {table}: format {fmt} is not versioned from a log",
+            provider="storage",
+            operation="data_version",
+            retryable=False,
+        )
+    return reader.data_version(location, storage, table)
+
+
+def detect_table_format(
+    table_params: Mapping[str, str],
+    serde: str | None,
+    input_format: str | None,
+    serde_params: Mapping[str, str],
+    storage_handler: str | None = None,
+) -> tuple[str, dict[str, str]] | None:
+    """(format, reader options) for a Delta or Hudi table however an engine registered it, else None.
+
+    Delta: ``spark.sql.sources.provider=delta`` (Spark, Databricks, Trino's ``DELTA``), Athena's
+    ``table_type=DELTA``, Glue crawlers' ``classification=delta``, the Hive connector's
+    ``io.delta.hive.DeltaStorageHandler``. Hudi: ``spark.sql.sources.provider=hudi``, Hudi's
+    Hive sync input formats (``org.apache.hudi.hadoop.HoodieParquetInputFormat``,
+    ``...realtime.HoodieParquetRealtimeInputFormat`` for merge-on-read views), Glue's
+    ``classification=hudi``. Spark keeps a data source table's real location in the serde
+    parameter ``path`` (its storage location may be a placeholder): it is passed on as ``path``.
+    """
+    lowered = {k.lower(): str(v).lower() for k, v in table_params.items()}
+    provider = lowered.get("spark.sql.sources.provider", "")
+    handler = (storage_handler or table_params.get("storage_handler") or "").lower()
+    options = {"path": serde_params["path"]} if serde_params.get("path") else {}
+    inputs = (input_format or "").lower()
+    if (
+        provider == "delta"
+        or lowered.get("table_type") == "delta"
+        or lowered.get("classification") == "delta"
+        or "deltastoragehandler" in handler
+        or "io.delta." in inputs
+    ):
+        return "delta", options
+    if (
+        provider == "hudi"
+        or lowered.get("classification") == "hudi"
+        or "org.apache.hudi." in inputs
+        or "com.uber.hoodie." in inputs
+    ):
+        if "realtime" in inputs:
+            options["hudi_query_type"] = "realtime"
+        return "hudi", options
+    return None
+
+
+def create_view(
+    con: Any,
+    view: str,
+    scan: ScanDescription,
+    schema: str | None,
+    database: str | None,
+    storage: Mapping[str, str],
+    registered: MutableMapping[str, Any],
+) -> str:
+    """``CREATE OR REPLACE VIEW`` over ``scan`` in any readable format; returns the SQL.
+
+    A format read as Arrow is registered on ``con`` under a name kept in ``registered``; a
+    DuckDB cursor made later from ``con`` must register it again (dbt-duckdb's
+    ``configure_cursor``: ``register_all``), since registrations belong to one connection.
+    """
+    # lazy: duckdb_scan imports this module (one SQL path for the formats DuckDB reads itself)
+    from floe_dagster.readers.duckdb_scan import create_view as sql_view
+    from floe_dagster.readers.duckdb_scan import quote_ident, required_extensions
+
+    reader = reader_for(scan.format)
+    if reader is None:
+        load_extensions(con, required_extensions(scan))  # e.g. avro: not among the compute's own
+        return sql_view(con, view, scan, schema, database)
+    reader.check(scan)
+    load_extensions(con, reader.duckdb_extensions)
+    relation = reader.relation_sql(scan, storage)
+    if relation is None:
+        name = "__floe_" + hashlib.sha256(f"{database}.{schema}.{view}".encode()).hexdigest()[:16]
+        registered[name] = reader.arrow_dataset(scan, storage)
+        con.register(name, registered[name])
+        relation = quote_ident(name)
+    qualifier = ".".join(quote_ident(part) for part in (database, schema) if part is not None)
+    target = f"{qualifier}.{quote_ident(view)}" if qualifier else quote_ident(view)
+    if schema is not None:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {qualifier}")
+    sql = f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM {relation}"
+    con.execute(sql)
+    return sql
+
+
+def check_readable(scan: ScanDescription) -> None:
+    """Raise the ``NotSupportedError`` that reading ``scan`` on DuckDB would give, if any."""
+    reader = reader_for(scan.format)
+    if reader is None:
+        # lazy: duckdb_scan imports this module
+        from floe_dagster.readers.duckdb_scan import relation_sql
+
+        relation_sql(scan)
+    else:
+        reader.check(scan)
+
+
+def needs_storage(scan: ScanDescription) -> bool:
+    """Whether reading ``scan`` needs the storage properties (a format read in Python)."""
+    return reader_for(scan.format) is not None
+
+
+def storage_properties(credentials: Any) -> dict[str, str]:
+    """PyIceberg-style ``s3.*`` properties of a metastore's credentials (hold secrets: never log)."""
+    for name in ("storage_properties", "file_io_properties"):
+        method = getattr(credentials, name, None)
+        if callable(method):
+            return {str(k): str(v) for k, v in method().items()}
+    return {}
+
+
+def register_all(con: Any, registered: Mapping[str, Any]) -> None:
+    """Register the Arrow datasets of the views on another connection or cursor."""
+    for name, dataset in registered.items():
+        con.register(name, dataset)
+
+
+def load_extensions(con: Any, names: tuple[str, ...]) -> None:
+    """Install (offline, from the ``duckdb-extension-*`` packages) and load ``names`` on ``con``."""
+    if not names:
+        return
+    from pathlib import Path
+
+    # lazy: computes and readers are siblings; only formats with an extension need it
+    from floe_dagster.computes.duckdb_extensions import prepare_extension_directory
+
+    row = con.execute("SELECT current_setting('extension_directory')").fetchone()
+    folder = Path(row[0]) if row and row[0] else None
+    if folder is None:
+        # lazy: the default offline folder of floe's own scans
+        from floe_dagster.readers.duckdb_scan import default_extension_dir
+
+        folder = default_extension_dir()
+        con.execute(f"SET extension_directory = '{folder}'")
+    for name in prepare_extension_directory(folder, names):
+        con.load_extension(name)
