@@ -198,7 +198,7 @@ class _TableIngest:
     def _text_schema(self, pending: Sequence[S3Object]) -> Any:
         """CSV/JSON: the types every file decodes to (the table's, or for a new table those of
         all new files widened together), rather than what a file's first block suggests."""
-        if self.connector.config.file_type == "parquet":
+        if self.connector.config.file_type in ("parquet", "orc", "avro"):  # types declared in each file
             return None
         if self.iceberg is not None:
             return self.iceberg.schema().as_arrow()

@@ -39,6 +39,24 @@ _ARROW_TYPES = {
     "DATE": "date32",
     "BLOB": "binary",
 }
+_HIVE_NAMES = {
+    "string",
+    "varchar",
+    "char",
+    "tinyint",
+    "smallint",
+    "int",
+    "integer",
+    "bigint",
+    "float",
+    "double",
+    "double precision",
+    "boolean",
+    "date",
+    "timestamp",
+    "binary",
+    "decimal",
+}
 
 
 def arrow_type(hive_type: str) -> Any:
@@ -51,6 +69,11 @@ def arrow_type(hive_type: str) -> Any:
     text = hive_type.strip().lower()
     if text.startswith(("array", "map", "struct", "uniontype")):
         return None
+    if text.split("(", 1)[0].strip() not in _HIVE_NAMES:  # an Arrow type name (the S3 source's)
+        try:
+            return pa.type_for_alias(text)
+        except (ValueError, KeyError):
+            return None
     mapped = duckdb_type(hive_type)
     if mapped.startswith("DECIMAL("):
         precision, scale = mapped[len("DECIMAL(") : -1].split(",")
@@ -61,8 +84,21 @@ def arrow_type(hive_type: str) -> Any:
 
 
 def _files(fs: Any, folder: str) -> list[str]:
-    """Data files under ``folder`` (recursive): not ``_SUCCESS``, ``.crc``, ``_temporary/``, ..."""
+    """Data files under ``folder`` (recursive): not ``_SUCCESS``, ``.crc``, ``_temporary/``, ...
+
+    A ``folder`` that is a glob (the S3 source's ``prefix/*.orc``) gives the files of its folder
+    that match it."""
+    import fnmatch
+
     import pyarrow.fs as pafs
+
+    if any(c in folder for c in "*?["):
+        parent, pattern = folder.rsplit("/", 1)
+        return [
+            p
+            for p in _files(fs, parent)
+            if "/" not in p[len(parent) + 1 :] and fnmatch.fnmatch(p.rsplit("/", 1)[-1], pattern)
+        ]
 
     infos = fs.get_file_info(pafs.FileSelector(folder, recursive=True, allow_not_found=True))
     return sorted(
