@@ -66,6 +66,12 @@ from floe_dagster.metastores.object_tables import (
     normalize_name,
     widen_schemas,
 )
+from floe_dagster.metastores.s3_log_tables import (
+    LOG_FILE_TYPES,
+    describe_log_table,
+    group_log_tables,
+    table_prefix,
+)
 from floe_dagster.plugins.aws import (
     AwsConfig,
     AwsCredentialsConfig,
@@ -182,7 +188,10 @@ class S3MetastoreConfig(AwsCredentialsConfig):
     )
     file_type: FileType = Field(
         "parquet",
-        description="parquet, orc, avro (declared types), csv or json (types inferred); see docs/formats.md.",
+        description=(
+            "parquet, orc, avro (declared types), csv or json (types inferred), delta or hudi (one table"
+            " per _delta_log/ or .hoodie/ folder); see docs/formats.md."
+        ),
     )
     rows_per_record: int = Field(
         DEFAULT_ROWS_PER_RECORD, ge=1, description="Rows per Arrow record batch when reading."
@@ -453,7 +462,11 @@ class S3MetastoreConnector(MetastoreConnector):
                 self._count("list_objects")
                 for item in page.get("Contents", []):
                     key = item["Key"]
-                    if key.endswith("/") or not key.lower().endswith(self.extensions):
+                    wanted = key.lower().endswith(self.extensions) or (
+                        self.config.file_type in LOG_FILE_TYPES
+                        and table_prefix(key, self.config.file_type) is not None
+                    )
+                    if key.endswith("/") or not wanted:
                         continue
                     found.append(
                         S3Object(
@@ -471,7 +484,11 @@ class S3MetastoreConnector(MetastoreConnector):
         """Table name -> objects, listed once per connector (``refresh`` lists again)."""
         if self._tables is None or refresh:
             objects = self.list_objects(operation)
-            self._tables = group_objects(objects, self.extensions)
+            self._tables = (
+                group_log_tables(objects, self.config.file_type)
+                if self.config.file_type in LOG_FILE_TYPES
+                else group_objects(objects, self.extensions)
+            )
             logger.info(
                 "s3 metastore '%s': %d object(s) in %d table(s) under %s",
                 self.name,
@@ -570,6 +587,8 @@ class S3MetastoreConnector(MetastoreConnector):
         return (reference[1], rows) if reference is not None else (None, 0)
 
     def _describe(self, namespace: str, table: str, objects: list[S3Object]) -> Table:
+        if self.config.file_type in LOG_FILE_TYPES:  # a Delta/Hudi table: its log folder
+            return describe_log_table(self, namespace, table, objects)
         schema, rows = self.table_schema(table, objects)
         columns = tuple(Column(n, t) for n, t in arrow_columns(schema).items()) if schema is not None else ()
         prefixes = sorted({o.key.rsplit("/", 1)[0] + "/" if "/" in o.key else o.key for o in objects})

@@ -17,10 +17,12 @@ Unsupported things raise ``NotSupportedError`` naming the table and the reason.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from floe_dagster.core.errors import NotSupportedError
 from floe_dagster.plugins.table_model import ScanDescription
@@ -55,6 +57,17 @@ class FormatReader:
             operation=f"read_{scan.format}",
             retryable=False,
         )
+
+    # the folder of a table's log, for formats versioned by one (``_delta_log``, ``.hoodie``)
+    log_folder: ClassVar[str | None] = None
+
+    def version_from_keys(self, keys: Iterable[str]) -> str | None:
+        """The data version from the paths of the log folder's files (None: no completed commit)."""
+        return None
+
+    def arrow_schema(self, location: str, storage: Mapping[str, str]) -> Any:
+        """The table's Arrow schema (None when the format cannot tell it cheaply)."""
+        return None
 
     def data_version(self, location: str, storage: Mapping[str, str], table: str = "") -> str:
         raise NotSupportedError(
@@ -150,13 +163,19 @@ def create_view(
     from floe_dagster.readers.duckdb_scan import quote_ident, required_extensions
 
     reader = reader_for(scan.format)
-    if reader is None:
+    relation = iceberg_as_of_sql(scan)
+    if reader is None and relation is None:
         load_extensions(con, required_extensions(scan))  # e.g. avro: not among the compute's own
         return sql_view(con, view, scan, schema, database)
-    reader.check(scan)
-    load_extensions(con, reader.duckdb_extensions)
-    relation = reader.relation_sql(scan, storage)
-    if relation is None:
+    if reader is None:
+        load_extensions(con, required_extensions(scan))
+    else:
+        reader.check(scan)
+        remote = urlsplit(scan.options.get("path") or scan.location).scheme not in ("", "file")
+        httpfs = ("httpfs",) if remote and reader.duckdb_extensions else ()
+        load_extensions(con, (*reader.duckdb_extensions, *httpfs))
+        relation = reader.relation_sql(scan, storage)
+    if relation is None and reader is not None:
         name = "__floe_" + hashlib.sha256(f"{database}.{schema}.{view}".encode()).hexdigest()[:16]
         registered[name] = reader.arrow_dataset(scan, storage)
         con.register(name, registered[name])
@@ -168,6 +187,51 @@ def create_view(
     sql = f"CREATE OR REPLACE VIEW {target} AS SELECT * FROM {relation}"
     con.execute(sql)
     return sql
+
+
+def source_as_of(dbt_manifest: Mapping[str, Any], unique_id: str) -> str | None:
+    """The version a dbt source pins (``meta: {floe: {as_of: ...}}`` on the table or its source)."""
+    node = (dbt_manifest.get("sources") or {}).get(unique_id) or {}
+    floe = {
+        **((node.get("source_meta") or {}).get("floe") or {}),
+        **((node.get("meta") or {}).get("floe") or {}),
+    }
+    value = floe.get("as_of")
+    return None if value is None else str(value)
+
+
+def pinned(result: Any, dbt_manifest: Mapping[str, Any], unique_id: str) -> Any:
+    """``result`` (a scan, or the error describing it gave) read at the version its dbt source pins.
+
+    A pin on a format that keeps no versions (Parquet, ORC, ... files) is a ``NotSupportedError``
+    naming the table: reading the current files instead would be a silent guess.
+    """
+    as_of = source_as_of(dbt_manifest, unique_id)
+    if as_of is None or not isinstance(result, ScanDescription):
+        return result
+    if result.format not in ("iceberg", *LOG_VERSIONED):
+        return NotSupportedError(
+            f"table {result.table}: dbt source {unique_id} pins as_of {as_of!r}, but {result.format}"
+            " files keep no versions to read; only Iceberg, Delta and Hudi tables have versions",
+            provider="duckdb",
+            operation="time_travel",
+            retryable=False,
+        )
+    return dataclasses.replace(result, options={**result.options, "as_of": as_of})
+
+
+def iceberg_as_of_sql(scan: ScanDescription) -> str | None:
+    """``iceberg_scan`` of ``scan`` at its pinned snapshot id (or timestamp), or None without a pin."""
+    as_of = scan.options.get("as_of")
+    if scan.format != "iceberg" or as_of is None or not scan.metadata_location:
+        return None
+    # lazy: duckdb_scan imports this module
+    from floe_dagster.readers.duckdb_scan import duckdb_path, quote_literal
+
+    path = quote_literal(duckdb_path(scan.metadata_location, scan.table))
+    if as_of.isdigit():
+        return f"iceberg_scan({path}, snapshot_from_id => {int(as_of)})"
+    return f"iceberg_scan({path}, snapshot_from_timestamp => CAST({quote_literal(as_of)} AS TIMESTAMP))"
 
 
 def check_readable(scan: ScanDescription) -> None:

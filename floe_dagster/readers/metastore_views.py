@@ -39,7 +39,13 @@ from floe_dagster.readers.duckdb_scan import (
     quote_literal,
     storage_secret_sql,
 )
-from floe_dagster.readers.formats import check_readable, create_view, needs_storage, storage_properties
+from floe_dagster.readers.formats import (
+    check_readable,
+    create_view,
+    needs_storage,
+    pinned,
+    storage_properties,
+)
 
 logger = logging.getLogger("floe_dagster.dbt")
 
@@ -98,7 +104,7 @@ def resolve_source_views(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any]
                 resolved.views += _failing({namespace: relations}, metastore, exc)
                 continue
             for relation in relations:
-                result = readable(described[relation.ref.table])
+                result = readable(pinned(described[relation.ref.table], dbt_manifest, relation.unique_id))
                 if isinstance(result, ScanDescription):
                     scans.append(result)
                     resolved.views.append(SourceView(relation, result))
