@@ -172,7 +172,7 @@ def create_view(
     else:
         reader.check(scan)
         remote = urlsplit(scan.options.get("path") or scan.location).scheme not in ("", "file")
-        httpfs = ("httpfs",) if remote and reader.duckdb_extensions else ()
+        httpfs = ("httpfs",) if remote else ()
         load_extensions(con, (*reader.duckdb_extensions, *httpfs))
         relation = reader.relation_sql(scan, storage)
     if relation is None and reader is not None:
