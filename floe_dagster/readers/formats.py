@@ -20,6 +20,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib
+import json
+import os
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -200,13 +202,35 @@ def source_as_of(dbt_manifest: Mapping[str, Any], unique_id: str) -> str | None:
     return None if value is None else str(value)
 
 
+# Set by a Dagster run with ``transforms.read_sources_at: observed``: JSON {dbt source unique_id:
+# the data version of the source's latest observation}. Read by the views of that run's dbt.
+PINS_ENV = "FLOE_SOURCE_PINS"
+# Where the views write {dbt source unique_id: the version they read} (JSON), for the run's metadata.
+VERSIONS_FILE_ENV = "FLOE_SOURCE_VERSIONS_FILE"
+VERSIONED = ("iceberg", *LOG_VERSIONED)
+
+
+def observed_version(fmt: str, data_version: str) -> str | None:
+    """The version to read for an observed data version, or None when it names none: Delta log
+    versions and Hudi instants as observed (the S3 source prefixes them ``delta:``/``hudi:``),
+    Iceberg snapshot ids (not ``metadata:`` digests or the no-snapshot marker)."""
+    value = data_version.split(":", 1)[1] if data_version.startswith(f"{fmt}:") else data_version
+    return value if value.isdigit() else None
+
+
 def pinned(result: Any, dbt_manifest: Mapping[str, Any], unique_id: str) -> Any:
-    """``result`` (a scan, or the error describing it gave) read at the version its dbt source pins.
+    """``result`` (a scan, or the error describing it gave) read at the version its dbt source pins
+    (``meta.floe.as_of``), else at its observed version when the run reads sources as observed
+    (``PINS_ENV``).
 
     A pin on a format that keeps no versions (Parquet, ORC, ... files) is a ``NotSupportedError``
-    naming the table: reading the current files instead would be a silent guess.
+    naming the table: reading the current files instead would be a silent guess. An observed
+    version only pins the formats that have versions; the others are read as they are.
     """
     as_of = source_as_of(dbt_manifest, unique_id)
+    if as_of is None and isinstance(result, ScanDescription) and result.format in VERSIONED:
+        observed = json.loads(os.environ.get(PINS_ENV) or "{}").get(unique_id)
+        as_of = observed_version(result.format, str(observed)) if observed is not None else None
     if as_of is None or not isinstance(result, ScanDescription):
         return result
     if result.format not in ("iceberg", *LOG_VERSIONED):
@@ -232,6 +256,39 @@ def iceberg_as_of_sql(scan: ScanDescription) -> str | None:
     if as_of.isdigit():
         return f"iceberg_scan({path}, snapshot_from_id => {int(as_of)})"
     return f"iceberg_scan({path}, snapshot_from_timestamp => CAST({quote_literal(as_of)} AS TIMESTAMP))"
+
+
+def pin_current(scan: ScanDescription, storage: Mapping[str, str]) -> tuple[ScanDescription, str | None]:
+    """(the scan pinned to the version it reads, that version): a pinned scan as it is; a Delta or
+    Hudi scan pinned to the table's current version (so a commit between now and the query is not
+    read); an Iceberg scan's metadata file is one snapshot already (its current one); other
+    formats have no version (None)."""
+    if scan.options.get("as_of") is not None:
+        return scan, str(scan.options["as_of"])
+    if scan.format in LOG_VERSIONED:
+        reader = reader_for(scan.format)
+        assert reader is not None
+        version = reader.data_version(scan.options.get("path") or scan.location, storage, scan.table)
+        return dataclasses.replace(scan, options={**scan.options, "as_of": version}), version
+    if scan.format == "iceberg" and scan.metadata_location:
+        from pyiceberg.io import load_file_io
+        from pyiceberg.serializers import FromInputFile
+
+        try:
+            io = load_file_io(dict(storage), scan.metadata_location)
+            snapshot = FromInputFile.table_metadata(io.new_input(scan.metadata_location)).current_snapshot_id
+        except Exception:  # the view still reads it (DuckDB's own credentials); no version recorded
+            return scan, None
+        return scan, None if snapshot is None else str(snapshot)
+    return scan, None
+
+
+def write_versions_read(versions: Mapping[str, str]) -> None:
+    """Write {dbt source unique_id: version read} where the run asked for it (``VERSIONS_FILE_ENV``)."""
+    target = os.environ.get(VERSIONS_FILE_ENV)
+    if target:
+        with open(target, "w", encoding="utf-8") as handle:
+            json.dump(dict(versions), handle)
 
 
 def check_readable(scan: ScanDescription) -> None:

@@ -40,9 +40,11 @@ from floe_dagster.readers.duckdb_scan import (
     storage_secret_sql,
 )
 from floe_dagster.readers.formats import (
+    VERSIONED,
     check_readable,
     create_view,
     needs_storage,
+    pin_current,
     pinned,
     storage_properties,
 )
@@ -72,6 +74,7 @@ class ResolvedViews:
     # metastore -> s3.* properties for the formats read in Python (ORC, Hudi): hold credentials
     storage: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
     registered: dict[str, Any] = field(default_factory=dict, repr=False)  # Arrow datasets of views
+    versions: dict[str, str] = field(default_factory=dict)  # dbt source unique_id -> version read
 
 
 def reads_through_views(loaded: LoadedManifest, metastore: str) -> bool:
@@ -113,13 +116,33 @@ def resolve_source_views(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any]
         secret = storage_secret_sql(connector.credentials, f"floe_metastore_{metastore}", scans)
         if secret is not None:
             resolved.secrets.append(secret)
-        if any(needs_storage(scan) for scan in scans):
+        if any(needs_storage(scan) or scan.format in VERSIONED for scan in scans):
             resolved.storage[metastore] = storage_properties(connector.credentials)
+        resolved.views = pin_versions_read(resolved, metastore)
         resolved.api_calls[metastore] = connector.api_calls
         close = getattr(connector, "close", None)
         if callable(close):
             close()
     return resolved
+
+
+def pin_versions_read(resolved: ResolvedViews, metastore: str) -> list[SourceView]:
+    """The views of ``metastore``'s Iceberg/Delta/Hudi tables pinned to the version they read,
+    recorded in ``resolved.versions`` (a table whose version cannot be read becomes a failing view)."""
+    views = []
+    for view in resolved.views:
+        if view.scan is None or view.relation.ref.metastore != metastore or view.scan.format not in VERSIONED:
+            views.append(view)
+            continue
+        try:
+            scan, version = pin_current(view.scan, resolved.storage.get(metastore, {}))
+        except FloeError as exc:
+            views.append(SourceView(view.relation, None, _reason(metastore, view.relation, exc)))
+            continue
+        if version is not None:
+            resolved.versions[view.relation.unique_id] = version
+        views.append(SourceView(view.relation, scan))
+    return views
 
 
 def readable(result: ScanDescription | FloeError) -> ScanDescription | FloeError:
