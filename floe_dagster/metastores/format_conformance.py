@@ -40,8 +40,9 @@ NOT_RUN = "-"
 Appender = Callable[[MetastoreConnector, str, str, str], None]
 
 
-class NotApplicable(Exception):
-    """The check does not apply to this table (the reason is the message)."""
+class NotApplicable(FloeError):
+    """The check does not apply to this table (the reason is the message); never raised out of
+    ``run_format_check``, which reports it as ``-``."""
 
 
 def tables_by_format(

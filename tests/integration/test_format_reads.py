@@ -259,3 +259,42 @@ def test_orc_and_avro_tables_of_glue_read_from_s3_with_the_chokepoint_credential
         f"SELECT ds, count(*) FROM {events} WHERE ds >= '2024-03-02' GROUP BY ds ORDER BY ds"
     ).fetchall()
     assert rows == [("2024-03-02", 4), ("2024-03-03", 2)]
+
+
+CANARY = "CANARY-format-views-secret-Zx91-do-not-leak"
+
+
+def test_storage_credentials_of_the_format_readers_leak_nowhere(
+    moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ORC (PyArrow's S3 filesystem) and Delta (the DuckDB secret) read with a canary secret key:
+    it is in no repr, no view definition (DuckDB keeps them in the database file) and no log."""
+    import logging
+
+    from tests.fixtures.format_tables import delta_append, moto_storage_options
+
+    monkeypatch.delenv("FLOE_STATE_DIR", raising=False)
+    caplog.set_level(logging.DEBUG)
+    bucket, db = seed_glue_formats(moto_server)
+    delta_uri = f"s3://{bucket}/{db}/sales_delta"
+    delta_append(delta_uri, range(3), moto_storage_options(moto_server))
+    moto_server.client("glue").create_table(
+        DatabaseName=db,
+        TableInput=glue_table("sales_delta", {"SerdeInfo": {}}, delta_uri, params={"table_type": "DELTA"}),
+    )
+    options = glue_options(moto_server, secret_access_key=CANARY)  # moto takes any secret
+    config = "".join(f"      {k}: {json.dumps(v)}\n" for k, v in options.items())
+    metastores = f"metastores:\n  lake:\n    type: glue\n    config:\n{config}"
+    sources = sources_yml(db, "lake", ["orders_orc", "sales_delta"])
+    loaded = load_manifest(write_project(tmp_path, metastores, sources, {}))
+    resolved = resolve_source_views(loaded, dbt_manifest_for(loaded))
+    assert all(v.scan is not None for v in resolved.views), [v.error for v in resolved.views]
+    con = connect_with_extensions(":memory:", default_extension_dir(), ["httpfs"])
+    con.execute("ATTACH ':memory:' AS warehouse")
+    create_source_views(con, resolved)
+    assert con.sql(f'SELECT count(*) FROM warehouse."{db}".orders_orc').fetchone() == (5,)
+    assert con.sql(f'SELECT count(*) FROM warehouse."{db}".sales_delta').fetchone() == (3,)
+    definitions = " ".join(str(row[0]) for row in con.sql("SELECT sql FROM duckdb_views()").fetchall())
+    assert CANARY not in repr(resolved)
+    assert CANARY not in definitions
+    assert CANARY not in caplog.text
