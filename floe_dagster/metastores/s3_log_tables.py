@@ -71,7 +71,7 @@ def describe_log_table(connector: Any, namespace: str, table: str, objects: list
         namespace=namespace,
         name=table,
         storage=StorageDescriptor(location=location, format=file_type, columns=columns),
-        data_version=f"{file_type}:{version}",
+        data_version=version,  # the log version itself, as for a table registered in HMS/Glue
         properties={"floe.s3.prefixes": f"{prefix}/" if prefix else "", f"floe.{file_type}.version": version},
         stats=TableStats(last_modified=max(o.last_modified for o in objects)),
     )

@@ -212,7 +212,7 @@ VERSIONED = ("iceberg", *LOG_VERSIONED)
 
 def observed_version(fmt: str, data_version: str) -> str | None:
     """The version to read for an observed data version, or None when it names none: Delta log
-    versions and Hudi instants as observed (the S3 source prefixes them ``delta:``/``hudi:``),
+    versions and Hudi instants as observed (a ``delta:``/``hudi:`` prefix is dropped),
     Iceberg snapshot ids (not ``metadata:`` digests or the no-snapshot marker)."""
     value = data_version.split(":", 1)[1] if data_version.startswith(f"{fmt}:") else data_version
     return value if value.isdigit() else None

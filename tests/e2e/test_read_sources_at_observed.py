@@ -78,7 +78,7 @@ def test_observed_runs_read_the_observed_version_and_every_run_records_what_it_r
     defs = build_definitions(write_project(tmp_path, moto_server, bucket, "observed"))
     assert defs.resolve_job_def(OBSERVE_JOB).execute_in_process(instance=instance).success
     observed = instance.fetch_observations(SOURCE, limit=1).records[0].asset_observation
-    assert observed is not None and observed.data_version == "delta:1"
+    assert observed is not None and observed.data_version == "1"
 
     delta_append(uri, range(20, 23), options)  # a writer commits version 2 after the observation
     result = defs.resolve_job_def(MAIN_JOB).execute_in_process(instance=instance)
