@@ -191,14 +191,34 @@ def create_view(
     return sql
 
 
+AS_OF_VAR = "floe_as_of"  # dbt var: {"<source name>.<table name>" or a source unique_id: version}
+
+
+def dbt_var_pins() -> Mapping[str, Any]:
+    """The ``floe_as_of`` dbt var of the running dbt invocation (``--vars``), or {} outside one."""
+    try:
+        # lazy: dbt's flags exist only inside a dbt invocation (the dbt-duckdb plugin's process)
+        from floe_dagster.core.compat import dbt_invocation_flag
+
+        variables = dbt_invocation_flag("VARS") or {}
+    except Exception:
+        return {}
+    pins = variables.get(AS_OF_VAR) if isinstance(variables, Mapping) else None
+    return pins if isinstance(pins, Mapping) else {}
+
+
 def source_as_of(dbt_manifest: Mapping[str, Any], unique_id: str) -> str | None:
-    """The version a dbt source pins (``meta: {floe: {as_of: ...}}`` on the table or its source)."""
+    """The version a dbt source pins: ``meta: {floe: {as_of: ...}}`` on the table or its source,
+    else the ``floe_as_of`` dbt var (``--vars '{floe_as_of: {lake.orders: 41}}'``)."""
     node = (dbt_manifest.get("sources") or {}).get(unique_id) or {}
+    pins = dbt_var_pins()
+    by_name = f"{node.get('source_name')}.{node.get('name')}"
+    var_value = pins.get(unique_id, pins.get(by_name))
     floe = {
         **((node.get("source_meta") or {}).get("floe") or {}),
         **((node.get("meta") or {}).get("floe") or {}),
     }
-    value = floe.get("as_of")
+    value = floe.get("as_of", var_value)
     return None if value is None else str(value)
 
 

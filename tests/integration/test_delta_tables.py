@@ -236,3 +236,25 @@ def test_delta_tables_in_glue_and_under_an_s3_prefix_on_moto(
     )
     assert con.sql("SELECT count(*) FROM prefix_sales").fetchone() == (8,)
     assert prefix.call_counts["get_object"] == 0  # versioned from the listing alone
+
+
+def test_a_dbt_var_pins_a_delta_source_for_one_dbt_build(
+    hive_metastore: HiveMetastore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``dbt build --vars '{floe_as_of: {src.orders: 1}}'`` reads version 1 of a table at version 2."""
+    for name in ("FLOE_STATE_DIR", "FLOE_ENV", "DBT_TARGET_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    db, _ = seed_hms_delta(hive_metastore, tmp_path)
+    metastores = f'metastores:\n  legacy:\n    config: {{uri: "{hive_metastore.uri}"}}\n'
+    root = tmp_path / "project"
+    loaded = load_manifest(write_project(root, metastores, sources_yml(db, "legacy", {"orders": ""})))
+    (root / "dbt" / "models" / "counted.sql").write_text(
+        "{{ config(materialized='table') }}\nselect count(*) as n from {{ source('src', 'orders') }}"
+    )
+    profiles = write_profiles(loaded)
+    counts = []
+    for extra in ([], ["--vars", "{floe_as_of: {src.orders: 1}}"]):
+        run_dbt(loaded, ["build", *extra], profiles)
+        with duckdb.connect(str(root / ".floe" / "warehouse.duckdb"), read_only=True) as con:
+            counts.append(con.sql("SELECT n FROM main.counted").fetchone())
+    assert counts == [(9,), (6,)]  # version 2 (three commits), then version 1 (two)
