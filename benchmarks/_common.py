@@ -348,6 +348,30 @@ def ingest_table(connector: Any, catalog: Any, table: str, namespace: str, commi
     )
 
 
+def format_source_view(
+    con: Any, view: str, table: str, fmt: str, location: str, partition_keys: Sequence[str] = ()
+) -> str:
+    """The view floe creates for a dbt source over a table of format ``fmt`` (readers/formats.py)."""
+    from floe_dagster.plugins.table_model import Column, ScanDescription
+    from floe_dagster.readers.formats import create_view
+
+    scan = ScanDescription(
+        table=table,
+        format=fmt,
+        location=location,
+        partition_columns=tuple(Column(k, "string") for k in partition_keys),
+    )
+    return create_view(con, view, scan, None, None, {}, {})
+
+
+def duckdb_with_extensions(names: Sequence[str]) -> Any:
+    """An in-memory DuckDB connection with ``names`` loaded from the offline extension folder."""
+    from floe_dagster.computes.duckdb_extensions import connect_with_extensions
+    from floe_dagster.readers.duckdb_scan import default_extension_dir
+
+    return connect_with_extensions(":memory:", default_extension_dir(), list(names))
+
+
 def ingest_imports() -> None:
     """What a run process that ingests imports (timed as one of its stages)."""
     import pyiceberg.io.pyarrow  # noqa: F401

@@ -378,9 +378,16 @@ def cmd_conformance(args: argparse.Namespace) -> int:
     # lazy (heavy): the metastore connectors' SDKs and DuckDB
     from floe_dagster.metastores.conformance import failures, format_report, manifest_conformance
 
-    results = manifest_conformance(load_manifest(args.manifest, environment=args.env), args.metastore)
+    # lazy (heavy): the format readers (PyArrow, DuckDB's extensions, hudi-rs)
+    from floe_dagster.metastores.format_conformance import format_format_report, manifest_format_conformance
+
+    loaded = load_manifest(args.manifest, environment=args.env)
+    results = manifest_conformance(loaded, args.metastore)
     print(format_report(results))
-    return EXIT_FAILED if failures(results) else EXIT_OK
+    by_format = manifest_format_conformance(loaded, args.metastore)  # a row per format held
+    print("\n" + format_format_report(by_format))
+    failed_formats = [r for r in by_format if r.status == "FAIL"]  # "-": not run, said, not failed
+    return EXIT_FAILED if failures(results) or failed_formats else EXIT_OK
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, dbt_
 from floe_dagster.core.compat import dbt_assets_preselected
 from floe_dagster.dagster_stage.names import UNSCOPED, DefinitionNames
 from floe_dagster.dagster_stage.resources import FloeDbtCliResource
+from floe_dagster.dagster_stage.source_versions import source_versions_environment, with_source_versions
 from floe_dagster.dagster_stage.sources import TableRef, source_asset_key
 from floe_dagster.plan.builders import build_compute
 from floe_dagster.plan.model import Plan
@@ -287,7 +288,7 @@ def _dbt_group(
         context.log.info(f"floe: dbt build on compute '{compute}' ({compute_type})")
 
         def default() -> Iterator[Any]:
-            return dbt_build(context, dbt, translator, compute)
+            return dbt_build(context, dbt, translator, compute, dbt_manifest)
 
         yield from (default() if execute is None else execute(context, dbt, compute, default))
 
@@ -295,16 +296,25 @@ def _dbt_group(
 
 
 def dbt_build(
-    context: AssetExecutionContext, dbt: FloeDbtCliResource, translator: FloeDbtTranslator, compute: str
+    context: AssetExecutionContext,
+    dbt: FloeDbtCliResource,
+    translator: FloeDbtTranslator,
+    compute: str,
+    dbt_manifest: Mapping[str, Any] | None = None,
 ) -> Iterator[Any]:
-    """A compute group's step: ``dbt build --target <compute>`` with the compute's environment."""
+    """A compute group's step: ``dbt build --target <compute>`` with the compute's environment;
+    each model's materialisation records the versions of the sources it read (source_versions.py)."""
     target = ComputeForDbt.of(translator.plan, compute)
-    with target.environment():
-        invocation = dbt.cli(
-            ["build", "--target", compute],
-            context=context,
-            in_process=target.runs_in_process(),
-            release=target.release_in_process,
-        )
-    yield from without_source_observations(invocation.stream(), translator.source_keys())
+    sources = {uid: source_key(ref) for uid, ref in translator.source_refs.items()}
+    read_at = translator.plan.loaded_manifest().manifest.transforms.read_sources_at
+    with source_versions_environment(read_at, context.instance, sources) as versions_file:
+        with target.environment():
+            invocation = dbt.cli(
+                ["build", "--target", compute],
+                context=context,
+                in_process=target.runs_in_process(),
+                release=target.release_in_process,
+            )
+        events = without_source_observations(invocation.stream(), translator.source_keys())
+        yield from with_source_versions(events, versions_file, dbt_manifest or {}, sources)
     target.finish()

@@ -36,7 +36,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
-from floe_dagster.core.errors import ConflictError, NotFoundError
+from floe_dagster.core.errors import ConflictError, NotFoundError, NotSupportedError
 from floe_dagster.core.parallel import ordered_parallel
 from floe_dagster.ingest.cursor import Cursor, new_objects
 from floe_dagster.metastores.object_tables import (
@@ -132,6 +132,15 @@ def ingest_table(
     writing on a writer thread (``IcebergAppender``); each commit carries the cursor that
     covers exactly what it holds.
     """
+    if connector.config.file_type in ("delta", "hudi"):
+        raise NotSupportedError(
+            f"floe ingest {table}: a {connector.config.file_type} table is read in place (its own log"
+            " versions it and keeps its history); ingest copies files of parquet, orc, avro, csv or"
+            f" json into Iceberg: set metastores.{connector.name}.config.ingest.enabled: false",
+            provider="s3",
+            operation="ingest",
+            retryable=False,
+        )
     run = _TableIngest(connector, catalog, table, namespace, commit_bytes, _Log(log))
     return run.ingest(objects)
 
@@ -198,7 +207,7 @@ class _TableIngest:
     def _text_schema(self, pending: Sequence[S3Object]) -> Any:
         """CSV/JSON: the types every file decodes to (the table's, or for a new table those of
         all new files widened together), rather than what a file's first block suggests."""
-        if self.connector.config.file_type == "parquet":
+        if self.connector.config.file_type in ("parquet", "orc", "avro"):  # types declared in each file
             return None
         if self.iceberg is not None:
             return self.iceberg.schema().as_arrow()

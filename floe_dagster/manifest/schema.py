@@ -286,6 +286,14 @@ class TransformsSection(StrictModel):
     freshness: list[TransformFreshness] = Field(
         default_factory=list, description="Freshness policies for the dbt models each selector picks."
     )
+    read_sources_at: Literal["latest", "observed"] = Field(
+        "latest",
+        description=(
+            "Which version of each Iceberg/Delta/Hudi source a run's models read: 'latest' (default)"
+            " the current one; 'observed' the version the source's latest observation recorded, so the"
+            " upstream data version Dagster stores is the data that was read (docs/formats.md)."
+        ),
+    )
 
 
 class TargetOverride(StrictModel):

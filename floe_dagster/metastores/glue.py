@@ -89,6 +89,7 @@ from floe_dagster.plugins.table_model import (
     TableStats,
     prune_partitions,
 )
+from floe_dagster.readers.formats import LOG_VERSIONED, log_data_version
 
 __all__ = [
     "GlueMetastoreConfig",
@@ -671,7 +672,15 @@ class GlueMetastoreConnector(MetastoreConnector):
                 options=options,
                 serde_parameters=serde_params,
             ),
-            data_version=_digest("glue:", payload) if versioned else "unversioned",
+            data_version=(
+                log_data_version(
+                    fmt, options.get("path") or location, self.credentials.storage_properties(), qualified
+                )
+                if versioned and fmt in LOG_VERSIONED  # Delta/Hudi: the table's own log version
+                else _digest("glue:", payload)
+                if versioned
+                else "unversioned"
+            ),
             stats=_stats(params, partitions if listed else None, bool(partition_keys), last_modified),
             table_type=raw.get("TableType") or "EXTERNAL_TABLE",
             unreadable_reason=unreadable,

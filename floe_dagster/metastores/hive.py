@@ -79,6 +79,7 @@ from floe_dagster.plugins.table_model import (
     partition_predicates_apply,
 )
 from floe_dagster.plugins.thrift import normalize_thrift_uris
+from floe_dagster.readers.formats import LOG_VERSIONED, detect_table_format, log_data_version
 
 logger = logging.getLogger("floe_dagster.metastores.hive")
 
@@ -751,7 +752,15 @@ class HiveMetastoreConnector(MetastoreConnector):
         listed = [p for _, p in partitions] if partition_keys and versioned else None
         stats = _stats(params, listed, partition_count, last_modified)
         transactional = params.get("transactional", "").lower() == "true"
-        data_version = hive_data_version(location, params, partitions) if versioned else UNVERSIONED
+        data_version = (
+            log_data_version(
+                fmt, options.get("path") or location, self.credentials.file_io_properties(), qualified
+            )
+            if versioned and fmt in LOG_VERSIONED  # Delta/Hudi: the table's own log version
+            else hive_data_version(location, params, partitions)
+            if versioned
+            else UNVERSIONED
+        )
         if transactional:
             unreadable = unreadable or TRANSACTIONAL_REASON
             if versioned:
@@ -866,7 +875,12 @@ def storage_format(
     provider: str = "hive",
     operation: str = "map_storage",
 ) -> tuple[str, dict[str, str]]:
-    """(format, reader options) for a Hive serde + input format; NotSupportedError otherwise."""
+    """(format, reader options) for a Hive serde + input format; NotSupportedError otherwise.
+
+    Delta and Hudi tables, whatever serde the engine that registered them put, are recognised
+    first (``readers/formats.py`` ``detect_table_format``)."""
+    if detected := detect_table_format(table_params, serde, input_format, serde_params):
+        return detected
     serde = serde or ""
     input_format = input_format or ""
     if serde in PARQUET_SERDES or INPUT_FORMATS.get(input_format) == "parquet":

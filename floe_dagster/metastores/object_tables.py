@@ -39,12 +39,18 @@ __all__ = [
 
 logger = logging.getLogger("floe_dagster.metastores.s3")
 
-FileType = Literal["parquet", "csv", "json"]
+FileType = Literal["parquet", "csv", "json", "orc", "avro", "delta", "hudi"]
 EXTENSIONS: dict[str, tuple[str, ...]] = {
     "parquet": (".parquet",),
     "csv": (".csv",),
     "json": (".json", ".jsonl", ".ndjson"),
+    "orc": (".orc",),
+    "avro": (".avro",),
+    "delta": (),  # tables of a log folder: metastores/s3_log_tables.py
+    "hudi": (),
 }
+# file types whose files declare their column types (compared, not widened, across files)
+DECLARED_TYPES = ("parquet", "orc", "avro")
 
 _NOT_WORD = re.compile(r"[^A-Za-z0-9]+")
 

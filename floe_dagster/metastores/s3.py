@@ -47,10 +47,12 @@ from floe_dagster.core.errors import (
     FloeError,
     MetastoreError,
     NotFoundError,
+    NotSupportedError,
     UnavailableError,
 )
 from floe_dagster.core.parallel import UNLIMITED_THREADS, ordered_parallel
 from floe_dagster.metastores.object_tables import (
+    DECLARED_TYPES,
     EXTENSIONS,
     FileType,
     ObjectSkipped,
@@ -65,6 +67,12 @@ from floe_dagster.metastores.object_tables import (
     widen_schemas,
 )
 from floe_dagster.metastores.s3_feed import S3NotificationFeed
+from floe_dagster.metastores.s3_log_tables import (
+    LOG_FILE_TYPES,
+    describe_log_table,
+    group_log_tables,
+    table_prefix,
+)
 from floe_dagster.plugins.aws import (
     AwsConfig,
     AwsCredentialsConfig,
@@ -76,7 +84,7 @@ from floe_dagster.plugins.table_model import Column, StorageDescriptor, Table, T
 
 logger = logging.getLogger("floe_dagster.metastores.s3")
 
-FORMAT_NAMES = {"parquet": "Parquet", "csv": "CSV", "json": "JSON"}
+FORMAT_NAMES = {"parquet": "Parquet", "csv": "CSV", "json": "JSON", "orc": "ORC", "avro": "Avro"}
 DEFAULT_ROWS_PER_RECORD = 500
 DEFAULT_CONCURRENCY = 50
 FOOTER_PROBE_BYTES = 64 * 1024
@@ -174,7 +182,13 @@ class ObjectSourceConfig(PluginConfig):
         description="Namespace of the discovered tables (asset key <metastore>/<namespace>/<table>);"
         " default: the bucket (container) name normalised like table names.",
     )
-    file_type: FileType = Field("parquet", description="parquet, csv or json (types inferred).")
+    file_type: FileType = Field(
+        "parquet",
+        description=(
+            "parquet, orc, avro (declared types), csv or json (types inferred), delta or hudi (one table"
+            " per _delta_log/ or .hoodie/ folder); see docs/formats.md."
+        ),
+    )
     rows_per_record: int = Field(
         DEFAULT_ROWS_PER_RECORD, ge=1, description="Rows per Arrow record batch when reading."
     )
@@ -531,7 +545,11 @@ class S3MetastoreConnector(MetastoreConnector):
                 self._count("list_objects")
                 for item in page.get("Contents", []):
                     key = item["Key"]
-                    if key.endswith("/") or not key.lower().endswith(self.extensions):
+                    wanted = key.lower().endswith(self.extensions) or (
+                        self.config.file_type in LOG_FILE_TYPES
+                        and table_prefix(key, self.config.file_type) is not None
+                    )
+                    if key.endswith("/") or not wanted:
                         continue
                     found.append(
                         S3Object(
@@ -549,7 +567,11 @@ class S3MetastoreConnector(MetastoreConnector):
         """Table name -> objects, listed once per connector (``refresh`` lists again)."""
         if self._tables is None or refresh:
             objects = self.list_objects(operation)
-            self._tables = group_objects(objects, self.extensions)
+            self._tables = (
+                group_log_tables(objects, self.config.file_type)
+                if self.config.file_type in LOG_FILE_TYPES
+                else group_objects(objects, self.extensions)
+            )
             logger.info(
                 "s3 metastore '%s': %d object(s) in %d table(s) under %s",
                 self.name,
@@ -630,7 +652,7 @@ class S3MetastoreConnector(MetastoreConnector):
             if reference is None:
                 reference = (obj, schema)
                 continue
-            if self.config.file_type == "parquet":  # declared types: equal or different
+            if self.config.file_type in DECLARED_TYPES:  # declared types: equal or different
                 widened = reference[1]
                 differences = column_differences(arrow_columns(widened), arrow_columns(schema))
             else:  # inferred types: widened to fit every file
@@ -648,6 +670,8 @@ class S3MetastoreConnector(MetastoreConnector):
         return (reference[1], rows) if reference is not None else (None, 0)
 
     def _describe(self, namespace: str, table: str, objects: list[S3Object]) -> Table:
+        if self.config.file_type in LOG_FILE_TYPES:  # a Delta/Hudi table: its log folder
+            return describe_log_table(self, namespace, table, objects)
         schema, rows = self.table_schema(table, objects)
         columns = tuple(Column(n, t) for n, t in arrow_columns(schema).items()) if schema is not None else ()
         prefixes = sorted({o.key.rsplit("/", 1)[0] + "/" if "/" in o.key else o.key for o in objects})
@@ -664,7 +688,7 @@ class S3MetastoreConnector(MetastoreConnector):
             data_version=data_version(objects),
             properties={"floe.s3.prefixes": ",".join(prefixes), "floe.s3.objects": str(len(objects))},
             stats=TableStats(
-                row_count=rows if self.config.file_type == "parquet" else None,
+                row_count=rows if self.config.file_type in ("parquet", "orc") else None,
                 size_bytes=sum(o.size for o in objects),
                 file_count=len(objects),
                 last_modified=max(o.last_modified for o in objects),
@@ -712,7 +736,12 @@ class S3MetastoreConnector(MetastoreConnector):
             cached = _FOOTERS.get(cache_key)
         if cached is not None:
             return cached
-        result = self._parquet_footer(obj) if self.config.file_type == "parquet" else self._text_schema(obj)
+        if self.config.file_type in ("orc", "avro"):
+            result = self._declared_schema(obj)
+        else:
+            result = (
+                self._parquet_footer(obj) if self.config.file_type == "parquet" else self._text_schema(obj)
+            )
         with _FOOTERS_LOCK:
             if len(_FOOTERS) >= _FOOTERS_MAX:
                 _FOOTERS.clear()
@@ -764,6 +793,8 @@ class S3MetastoreConnector(MetastoreConnector):
         try:
             if self.config.file_type == "parquet":
                 return self._open_parquet(obj, data)
+            if self.config.file_type in ("orc", "avro"):
+                return self._open_declared(obj, data)
             return self._open_text(obj, data, schema)
         except (pa.ArrowException, OSError, ValueError) as exc:
             raise self._malformed(obj, exc) from None
@@ -772,6 +803,36 @@ class S3MetastoreConnector(MetastoreConnector):
         return ObjectSkipped(
             obj.key, f"malformed {FORMAT_NAMES[self.config.file_type]} ({type(exc).__name__})"
         )
+
+    def _declared_schema(self, obj: S3Object) -> tuple[Any, int]:
+        """ORC: schema and rows from the file's tail (ranged reads); Avro: the schema from its
+        header (the first 64 KiB). Readers: ``readers/orc.py``, ``readers/avro.py``."""
+        import pyarrow as pa
+
+        # lazy: the format readers are loaded only for the file type that needs them
+        from floe_dagster.readers.avro import avro_schema
+        from floe_dagster.readers.orc import orc_schema
+
+        try:
+            if self.config.file_type == "orc":
+                return orc_schema(obj.size, lambda start, end: self._get(obj, f"bytes={start}-{end}"))
+            return avro_schema(self._get(obj, f"bytes=0-{FOOTER_PROBE_BYTES - 1}") if obj.size else b"")
+        except ObjectSkipped:
+            raise
+        except (pa.ArrowException, OSError, ValueError, EOFError, NotSupportedError) as exc:
+            raise self._malformed(obj, exc) from None
+
+    def _open_declared(self, obj: S3Object, data: bytes) -> ObjectData:
+        # lazy: the format readers are loaded only for the file type that needs them
+        from floe_dagster.readers.avro import avro_batches
+        from floe_dagster.readers.orc import orc_batches
+
+        rows = self.config.rows_per_record
+        if self.config.file_type == "orc":
+            schema, count, batches = orc_batches(data, rows)
+            return ObjectData(obj, schema, self._checked(obj, batches), count)
+        schema, batches = avro_batches(data, rows)
+        return ObjectData(obj, schema, self._checked(obj, batches), None)
 
     def _open_parquet(self, obj: S3Object, data: bytes) -> ObjectData:
         import pyarrow as pa

@@ -64,8 +64,12 @@ class SourceRelation:
 
 
 def _metastore_of(loaded: LoadedManifest, source: Mapping[str, Any], by_catalog: Mapping[Any, str]) -> Any:
-    meta = {**(source.get("source_meta") or {}), **(source.get("meta") or {})}
-    return (meta.get("floe") or {}).get("metastore") or by_catalog.get(source.get("database"))
+    # the table's ``floe`` keys over its source's (a table's ``as_of`` keeps the source's metastore)
+    floe = {
+        **((source.get("source_meta") or {}).get("floe") or {}),
+        **((source.get("meta") or {}).get("floe") or {}),
+    }
+    return floe.get("metastore") or by_catalog.get(source.get("database"))
 
 
 def dbt_source_relations(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any]) -> list[SourceRelation]:

@@ -37,12 +37,20 @@ from floe_dagster.plan.source_refs import SourceRelation, dbt_source_relations
 from floe_dagster.plugins.registry import get_plugin_class
 from floe_dagster.plugins.table_model import ScanDescription
 from floe_dagster.readers.duckdb_scan import (
-    create_view,
     partitions_with_files,
     quote_ident,
     quote_literal,
-    relation_sql,
     storage_secret_sql,
+)
+from floe_dagster.readers.formats import (
+    VERSIONED,
+    check_readable,
+    create_view,
+    needs_storage,
+    pin_current,
+    pinned,
+    reader_for,
+    storage_properties,
 )
 
 logger = logging.getLogger("floe_dagster.dbt")
@@ -67,6 +75,10 @@ class ResolvedViews:
     views: list[SourceView] = field(default_factory=list)
     secrets: list[str] = field(default_factory=list, repr=False)  # hold credentials: never log
     api_calls: dict[str, int] = field(default_factory=dict)  # metastore -> calls made to resolve
+    # metastore -> s3.* properties for the formats read in Python (ORC, Hudi): hold credentials
+    storage: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
+    registered: dict[str, Any] = field(default_factory=dict, repr=False)  # Arrow datasets of views
+    versions: dict[str, str] = field(default_factory=dict)  # dbt source unique_id -> version read
 
 
 def reads_through_views(loaded: LoadedManifest, metastore: str) -> bool:
@@ -99,7 +111,7 @@ def resolve_source_views(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any]
                 resolved.views += _failing({namespace: relations}, metastore, exc)
                 continue
             for relation in relations:
-                result = readable(described[relation.ref.table])
+                result = readable(pinned(described[relation.ref.table], dbt_manifest, relation.unique_id))
                 if isinstance(result, ScanDescription):
                     scans.append(result)
                     resolved.views.append(SourceView(relation, result))
@@ -108,6 +120,9 @@ def resolve_source_views(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any]
         secret = storage_secret_sql(connector.credentials, f"floe_metastore_{metastore}", scans)
         if secret is not None:
             resolved.secrets.append(secret)
+        if any(needs_storage(scan) or scan.format in VERSIONED for scan in scans):
+            resolved.storage[metastore] = storage_properties(connector.credentials)
+        resolved.views = pin_versions_read(resolved, metastore)
         resolved.api_calls[metastore] = connector.api_calls
         close = getattr(connector, "close", None)
         if callable(close):
@@ -115,11 +130,30 @@ def resolve_source_views(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any]
     return resolved
 
 
+def pin_versions_read(resolved: ResolvedViews, metastore: str) -> list[SourceView]:
+    """The views of ``metastore``'s Iceberg/Delta/Hudi tables pinned to the version they read,
+    recorded in ``resolved.versions`` (a table whose version cannot be read becomes a failing view)."""
+    views = []
+    for view in resolved.views:
+        if view.scan is None or view.relation.ref.metastore != metastore or view.scan.format not in VERSIONED:
+            views.append(view)
+            continue
+        try:
+            scan, version = pin_current(view.scan, resolved.storage.get(metastore, {}))
+        except FloeError as exc:
+            views.append(SourceView(view.relation, None, _reason(metastore, view.relation, exc)))
+            continue
+        if version is not None:
+            resolved.versions[view.relation.unique_id] = version
+        views.append(SourceView(view.relation, scan))
+    return views
+
+
 def readable(result: ScanDescription | FloeError) -> ScanDescription | FloeError:
-    """The scan if DuckDB has SQL for it (not ORC, not HDFS), else the refusal."""
+    """The scan if DuckDB can read it (``readers/formats.py``; not HDFS), else the refusal."""
     if isinstance(result, ScanDescription):
         try:
-            relation_sql(result)
+            check_readable(result)
         except FloeError as exc:
             return exc
     return result
@@ -132,8 +166,19 @@ def create_source_views(con: Any, resolved: ResolvedViews) -> None:
     for view in resolved.views:
         relation = view.relation
         if view.scan is not None:
-            scan = partitions_with_files(con, view.scan)
-            create_view(con, relation.identifier, scan, relation.schema, relation.database)
+            # registered partitions without a data file dropped (DuckDB fails on an empty pattern);
+            # the formats read as Arrow or through their log find their own files
+            scan = view.scan if reader_for(view.scan.format) else partitions_with_files(con, view.scan)
+            storage = resolved.storage.get(relation.ref.metastore, {})
+            create_view(
+                con,
+                relation.identifier,
+                scan,
+                relation.schema,
+                relation.database,
+                storage,
+                resolved.registered,
+            )
             continue
         qualifier = ".".join(quote_ident(p) for p in (relation.database, relation.schema) if p)
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {qualifier}")

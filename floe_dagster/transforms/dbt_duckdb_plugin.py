@@ -35,6 +35,7 @@ from floe_dagster.manifest.loader import LoadedManifest
 from floe_dagster.plan.artifact import load_manifest_or_plan
 from floe_dagster.plan.builders import build_catalog
 from floe_dagster.plugins.catalog import CatalogPlugin
+from floe_dagster.readers.formats import register_all, write_versions_read
 from floe_dagster.readers.metastore_views import (
     ResolvedViews,
     create_source_views,
@@ -82,7 +83,9 @@ class Plugin(BasePlugin):
 
         if not any(reads_through_views(self._loaded, m) for m in self._loaded.manifest.metastores):
             return ResolvedViews()  # only Iceberg catalogs: nothing to read the dbt manifest for
-        return resolve_source_views(self._loaded, self._dbt_manifest())
+        resolved = resolve_source_views(self._loaded, self._dbt_manifest())
+        write_versions_read(resolved.versions)  # what the run records on its materialisations
+        return resolved
 
     def configure_connection(self, conn: Any) -> None:
         """Attach every manifest catalog, then create the metastore source views.
@@ -104,6 +107,11 @@ class Plugin(BasePlugin):
                         f" (statement: {scrub_secrets(redact_sql(statement), statements)})"
                     ) from None
         self._create_source_views(conn)
+
+    def configure_cursor(self, cursor: Any) -> None:
+        """Register the Arrow datasets of the views (ORC, ...) on each cursor dbt opens: a
+        registration belongs to one DuckDB connection, and every cursor is one."""
+        register_all(cursor, self._source_views.registered)
 
     def _create_source_views(self, conn: Any) -> None:
         resolved = self._source_views

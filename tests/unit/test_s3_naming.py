@@ -187,7 +187,7 @@ def test_defaults() -> None:
         ({"bucket": "s3://my-bucket/x"}, "bucket", "bucket name only"),
         ({"bucket": "A"}, "bucket", "3-63 characters"),
         ({"region": "Europe"}, "region", "AWS region"),
-        ({"file_type": "orc"}, "file_type", "'parquet', 'csv' or 'json'"),
+        ({"file_type": "xlsx"}, "file_type", "'parquet', 'csv', 'json', 'orc', 'avro', 'delta' or 'hudi'"),
         ({"rows_per_record": 0}, "rows_per_record", "greater than or equal to 1"),
         ({"concurrency": 0}, "concurrency", "-1 for no limit"),
         ({"concurrency": -2}, "concurrency", "-1 for no limit"),
