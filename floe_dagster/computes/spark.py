@@ -70,6 +70,7 @@ step and prints the ``export`` line; then ``dbt build --target COMPUTE``.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import sys
@@ -85,6 +86,7 @@ from floe_dagster.computes.spark_views import attachment_items
 from floe_dagster.core.errors import ComputeConfigurationError
 from floe_dagster.plan.artifact import load_manifest_or_plan
 from floe_dagster.plan.builders import build_catalog, build_compute
+from floe_dagster.plan.dbt_project import read_dbt_manifest
 from floe_dagster.plugins.base import PluginConfig, located_error
 from floe_dagster.plugins.catalog import CatalogPlugin
 from floe_dagster.plugins.compute import (
@@ -97,6 +99,7 @@ from floe_dagster.plugins.compute import (
     secret_like_keys,
     secret_reference,
 )
+from floe_dagster.readers.spark_scan import source_items
 from floe_dagster.transforms.profiles import profile_context, write_profiles
 from floe_dagster.writers.iceberg import replace_table_from_arrow
 
@@ -111,6 +114,7 @@ __all__ = [
 ]
 
 ATTACH_ENV = "FLOE_SPARK_ATTACH"
+WAREHOUSE_ENV = "FLOE_SPARK_WAREHOUSE"
 DBT_PACKAGE = "dbt-spark[session]>=1.11,<1.12"
 
 # Kubernetes requests/limits of the pod running dbt (with a local session: Spark too).
@@ -127,6 +131,8 @@ SPARK_CONF: dict[str, dict[str, str]] = {
 }
 
 DEFAULT_PORTS = {"session": 0, "thrift": 10000, "http": 443}
+LOCAL_MASTER = re.compile(r"local(\[(\*|\d+)(,\s*\d+)?\])?")
+CLUSTER_MASTER = re.compile(r"spark://[^\s/:,]+:\d+(,[^\s/:,]+:\d+)*")
 
 
 class SparkConfig(PluginConfig):
@@ -146,7 +152,27 @@ class SparkConfig(PluginConfig):
     kerberos_service_name: str | None = Field(None, description="Kerberos service name (auth KERBEROS).")
     use_ssl: bool = Field(False, description="TLS to the Thrift server.")
     schema_: str = Field("default", alias="schema", description="Schema dbt builds models into.")
-    master: str = Field("local[2]", description="Spark master of a local session (session).")
+    master: str = Field(
+        "local[2]",
+        description=(
+            "Spark master of the session (session): local[N] runs Spark in the dbt process;"
+            " spark://host:port runs the models' tasks on a Spark standalone cluster's executors."
+        ),
+    )
+    metastore: str | None = Field(
+        None,
+        description=(
+            "The Hive Metastore of the manifest the session uses as its catalog (session; needed"
+            " only when the manifest has several)."
+        ),
+    )
+    readable_schemes: list[str] = Field(
+        default_factory=lambda: ["file", "hdfs"],
+        description=(
+            "URI schemes of table locations Spark can read (the cluster's Hadoop filesystems);"
+            " add s3a / gs / abfss when the cluster has their connectors."
+        ),
+    )
     spark_conf: dict[str, str] = Field(
         default_factory=dict, description="More Spark conf (server_side_parameters); overrides presets."
     )
@@ -171,6 +197,18 @@ class SparkConfig(PluginConfig):
             )
         return value
 
+    @field_validator("master")
+    @classmethod
+    def _check_master(cls, value: str) -> str:
+        text = value.strip()
+        if LOCAL_MASTER.fullmatch(text) or CLUSTER_MASTER.fullmatch(text):
+            return text
+        raise ValueError(
+            f"master '{value}' is not a Spark master floe can run a session on; use local, local[N],"
+            " local[*] (Spark inside the dbt process) or spark://host:port (a standalone cluster;"
+            " several masters: spark://host1:port1,host2:port2)"
+        )
+
     @model_validator(mode="after")
     def _check_method(self) -> SparkConfig:
         if self.method in ("thrift", "http") and not self.host:
@@ -180,6 +218,11 @@ class SparkConfig(PluginConfig):
                 raise ValueError("method 'http' needs 'token' (use ${env:NAME}, never a literal)")
             if not self.cluster:
                 raise ValueError("method 'http' needs 'cluster' (the cluster id in the endpoint path)")
+        if self.method != "session" and self.metastore is not None:
+            raise ValueError(
+                "metastore applies to method 'session' only: a Thrift server's catalog is set in its own"
+                " hive-site.xml"
+            )
         if self.method == "session" and self.timeout_seconds is not None:
             raise ValueError(
                 "timeout_seconds is dbt-spark's query_timeout, which only the thrift and http methods"
@@ -199,12 +242,18 @@ def scratch_dir(context: DbtProfileContext) -> Path:
     return Path(context.state_dir) / "spark" / context.compute_name
 
 
-def session_conf(scratch: Path, master: str) -> dict[str, str]:
-    """Spark conf that keeps a local session's files in ``scratch`` and its catalog in memory."""
+def session_conf(scratch: Path, master: str, metastore_uris: str | None = None) -> dict[str, str]:
+    """Spark conf that keeps a session's files in ``scratch`` and its catalog in memory, or in the
+    Hive Metastore at ``metastore_uris`` (then dbt sources of that metastore are its real tables)."""
+    catalog = (
+        {"spark.sql.catalogImplementation": "hive", "spark.hadoop.hive.metastore.uris": metastore_uris}
+        if metastore_uris
+        # dbt-spark calls enableHiveSupport(); this later key wins: no Derby metastore_db at all
+        else {"spark.sql.catalogImplementation": "in-memory"}
+    )
     return {
         "spark.master": master,
-        # dbt-spark calls enableHiveSupport(); this later key wins: no Derby metastore_db at all
-        "spark.sql.catalogImplementation": "in-memory",
+        **catalog,
         "spark.sql.warehouse.dir": str(scratch / "warehouse"),
         "spark.local.dir": str(scratch / "tmp"),
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={scratch / 'derby'}",
@@ -216,7 +265,38 @@ def session_conf(scratch: Path, master: str) -> dict[str, str]:
         "spark.sql.shuffle.partitions": "4",
         # Iceberg timestamps are microseconds; Spark's default INT96 is not
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        # partition folders of metastore tables read as strings; floe's views cast them to the
+        # declared types ('007' stays '007')
+        "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
     }
+
+
+def session_metastore(config: SparkConfig, context: DbtProfileContext) -> tuple[str, str] | None:
+    """``(name, thrift URIs)`` of the Hive Metastore a session uses as its catalog, or None.
+
+    The manifest's only ``hive`` metastore, or the one ``metastore`` names when there are several.
+    """
+    if config.method != "session":
+        return None
+    found = dict(context.hive_metastores)
+    if config.metastore is not None:
+        if config.metastore not in found:
+            raise ComputeConfigurationError(
+                f"compute '{context.compute_name}': metastore '{config.metastore}' is not a hive"
+                f" metastore of the manifest with a uri; hive metastores: {sorted(found) or 'none'}",
+                provider="spark",
+                operation="generate_dbt_profile",
+            )
+        return config.metastore, found[config.metastore]
+    if len(found) > 1:
+        raise ComputeConfigurationError(
+            f"compute '{context.compute_name}': the manifest has several Hive Metastores"
+            f" ({', '.join(sorted(found))}) and a Spark session uses one as its catalog; set"
+            " config.metastore to its name (the others' tables are read through views)",
+            provider="spark",
+            operation="generate_dbt_profile",
+        )
+    return next(iter(found.items()), None)
 
 
 class SparkComputePlugin(ComputePlugin):
@@ -230,7 +310,9 @@ class SparkComputePlugin(ComputePlugin):
         assert isinstance(config, SparkConfig)
         params = dict(SPARK_CONF.get(context.workload_size, SPARK_CONF["small"]))
         if config.method == "session":
-            params.update(session_conf(scratch_dir(context), config.master))
+            hms = session_metastore(config, context)
+            params.update(session_conf(scratch_dir(context), config.master, hms[1] if hms else None))
+            params["spark.app.name"] = f"floe-{context.compute_name}"
         params.update(config.spark_conf)
         output: dict[str, Any] = {
             "type": "spark",
@@ -310,9 +392,15 @@ class SparkComputePlugin(ComputePlugin):
         items: list[dict[str, Any]] = []
         for name in context.catalogs:
             items.extend(attachment_items(build_catalog(loaded, name)))
+        items.extend(metastore_source_items(config, context, loaded))
         attach = scratch / "attach.jsonl"
         attach.write_text("".join(json.dumps(item) + "\n" for item in items), encoding="utf-8")
-        return {ATTACH_ENV: str(attach)}
+        env = {ATTACH_ENV: str(attach)}
+        if config.method == "session":
+            # the models' Parquet tables go here whatever their database's location (a Hive
+            # Metastore's databases may point elsewhere); finish_dbt_run commits them from here
+            env[WAREHOUSE_ENV] = str(scratch / "warehouse")
+        return env
 
     # --- writing the outputs -------------------------------------------------------------------
 
@@ -422,6 +510,17 @@ def _validate_endpoint(config: SparkConfig) -> ConnectionResult:
     return ConnectionResult(
         "ok", elapsed(), f"{where}: opened and closed a HiveServer2 session (server protocol V{version + 1})"
     )
+
+
+def metastore_source_items(
+    config: SparkConfig, context: DbtProfileContext, loaded: Any
+) -> list[dict[str, Any]]:
+    """Views for the dbt sources over metastores the session does not use as its catalog."""
+    dbt_manifest = read_dbt_manifest(loaded)
+    if not dbt_manifest:
+        return []
+    hms = session_metastore(config, context)
+    return source_items(loaded, dbt_manifest, hms[0] if hms else None, config.readable_schemes)
 
 
 # --- commit: the session's tables -> the write catalog -------------------------------------------
