@@ -119,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     conformance.add_argument("--metastore", metavar="NAME", help="check only this metastore")
     conformance.add_argument("--env", help="environment (default: $FLOE_ENV or dev)")
+    conformance.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default="duckdb",
+        help="spark: also read each table through the Spark compute's views (a local Spark session)",
+    )
     pools = command(
         "pools",
         cmd_pools,
@@ -361,9 +367,15 @@ def cmd_observe(args: argparse.Namespace) -> int:
 
 def cmd_conformance(args: argparse.Namespace) -> int:
     # lazy (heavy): the metastore connectors' SDKs and DuckDB
-    from floe_dagster.metastores.conformance import failures, format_report, manifest_conformance
+    from floe_dagster.metastores.conformance import (
+        ENGINE_CHECKS,
+        failures,
+        format_report,
+        manifest_conformance,
+    )
 
-    results = manifest_conformance(load_manifest(args.manifest, environment=args.env), args.metastore)
+    loaded = load_manifest(args.manifest, environment=args.env)
+    results = manifest_conformance(loaded, args.metastore, ENGINE_CHECKS[args.engine])
     print(format_report(results))
     return EXIT_FAILED if failures(results) else EXIT_OK
 

@@ -7,7 +7,8 @@ into the statements that create ``relation`` (``schema.table``) as a Spark view:
   ``<format>.`<location>```. Partitioned tables read their ``k=v`` folders with Spark's partition
   discovery, so a filter on a partition column prunes folders in Spark; the partition columns
   are cast to their declared types (``try_cast``: Hive's ``__HIVE_DEFAULT_PARTITION__`` is NULL).
-  When the connector selected partitions (``scan.partitions``), only those folders are read,
+  When the connector pruned the partitions (``scan.pruned``), or a partition lives outside
+  ``<location>/k=v``, only the listed partitions' folders are read,
   each with its values as constant columns (``UNION ALL``); none left gives a typed empty view.
 * CSV: lines read with ``text.`<location>``` and parsed with ``from_csv`` (the table's
   delimiter, quote, escape and null string); a header line is refused (no per-file line skip).
@@ -28,20 +29,29 @@ views do, ``readers/metastore_views.py``).
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from floe_dagster.computes.spark_views import quote, snapshot_select
-from floe_dagster.core.errors import FloeError, NotSupportedError
+from floe_dagster.core.errors import FloeError, NotFoundError, NotSupportedError
 from floe_dagster.manifest.loader import LoadedManifest
 from floe_dagster.plan.builders import build_metastore
 from floe_dagster.plan.source_refs import SourceRelation, dbt_source_relations
 from floe_dagster.plugins.registry import get_plugin_class
 from floe_dagster.plugins.table_model import Column, ScanDescription
 
-__all__ = ["DEFAULT_SCHEMES", "failing_view", "source_items", "spark_path", "view_statements"]
+__all__ = [
+    "DEFAULT_SCHEMES",
+    "failing_view",
+    "source_items",
+    "spark_check_session",
+    "spark_path",
+    "view_statements",
+]
 
 PROVIDER = "spark"
 DEFAULT_SCHEMES = ("file", "hdfs")
@@ -150,7 +160,7 @@ def select_sql(scan: ScanDescription, schemes: Sequence[str] = DEFAULT_SCHEMES) 
     location = spark_path(scan.location, scan.table, schemes)
     keys = scan.partition_columns
     data = _data_columns(scan)
-    if not keys or scan.partitions is None:
+    if not keys or scan.partitions is None or _whole_location(scan, location, schemes):
         typed = [
             *data,
             *(f"try_cast({quote(c.name)} AS {spark_type(c.type)}) AS {quote(c.name)}" for c in keys),
@@ -168,6 +178,19 @@ def select_sql(scan: ScanDescription, schemes: Sequence[str] = DEFAULT_SCHEMES) 
         ]
         selects.append(f"SELECT {', '.join([*data, *constants])} FROM {_source(scan, reader, folder)}")
     return " UNION ALL ".join(selects)
+
+
+def _whole_location(scan: ScanDescription, location: str, schemes: Sequence[str]) -> bool:
+    """Every partition, each in its ``k=v`` folder under the location: Spark's partition discovery
+    reads them (one relation, pruned by Spark), instead of a UNION of one read per partition."""
+    if scan.pruned or not scan.partitions:
+        return False
+    names = [c.name for c in scan.partition_columns]
+    for partition in scan.partitions:
+        expected = f"{location}/{partition.name(names)}"
+        if partition.location and spark_path(partition.location, scan.table, schemes) != expected:
+            return False
+    return True
 
 
 def _data_columns(scan: ScanDescription) -> list[str]:
@@ -226,8 +249,8 @@ def _iceberg_select(scan: ScanDescription, schemes: Sequence[str]) -> str:
 
     try:
         table = StaticTable.from_metadata(scan.metadata_location)
-    except Exception as exc:
-        raise NotSupportedError(
+    except Exception as exc:  # not a refusal: the table should be readable, its metadata is not there
+        raise NotFoundError(
             f"table {scan.table}: cannot open its Iceberg metadata {scan.metadata_location}:"
             f" {type(exc).__name__}: {exc}",
             provider=PROVIDER,
@@ -235,6 +258,33 @@ def _iceberg_select(scan: ScanDescription, schemes: Sequence[str]) -> str:
             retryable=False,
         ) from None
     return snapshot_select(table, PROVIDER)
+
+
+def spark_check_session() -> Any:
+    """A local Spark session (one core, in-memory catalog, scratch in a temporary folder) for
+    checking views: the active one when there is one, so a process starts at most one JVM."""
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    scratch = Path(tempfile.mkdtemp(prefix="floe-spark-check-"))
+    builder = SparkSession.builder.appName("floe-conformance")
+    conf = {
+        "spark.master": "local[1]",
+        "spark.sql.catalogImplementation": "in-memory",
+        "spark.sql.warehouse.dir": str(scratch / "warehouse"),
+        "spark.local.dir": str(scratch / "tmp"),
+        "spark.driver.memory": "512m",
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={scratch / 'derby'}",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
+    }
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
 
 
 # --- dbt sources -> Spark views ------------------------------------------------------------------

@@ -213,6 +213,17 @@ def test_spark_on_the_cluster_reads_a_hive_orc_table_and_duckdbs_iceberg_output(
     assert got == expected
     assert 0 < sum(v["completed"] for v in got.values()) < 300
 
+    # the session's catalog was the Hive Metastore: the model's table is registered there (at the
+    # session's warehouse, where floe committed it from), and the source needed no view of floe's
+    client = hive_metastore.client()
+    registered = client.get_table("marts", "region_orders")
+    warehouse = demo_project / ".floe" / "spark" / "spark" / "warehouse"
+    assert registered.sd.location.replace("file:", "").lstrip("/") == str(
+        warehouse / "marts.db" / "region_orders"
+    ).lstrip("/")
+    attach = (warehouse.parent / "attach.jsonl").read_text()
+    assert f"{db}.order_regions" not in attach and "staging.stg_orders" in attach
+
     apps = [a for a in spark_cluster.applications() if a.get("name") == APP_NAME and a["id"] not in known]
     assert apps, spark_cluster.applications()
     for app in apps:
