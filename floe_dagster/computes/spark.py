@@ -166,6 +166,14 @@ class SparkConfig(PluginConfig):
             " only when the manifest has several)."
         ),
     )
+    shared_warehouse: str | None = Field(
+        None,
+        description=(
+            "thrift: a folder the Thrift server's executors and floe both reach at this path; the"
+            " models' Parquet tables are written under it and floe commits them to the catalog."
+            " floe owns it: emptied before each run."
+        ),
+    )
     readable_schemes: list[str] = Field(
         default_factory=lambda: ["file", "hdfs"],
         description=(
@@ -218,6 +226,10 @@ class SparkConfig(PluginConfig):
                 raise ValueError("method 'http' needs 'token' (use ${env:NAME}, never a literal)")
             if not self.cluster:
                 raise ValueError("method 'http' needs 'cluster' (the cluster id in the endpoint path)")
+        if self.shared_warehouse is not None and self.method != "thrift":
+            raise ValueError(
+                "shared_warehouse applies to method 'thrift' only (a session writes under the state dir)"
+            )
         if self.method != "session" and self.metastore is not None:
             raise ValueError(
                 "metastore applies to method 'session' only: a Thrift server's catalog is set in its own"
@@ -373,7 +385,7 @@ class SparkComputePlugin(ComputePlugin):
     def max_concurrency(self, config: PluginConfig) -> int | None:
         assert isinstance(config, SparkConfig)
         # a local session's scratch folder is emptied before each run: one run at a time
-        return 1 if config.method == "session" else None
+        return 1 if config.method == "session" or config.shared_warehouse else None
 
     # --- reading the catalogs ------------------------------------------------------------------
 
@@ -386,8 +398,9 @@ class SparkComputePlugin(ComputePlugin):
 
         scratch = scratch_dir(context)
         scratch.mkdir(parents=True, exist_ok=True)
-        if config.method == "session":
-            shutil.rmtree(scratch / "warehouse", ignore_errors=True)  # only this run's tables stay
+        warehouse = output_warehouse(config, context)
+        if warehouse is not None:
+            shutil.rmtree(warehouse, ignore_errors=True)  # only this run's tables stay
         loaded = load_manifest_or_plan(context.manifest_path, context.environment)
         items: list[dict[str, Any]] = []
         for name in context.catalogs:
@@ -396,20 +409,21 @@ class SparkComputePlugin(ComputePlugin):
         attach = scratch / "attach.jsonl"
         attach.write_text("".join(json.dumps(item) + "\n" for item in items), encoding="utf-8")
         env = {ATTACH_ENV: str(attach)}
-        if config.method == "session":
+        if warehouse is not None:
             # the models' Parquet tables go here whatever their database's location (a Hive
             # Metastore's databases may point elsewhere); finish_dbt_run commits them from here
-            env[WAREHOUSE_ENV] = str(scratch / "warehouse")
+            env[WAREHOUSE_ENV] = str(warehouse)
         return env
 
     # --- writing the outputs -------------------------------------------------------------------
 
     def finish_dbt_run(self, config: PluginConfig, context: DbtProfileContext) -> None:
         assert isinstance(config, SparkConfig)
-        if config.method != "session" or not context.write_catalog:
+        warehouse = output_warehouse(config, context)
+        if warehouse is None or not context.write_catalog:
             return
 
-        tables = written_tables(scratch_dir(context) / "warehouse")
+        tables = written_tables(warehouse)
         if not tables:
             return
         loaded = load_manifest_or_plan(context.manifest_path, context.environment)
@@ -510,6 +524,16 @@ def _validate_endpoint(config: SparkConfig) -> ConnectionResult:
     return ConnectionResult(
         "ok", elapsed(), f"{where}: opened and closed a HiveServer2 session (server protocol V{version + 1})"
     )
+
+
+def output_warehouse(config: SparkConfig, context: DbtProfileContext) -> Path | None:
+    """Where the models' tables are written and committed from: a session's warehouse under the
+    state dir, a Thrift server's ``shared_warehouse``; None when floe cannot read the outputs."""
+    if config.method == "session":
+        return scratch_dir(context) / "warehouse"
+    if config.method == "thrift" and config.shared_warehouse:
+        return Path(config.shared_warehouse).expanduser().resolve()
+    return None
 
 
 def metastore_source_items(
