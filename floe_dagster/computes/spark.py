@@ -11,13 +11,15 @@ Methods (dbt-spark's documented profile keys):
 - ``http``: a Databricks-style HTTP endpoint (``host``, ``port`` 443, ``cluster``,
   ``organization``, ``token`` as a secret).
 
-Both cluster methods need dbt-spark's ``PyHive`` extra, which pins ``thrift<0.23``; this
-project pins ``thrift==0.25`` (PyIceberg's Hive catalog), so only ``session`` is installed here
-(``pip install floe-dagster[spark]``). Profiles for the cluster methods are generated all the
-same. ``validate_connection`` for ``thrift`` (auth NONE, NOSASL, LDAP, CUSTOM) opens and closes a
-real HiveServer2 session (SASL PLAIN, ``OpenSession``, ``CloseSession``, written with the thrift
-library); for ``thrift`` with KERBEROS and for ``http`` it only checks that the endpoint accepts
-a TCP connection, and its message says so.
+Both cluster methods run through PyHive. dbt-spark's ``PyHive`` extra pins ``thrift<0.23``, which
+databricks-sql-connector 4.9 (``thrift>=0.24``) excludes; PyHive 0.7 itself accepts thrift 0.25,
+so floe installs ``PyHive[hive_pure_sasl]`` (thrift-sasl, pure-sasl) directly beside
+``dbt-spark[session]`` (``pip install floe-dagster[spark]``), and ``thrift`` runs dbt against a
+real Spark Thrift server (tests/e2e/test_spark_thrift_cluster.py). ``validate_connection`` for
+``thrift`` (auth NONE, NOSASL, LDAP, CUSTOM) opens and closes a real HiveServer2 session (SASL
+PLAIN, ``OpenSession``, ``CloseSession``, written with the thrift library); for ``thrift`` with
+KERBEROS and for ``http`` it only checks that the endpoint accepts a TCP connection, and its
+message says so.
 
 Workload presets map to Spark conf (``spark.driver.memory``, ``spark.executor.memory``,
 ``spark.executor.cores``) passed through dbt-spark's ``server_side_parameters`` (a session
@@ -60,8 +62,18 @@ Spark, ``floe_spark.sql`` defines the ``external`` materialisation as a Parquet 
 session's warehouse; after the dbt process ends (``finish_dbt_run``), floe commits each table
 the run wrote to ``transforms.catalog`` as the Iceberg table ``<schema>.<model>`` (contents
 replaced, as for DuckDB), so downstream models on any compute read it through the catalog.
-This commit happens for ``session`` only (a cluster's warehouse is not local). The prepare
-step empties the warehouse first, so only this run's outputs are committed.
+The macro writes each table at ``$FLOE_SPARK_WAREHOUSE/<schema>.db/<model>``: the session's
+warehouse, or for ``thrift`` the compute's ``shared_warehouse`` (without one, a Thrift server's
+outputs stay in its own warehouse and are not committed). The prepare step empties that folder
+first, so only this run's outputs are committed.
+
+Clusters and metastores (docs/spark.md)
+---------------------------------------
+``master: spark://host:port`` runs a session's tasks on a standalone cluster's executors (the
+driver stays in the dbt process). With a Hive Metastore in the manifest, the session's catalog is
+that metastore (``hive.metastore.uris``), so its dbt sources are the real Hive tables; dbt
+sources of other metastores become views over their storage locations
+(``readers/spark_scan.py``), or views that fail with the reason where Spark cannot read them.
 
 Outside Dagster, ``python -m floe_dagster.computes.spark MANIFEST COMPUTE`` does the prepare
 step and prints the ``export`` line; then ``dbt build --target COMPUTE``.
@@ -473,8 +485,8 @@ def _validate_endpoint(config: SparkConfig) -> ConnectionResult:
     ``thrift`` with auth NONE / NOSASL / LDAP / CUSTOM: a real HiveServer2 handshake (SASL PLAIN
     or none, ``OpenSession``, ``CloseSession``), which proves the server is a Spark Thrift server
     and accepts the credentials. ``thrift`` with KERBEROS and ``http``: a TCP connection only
-    (reachability), said so in the message: a GSSAPI exchange and the HTTP endpoint's session need
-    dbt-spark's PyHive client, which cannot be installed beside this project's thrift 0.25.
+    (reachability), said so in the message: floe opens no session there (a GSSAPI exchange needs
+    a Kerberos ticket; the HTTP endpoint is a Databricks-style cluster).
     """
     endpoint = f"{config.host}:{config.effective_port}"
     where = f"spark ({config.method}) {endpoint}"
@@ -500,8 +512,7 @@ def _validate_endpoint(config: SparkConfig) -> ConnectionResult:
         return ConnectionResult(
             "ok",
             elapsed(),
-            f"{where} accepted a TCP connection (reachability only: a session over {why} needs dbt-spark's"
-            " PyHive client, not installable beside thrift 0.25)",
+            f"{where} accepted a TCP connection (reachability only: floe opens no session over {why})",
         )
     try:
         version = hiveserver2_handshake(config)
