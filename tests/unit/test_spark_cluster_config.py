@@ -85,3 +85,29 @@ def test_where_outputs_are_committed_from(tmp_path: Path) -> None:
     assert output_warehouse(shared, ctx) == tmp_path / "w"
     assert output_warehouse(SparkConfig.model_validate({"method": "thrift", "host": "h"}), ctx) is None
     assert SparkComputePlugin().max_concurrency(shared) == 1
+
+
+def test_profile_context_lists_the_manifests_hive_metastores_without_sasl(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from floe_dagster.manifest.loader import load_manifest
+    from floe_dagster.transforms.profiles import profile_context
+    from tests.helpers import copy_demo_project
+
+    monkeypatch.setenv("FLOE_TEST_HMS_PASSWORD", "canary-hms-Pw-77")
+    root = copy_demo_project(tmp_path / "project")
+    manifest = root / "manifests" / "manifest.yaml"
+    block = (
+        "metastores:\n"
+        "  hms:\n"
+        "    type: hive\n"
+        "    config: {uri: 'thrift://127.0.0.1:9083'}\n"
+        "  guarded:\n"
+        "    type: hive\n"
+        "    config: {uri: 'thrift://127.0.0.1:9084', auth: plain, user: etl,"
+        " password: '${env:FLOE_TEST_HMS_PASSWORD}'}\n"
+    )
+    manifest.write_text(manifest.read_text().replace("metastores:\n", block, 1))
+    ctx = profile_context(load_manifest(manifest), "duckdb")
+    assert ctx.hive_metastores == (("hms", "thrift://127.0.0.1:9083"),)
+    assert "canary-hms-Pw-77" not in repr(ctx)
