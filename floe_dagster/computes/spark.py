@@ -111,7 +111,7 @@ from floe_dagster.plugins.compute import (
     secret_like_keys,
     secret_reference,
 )
-from floe_dagster.readers.spark_scan import source_items
+from floe_dagster.readers.spark_scan import reads_through_views, source_items
 from floe_dagster.transforms.profiles import profile_context, write_profiles
 from floe_dagster.writers.iceberg import replace_table_from_arrow
 
@@ -551,11 +551,14 @@ def metastore_source_items(
     config: SparkConfig, context: DbtProfileContext, loaded: Any
 ) -> list[dict[str, Any]]:
     """Views for the dbt sources over metastores the session does not use as its catalog."""
+    hms = session_metastore(config, context)
+    session_catalog = hms[0] if hms else None
+    if not any(reads_through_views(loaded, m) for m in loaded.manifest.metastores if m != session_catalog):
+        return []  # only Iceberg catalogs (attached) and the session's metastore: no dbt manifest to read
     dbt_manifest = read_dbt_manifest(loaded)
     if not dbt_manifest:
         return []
-    hms = session_metastore(config, context)
-    return source_items(loaded, dbt_manifest, hms[0] if hms else None, config.readable_schemes)
+    return source_items(loaded, dbt_manifest, session_catalog, config.readable_schemes)
 
 
 # --- commit: the session's tables -> the write catalog -------------------------------------------

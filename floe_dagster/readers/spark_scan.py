@@ -47,6 +47,7 @@ from floe_dagster.plugins.table_model import Column, ScanDescription
 __all__ = [
     "DEFAULT_SCHEMES",
     "failing_view",
+    "reads_through_views",
     "source_items",
     "spark_check_session",
     "spark_path",
@@ -305,7 +306,7 @@ def source_items(
     by_metastore: dict[str, dict[str, list[SourceRelation]]] = defaultdict(lambda: defaultdict(list))
     for relation in dbt_source_relations(loaded, dbt_manifest):
         metastore = relation.ref.metastore
-        if metastore == session_metastore or _reads_through_catalog(loaded, metastore):
+        if metastore == session_metastore or not reads_through_views(loaded, metastore):
             continue
         by_metastore[metastore][relation.ref.namespace].append(relation)
     items: list[dict[str, Any]] = []
@@ -356,6 +357,7 @@ def _failing(relation: SourceRelation, metastore: str, error: FloeError) -> dict
     }
 
 
-def _reads_through_catalog(loaded: LoadedManifest, metastore: str) -> bool:
+def reads_through_views(loaded: LoadedManifest, metastore: str) -> bool:
+    """Whether a metastore's tables are read through views (not through an attached catalog)."""
     plugin = get_plugin_class("metastores", loaded.manifest.metastores[metastore].type)
-    return bool(getattr(plugin, "needs_catalog", False))
+    return not getattr(plugin, "needs_catalog", False)
