@@ -160,3 +160,56 @@ def test_floe_conformance_engine_spark_adds_the_spark_row(
     result = run_check(connector, "spark_scan", "raw", "orders")
     assert result.status == FAIL and "cannot open its Iceberg metadata" in result.detail
     assert "SPARK_SCAN" not in format_report([run_check(connector, c, "raw", "orders") for c in CHECKS[:1]])
+
+
+def test_dbt_sources_of_a_glue_metastore_become_views_failing_with_the_reason(
+    moto_server: MotoServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spark: Any
+) -> None:
+    """``source_items``: one batched lookup per namespace; an ``s3://`` table Spark cannot open
+    becomes a view whose reading fails naming the source, the metastore and the setting."""
+    from floe_dagster.manifest.loader import load_manifest
+    from floe_dagster.readers.spark_scan import source_items
+    from tests.helpers import copy_demo_project
+
+    for name in ("FLOE_STATE_DIR", "FLOE_MANIFEST", "FLOE_ENV"):
+        monkeypatch.delenv(name, raising=False)
+    seeded = seed_glue(moto_server)
+    root = copy_demo_project(tmp_path / "project")
+    manifest = root / "manifests" / "manifest.yaml"
+    glue_block = (
+        "metastores:\n"
+        "  glue_lake:\n"
+        "    type: glue\n"
+        "    config:\n"
+        f"      region: {moto_server.region}\n"
+        f"      endpoint: {moto_server.endpoint}\n"
+        f"      s3_endpoint: {moto_server.endpoint}\n"
+        f"      access_key_id: {moto_server.access_key_id}\n"
+        f"      secret_access_key: {moto_server.secret_access_key}\n"
+    )
+    manifest.write_text(manifest.read_text().replace("metastores:\n", glue_block, 1))
+    loaded = load_manifest(manifest)
+    source = {
+        "name": "orders",
+        "schema": seeded.db,
+        "identifier": "orders",
+        "database": None,
+        "meta": {"floe": {"metastore": "glue_lake"}},
+    }
+    dbt_manifest = {"sources": {"source.floe_demo.glue.orders": source}}
+    [item] = source_items(loaded, dbt_manifest)
+    assert item["relation"] == f"{seeded.db}.orders"
+    for statement in item["sql"]:
+        spark.sql(statement)
+    with pytest.raises(Exception) as info:
+        spark.sql(f"SELECT * FROM {seeded.db}.orders").collect()
+    text = str(info.value)
+    assert "dbt source source.floe_demo.glue.orders reads" in text and "metastore 'glue_lake'" in text
+    assert "cannot read s3:// locations" in text and "readable_schemes" in text
+    assert moto_server.secret_access_key not in text
+
+    # with s3a readable (a cluster with hadoop-aws), the same source is a view over s3a://
+    [readable] = source_items(loaded, dbt_manifest, schemes=("file", "s3a"))
+    assert f"s3a://{seeded.bucket}/" in readable["sql"][1] and "raise_error" not in readable["sql"][1]
+    # sources of the session's own Hive Metastore and of Iceberg catalogs need no view
+    assert source_items(loaded, dbt_manifest, session_metastore="glue_lake") == []
