@@ -78,6 +78,7 @@ def assert_ran_on_executors(cluster: SparkCluster, app: dict[str, Any]) -> None:
 
 
 @pytest.mark.e2e
+@pytest.mark.server
 def test_spark_group_runs_on_the_standalone_clusters_executors(
     demo_project: Path,
     spark_cluster: SparkCluster,  # noqa: F811 (the fixture imported above)
@@ -166,6 +167,7 @@ def seed_orc_regions(metastore: HiveMetastore, db: str) -> dict[str, list[int]]:
 
 
 @pytest.mark.e2e
+@pytest.mark.server
 def test_spark_on_the_cluster_reads_a_hive_orc_table_and_duckdbs_iceberg_output(
     demo_project: Path,
     spark_cluster: SparkCluster,  # noqa: F811 (the fixture imported above)

@@ -26,6 +26,7 @@ SPARK_MANIFESTS = Path(__file__).resolve().parents[1] / "spark_manifests"
 
 
 @pytest.mark.e2e
+@pytest.mark.server
 def test_thrift_method_runs_the_spark_group_through_the_thrift_server_on_the_cluster(
     demo_project: Path,
     spark_cluster: SparkCluster,  # noqa: F811

@@ -31,6 +31,8 @@ from tests.fixtures.glue_seed import glue_connector, seed_glue
 from tests.fixtures.hive_metastore import SeededMetastore
 from tests.fixtures.moto_server import MotoServer
 
+pytestmark = pytest.mark.server
+
 
 @pytest.fixture(scope="module")
 def spark() -> Any:
