@@ -381,6 +381,15 @@ def ingest_imports() -> None:
 
 
 @contextmanager
+def running_spark_cluster(workdir: Path) -> Iterator[Any]:
+    from tests.fixtures.spark_cluster import running_spark_cluster as running
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    with running(workdir) as cluster:
+        yield cluster
+
+
+@contextmanager
 def running_hive_metastore(workdir: Path, jvm_flags: list[str]) -> Iterator[Any]:
     from tests.fixtures.hive_metastore import running_hive_metastore as running
 

@@ -120,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     conformance.add_argument("--metastore", metavar="NAME", help="check only this metastore")
     conformance.add_argument("--env", help="environment (default: $FLOE_ENV or dev)")
+    conformance.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default="duckdb",
+        help="spark: also read each table through the Spark compute's views (a local Spark session)",
+    )
     pools = command(
         "pools",
         cmd_pools,
@@ -376,13 +382,18 @@ def cmd_observe(args: argparse.Namespace) -> int:
 
 def cmd_conformance(args: argparse.Namespace) -> int:
     # lazy (heavy): the metastore connectors' SDKs and DuckDB
-    from floe_dagster.metastores.conformance import failures, format_report, manifest_conformance
+    from floe_dagster.metastores.conformance import (
+        ENGINE_CHECKS,
+        failures,
+        format_report,
+        manifest_conformance,
+    )
 
     # lazy (heavy): the format readers (PyArrow, DuckDB's extensions, hudi-rs)
     from floe_dagster.metastores.format_conformance import format_format_report, manifest_format_conformance
 
     loaded = load_manifest(args.manifest, environment=args.env)
-    results = manifest_conformance(loaded, args.metastore)
+    results = manifest_conformance(loaded, args.metastore, ENGINE_CHECKS[args.engine])
     print(format_report(results))
     by_format = manifest_format_conformance(loaded, args.metastore)  # a row per format held
     print("\n" + format_format_report(by_format))

@@ -37,7 +37,8 @@
 {#-
   The demo's models are materialised `external` (on DuckDB: written to Parquet and committed to
   the Iceberg catalog by floe's dbt-duckdb plugin). On Spark, `external` is a Parquet table in the
-  session's warehouse; floe commits it to the catalog after the dbt process ends.
+  session's warehouse (FLOE_SPARK_WAREHOUSE, whatever the location of its database in a Hive
+  Metastore); floe commits it to the catalog after the dbt process ends.
 -#}
 {% materialization external, adapter='spark' %}
   {%- set target_relation = this.incorporate(type='table') -%}
@@ -45,8 +46,13 @@
   {% call statement('drop_existing') -%}
     drop table if exists {{ target_relation }}
   {%- endcall %}
+  {%- set warehouse = env_var('FLOE_SPARK_WAREHOUSE', '') -%}
   {% call statement('main') -%}
-    create table {{ target_relation }} using parquet as
+    create table {{ target_relation }} using parquet
+    {%- if warehouse %}
+    location '{{ warehouse | replace("\\", "\\\\") | replace("'", "\\'") }}/{{ target_relation.schema }}.db/{{ target_relation.identifier }}'
+    {%- endif %}
+    as
     {{ sql }}
   {%- endcall %}
   {{ run_hooks(post_hooks) }}

@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 
     pass
 
-# PyHive's generated TCLIService bindings cannot be installed here (its thrift pin), so the two calls
+# Written when PyHive could not be installed here (dbt-spark's extra pins thrift<0.23); PyHive is
+# now installed directly (pyproject.toml), but the check keeps its own few lines: the two calls
 # a handshake needs are written with the thrift library's binary protocol, field ids as in Hive's
 # TCLIService.thrift: OpenSession(TOpenSessionReq{1: client_protocol, 2: username, 3: password})
 # -> TOpenSessionResp{1: TStatus{1: statusCode, 5: errorMessage}, 2: serverProtocolVersion,

@@ -11,13 +11,15 @@ Methods (dbt-spark's documented profile keys):
 - ``http``: a Databricks-style HTTP endpoint (``host``, ``port`` 443, ``cluster``,
   ``organization``, ``token`` as a secret).
 
-Both cluster methods need dbt-spark's ``PyHive`` extra, which pins ``thrift<0.23``; this
-project pins ``thrift==0.25`` (PyIceberg's Hive catalog), so only ``session`` is installed here
-(``pip install floe-dagster[spark]``). Profiles for the cluster methods are generated all the
-same. ``validate_connection`` for ``thrift`` (auth NONE, NOSASL, LDAP, CUSTOM) opens and closes a
-real HiveServer2 session (SASL PLAIN, ``OpenSession``, ``CloseSession``, written with the thrift
-library); for ``thrift`` with KERBEROS and for ``http`` it only checks that the endpoint accepts
-a TCP connection, and its message says so.
+Both cluster methods run through PyHive. dbt-spark's ``PyHive`` extra pins ``thrift<0.23``, which
+databricks-sql-connector 4.9 (``thrift>=0.24``) excludes; PyHive 0.7 itself accepts thrift 0.25,
+so floe installs ``PyHive[hive_pure_sasl]`` (thrift-sasl, pure-sasl) directly beside
+``dbt-spark[session]`` (``pip install floe-dagster[spark]``), and ``thrift`` runs dbt against a
+real Spark Thrift server (tests/e2e/test_spark_thrift_cluster.py). ``validate_connection`` for
+``thrift`` (auth NONE, NOSASL, LDAP, CUSTOM) opens and closes a real HiveServer2 session (SASL
+PLAIN, ``OpenSession``, ``CloseSession``, written with the thrift library); for ``thrift`` with
+KERBEROS and for ``http`` it only checks that the endpoint accepts a TCP connection, and its
+message says so.
 
 Workload presets map to Spark conf (``spark.driver.memory``, ``spark.executor.memory``,
 ``spark.executor.cores``) passed through dbt-spark's ``server_side_parameters`` (a session
@@ -60,8 +62,18 @@ Spark, ``floe_spark.sql`` defines the ``external`` materialisation as a Parquet 
 session's warehouse; after the dbt process ends (``finish_dbt_run``), floe commits each table
 the run wrote to ``transforms.catalog`` as the Iceberg table ``<schema>.<model>`` (contents
 replaced, as for DuckDB), so downstream models on any compute read it through the catalog.
-This commit happens for ``session`` only (a cluster's warehouse is not local). The prepare
-step empties the warehouse first, so only this run's outputs are committed.
+The macro writes each table at ``$FLOE_SPARK_WAREHOUSE/<schema>.db/<model>``: the session's
+warehouse, or for ``thrift`` the compute's ``shared_warehouse`` (without one, a Thrift server's
+outputs stay in its own warehouse and are not committed). The prepare step empties that folder
+first, so only this run's outputs are committed.
+
+Clusters and metastores (docs/spark.md)
+---------------------------------------
+``master: spark://host:port`` runs a session's tasks on a standalone cluster's executors (the
+driver stays in the dbt process). With a Hive Metastore in the manifest, the session's catalog is
+that metastore (``hive.metastore.uris``), so its dbt sources are the real Hive tables; dbt
+sources of other metastores become views over their storage locations
+(``readers/spark_scan.py``), or views that fail with the reason where Spark cannot read them.
 
 Outside Dagster, ``python -m floe_dagster.computes.spark MANIFEST COMPUTE`` does the prepare
 step and prints the ``export`` line; then ``dbt build --target COMPUTE``.
@@ -70,6 +82,7 @@ step and prints the ``export`` line; then ``dbt build --target COMPUTE``.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import sys
@@ -85,6 +98,7 @@ from floe_dagster.computes.spark_views import attachment_items
 from floe_dagster.core.errors import ComputeConfigurationError
 from floe_dagster.plan.artifact import load_manifest_or_plan
 from floe_dagster.plan.builders import build_catalog, build_compute
+from floe_dagster.plan.dbt_project import read_dbt_manifest
 from floe_dagster.plugins.base import PluginConfig, located_error
 from floe_dagster.plugins.catalog import CatalogPlugin
 from floe_dagster.plugins.compute import (
@@ -97,6 +111,7 @@ from floe_dagster.plugins.compute import (
     secret_like_keys,
     secret_reference,
 )
+from floe_dagster.readers.spark_scan import reads_through_views, source_items
 from floe_dagster.transforms.profiles import profile_context, write_profiles
 from floe_dagster.writers.iceberg import replace_table_from_arrow
 
@@ -111,6 +126,7 @@ __all__ = [
 ]
 
 ATTACH_ENV = "FLOE_SPARK_ATTACH"
+WAREHOUSE_ENV = "FLOE_SPARK_WAREHOUSE"
 DBT_PACKAGE = "dbt-spark[session]>=1.11,<1.12"
 
 # Kubernetes requests/limits of the pod running dbt (with a local session: Spark too).
@@ -127,6 +143,8 @@ SPARK_CONF: dict[str, dict[str, str]] = {
 }
 
 DEFAULT_PORTS = {"session": 0, "thrift": 10000, "http": 443}
+LOCAL_MASTER = re.compile(r"local(\[(\*|\d+)(,\s*\d+)?\])?")
+CLUSTER_MASTER = re.compile(r"spark://[^\s/:,]+:\d+(,[^\s/:,]+:\d+)*")
 
 
 class SparkConfig(PluginConfig):
@@ -146,7 +164,35 @@ class SparkConfig(PluginConfig):
     kerberos_service_name: str | None = Field(None, description="Kerberos service name (auth KERBEROS).")
     use_ssl: bool = Field(False, description="TLS to the Thrift server.")
     schema_: str = Field("default", alias="schema", description="Schema dbt builds models into.")
-    master: str = Field("local[2]", description="Spark master of a local session (session).")
+    master: str = Field(
+        "local[2]",
+        description=(
+            "Spark master of the session (session): local[N] runs Spark in the dbt process;"
+            " spark://host:port runs the models' tasks on a Spark standalone cluster's executors."
+        ),
+    )
+    metastore: str | None = Field(
+        None,
+        description=(
+            "The Hive Metastore of the manifest the session uses as its catalog (session; needed"
+            " only when the manifest has several)."
+        ),
+    )
+    shared_warehouse: str | None = Field(
+        None,
+        description=(
+            "thrift: a folder the Thrift server's executors and floe both reach at this path; the"
+            " models' Parquet tables are written under it and floe commits them to the catalog."
+            " floe owns it: emptied before each run."
+        ),
+    )
+    readable_schemes: list[str] = Field(
+        default_factory=lambda: ["file", "hdfs"],
+        description=(
+            "URI schemes of table locations Spark can read (the cluster's Hadoop filesystems);"
+            " add s3a / gs / abfss when the cluster has their connectors."
+        ),
+    )
     spark_conf: dict[str, str] = Field(
         default_factory=dict, description="More Spark conf (server_side_parameters); overrides presets."
     )
@@ -171,6 +217,18 @@ class SparkConfig(PluginConfig):
             )
         return value
 
+    @field_validator("master")
+    @classmethod
+    def _check_master(cls, value: str) -> str:
+        text = value.strip()
+        if LOCAL_MASTER.fullmatch(text) or CLUSTER_MASTER.fullmatch(text):
+            return text
+        raise ValueError(
+            f"master '{value}' is not a Spark master floe can run a session on; use local, local[N],"
+            " local[*] (Spark inside the dbt process) or spark://host:port (a standalone cluster;"
+            " several masters: spark://host1:port1,host2:port2)"
+        )
+
     @model_validator(mode="after")
     def _check_method(self) -> SparkConfig:
         if self.method in ("thrift", "http") and not self.host:
@@ -180,6 +238,15 @@ class SparkConfig(PluginConfig):
                 raise ValueError("method 'http' needs 'token' (use ${env:NAME}, never a literal)")
             if not self.cluster:
                 raise ValueError("method 'http' needs 'cluster' (the cluster id in the endpoint path)")
+        if self.shared_warehouse is not None and self.method != "thrift":
+            raise ValueError(
+                "shared_warehouse applies to method 'thrift' only (a session writes under the state dir)"
+            )
+        if self.method != "session" and self.metastore is not None:
+            raise ValueError(
+                "metastore applies to method 'session' only: a Thrift server's catalog is set in its own"
+                " hive-site.xml"
+            )
         if self.method == "session" and self.timeout_seconds is not None:
             raise ValueError(
                 "timeout_seconds is dbt-spark's query_timeout, which only the thrift and http methods"
@@ -199,12 +266,18 @@ def scratch_dir(context: DbtProfileContext) -> Path:
     return Path(context.state_dir) / "spark" / context.compute_name
 
 
-def session_conf(scratch: Path, master: str) -> dict[str, str]:
-    """Spark conf that keeps a local session's files in ``scratch`` and its catalog in memory."""
+def session_conf(scratch: Path, master: str, metastore_uris: str | None = None) -> dict[str, str]:
+    """Spark conf that keeps a session's files in ``scratch`` and its catalog in memory, or in the
+    Hive Metastore at ``metastore_uris`` (then dbt sources of that metastore are its real tables)."""
+    catalog = (
+        {"spark.sql.catalogImplementation": "hive", "spark.hadoop.hive.metastore.uris": metastore_uris}
+        if metastore_uris
+        # dbt-spark calls enableHiveSupport(); this later key wins: no Derby metastore_db at all
+        else {"spark.sql.catalogImplementation": "in-memory"}
+    )
     return {
         "spark.master": master,
-        # dbt-spark calls enableHiveSupport(); this later key wins: no Derby metastore_db at all
-        "spark.sql.catalogImplementation": "in-memory",
+        **catalog,
         "spark.sql.warehouse.dir": str(scratch / "warehouse"),
         "spark.local.dir": str(scratch / "tmp"),
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={scratch / 'derby'}",
@@ -216,7 +289,38 @@ def session_conf(scratch: Path, master: str) -> dict[str, str]:
         "spark.sql.shuffle.partitions": "4",
         # Iceberg timestamps are microseconds; Spark's default INT96 is not
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        # partition folders of metastore tables read as strings; floe's views cast them to the
+        # declared types ('007' stays '007')
+        "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
     }
+
+
+def session_metastore(config: SparkConfig, context: DbtProfileContext) -> tuple[str, str] | None:
+    """``(name, thrift URIs)`` of the Hive Metastore a session uses as its catalog, or None.
+
+    The manifest's only ``hive`` metastore, or the one ``metastore`` names when there are several.
+    """
+    if config.method != "session":
+        return None
+    found = dict(context.hive_metastores)
+    if config.metastore is not None:
+        if config.metastore not in found:
+            raise ComputeConfigurationError(
+                f"compute '{context.compute_name}': metastore '{config.metastore}' is not a hive"
+                f" metastore of the manifest with a uri; hive metastores: {sorted(found) or 'none'}",
+                provider="spark",
+                operation="generate_dbt_profile",
+            )
+        return config.metastore, found[config.metastore]
+    if len(found) > 1:
+        raise ComputeConfigurationError(
+            f"compute '{context.compute_name}': the manifest has several Hive Metastores"
+            f" ({', '.join(sorted(found))}) and a Spark session uses one as its catalog; set"
+            " config.metastore to its name (the others' tables are read through views)",
+            provider="spark",
+            operation="generate_dbt_profile",
+        )
+    return next(iter(found.items()), None)
 
 
 class SparkComputePlugin(ComputePlugin):
@@ -230,7 +334,9 @@ class SparkComputePlugin(ComputePlugin):
         assert isinstance(config, SparkConfig)
         params = dict(SPARK_CONF.get(context.workload_size, SPARK_CONF["small"]))
         if config.method == "session":
-            params.update(session_conf(scratch_dir(context), config.master))
+            hms = session_metastore(config, context)
+            params.update(session_conf(scratch_dir(context), config.master, hms[1] if hms else None))
+            params["spark.app.name"] = f"floe-{context.compute_name}"
         params.update(config.spark_conf)
         output: dict[str, Any] = {
             "type": "spark",
@@ -291,7 +397,7 @@ class SparkComputePlugin(ComputePlugin):
     def max_concurrency(self, config: PluginConfig) -> int | None:
         assert isinstance(config, SparkConfig)
         # a local session's scratch folder is emptied before each run: one run at a time
-        return 1 if config.method == "session" else None
+        return 1 if config.method == "session" or config.shared_warehouse else None
 
     # --- reading the catalogs ------------------------------------------------------------------
 
@@ -304,24 +410,32 @@ class SparkComputePlugin(ComputePlugin):
 
         scratch = scratch_dir(context)
         scratch.mkdir(parents=True, exist_ok=True)
-        if config.method == "session":
-            shutil.rmtree(scratch / "warehouse", ignore_errors=True)  # only this run's tables stay
+        warehouse = output_warehouse(config, context)
+        if warehouse is not None:
+            shutil.rmtree(warehouse, ignore_errors=True)  # only this run's tables stay
         loaded = load_manifest_or_plan(context.manifest_path, context.environment)
         items: list[dict[str, Any]] = []
         for name in context.catalogs:
             items.extend(attachment_items(build_catalog(loaded, name)))
+        items.extend(metastore_source_items(config, context, loaded))
         attach = scratch / "attach.jsonl"
         attach.write_text("".join(json.dumps(item) + "\n" for item in items), encoding="utf-8")
-        return {ATTACH_ENV: str(attach)}
+        env = {ATTACH_ENV: str(attach)}
+        if warehouse is not None:
+            # the models' Parquet tables go here whatever their database's location (a Hive
+            # Metastore's databases may point elsewhere); finish_dbt_run commits them from here
+            env[WAREHOUSE_ENV] = str(warehouse)
+        return env
 
     # --- writing the outputs -------------------------------------------------------------------
 
     def finish_dbt_run(self, config: PluginConfig, context: DbtProfileContext) -> None:
         assert isinstance(config, SparkConfig)
-        if config.method != "session" or not context.write_catalog:
+        warehouse = output_warehouse(config, context)
+        if warehouse is None or not context.write_catalog:
             return
 
-        tables = written_tables(scratch_dir(context) / "warehouse")
+        tables = written_tables(warehouse)
         if not tables:
             return
         loaded = load_manifest_or_plan(context.manifest_path, context.environment)
@@ -371,8 +485,8 @@ def _validate_endpoint(config: SparkConfig) -> ConnectionResult:
     ``thrift`` with auth NONE / NOSASL / LDAP / CUSTOM: a real HiveServer2 handshake (SASL PLAIN
     or none, ``OpenSession``, ``CloseSession``), which proves the server is a Spark Thrift server
     and accepts the credentials. ``thrift`` with KERBEROS and ``http``: a TCP connection only
-    (reachability), said so in the message: a GSSAPI exchange and the HTTP endpoint's session need
-    dbt-spark's PyHive client, which cannot be installed beside this project's thrift 0.25.
+    (reachability), said so in the message: floe opens no session there (a GSSAPI exchange needs
+    a Kerberos ticket; the HTTP endpoint is a Databricks-style cluster).
     """
     endpoint = f"{config.host}:{config.effective_port}"
     where = f"spark ({config.method}) {endpoint}"
@@ -398,8 +512,7 @@ def _validate_endpoint(config: SparkConfig) -> ConnectionResult:
         return ConnectionResult(
             "ok",
             elapsed(),
-            f"{where} accepted a TCP connection (reachability only: a session over {why} needs dbt-spark's"
-            " PyHive client, not installable beside thrift 0.25)",
+            f"{where} accepted a TCP connection (reachability only: floe opens no session over {why})",
         )
     try:
         version = hiveserver2_handshake(config)
@@ -422,6 +535,30 @@ def _validate_endpoint(config: SparkConfig) -> ConnectionResult:
     return ConnectionResult(
         "ok", elapsed(), f"{where}: opened and closed a HiveServer2 session (server protocol V{version + 1})"
     )
+
+
+def output_warehouse(config: SparkConfig, context: DbtProfileContext) -> Path | None:
+    """Where the models' tables are written and committed from: a session's warehouse under the
+    state dir, a Thrift server's ``shared_warehouse``; None when floe cannot read the outputs."""
+    if config.method == "session":
+        return scratch_dir(context) / "warehouse"
+    if config.method == "thrift" and config.shared_warehouse:
+        return Path(config.shared_warehouse).expanduser().resolve()
+    return None
+
+
+def metastore_source_items(
+    config: SparkConfig, context: DbtProfileContext, loaded: Any
+) -> list[dict[str, Any]]:
+    """Views for the dbt sources over metastores the session does not use as its catalog."""
+    hms = session_metastore(config, context)
+    session_catalog = hms[0] if hms else None
+    if not any(reads_through_views(loaded, m) for m in loaded.manifest.metastores if m != session_catalog):
+        return []  # only Iceberg catalogs (attached) and the session's metastore: no dbt manifest to read
+    dbt_manifest = read_dbt_manifest(loaded)
+    if not dbt_manifest:
+        return []
+    return source_items(loaded, dbt_manifest, session_catalog, config.readable_schemes)
 
 
 # --- commit: the session's tables -> the write catalog -------------------------------------------

@@ -21,6 +21,9 @@ error_tags         a missing table: ``NotFoundError``, provider = the connector'
                    ones answer; nothing but ``FloeError`` escapes
 table_stats        declared ``table_stats``: a ``TableStats`` with no negative count; not
                    declared: ``NotSupportedError`` tagged provider, ``table_stats``, retryable=false
+spark_scan         (``--engine spark`` only) the Spark compute's view over ``describe_scan`` runs in
+                   a local Spark session and returns the table's columns; a scheme or format
+                   Spark cannot read must be a ``NotSupportedError`` tagged spark, retryable=false
 debug_output       ``diagnostics()`` has the keys metastore, provider, endpoint, auth, capabilities
                    and ``config.*`` only, provider = the type; ``debug_report()`` is
                    ``floe metastore debug: <name>`` then ``  key = value`` lines, no secret value
@@ -46,6 +49,8 @@ from floe_dagster.plan.builders import build_metastore, table_filter
 from floe_dagster.plugins.metastore import Capability, MetastoreConnector, secret_values
 from floe_dagster.plugins.table_model import ScanDescription, Table, TableFilter, TableStats
 from floe_dagster.readers.duckdb_scan import relation_sql, scan_connection
+from floe_dagster.readers.spark_scan import spark_check_session
+from floe_dagster.readers.spark_scan import view_statements as spark_view_statements
 
 MISSING_TABLE = "floe_conformance_no_such_table"
 CHECKS = (
@@ -58,6 +63,9 @@ CHECKS = (
     "table_stats",
     "debug_output",
 )
+# `floe conformance --engine spark`: the scan description read by the Spark compute's views too
+SPARK_CHECKS = ("spark_scan",)
+ENGINE_CHECKS = {"duckdb": CHECKS, "spark": (*CHECKS, *SPARK_CHECKS)}
 DIAGNOSTIC_KEYS = ("metastore", "provider", "endpoint", "auth", "capabilities")
 PASS, FAIL = "PASS", "FAIL"
 
@@ -196,6 +204,38 @@ def read_with_duckdb(connector: MetastoreConnector, scan: ScanDescription, relat
         con.close()
 
 
+def check_spark_scan(connector: MetastoreConnector, namespace: str, table: str) -> None:
+    """The Spark compute's view over the scan (``readers/spark_scan.py``) answers in a local Spark
+    session with every column the scan describes; a scheme or format Spark cannot read must be a
+    ``NotSupportedError`` tagged spark, retryable=false (the view then fails with that reason)."""
+    scan = connector.describe_scan(namespace, table)
+    relation = ("floe_conformance", f"{connector.name}_{namespace}_{table}".replace(".", "_"))
+    try:
+        statements = spark_view_statements(scan, relation)
+    except NotSupportedError as exc:
+        expect_tags(exc, "spark", (exc.operation or "-",), False)
+        return
+    try:
+        session = spark_check_session()
+    except ImportError:
+        raise ConformanceMismatch(
+            "Spark reading: expected a local Spark session, got no pyspark (pip install floe-dagster[spark])"
+        ) from None
+    try:
+        for statement in statements:
+            session.sql(statement)
+        frame = session.sql(f"SELECT * FROM {relation[0]}.{relation[1]} LIMIT 1")
+        frame.collect()
+    except Exception as exc:  # Spark's answer is the detail
+        detail = " ".join(str(exc).split())[:300]
+        raise ConformanceMismatch(
+            f"Spark reading {scan.table}: expected rows, got {type(exc).__name__}: {connector.redact(detail)}"
+        ) from None
+    got = {name.lower() for name in frame.columns}
+    wanted = {c.name.lower() for c in (*scan.columns, *scan.partition_columns)}
+    expect(wanted <= got, "Spark columns of the scan", sorted(wanted), sorted(got))
+
+
 def check_data_version(connector: MetastoreConnector, namespace: str, table: str) -> None:
     first = connector.get_table(namespace, table).data_version
     second = connector.get_table(namespace, table).data_version
@@ -313,6 +353,7 @@ CHECK_FUNCTIONS: dict[str, Callable[[MetastoreConnector, str, str], None]] = {
     "error_tags": check_error_tags,
     "table_stats": check_table_stats,
     "debug_output": check_debug_output,
+    "spark_scan": check_spark_scan,
 }
 
 
@@ -369,8 +410,9 @@ def format_report(results: Sequence[CheckResult]) -> str:
     rows: dict[tuple[str, str], dict[str, str]] = {}
     for result in results:
         rows.setdefault((result.provider, result.metastore), {})[result.check] = result.status
-    header = ["PROVIDER", "METASTORE", *(c.upper() for c in CHECKS)]
-    table = [header] + [[p, m, *(cells.get(c, "-") for c in CHECKS)] for (p, m), cells in rows.items()]
+    checks = [*CHECKS, *(c for c in SPARK_CHECKS if any(r.check == c for r in results))]
+    header = ["PROVIDER", "METASTORE", *(c.upper() for c in checks)]
+    table = [header] + [[p, m, *(cells.get(c, "-") for c in checks)] for (p, m), cells in rows.items()]
     widths = [max(len(r[i]) for r in table) for i in range(len(header))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in table]
     failed = failures(results)
@@ -383,8 +425,11 @@ def _name(error: BaseException | None) -> str:
     return "no error" if error is None else f"{type(error).__name__}: {error}"
 
 
-def manifest_conformance(loaded: Any, only: str | None = None) -> list[CheckResult]:
-    """Every check for each metastore of a loaded manifest (or only ``only``), on its first table.
+def manifest_conformance(
+    loaded: Any, only: str | None = None, checks: Sequence[str] = CHECKS
+) -> list[CheckResult]:
+    """Every check (``checks``: ``ENGINE_CHECKS[engine]``) for each metastore of a loaded manifest
+    (or only ``only``), on its first table.
 
     A metastore that cannot be built, or has no table its filter keeps, fails every check with
     the reason (never a silent pass).
@@ -399,14 +444,14 @@ def manifest_conformance(loaded: Any, only: str | None = None) -> list[CheckResu
             found = pick_table(connector, table_filter(loaded, name))
         except FloeError as exc:
             results += [
-                CheckResult(provider, name, c, FAIL, f"cannot reach the metastore: {exc}") for c in CHECKS
+                CheckResult(provider, name, c, FAIL, f"cannot reach the metastore: {exc}") for c in checks
             ]
             continue
         if found is None:
             reason = "no table to check (seed the tables, or widen include/exclude)"
-            results += [CheckResult(provider, name, c, FAIL, reason) for c in CHECKS]
+            results += [CheckResult(provider, name, c, FAIL, reason) for c in checks]
             continue
-        results += check_connector(connector, *found)
+        results += check_connector(connector, *found, checks)
         close = getattr(connector, "close", None)
         if callable(close):
             close()

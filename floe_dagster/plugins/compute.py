@@ -73,6 +73,8 @@ class DbtProfileContext:
     catalogs: tuple[str, ...]
     write_catalog: str | None
     workload_size: str = "small"
+    # (name, thrift URIs) of each Hive Metastore of the manifest: engines that talk to one (Spark)
+    hive_metastores: tuple[tuple[str, str], ...] = ()
 
 
 class ComputePlugin(Plugin, abc.ABC):

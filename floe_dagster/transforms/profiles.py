@@ -29,7 +29,21 @@ def profile_context(loaded: LoadedManifest, compute_name: str) -> DbtProfileCont
         catalogs=tuple(sorted(m.catalogs)),
         write_catalog=m.transforms.catalog,
         workload_size=loaded.target(compute_name).workload_size,
+        hive_metastores=hive_metastore_uris(loaded),
     )
+
+
+def hive_metastore_uris(loaded: LoadedManifest) -> tuple[tuple[str, str], ...]:
+    """``(name, uris)`` of every ``hive`` metastore whose Thrift URI the manifest sets, with auth
+    ``none``: an engine's own Hive client is given only the URI (a metastore behind SASL is read
+    through views over its storage instead)."""
+    found = []
+    for name, entry in sorted(loaded.manifest.metastores.items()):
+        config = loaded.plugin_configs.get(("metastores", name))
+        uri = getattr(config, "uri", None)
+        if entry.type == "hive" and uri and getattr(config, "auth", "none") == "none":
+            found.append((name, str(uri)))
+    return tuple(found)
 
 
 def build_profiles(loaded: LoadedManifest) -> dict[str, Any]:

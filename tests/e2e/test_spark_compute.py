@@ -181,8 +181,8 @@ def test_http_endpoint_is_checked_for_reachability_only_and_says_so() -> None:
         result = SparkComputePlugin().validate_connection(config)
     assert result.ok and result.latency_ms > 0, result.message
     assert result.message == (
-        f"spark (http) 127.0.0.1:{port} accepted a TCP connection (reachability only: a session over the"
-        " http method needs dbt-spark's PyHive client, not installable beside thrift 0.25)"
+        f"spark (http) 127.0.0.1:{port} accepted a TCP connection (reachability only: floe opens no session"
+        " over the http method)"
     )
 
 
