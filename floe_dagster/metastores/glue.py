@@ -652,7 +652,10 @@ class GlueMetastoreConnector(MetastoreConnector):
             ],
         }
         partition_params = [p.get("Parameters") or {} for p in partitions] if partition_keys else None
-        storage = self.data_version_policy.lists_storage(namespace, params, partition_params)
+        # Delta/Hudi: their log version already changes exactly when their data does
+        storage = fmt not in LOG_VERSIONED and self.data_version_policy.lists_storage(
+            namespace, params, partition_params
+        )
         if versioned and (not partition_keys or listed) and storage:
             locations = tuple(_neutral_partition(p).location or "" for p in partitions)
             self._storage_requests[qualified] = StorageRequest(

@@ -768,7 +768,13 @@ class HiveMetastoreConnector(MetastoreConnector):
                 data_version = "hive:" + hashlib.sha256(f"{data_version}|{state}".encode()).hexdigest()[:32]
         partition_params = [p.parameters or {} for _, p in partitions] if partition_keys else None
         policy = self.data_version_policy
-        if versioned and (transactional or policy.lists_storage(namespace, params, partition_params)):
+        # Delta/Hudi: their log version already changes exactly when their data does
+        follows_log = fmt in LOG_VERSIONED
+        if (
+            versioned
+            and not follows_log
+            and (transactional or policy.lists_storage(namespace, params, partition_params))
+        ):
             self._storage_requests[qualified] = StorageRequest(
                 qualified,
                 location,

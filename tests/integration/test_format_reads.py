@@ -129,7 +129,8 @@ def test_orc_and_avro_tables_of_a_hive_metastore_read_through_the_source_views(
     tables = ["orders_orc", "events_orc", "logs_avro"]
     loaded = load_manifest(write_project(tmp_path, metastores, sources_yml(db, "legacy", tables), {}))
     resolved = resolve_source_views(loaded, dbt_manifest_for(loaded))
-    assert resolved.api_calls == {"legacy": 1}
+    # one batched table lookup, and the registered partitions of the one partitioned table
+    assert resolved.api_calls == {"legacy": 2}
     assert all(v.scan is not None for v in resolved.views), [v.error for v in resolved.views]
 
     con = duckdb.connect()

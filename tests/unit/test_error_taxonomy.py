@@ -31,7 +31,7 @@ from floe_dagster.plugins.table_model import Column, Partition, ScanDescription
 from floe_dagster.readers.duckdb_scan import relation_sql
 
 # exceptions that never leave the function that raises them (control flow, a test harness)
-INTERNAL = {"CheckFailed", "DriverMissingError", "ConformanceMismatch"}
+INTERNAL = {"CheckFailed", "DriverMissingError", "ConformanceMismatch", "FeedUnavailable"}
 
 
 @pytest.fixture
