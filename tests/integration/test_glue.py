@@ -108,6 +108,14 @@ class TestGlueCatalog(CatalogContract):
         return moto_catalog
 
 
+@pytest.fixture(autouse=True)
+def botocore_logs_reach_caplog(monkeypatch: pytest.MonkeyPatch) -> None:
+    """dbt-snowflake's import (by any test earlier in the same process) sets botocore's logger to
+    ERROR and stops it propagating (dbt's ``set_package_logging``): the canary tests below must
+    see botocore's DEBUG records to prove a secret is not in them."""
+    monkeypatch.setattr(logging.getLogger("botocore"), "propagate", True)
+
+
 def test_appends_are_written_to_s3_and_read_back(
     moto_server: MotoServer,
     moto_bucket: str,
@@ -246,6 +254,8 @@ def test_a_canary_secret_never_appears_in_errors_reprs_or_logs(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    # botocore's own level too (see botocore_logs_reach_caplog)
+    caplog.set_level(logging.DEBUG, logger="botocore")
     seen: list[str] = []
     config = moto_config(moto_server, moto_bucket, secret_access_key=CANARY, max_attempts=2)
     catalog = glue_catalog(config)
@@ -452,6 +462,8 @@ def test_role_assumption_through_sts(
     moto_server: MotoServer, moto_bucket: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)  # botocore logs STS answers (with the role's keys) at DEBUG
+    # botocore's own level too (see botocore_logs_reach_caplog)
+    caplog.set_level(logging.DEBUG, logger="botocore")
     role_arn = "arn:aws:iam::123456789012:role/floe-writer"
     catalog = glue_catalog(
         moto_config(
@@ -575,6 +587,8 @@ def test_static_keys_with_a_session_token_sign_glue_and_s3_requests(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    # botocore's own level too (see botocore_logs_reach_caplog)
+    caplog.set_level(logging.DEBUG, logger="botocore")
     token = f"{CANARY}-session-token"
     catalog = glue_catalog(
         moto_config(moto_server, moto_bucket, access_key_id="ASIAFLOESTATIC", session_token=token)
