@@ -12,6 +12,7 @@ from floe_dagster.core.paths import resolve_local_path
 from floe_dagster.plugins.azure import AzureCredentials, AzureCredentialsConfig
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.catalog import Identifier
+from floe_dagster.plugins.gcs_warehouse import GcsWarehouseConfig, GcsWarehouseCredentials
 
 __all__ = [
     "SqlCatalogConfig",
@@ -33,6 +34,13 @@ class SqlCatalogConfig(PluginConfig):
         description=(
             "A warehouse on Azure Blob / ADLS Gen2 (warehouse: abfss://<container>/<path>): the storage"
             " account and one credential mode, as the azure metastore's (docs/object-stores.md)."
+        ),
+    )
+    gcs: GcsWarehouseConfig | None = Field(
+        None,
+        description=(
+            "A warehouse on Google Cloud Storage (warehouse: gs://<bucket>/<path>): the project, the"
+            " endpoint and one credential mode (docs/object-stores.md)."
         ),
     )
 
@@ -84,6 +92,8 @@ class SqlCatalogPlugin(PyIcebergCatalogPlugin):
         props = {"type": "sql", "uri": uri, "warehouse": self.config.warehouse, "init_catalog_tables": "true"}
         if self.config.adls is not None:  # PyIceberg's FileIO on ADLS (plugins/azure.py unwraps the secret)
             props.update(AzureCredentials(self.config.adls).file_io_properties())
+        if self.config.gcs is not None:  # PyIceberg's fsspec FileIO (gcsfs) on GCS (plugins/gcs_warehouse.py)
+            props.update(GcsWarehouseCredentials(self.config.gcs).file_io_properties())
         return props
 
     def delete_namespace(self, namespace: Identifier) -> None:
