@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
@@ -95,6 +95,10 @@ class SqlCatalogPlugin(PyIcebergCatalogPlugin):
         if self.config.gcs is not None:  # PyIceberg's fsspec FileIO (gcsfs) on GCS (plugins/gcs_warehouse.py)
             props.update(GcsWarehouseCredentials(self.config.gcs).file_io_properties())
         return props
+
+    def duckdb_filesystem(self) -> Any:
+        """The fsspec filesystem DuckDB registers to read this warehouse (GCS: gcsfs), or None."""
+        return GcsWarehouseCredentials(self.config.gcs).duckdb_filesystem() if self.config.gcs else None
 
     def delete_namespace(self, namespace: Identifier) -> None:
         self._run("delete_namespace", ".".join(namespace), lambda: self._drop_childless(namespace))

@@ -15,10 +15,11 @@ code that unwraps the token; nothing here logs or formats it.
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from floe_dagster.core.errors import ConfigurationError
 from floe_dagster.plugins.base import PluginConfig, located_error
 
 __all__ = ["GcsWarehouseConfig", "GcsWarehouseCredentials"]
@@ -89,23 +90,43 @@ class GcsWarehouseCredentials:
     def __repr__(self) -> str:
         return f"GcsWarehouseCredentials(mode={self.config.mode!r})"
 
+    def _token(self) -> str:
+        """gcsfs's ``token``: ``anon``, a key file's path, the access token, or ``google_default``."""
+        config = self.config
+        if config.anonymous:
+            return "anon"
+        if config.key_file is not None:
+            return config.key_file  # gcsfs loads a service-account key from the file
+        if config.access_token is not None:
+            return config.access_token.get_secret_value()
+        return "google_default"
+
     def file_io_properties(self) -> dict[str, str]:
         """``py-io-impl`` (fsspec + gcsfs) and the ``gcs.*`` properties; they may hold the token."""
         config = self.config
-        if config.anonymous:
-            token = "anon"
-        elif config.key_file is not None:
-            token = config.key_file  # gcsfs loads a service-account key from the file
-        elif config.access_token is not None:
-            token = config.access_token.get_secret_value()
-        else:
-            token = "google_default"
-        props = {"py-io-impl": "pyiceberg.io.fsspec.FsspecFileIO", "gcs.oauth2.token": token}
+        props = {"py-io-impl": "pyiceberg.io.fsspec.FsspecFileIO", "gcs.oauth2.token": self._token()}
         if config.project:
             props["gcs.project-id"] = config.project
         if config.endpoint:
             props["gcs.service.host"] = config.endpoint
         return props
+
+    def duckdb_filesystem(self) -> Any:
+        """A gcsfs filesystem with these credentials, for DuckDB to register: DuckDB's own gs://
+        support (httpfs) takes HMAC keys only and always goes to storage.googleapis.com."""
+        try:  # gcsfs.core's filesystem, not the package's experimental default (see metastore_auth.py)
+            from gcsfs.core import GCSFileSystem
+        except ImportError:
+            raise ConfigurationError(
+                "a warehouse on GCS (the catalog's gcs block) needs gcsfs: pip install 'floe-dagster[gcs]'",
+                provider="gcs",
+                operation="connect",
+            ) from None
+
+        options: dict[str, Any] = {"token": self._token(), "project": self.config.project}
+        if self.config.endpoint:
+            options["endpoint_url"] = self.config.endpoint
+        return GCSFileSystem(**options)
 
     def secret_values(self) -> list[str]:
         token = self.config.access_token
