@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_va
 
 from floe_dagster.catalogs.pyiceberg_base import PyIcebergCatalogPlugin
 from floe_dagster.core.paths import resolve_local_path
-from floe_dagster.plugins.azure import AzureCredentials, AzureCredentialsConfig
+from floe_dagster.plugins.azure import AzureCredentials, AzureCredentialsConfig, blob_path
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.catalog import Identifier
 from floe_dagster.plugins.gcs_warehouse import GcsWarehouseConfig, GcsWarehouseCredentials
@@ -99,6 +99,17 @@ class SqlCatalogPlugin(PyIcebergCatalogPlugin):
     def duckdb_filesystem(self) -> Any:
         """The fsspec filesystem DuckDB registers to read this warehouse (GCS: gcsfs), or None."""
         return GcsWarehouseCredentials(self.config.gcs).duckdb_filesystem() if self.config.gcs else None
+
+    def duckdb_storage_sql(self) -> list[str]:
+        """What DuckDB runs before reading this warehouse: on ADLS, a secret of ``TYPE azure``
+        scoped to the warehouse's container (``az://<container>``). It holds the secret: run it,
+        never log it."""
+        container = blob_path(self.config.warehouse)
+        if self.config.adls is None or container is None:
+            return []
+        container = container.removeprefix("az://").split("/", 1)[0]
+        name = "floe_warehouse_" + "".join(c if c.isalnum() else "_" for c in self.name)
+        return [AzureCredentials(self.config.adls).duckdb_secret_sql(name, scopes=[f"az://{container}"])]
 
     def delete_namespace(self, namespace: Identifier) -> None:
         self._run("delete_namespace", ".".join(namespace), lambda: self._drop_childless(namespace))
