@@ -69,3 +69,13 @@ def test_duckdb_reads_the_rest_catalog_on_gcs_through_the_dbt_plugin(
     finally:
         con.close()
     assert rows == [(1,), (2,), (3,)]
+
+
+def test_the_rest_gcs_access_token_stays_secret() -> None:
+    canary = "ya29.rest-canary-" + "5e21b0"
+    raw = {"uri": "http://127.0.0.1:9", "warehouse": "w", "gcs": {"access_token": canary}}
+    plugin = RestCatalogPlugin("lake", RestCatalogConfig.model_validate(raw))
+    assert plugin.catalog_properties()["gcs.oauth2.token"] == canary  # handed to PyIceberg only
+    texts = [repr(plugin.config), str(plugin.config.model_dump()), str(plugin.describe())]
+    assert all(canary not in text for text in texts)
+    assert canary not in plugin._scrub(f"GCS refused token {canary}")
