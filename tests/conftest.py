@@ -24,6 +24,7 @@ pytest_plugins = [
     "tests.fixtures.s3_stores",
     "tests.fixtures.azurite_server",
     "tests.fixtures.gcs_emulator",
+    "tests.fixtures.iceberg_rest_on_stores",
 ]
 
 

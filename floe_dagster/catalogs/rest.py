@@ -41,7 +41,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -67,6 +67,7 @@ from floe_dagster.plugins.catalog import (
     Identifier,
     VendedCredentials,
 )
+from floe_dagster.plugins.gcs_warehouse import GcsWarehouseConfig, GcsWarehouseCredentials
 from floe_dagster.plugins.redaction import SecretProperties, revealed
 
 if TYPE_CHECKING:
@@ -186,6 +187,13 @@ class RestCatalogConfig(PluginConfig):
             "header.X-Custom, rest-page-size."
         ),
     )
+    gcs: GcsWarehouseConfig | None = Field(
+        None,
+        description=(
+            "The catalog's warehouse is on Google Cloud Storage and is not vended: the project, the"
+            " endpoint and one credential mode for PyIceberg's FileIO and DuckDB (docs/object-stores.md)."
+        ),
+    )
 
     @field_validator("uri")
     @classmethod
@@ -250,6 +258,7 @@ def rest_catalog_properties(config: RestCatalogConfig) -> dict[str, str]:
     """The PyIceberg ``RestCatalog`` properties for ``config`` (the only place they are built)."""
     props = {
         ACCESS_DELEGATION_HEADER: "vended-credentials",
+        **(GcsWarehouseCredentials(config.gcs).file_io_properties() if config.gcs else {}),
         **revealed(config.properties),
         "type": "rest",
         "uri": config.uri,
@@ -394,6 +403,10 @@ class RestCatalogPlugin(PyIcebergCatalogPlugin):
     def open_catalog(self) -> Catalog:
         return _floe_rest_catalog(self.name, self.catalog_properties())
 
+    def duckdb_filesystem(self) -> Any:
+        """The fsspec filesystem DuckDB registers to read this warehouse (GCS: gcsfs), or None."""
+        return GcsWarehouseCredentials(self.config.gcs).duckdb_filesystem() if self.config.gcs else None
+
     # -- retries and errors ---------------------------------------------------------------------
 
     def _attempt(self, operation: str, subject: str, call: Callable[[], T]) -> T:
@@ -463,6 +476,8 @@ class RestCatalogPlugin(PyIcebergCatalogPlugin):
         secret = self.config.client_secret
         if secret is not None and secret.get_secret_value():
             text = text.replace(secret.get_secret_value(), "**********")
+        for value in GcsWarehouseCredentials(self.config.gcs).secret_values() if self.config.gcs else []:
+            text = text.replace(value, "**********")
         return text
 
     # -- credentials and health -----------------------------------------------------------------

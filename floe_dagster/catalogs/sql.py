@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from floe_dagster.catalogs.pyiceberg_base import PyIcebergCatalogPlugin
 from floe_dagster.core.paths import resolve_local_path
-from floe_dagster.plugins.azure import AzureCredentials, AzureCredentialsConfig
+from floe_dagster.plugins.azure import AzureCredentials, AzureCredentialsConfig, blob_path
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.catalog import Identifier
+from floe_dagster.plugins.gcs_warehouse import GcsWarehouseConfig, GcsWarehouseCredentials
 
 __all__ = [
     "SqlCatalogConfig",
@@ -33,6 +34,13 @@ class SqlCatalogConfig(PluginConfig):
         description=(
             "A warehouse on Azure Blob / ADLS Gen2 (warehouse: abfss://<container>/<path>): the storage"
             " account and one credential mode, as the azure metastore's (docs/object-stores.md)."
+        ),
+    )
+    gcs: GcsWarehouseConfig | None = Field(
+        None,
+        description=(
+            "A warehouse on Google Cloud Storage (warehouse: gs://<bucket>/<path>): the project, the"
+            " endpoint and one credential mode (docs/object-stores.md)."
         ),
     )
 
@@ -84,7 +92,24 @@ class SqlCatalogPlugin(PyIcebergCatalogPlugin):
         props = {"type": "sql", "uri": uri, "warehouse": self.config.warehouse, "init_catalog_tables": "true"}
         if self.config.adls is not None:  # PyIceberg's FileIO on ADLS (plugins/azure.py unwraps the secret)
             props.update(AzureCredentials(self.config.adls).file_io_properties())
+        if self.config.gcs is not None:  # PyIceberg's fsspec FileIO (gcsfs) on GCS (plugins/gcs_warehouse.py)
+            props.update(GcsWarehouseCredentials(self.config.gcs).file_io_properties())
         return props
+
+    def duckdb_filesystem(self) -> Any:
+        """The fsspec filesystem DuckDB registers to read this warehouse (GCS: gcsfs), or None."""
+        return GcsWarehouseCredentials(self.config.gcs).duckdb_filesystem() if self.config.gcs else None
+
+    def duckdb_storage_sql(self) -> list[str]:
+        """What DuckDB runs before reading this warehouse: on ADLS, a secret of ``TYPE azure``
+        scoped to the warehouse's container (``az://<container>``). It holds the secret: run it,
+        never log it."""
+        container = blob_path(self.config.warehouse)
+        if self.config.adls is None or container is None:
+            return []
+        container = container.removeprefix("az://").split("/", 1)[0]
+        name = "floe_warehouse_" + "".join(c if c.isalnum() else "_" for c in self.name)
+        return [AzureCredentials(self.config.adls).duckdb_secret_sql(name, scopes=[f"az://{container}"])]
 
     def delete_namespace(self, namespace: Identifier) -> None:
         self._run("delete_namespace", ".".join(namespace), lambda: self._drop_childless(namespace))

@@ -60,6 +60,7 @@ from floe_dagster.computes.duckdb_extensions import (
 from floe_dagster.computes.duckdb_lock import wait_for_file_lock
 from floe_dagster.core.compat import close_dbt_duckdb_environment
 from floe_dagster.core.paths import resolve_local_path
+from floe_dagster.plugins.azure import blob_path
 from floe_dagster.plugins.base import PluginConfig, located_error
 from floe_dagster.plugins.catalog import CatalogPlugin
 from floe_dagster.plugins.compute import (
@@ -327,6 +328,9 @@ class DuckDBComputePlugin(ComputePlugin):
         if callable(endpoint):
             return rest_attachment_sql(catalog.name, endpoint())
         statements = [f"ATTACH IF NOT EXISTS ':memory:' AS {quote(catalog.name)}"]
+        storage = getattr(catalog, "duckdb_storage_sql", None)  # a warehouse's storage secret (ADLS)
+        if callable(storage):
+            statements += storage()
         for namespace in catalog.list_namespaces():
             schema = ".".join(namespace)
             statements.append(f"CREATE SCHEMA IF NOT EXISTS {quote(catalog.name)}.{quote(schema)}")
@@ -337,9 +341,24 @@ class DuckDBComputePlugin(ComputePlugin):
                 metadata = table.metadata_location.removeprefix("file://")
                 statements.append(
                     f"CREATE OR REPLACE VIEW {quote(catalog.name)}.{quote(schema)}.{quote(identifier[-1])}"
-                    f" AS SELECT * FROM iceberg_scan({literal(metadata)})"
+                    f" AS SELECT * FROM iceberg_scan({iceberg_scan_arguments(metadata, table.location())})"
                 )
         return statements
+
+
+def iceberg_scan_arguments(metadata: str, table_location: str) -> str:
+    """``iceberg_scan``'s arguments for a table's current metadata file.
+
+    A table on ADLS (``abfss://``) is read through the Blob endpoint (``az://``, see
+    ``plugins.azure.blob_path``): its metadata still names ``abfss://`` files, so the table's
+    root is given in ``az://`` form with ``allow_moved_paths`` (DuckDB re-roots every file under
+    it) and the metadata file as ``version``."""
+    root = blob_path(table_location)
+    name = metadata.rsplit("/", 1)[-1]
+    if root is None or not blob_path(metadata) or not name.endswith(".metadata.json") or ".gz." in name:
+        return literal(metadata)
+    version = name.removesuffix(".metadata.json")
+    return f"{literal(root)}, allow_moved_paths = true, version = {literal(version)}"
 
 
 PROBE_SQL = "SELECT 1"
@@ -504,7 +523,7 @@ def check_attachment(con: duckdb.DuckDBPyConnection, index: int, attachment: Duc
 
 
 # Options of DuckDB's CREATE SECRET whose values are secrets (TYPE iceberg / s3 ...).
-SECRET_OPTIONS = ("CLIENT_SECRET", "TOKEN", "SECRET", "SESSION_TOKEN")
+SECRET_OPTIONS = ("CLIENT_SECRET", "TOKEN", "SECRET", "SESSION_TOKEN", "CONNECTION_STRING")
 _SECRET_VALUE = re.compile(r"\b(" + "|".join(SECRET_OPTIONS) + r")(\s+)'((?:[^']|'')*)'", re.IGNORECASE)
 REDACTED = "**********"
 

@@ -41,6 +41,7 @@ __all__ = [
     "AzureCredentialsConfig",
     "azure_error_class",
     "azure_error_code",
+    "blob_path",
 ]
 
 # The service principal's fields and the environment variables the Azure SDKs read for them.
@@ -362,6 +363,20 @@ class AzureCredentials:
             token = self.config.sas_token.get_secret_value().lstrip("?")
             values += [p.split("=", 1)[1] for p in token.split("&") if p.startswith("sig=")]
         return [v for v in values if v]
+
+
+def blob_path(location: str) -> str | None:
+    """``az://<container>/<path>`` for an ADLS Gen2 / Blob location (``abfss://<container>/<path>``,
+    ``abfss://<container>@<account>.dfs.core.windows.net/<path>``, ``wasbs://`` alike), else None.
+
+    The same files through the Blob endpoint: DuckDB's azure extension opens ``abfss://`` through
+    the DFS endpoint, which an emulator (Azurite) lacks; every ADLS Gen2 account serves the Blob
+    API as well, so ``az://`` reads them on both. The account is the DuckDB secret's."""
+    parts = urlsplit(location)
+    if parts.scheme not in ("abfss", "abfs", "wasbs", "wasb") or not parts.netloc:
+        return None
+    container = parts.netloc.split("@", 1)[0]
+    return f"az://{container}{parts.path}"
 
 
 def azure_error_code(exc: Exception) -> str:

@@ -96,7 +96,11 @@ class Plugin(BasePlugin):
 
         compute = DuckDBComputePlugin()
         for name in self.catalog_names:
-            statements = compute.get_catalog_attachment_sql(self._catalog(name)) or []
+            catalog = self._catalog(name)
+            filesystem = getattr(catalog, "duckdb_filesystem", None)
+            if callable(filesystem) and (fs := filesystem()) is not None:
+                conn.register_filesystem(fs)  # a warehouse DuckDB reads through fsspec (gs:// without HMAC)
+            statements = compute.get_catalog_attachment_sql(catalog) or []
             for statement in statements:
                 try:
                     conn.execute(statement)
