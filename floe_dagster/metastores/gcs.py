@@ -38,6 +38,7 @@ from floe_dagster.core.errors import (
 from floe_dagster.metastores.object_tables import ObjectSkipped, S3Object
 from floe_dagster.metastores.s3 import ObjectSourceConfig, S3MetastoreConnector
 from floe_dagster.plugins.base import PluginConfig, located_error
+from floe_dagster.plugins.gcs_warehouse import gcs_endpoint
 
 logger = logging.getLogger("floe_dagster.metastores.gcs")
 
@@ -85,9 +86,7 @@ class GcsMetastoreConfig(ObjectSourceConfig):
     @field_validator("endpoint")
     @classmethod
     def _check_endpoint(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^/@\s]+(/.*)?$", value):
-            raise ValueError("must be an http(s) URL such as http://127.0.0.1:9023")
-        return value.rstrip("/") if value else None
+        return gcs_endpoint(value)
 
     @model_validator(mode="after")
     def _one_mode(self) -> Self:

@@ -66,7 +66,12 @@ from floe_dagster.metastores.hive import (
     metadata_data_version,
     storage_format,
 )
-from floe_dagster.metastores.storage_versions import StorageLister, StorageRequest, with_storage_versions
+from floe_dagster.metastores.storage_versions import (
+    StorageLister,
+    StorageRequest,
+    take_requests,
+    with_storage_versions,
+)
 from floe_dagster.plugins.aws import (
     PERMISSION_PATTERN,
     THROTTLING_CODES,
@@ -418,11 +423,7 @@ class GlueMetastoreConnector(MetastoreConnector):
     def _with_storage(self, results: list[Table | FloeError]) -> list[Table | FloeError]:
         """The tables whose data version follows their files (``data_version``), extended by
         their storage fingerprint: one batched listing for the whole batch."""
-        requests = {
-            r.qualified_name: request
-            for r in results
-            if isinstance(r, Table) and (request := self._storage_requests.pop(r.qualified_name, None))
-        }
+        requests = take_requests(results, self._storage_requests)
         if not requests:
             return results
         if self._storage_lister is None:

@@ -61,7 +61,12 @@ from floe_dagster.core.errors import (
 )
 from floe_dagster.core.retry import retry_policy
 from floe_dagster.metastores.hive_feed import HiveNotificationFeed
-from floe_dagster.metastores.storage_versions import StorageLister, StorageRequest, with_storage_versions
+from floe_dagster.metastores.storage_versions import (
+    StorageLister,
+    StorageRequest,
+    take_requests,
+    with_storage_versions,
+)
 from floe_dagster.plugins.base import PluginConfig
 from floe_dagster.plugins.factory import connect_metastore
 from floe_dagster.plugins.metastore import Capability, MetastoreConnector, MetastoreUnavailableError
@@ -515,11 +520,7 @@ class HiveMetastoreConnector(MetastoreConnector):
     def _with_storage(self, results: list[Table | FloeError]) -> list[Table | FloeError]:
         """The tables whose data version follows their files (``data_version``), extended by
         their storage fingerprint: one batched listing for the whole batch."""
-        requests = {
-            r.qualified_name: request
-            for r in results
-            if isinstance(r, Table) and (request := self._storage_requests.pop(r.qualified_name, None))
-        }
+        requests = take_requests(results, self._storage_requests)
         if not requests:
             return results
         if self._storage_lister is None:

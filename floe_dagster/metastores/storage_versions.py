@@ -251,6 +251,16 @@ def _fingerprint(files: list[FileEntry], folders: list[str], recursive: bool) ->
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
+def take_requests(results: list[Any], pending: dict[str, StorageRequest]) -> dict[str, StorageRequest]:
+    """The storage requests of the tables among ``results``, removed from ``pending`` (what a
+    connector's description of each table asked for)."""
+    return {
+        r.qualified_name: request
+        for r in results
+        if isinstance(r, Table) and (request := pending.pop(r.qualified_name, None))
+    }
+
+
 def with_storage_versions(
     results: list[Any], requests: dict[str, StorageRequest], lister: StorageLister
 ) -> list[Any]:

@@ -25,6 +25,14 @@ from floe_dagster.plugins.base import PluginConfig, located_error
 __all__ = ["GcsWarehouseConfig", "GcsWarehouseCredentials"]
 
 
+def gcs_endpoint(value: str | None) -> str | None:
+    """A GCS endpoint (an emulator's, a private one): an http(s) URL without credentials, no
+    trailing slash; None stays None. The GCS source and the GCS warehouse both check it so."""
+    if value is not None and not re.match(r"^https?://[^/@\s]+(/.*)?$", value):
+        raise ValueError("must be an http(s) URL such as http://127.0.0.1:9023")
+    return value.rstrip("/") if value else None
+
+
 class GcsWarehouseConfig(PluginConfig):
     """The project, the endpoint and one credential mode of a warehouse on GCS."""
 
@@ -48,9 +56,7 @@ class GcsWarehouseConfig(PluginConfig):
     @field_validator("endpoint")
     @classmethod
     def _check_endpoint(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^/@\s]+(/.*)?$", value):
-            raise ValueError("must be an http(s) URL such as http://127.0.0.1:9023")
-        return value.rstrip("/") if value else None
+        return gcs_endpoint(value)
 
     @model_validator(mode="after")
     def _one_mode(self) -> Self:
