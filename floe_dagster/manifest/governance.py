@@ -28,6 +28,7 @@ from floe_dagster.manifest.positions import (
 )
 from floe_dagster.manifest.pydantic_problems import problem_from_pydantic
 from floe_dagster.manifest.schema import ManifestLayer
+from floe_dagster.plugins.redaction import redact_uri, safe_text
 
 LEVELS = {"enterprise": 0, "domain": 1, "product": 2}
 # Sections a child replaces whole instead of merging key by key into its parent's.
@@ -65,6 +66,7 @@ def load_chain(path: Path) -> list[Layer]:
     chain: list[Layer] = []
     current: Path = path
     referrer: Layer | None = None
+    declared = ""  # the referrer's extends value as written
     while True:
         try:
             resolved, found, unusable = current.resolve(), current.is_file(), ""
@@ -78,6 +80,9 @@ def load_chain(path: Path) -> list[Layer]:
             raise ManifestError([Problem(referrer.position("extends"), ("extends",), message)])
         if not found:
             shown = shown_path(current)
+            if "://" in declared:  # a URL, not a path: shown as written, its user info masked
+                shown = safe_text(redact_uri(declared))
+                unusable = f"{unusable}; extends takes a file path, not a URL"
             if referrer is None:
                 raise ManifestError(
                     [
@@ -104,6 +109,7 @@ def load_chain(path: Path) -> list[Layer]:
         chain.append(layer)
         if layer.document.extends is None:
             return list(reversed(chain))
+        declared = str(layer.document.extends)
         current, referrer = resolved.parent / layer.document.extends, layer
 
 

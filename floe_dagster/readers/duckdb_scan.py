@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from floe_dagster.computes.duckdb_extensions import connect_with_extensions
+from floe_dagster.computes.duckdb_extensions import connect_with_extensions, extension_directory
 from floe_dagster.core.errors import NotSupportedError
 from floe_dagster.plugins.locations import reader_path
 from floe_dagster.plugins.table_model import Column, Partition, ScanDescription
@@ -158,7 +158,7 @@ def storage_filesystem(credentials: Any, scans: Iterable[ScanDescription]) -> An
 def default_extension_dir() -> Path:
     import duckdb
 
-    return Path(tempfile.gettempdir()) / "floe-duckdb-extensions" / duckdb.__version__
+    return extension_directory(Path(tempfile.gettempdir()) / "floe-duckdb-extensions" / duckdb.__version__)
 
 
 def scan_connection(

@@ -37,7 +37,12 @@ from typing import Any
 
 from dagster import get_dagster_logger
 
-from floe_dagster.core.compat import cancel_open_dbt_queries, dbt_cli_processes_started_by, dbt_event_json
+from floe_dagster.core.compat import (
+    cancel_open_dbt_queries,
+    dbt_cli_processes_started_by,
+    dbt_event_json,
+    serialize_ast_parsing,
+)
 
 # One dbt invocation at a time in this process: dbt's flags, adapters and event manager are global.
 _DBT_LOCK = threading.Lock()
@@ -102,6 +107,7 @@ class InProcessDbt:
         level = str(env.get("DBT_LOG_LEVEL", "info")).lower()
         self._printed = _PRINTED_LEVELS.get(level, _PRINTED_LEVELS["info"])
         self._done = threading.Event()
+        serialize_ast_parsing()  # dbt's model threads call ast.literal_eval: CPython's race
         self._thread = threading.Thread(target=self._run, name="floe-dbt-in-process", daemon=True)
         self._thread.start()
 

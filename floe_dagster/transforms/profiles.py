@@ -76,6 +76,11 @@ def _prepare_offline_extensions(loaded: LoadedManifest) -> None:
         names.update(getattr(config, "extensions", []) or [])
     if names:
         # lazy: duckdb (about 0.15 s to import) only when profiles are written, not at every load
-        from floe_dagster.computes.duckdb_extensions import prepare_extension_directory
+        from floe_dagster.computes.duckdb_extensions import (
+            extension_directory,
+            prepare_extension_directory,
+        )
 
-        prepare_extension_directory(loaded.state_dir / "duckdb_extensions", sorted(names))
+        prepare_extension_directory(
+            extension_directory(loaded.state_dir / "duckdb_extensions"), sorted(names)
+        )

@@ -6,6 +6,7 @@ The connection check runs real DuckDB; the dbt test runs real dbt-duckdb in a su
 
 from __future__ import annotations
 
+import ast
 import os
 import socket
 import subprocess
@@ -20,7 +21,12 @@ from pydantic import ValidationError
 
 from floe_dagster.computes import duckdb as duckdb_module
 from floe_dagster.computes.duckdb import DuckDBComputePlugin, DuckDBConfig
-from floe_dagster.computes.duckdb_extensions import connection_config
+from floe_dagster.computes.duckdb_extensions import (
+    EXTENSION_DIR_ENV,
+    connection_config,
+    extension_directory,
+    prepare_extension_directory,
+)
 from floe_dagster.plugins.compute import DbtProfileContext
 from floe_dagster.plugins.telemetry import validate_compute
 
@@ -184,7 +190,10 @@ def profile_context(tmp_path: Path) -> DbtProfileContext:
     )
 
 
-def test_profile_carries_threads_memory_limit_settings_and_attach(tmp_path: Path) -> None:
+def test_profile_carries_threads_memory_limit_settings_and_attach(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(EXTENSION_DIR_ENV, raising=False)  # the default: the project's state folder
     other = duckdb_file(tmp_path / "other.duckdb")
     output = DuckDBComputePlugin().generate_dbt_profile(
         config(
@@ -368,7 +377,7 @@ def test_a_dbt_run_gets_the_fields_and_loads_extensions_offline_with_the_network
         False,
         "DESC",
         False,
-        str(tmp_path / "state" / "duckdb_extensions"),
+        str(extension_directory(tmp_path / "state" / "duckdb_extensions")),
         1,
         42,
     )
@@ -386,6 +395,53 @@ def test_a_dbt_run_gets_the_fields_and_loads_extensions_offline_with_the_network
     finally:
         con.close()
     assert output["config_options"] == {
-        **connection_config(tmp_path / "state" / "duckdb_extensions"),
+        **connection_config(extension_directory(tmp_path / "state" / "duckdb_extensions")),
         "custom_extension_repository": repository,
     }
+
+
+def test_one_shared_extension_folder_replaces_the_per_project_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shared = tmp_path / "shared-extensions"
+    monkeypatch.setenv(EXTENSION_DIR_ENV, str(shared))
+    output = DuckDBComputePlugin().generate_dbt_profile(
+        config(tmp_path, extensions=["iceberg"]), profile_context(tmp_path)
+    )
+    assert output["config_options"]["extension_directory"] == str(shared)
+
+
+INSTALL_ONE = """
+import sys
+from pathlib import Path
+from floe_dagster.computes.duckdb_extensions import connect_with_extensions
+con = connect_with_extensions(":memory:", Path(sys.argv[1]), ["iceberg", "delta"])
+loaded = con.execute("SELECT extension_name FROM duckdb_extensions() WHERE loaded").fetchall()
+print(sorted(r[0] for r in loaded))
+"""
+
+
+def test_processes_installing_into_one_folder_at_once_all_load_whole_extensions(tmp_path: Path) -> None:
+    folder = tmp_path / "extensions"
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-c", INSTALL_ONE, str(folder)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    for run in runs:
+        out, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err[-2000:]
+        assert {"avro", "delta", "iceberg"} <= set(ast.literal_eval(out.strip()))
+    installed = sorted(p.name for p in folder.rglob("*.duckdb_extension"))
+    assert installed == sorted(
+        f"{n}.duckdb_extension" for n in ("avro", "delta", "httpfs", "iceberg")
+    ), installed
+    assert not list(folder.glob(".floe-staging-*")), "a staging folder was left behind"
+    # a second call finds everything and installs nothing (no staging folder, same files)
+    before = {p: p.stat().st_mtime_ns for p in folder.rglob("*.duckdb_extension")}
+    prepare_extension_directory(folder, ["iceberg", "delta"])
+    assert {p: p.stat().st_mtime_ns for p in folder.rglob("*.duckdb_extension")} == before

@@ -237,3 +237,27 @@ def test_a_credential_pasted_into_any_field_is_not_echoed(workdir: Path) -> None
     )
     message = error_of(workdir, text)
     assert "CANARY-S3CR3T" not in message and "postgresql+psycopg2://**********@h:1/db" in message
+
+
+def test_an_extends_url_with_credentials_is_named_without_them(tmp_path: Path) -> None:
+    """Found by the hostile-manifest property test: a path keeps one slash of ``scheme://``,
+    so the masking of ``user:password@`` missed it and the password was echoed."""
+    import shutil
+
+    from tests.helpers import REPO
+
+    shutil.copytree(REPO / "manifests", tmp_path / "manifests")
+    domain = tmp_path / "manifests" / "domains" / "commerce.yaml"
+    canary = "CANARY-extends-url-5b2e"
+    domain.write_text(
+        domain.read_text().replace(
+            "extends: ../enterprise.yaml", f"extends: 'postgresql://u:{canary}@127.0.0.1:1/db'"
+        )
+    )
+    with pytest.raises(ManifestError) as raised:
+        load_manifest(tmp_path / "manifests" / "manifest.yaml")
+    message = str(raised.value)
+    assert canary not in message and canary not in repr(raised.value)
+    assert "postgresql://**********@127.0.0.1:1/db" in message, message
+    assert "extends takes a file path, not a URL" in message
+    assert re.search(r"commerce\.yaml:\d+:\d+", message), message
