@@ -883,3 +883,15 @@ def serialize_ast_parsing() -> bool:
         parse._floe_serialized = True  # type: ignore[attr-defined]
         ast.parse = parse  # type: ignore[assignment]  # ast.literal_eval looks ``parse`` up in the module: guarded too
         return True
+
+
+def widen_connection_pool(google_client: Any, size: int) -> None:
+    """``size`` pooled connections per host for a google-cloud client's requests session (its
+    ``_http``, created on first use; the client takes no pool size of its own)."""
+    from requests.adapters import HTTPAdapter
+
+    session = google_client._http
+    for prefix in ("https://", "http://"):
+        current = session.get_adapter(prefix)
+        adapter = HTTPAdapter(pool_connections=size, pool_maxsize=size, max_retries=current.max_retries)
+        session.mount(prefix, adapter)

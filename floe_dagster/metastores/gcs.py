@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Literal, Self
 
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from floe_dagster.core.compat import widen_connection_pool
 from floe_dagster.core.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -35,6 +36,7 @@ from floe_dagster.core.errors import (
     NotFoundError,
     UnavailableError,
 )
+from floe_dagster.core.parallel import UNLIMITED_THREADS
 from floe_dagster.metastores.object_tables import ObjectSkipped, S3Object
 from floe_dagster.metastores.s3 import ObjectSourceConfig, S3MetastoreConnector
 from floe_dagster.plugins.base import PluginConfig, located_error
@@ -152,6 +154,9 @@ class GcsMetastoreConnector(S3MetastoreConnector):
             client = storage.Client(project=project, credentials=auth, client_options=options)
         except Exception as exc:
             raise self.map_error(exc, "connect", "credentials") from None
+        # as many pooled connections as downloads in flight (requests keeps 10 and opens, then
+        # drops, a new connection for every download past them)
+        widen_connection_pool(client, max(10, self.config.max_in_flight or UNLIMITED_THREADS))
         return client.bucket(self.config.bucket)
 
     def _retry(self) -> Any:

@@ -291,3 +291,17 @@ def test_access_denied_and_replaced_objects_map_to_friendly_errors(bucket: Bucke
     assert denied.provider == "gcs" and denied.operation == "list_tables"
     busy = conn.map_error(gexc.ServiceUnavailable("busy"), "read_object", "k.parquet")
     assert isinstance(busy, UnavailableError) and busy.retryable
+
+
+def test_as_many_pooled_connections_as_downloads_in_flight(
+    bucket: Bucket, catalog: SqlCatalogPlugin, caplog: pytest.LogCaptureFixture
+) -> None:
+    """requests pools 10 connections per host; 32 downloads in flight on the default pool each
+    past the tenth open a connection and throw it away ("Connection pool is full")."""
+    for part in range(48):
+        bucket.put(f"wide/part-{part:02d}.parquet", parquet_bytes(range(part * 5, part * 5 + 5)))
+    caplog.set_level(logging.WARNING, logger="urllib3.connectionpool")
+    report = ingest(connector(bucket, concurrency=32), catalog, "wide")
+    assert report.read == 48 and iceberg_ids(catalog, "wide") == list(range(240))
+    full = [r.getMessage() for r in caplog.records if "pool is full" in r.getMessage()]
+    assert not full, full[:2]
