@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
@@ -38,6 +39,31 @@ pytest_plugins = [
     "tests.fixtures.gcs_emulator",
     "tests.fixtures.iceberg_rest_on_stores",
 ]
+
+
+# Loggers dbt adapters silence when imported (dbt's ``set_package_logging``: level ERROR, no
+# propagation): dbt-snowflake (snowflake.connector, botocore, boto3), dbt-redshift, dbt-spark.
+# After any test imported one, a canary test looking for a secret in these libraries' records
+# would see none and pass whether or not the secret was logged.
+SILENCED_BY_DBT_ADAPTERS = (
+    "snowflake.connector",
+    "botocore",
+    "boto3",
+    "redshift_connector",
+    "redshift_connector.core",
+    "pyhive.hive",
+    "thrift.transport",
+    "thrift.protocol",
+)
+
+
+@pytest.fixture(autouse=True)
+def third_party_logs_reach_caplog(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test sees the records of the libraries above, whatever an earlier test imported."""
+    for name in SILENCED_BY_DBT_ADAPTERS:
+        logger = logging.getLogger(name)
+        monkeypatch.setattr(logger, "propagate", True)
+        monkeypatch.setattr(logger, "level", logging.NOTSET)
 
 
 @pytest.fixture(scope="session")

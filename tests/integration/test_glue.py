@@ -108,14 +108,6 @@ class TestGlueCatalog(CatalogContract):
         return moto_catalog
 
 
-@pytest.fixture(autouse=True)
-def botocore_logs_reach_caplog(monkeypatch: pytest.MonkeyPatch) -> None:
-    """dbt-snowflake's import (by any test earlier in the same process) sets botocore's logger to
-    ERROR and stops it propagating (dbt's ``set_package_logging``): the canary tests below must
-    see botocore's DEBUG records to prove a secret is not in them."""
-    monkeypatch.setattr(logging.getLogger("botocore"), "propagate", True)
-
-
 def test_appends_are_written_to_s3_and_read_back(
     moto_server: MotoServer,
     moto_bucket: str,
