@@ -37,7 +37,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Any, ClassVar, Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
@@ -78,7 +77,7 @@ from floe_dagster.plugins.aws import (
     AwsCredentialsConfig,
     aws_error_class,
 )
-from floe_dagster.plugins.base import PluginConfig
+from floe_dagster.plugins.base import PluginConfig, http_endpoint
 from floe_dagster.plugins.metastore import Capability, MetastoreConnector
 from floe_dagster.plugins.table_model import Column, StorageDescriptor, Table, TableStats
 
@@ -297,14 +296,7 @@ class S3MetastoreConfig(AwsCredentialsConfig, ObjectSourceConfig):
     @field_validator("endpoint", "sqs_endpoint")
     @classmethod
     def _check_endpoint(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value.rstrip("/"))
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http(s) URL such as http://127.0.0.1:9000")
-        if parts.username or parts.password:
-            raise ValueError("must not carry credentials")
-        return value.rstrip("/")
+        return http_endpoint(value, "http://127.0.0.1:9000")
 
     @model_validator(mode="after")
     def _check_client_config(self) -> S3MetastoreConfig:

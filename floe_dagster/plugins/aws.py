@@ -37,7 +37,7 @@ from floe_dagster.core.errors import (
     NotFoundError,
 )
 from floe_dagster.plugins.aws_credentials import DEFAULT_SESSION_NAME, aws_session, frozen_keys
-from floe_dagster.plugins.base import PluginConfig
+from floe_dagster.plugins.base import PluginConfig, http_endpoint
 from floe_dagster.plugins.redaction import SecretProperties
 
 if TYPE_CHECKING:
@@ -176,20 +176,9 @@ def _field_error(model: str, field: str, message: str) -> ValidationError:
     )
 
 
-def _optional_url(value: str | None) -> str | None:
-    if value is None:
-        return None
-    parts = urlsplit(value.rstrip("/"))
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http(s) URL such as https://glue.eu-west-1.amazonaws.com")
-    if parts.username or parts.password:
-        raise ValueError("must not carry credentials")
-    return value.rstrip("/")
-
-
 def aws_url(value: str | None) -> str | None:
     """An endpoint override: an http(s) URL without user info, trailing slash removed."""
-    return _optional_url(value)
+    return http_endpoint(value, "https://glue.eu-west-1.amazonaws.com")
 
 
 class AwsCredentialsConfig(PluginConfig):
@@ -430,7 +419,7 @@ class AwsConfig(AwsCredentialsConfig):
     @field_validator("endpoint", "s3_endpoint")
     @classmethod
     def _check_endpoints(cls, value: str | None) -> str | None:
-        return _optional_url(value)
+        return aws_url(value)
 
     @field_validator("properties")
     @classmethod

@@ -33,7 +33,7 @@ from floe_dagster.core.errors import (
     NotFoundError,
     UnavailableError,
 )
-from floe_dagster.plugins.base import PluginConfig, located_error
+from floe_dagster.plugins.base import PluginConfig, http_endpoint, located_error
 
 __all__ = [
     "AZURE_ENV",
@@ -105,14 +105,7 @@ class AzureCredentialsConfig(PluginConfig):
     @field_validator("endpoint")
     @classmethod
     def _check_endpoint(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value.rstrip("/"))
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http(s) URL such as http://127.0.0.1:10000/devstoreaccount1")
-        if parts.username or parts.password or parts.query:
-            raise ValueError("must not carry credentials or a query (put a SAS in sas_token)")
-        return value.rstrip("/")
+        return http_endpoint(value, "http://127.0.0.1:10000/devstoreaccount1", "put a SAS in sas_token")
 
     @model_validator(mode="after")
     def _one_mode(self) -> Self:

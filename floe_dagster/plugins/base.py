@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic_core import InitErrorDetails, PydanticCustomError
@@ -71,3 +72,20 @@ def located_error(
             )
         ],
     )
+
+
+def http_endpoint(value: str | None, example: str, query_hint: str | None = None) -> str | None:
+    """An endpoint override (an emulator's, a private or regional one): an http(s) URL with a
+    host and no user info, its trailing slash removed; None stays None. Every store and catalog
+    config checks its endpoints here. ``query_hint``: a query string is refused too, with where
+    its content belongs (Azure: a SAS goes in ``sas_token``)."""
+    if value is None:
+        return None
+    parts = urlsplit(value.rstrip("/"))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"must be an http(s) URL such as {example}")
+    if query_hint is not None and (parts.username or parts.password or parts.query):
+        raise ValueError(f"must not carry credentials or a query ({query_hint})")
+    if parts.username or parts.password:
+        raise ValueError("must not carry credentials")
+    return value.rstrip("/")

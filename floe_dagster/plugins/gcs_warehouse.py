@@ -14,13 +14,12 @@ code that unwraps the token; nothing here logs or formats it.
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar, Literal, Self
 
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from floe_dagster.core.errors import ConfigurationError
-from floe_dagster.plugins.base import PluginConfig, located_error
+from floe_dagster.plugins.base import PluginConfig, http_endpoint, located_error
 
 __all__ = ["GcsWarehouseConfig", "GcsWarehouseCredentials"]
 
@@ -28,9 +27,7 @@ __all__ = ["GcsWarehouseConfig", "GcsWarehouseCredentials"]
 def gcs_endpoint(value: str | None) -> str | None:
     """A GCS endpoint (an emulator's, a private one): an http(s) URL without credentials, no
     trailing slash; None stays None. The GCS source and the GCS warehouse both check it so."""
-    if value is not None and not re.match(r"^https?://[^/@\s]+(/.*)?$", value):
-        raise ValueError("must be an http(s) URL such as http://127.0.0.1:9023")
-    return value.rstrip("/") if value else None
+    return http_endpoint(value, "http://127.0.0.1:9023")
 
 
 class GcsWarehouseConfig(PluginConfig):
