@@ -52,12 +52,12 @@ import duckdb
 from pydantic import Field, ValidationInfo, field_validator
 
 from floe_dagster.computes.duckdb_extensions import (
-    EXTENSION_DIR_ENV,
     available_extensions,
     connection_config,
     extension_directory,
     extension_installed,
     prepare_extension_directory,
+    shared_extension_directory,
 )
 from floe_dagster.computes.duckdb_lock import wait_for_file_lock
 from floe_dagster.core.compat import close_dbt_duckdb_environment
@@ -385,9 +385,9 @@ _extension_dir_lock = threading.Lock()
 @cache
 def check_extension_dir() -> Path:
     """An offline extension folder for connection checks: the shared one, or one per process."""
-    shared = os.environ.get(EXTENSION_DIR_ENV, "").strip()
-    if shared:
-        return Path(shared).expanduser()
+    shared = shared_extension_directory()
+    if shared is not None:
+        return shared
     folder = Path(tempfile.mkdtemp(prefix="floe-duckdb-check-"))
     atexit.register(shutil.rmtree, folder, True)
     return folder

@@ -56,10 +56,15 @@ def with_dependencies(names: Iterable[str]) -> list[str]:
     return ordered
 
 
+def shared_extension_directory() -> Path | None:
+    """``$FLOE_DUCKDB_EXTENSION_DIR``, or None when it is not set."""
+    shared = os.environ.get(EXTENSION_DIR_ENV, "").strip()
+    return Path(shared).expanduser() if shared else None
+
+
 def extension_directory(default: Path) -> Path:
     """``$FLOE_DUCKDB_EXTENSION_DIR`` when set, else ``default``."""
-    shared = os.environ.get(EXTENSION_DIR_ENV, "").strip()
-    return Path(shared).expanduser() if shared else default
+    return shared_extension_directory() or default
 
 
 def connection_config(extension_dir: Path) -> dict[str, str | bool]:
