@@ -10,7 +10,6 @@ extension with a secret scoped to the container, and canary secrets in no output
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 import time
@@ -18,8 +17,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from floe_dagster.catalogs.sql import SqlCatalogPlugin
@@ -30,22 +27,17 @@ from floe_dagster.metastores.object_tables import SchemaMismatchError
 from floe_dagster.metastores.s3 import S3MetastoreConnector
 from floe_dagster.plugins.factory import connect_metastore, metastore_config
 from floe_dagster.plugins.table_model import TableFilter
+from tests import object_sources
 from tests.fixtures.azurite_server import AzuriteServer
 from tests.fixtures.s3rver_server import free_port
+from tests.object_sources import ingest_discovered, parquet_bytes, sql_catalog
 
 pytestmark = pytest.mark.server
 
 CANARY_KEY = "Q0FOQVJZLWF6dXJlLWtleS1kby1ub3QtbGVhaw=="  # base64 of CANARY-azure-key-do-not-leak
 CANARY_CLIENT_SECRET = "CANARY-azure-client-secret-Yh31"
 
-
-def parquet_bytes(ids: range, *, extra: str | None = None) -> bytes:
-    columns: dict[str, Any] = {"id": pa.array(list(ids), pa.int64()), "label": [str(i) for i in ids]}
-    if extra:
-        columns[extra] = pa.array([1.5] * len(ids), pa.float64())
-    buffer = io.BytesIO()
-    pq.write_table(pa.table(columns), buffer)
-    return buffer.getvalue()
+NAMESPACE = "raw_az"  # where the tests ingest into
 
 
 class Container:
@@ -83,28 +75,17 @@ def connector(where: Container, **overrides: Any) -> AzureBlobMetastoreConnector
 
 @pytest.fixture
 def catalog(tmp_path: Path) -> SqlCatalogPlugin:
-    config = SqlCatalogPlugin.config_model.model_validate(
-        {"uri": f"sqlite:///{tmp_path}/catalog.db", "warehouse": str(tmp_path / "warehouse")}
-    )
-    return SqlCatalogPlugin("lake", config)
+    return sql_catalog(tmp_path)
 
 
 def ingest(
     conn: S3MetastoreConnector, catalog: SqlCatalogPlugin, table: str, commit_bytes: int = 1 << 30
 ) -> Any:
-    return ingest_table(
-        conn,
-        catalog,
-        table,
-        conn.discover(refresh=True).get(table, []),
-        namespace="raw_az",
-        commit_bytes=commit_bytes,
-    )
+    return ingest_discovered(conn, catalog, table, NAMESPACE, commit_bytes)
 
 
 def iceberg_ids(catalog: SqlCatalogPlugin, table: str) -> list[int]:
-    loaded = catalog.load_table(("raw_az", table))
-    return sorted(loaded.scan(selected_fields=("id",)).to_arrow().column("id").to_pylist())
+    return object_sources.iceberg_ids(catalog, NAMESPACE, table)
 
 
 # --- discovery ------------------------------------------------------------------------------------

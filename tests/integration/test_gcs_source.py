@@ -10,15 +10,12 @@ listing" and refusals are covered by the error mapping's own test, not by the em
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from floe_dagster.catalogs.sql import SqlCatalogPlugin
@@ -35,21 +32,16 @@ from floe_dagster.metastores.object_tables import SchemaMismatchError
 from floe_dagster.metastores.s3 import S3MetastoreConnector
 from floe_dagster.plugins.factory import connect_metastore, metastore_config
 from floe_dagster.plugins.table_model import TableFilter
+from tests import object_sources
 from tests.fixtures.gcs_emulator import GcsEmulator
 from tests.fixtures.s3rver_server import free_port
+from tests.object_sources import ingest_discovered, parquet_bytes, sql_catalog
 
 pytestmark = pytest.mark.server
 
 CANARY_HMAC = "CANARY-gcs-hmac-secret-Rr40-do-not-leak"
 
-
-def parquet_bytes(ids: range, *, extra: str | None = None) -> bytes:
-    columns: dict[str, Any] = {"id": pa.array(list(ids), pa.int64()), "label": [str(i) for i in ids]}
-    if extra:
-        columns[extra] = pa.array([1.5] * len(ids), pa.float64())
-    buffer = io.BytesIO()
-    pq.write_table(pa.table(columns), buffer)
-    return buffer.getvalue()
+NAMESPACE = "raw_gcs"  # where the tests ingest into
 
 
 class Bucket:
@@ -87,28 +79,17 @@ def connector(where: Bucket, **overrides: Any) -> GcsMetastoreConnector:
 
 @pytest.fixture
 def catalog(tmp_path: Path) -> SqlCatalogPlugin:
-    config = SqlCatalogPlugin.config_model.model_validate(
-        {"uri": f"sqlite:///{tmp_path}/catalog.db", "warehouse": str(tmp_path / "warehouse")}
-    )
-    return SqlCatalogPlugin("lake", config)
+    return sql_catalog(tmp_path)
 
 
 def ingest(
     conn: S3MetastoreConnector, catalog: SqlCatalogPlugin, table: str, commit_bytes: int = 1 << 30
 ) -> Any:
-    return ingest_table(
-        conn,
-        catalog,
-        table,
-        conn.discover(refresh=True).get(table, []),
-        namespace="raw_gcs",
-        commit_bytes=commit_bytes,
-    )
+    return ingest_discovered(conn, catalog, table, NAMESPACE, commit_bytes)
 
 
 def iceberg_ids(catalog: SqlCatalogPlugin, table: str) -> list[int]:
-    loaded = catalog.load_table(("raw_gcs", table))
-    return sorted(loaded.scan(selected_fields=("id",)).to_arrow().column("id").to_pylist())
+    return object_sources.iceberg_ids(catalog, NAMESPACE, table)
 
 
 def service_account_json(token_uri: str) -> str:

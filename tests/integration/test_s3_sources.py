@@ -28,23 +28,17 @@ from floe_dagster.metastores.object_tables import SchemaMismatchError
 from floe_dagster.metastores.s3 import S3MetastoreConnector
 from floe_dagster.plugins.factory import connect_metastore
 from floe_dagster.plugins.table_model import TableFilter
+from tests import object_sources
 from tests.fixtures.moto_server import MotoServer
 from tests.fixtures.s3rver_server import S3rverServer
+from tests.object_sources import ingest_discovered, parquet_bytes, sql_catalog
 
 pytestmark = pytest.mark.server
 
 CANARY_SECRET = "CANARY-s3-secret-Kq81-do-not-leak"
 CANARY_TOKEN = "CANARY-s3-token-Wp27-do-not-leak"
 
-
-def parquet_bytes(ids: range, *, extra: str | None = None, int_labels: bool = False) -> bytes:
-    labels = pa.array(list(ids), pa.int64()) if int_labels else pa.array([str(i) for i in ids], pa.string())
-    columns: dict[str, Any] = {"id": pa.array(list(ids), pa.int64()), "label": labels}
-    if extra:
-        columns[extra] = pa.array([1.5] * len(ids), pa.float64())
-    buffer = io.BytesIO()
-    pq.write_table(pa.table(columns), buffer)
-    return buffer.getvalue()
+NAMESPACE = "raw_s3"  # where the tests ingest into
 
 
 class Bucket:
@@ -82,26 +76,15 @@ def connector(where: Bucket, **overrides: Any) -> S3MetastoreConnector:
 
 @pytest.fixture
 def catalog(tmp_path: Path) -> SqlCatalogPlugin:
-    config = SqlCatalogPlugin.config_model.model_validate(
-        {"uri": f"sqlite:///{tmp_path}/catalog.db", "warehouse": str(tmp_path / "warehouse")}
-    )
-    return SqlCatalogPlugin("lake", config)
+    return sql_catalog(tmp_path)
 
 
 def ingest(conn: S3MetastoreConnector, catalog: SqlCatalogPlugin, table: str, commit_bytes: int = 1 << 30):
-    return ingest_table(
-        conn,
-        catalog,
-        table,
-        conn.discover(refresh=True).get(table, []),
-        namespace="raw_s3",
-        commit_bytes=commit_bytes,
-    )
+    return ingest_discovered(conn, catalog, table, NAMESPACE, commit_bytes)
 
 
 def iceberg_ids(catalog: SqlCatalogPlugin, table: str) -> list[int]:
-    loaded = catalog.load_table(("raw_s3", table))
-    return sorted(loaded.scan(selected_fields=("id",)).to_arrow().column("id").to_pylist())
+    return object_sources.iceberg_ids(catalog, NAMESPACE, table)
 
 
 # --- discovery ------------------------------------------------------------------------------------
