@@ -7,14 +7,13 @@ used, so ``floe validate`` starts fast.
 
 from typing import TYPE_CHECKING, Any
 
-from floe_dagster.manifest import LoadedManifest, ManifestError
-from floe_dagster.plan import Plan, compile_plan, load_manifest
-
 if TYPE_CHECKING:
     from floe_dagster.dagster_stage.component import FloeComponent
     from floe_dagster.dagster_stage.definitions import MAIN_JOB, build_definitions
     from floe_dagster.dagster_stage.resources import CatalogResource
     from floe_dagster.dagster_stage.translator import FloeSourceTranslator, SourceTable
+    from floe_dagster.manifest import LoadedManifest, ManifestError
+    from floe_dagster.plan import Plan, compile_plan, load_manifest
 
 __all__ = [
     "MAIN_JOB",
@@ -33,6 +32,17 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> Any:
+    if name in ("LoadedManifest", "ManifestError"):
+        # A process that only ingests or reads a source (a run worker) needs no manifest loader:
+        # lazy (about 0.1 s of imports)
+        from floe_dagster import manifest
+
+        return getattr(manifest, name)
+    if name in ("Plan", "compile_plan", "load_manifest"):
+        # lazy: as above, the plan stage
+        from floe_dagster import plan
+
+        return getattr(plan, name)
     if name in ("MAIN_JOB", "build_definitions"):
         # lazy (heavy): the Dagster stage imports dagster, dagster-dbt and dbt
         from floe_dagster.dagster_stage import definitions

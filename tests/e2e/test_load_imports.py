@@ -45,3 +45,23 @@ def test_a_code_location_load_imports_what_it_needs_and_no_step_machinery(tmp_pa
     imported = json.loads(result.stdout.strip().splitlines()[-1])
     assert {m: imported[m] for m in _common.LOAD_IMPORTS} == dict.fromkeys(_common.LOAD_IMPORTS, True)
     assert {m: imported[m] for m in RUN_ONLY} == dict.fromkeys(RUN_ONLY, False)
+
+
+def test_the_ingest_imports_no_manifest_loader_or_planner() -> None:
+    """A run process that ingests (benchmarks/s3_ingest.py's child, a step worker) pays for the
+    writer and the source, not for the manifest's loader and planner (``floe_dagster`` names them
+    lazily)."""
+    script = (
+        "import json, sys\n"
+        "import floe_dagster.ingest.table, floe_dagster.metastores.s3\n"
+        "print(json.dumps({m: m in sys.modules for m in ('floe_dagster.manifest', 'floe_dagster.plan')}))\n"
+        "import floe_dagster\n"
+        "print(json.dumps([floe_dagster.load_manifest.__module__, floe_dagster.ManifestError.__name__]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], env=_common.clean_env(), capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    first, second = result.stdout.strip().splitlines()[-2:]
+    assert json.loads(first) == {"floe_dagster.manifest": False, "floe_dagster.plan": False}
+    assert json.loads(second) == ["floe_dagster.plan.compile", "ManifestError"]
