@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from floe_dagster.computes.duckdb_extensions import EXTENSION_DIR_ENV
 from floe_dagster.core.compat import serialize_ast_parsing
 from tests.helpers import VENV_BIN, copy_demo_project
 
@@ -19,9 +20,7 @@ serialize_ast_parsing()
 
 # One offline DuckDB extension folder for every test project and process (about 85 MB a copy; a
 # folder per project filled the disk of a CI machine). Tests of the per-project default unset it.
-os.environ.setdefault(
-    "FLOE_DUCKDB_EXTENSION_DIR", str(Path(tempfile.gettempdir()) / "floe-test-duckdb-extensions")
-)
+os.environ.setdefault(EXTENSION_DIR_ENV, str(Path(tempfile.gettempdir()) / "floe-test-duckdb-extensions"))
 
 # Session-scoped servers, shared by every module that asks for them.
 pytest_plugins = [
