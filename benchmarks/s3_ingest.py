@@ -74,6 +74,7 @@ TABLE = "bench_data"
 BUCKET = "floe-bench"
 PREFIX = "bench/data/"
 STORES = ("moto", "s3rver", "azurite", "gcs")
+SERVER_CPU = "server cpu"
 S3RVER_KEY = "S3RVER"
 AZURITE_ACCOUNT = "devstoreaccount1"
 # Azurite's fixed, public development key
@@ -139,8 +140,13 @@ def npm_server(name: str, args: list[str], port: int, env: dict[str, str] | None
 
 
 @contextlib.contextmanager
-def serve(store: str) -> Iterator[tuple[str, Callable[[str, bytes], None]]]:
-    """The store's server on 127.0.0.1 with an empty bucket: (endpoint, put(key, body))."""
+def serve(store: str) -> Iterator[tuple[str, Callable[[str, bytes], None], Callable[[], float]]]:
+    """The store's server on 127.0.0.1 with an empty bucket: (endpoint, put(key, body), cpu()).
+
+    ``cpu()``: the CPU seconds the server has used so far. moto and the GCS emulator serve from
+    threads of this process, which does nothing else while a side runs; the npm servers are
+    processes of their own.
+    """
     folder = Path(tempfile.mkdtemp(prefix=f"floe-bench-{store}-"))
     port = free_port()
     process: Any = None
@@ -191,7 +197,21 @@ def serve(store: str) -> Iterator[tuple[str, Callable[[str, bytes], None]]]:
             def put(key: str, body: bytes) -> None:
                 bucket.blob(key).upload_from_string(body)
 
-        yield endpoint, put
+        if process is not None:
+            import psutil
+
+            node = psutil.Process(process.pid)
+
+            def cpu() -> float:
+                times = node.cpu_times()
+                return float(times.user + times.system + times.children_user + times.children_system)
+
+        else:
+
+            def cpu() -> float:
+                return time.process_time()
+
+        yield endpoint, put, cpu
     finally:
         stop()
         if process is not None:
@@ -349,6 +369,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def print_cpu_budget(results: dict[str, list[Sample]]) -> None:
+    """How busy the machine's cores were during each side: its process tree's CPU and the
+    server's (on this machine too), over its wall time."""
+    cores = os.cpu_count() or 1
+    parts = []
+    for name, runs in results.items():
+        process = statistics.median(s.cpu for s in runs)
+        server = statistics.median(s.stages.get(SERVER_CPU, 0.0) for s in runs)
+        wall = statistics.median(s.wall for s in runs)
+        parts.append(
+            f"{name} {process:.2f} s + server {server:.2f} s over {wall:.2f} s wall"
+            f" = {(process + server) / wall:.2f} of {cores} cores busy"
+        )
+    print(f"CPU (medians): {'; '.join(parts)}")
+
+
 def store_type(store: str) -> str:
     return {"moto": "s3", "s3rver": "s3", "azurite": "azure", "gcs": "gcs"}[store]
 
@@ -395,7 +431,7 @@ def bench_store(args: argparse.Namespace) -> None:
     import pyarrow.parquet as pq
 
     print_load("before")
-    with serve(args.store) as (endpoint, put):
+    with serve(args.store) as (endpoint, put, server_cpu):
         per_object = int(args.mb * 1024 * 1024 / args.objects)
         tables, total = [], 0
         for index in range(args.objects):
@@ -422,10 +458,15 @@ def bench_store(args: argparse.Namespace) -> None:
             logs.mkdir()
             namespaces: list[str] = []
 
+            def served(command: list[str], log: Path) -> Sample:
+                """The process's sample, with the server's CPU seconds while it ran as a stage."""
+                before = server_cpu()
+                sample = run_process([command], folder, env, log)
+                sample.stages[SERVER_CPU] = server_cpu() - before
+                return sample
+
             def baseline(label: str) -> Sample:
-                sample = run_process(
-                    [[*me, "--child", "baseline", *common]], folder, env, logs / f"base-{label}.log"
-                )
+                sample = served([*me, "--child", "baseline", *common], logs / f"base-{label}.log")
                 require_equal(
                     f"{label}: baseline rows", "source", source.num_rows, "baseline", sample.output["rows"]
                 )
@@ -434,7 +475,7 @@ def bench_store(args: argparse.Namespace) -> None:
             def ingest(label: str) -> Sample:
                 namespaces.append(f"raw_s3_{label.replace('-', '_')}")
                 command = [*me, "--child", "ingest", *common, "--folder", tmp, "--namespace", namespaces[-1]]
-                sample = run_process([command], folder, env, logs / f"ingest-{label}.log")
+                sample = served(command, logs / f"ingest-{label}.log")
                 same_rows(source, read_back(folder, sample.output["identifier"]), label)
                 return sample
 
@@ -472,6 +513,7 @@ def bench_store(args: argparse.Namespace) -> None:
             f"the same ratio of the work stages alone (no imports, no client set-up; not the target's"
             f" figure): {statistics.median(work):.2f}"
         )
+        print_cpu_budget(results)
         print(f"every ingest's Iceberg table read back: {source.num_rows:,} rows equal to the source's")
         verdict = "ok" if again.output["reads"] == 0 else "NOT 0"
         print(
