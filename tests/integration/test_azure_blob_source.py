@@ -395,12 +395,13 @@ def delta_options(server: AzuriteServer) -> dict[str, str]:
 
 
 def test_a_delta_table_is_discovered_versioned_by_its_log_and_read_through_the_source_views(
-    container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     from floe_dagster.computes.duckdb_extensions import connect_with_extensions
     from floe_dagster.readers.duckdb_scan import default_extension_dir
     from floe_dagster.readers.metastore_views import create_source_views
 
+    caplog.set_level(logging.DEBUG, logger="floe_dagster")
     monkeypatch.delenv("FLOE_STATE_DIR", raising=False)
     # where delta_scan looks for the emulator: floe points it at the metastore's endpoint
     monkeypatch.setenv("AZURITE_BLOB_STORAGE_URL", f"http://127.0.0.1:{free_port()}")
@@ -449,6 +450,7 @@ def test_a_delta_table_is_discovered_versioned_by_its_log_and_read_through_the_s
     assert con.sql("SELECT type, scope FROM duckdb_secrets()").fetchall() == [
         ("azure", [f"az://{container.name}"])
     ]
+    assert server.account_key not in "\n".join(r.getMessage() for r in caplog.records)
 
 
 def test_a_hudi_table_is_discovered_versioned_by_its_timeline_and_read_through_the_source_views(
