@@ -637,3 +637,76 @@ def test_dagster_observes_azure_tables_and_ingests_them(
         metadata = event.asset_materialization.metadata
         assert metadata["floe/objects_read"].value == 2 and metadata["dagster/row_count"].value == 20
     assert server.account_key not in "\n".join(r.getMessage() for r in caplog.records)
+
+
+DELTA_MANIFEST = """\
+apiVersion: floe.dev/v1
+kind: Manifest
+metadata: {{name: azure-delta-test}}
+state_dir: .floe
+computes:
+  approved: [duckdb]
+  default: duckdb
+  targets: {{duckdb: {{type: duckdb, config: {{path: ":memory:"}}}}}}
+metastores:
+  landing:
+    type: azure
+    config:
+      container: {container}
+      account_name: {account}
+      endpoint: {endpoint}
+      account_key: ${{env:FLOE_TEST_AZURE_KEY}}
+      path_prefix: lake/
+      file_type: delta
+transforms: {{dbt_project: dbt}}
+"""
+
+
+def test_dagster_observes_an_azure_delta_table_at_its_log_version(
+    container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The observation's data version is the Delta log version: the same on a second observation,
+    the next one after a commit."""
+    from dagster import AssetKey, AssetSelection, Definitions, define_asset_job, instance_for_test
+
+    from floe_dagster.dagster_stage.definitions import build_resources
+    from floe_dagster.dagster_stage.sources import observable_sources
+    from floe_dagster.manifest.loader import load_manifest
+    from floe_dagster.metastores.state import write_state
+    from floe_dagster.plan.dbt_project import profiles_dir
+
+    server = container.server
+    monkeypatch.setenv("FLOE_TEST_AZURE_KEY", server.account_key)
+    uri = f"az://{container.name}/lake/sales/eu"
+    for start in (0, 10):
+        delta_append(uri, range(start, start + 3), delta_options(server))
+    (tmp_path / "dbt").mkdir()
+    (tmp_path / "dbt" / "dbt_project.yml").write_text("name: azdelta\nversion: '1'\nprofile: azdelta\n")
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(
+        DELTA_MANIFEST.format(container=container.name, account=server.account_name, endpoint=server.endpoint)
+    )
+    loaded = load_manifest(manifest, check_assignments=False)
+    profiles_dir(loaded).mkdir(parents=True)
+    (profiles_dir(loaded) / "profiles.yml").write_text("azdelta: {target: x, outputs: {}}\n")
+    state = write_state(loaded).state
+    namespace = loaded.plugin_config("metastores", "landing").table_namespace  # type: ignore[attr-defined]
+    observe = observable_sources(loaded, "landing", state.tables("landing"))
+    assert observe is not None
+    source = AssetKey(["landing", namespace, "lake_sales_eu"])
+    assert observe.keys == {source}
+    defs = Definitions(
+        assets=[observe],
+        resources=build_resources(loaded),
+        jobs=[define_asset_job("observe", selection=AssetSelection.assets(observe))],
+    )
+    versions = []
+    with instance_for_test() as instance:
+        for commit in (None, None, range(20, 22)):
+            if commit is not None:
+                delta_append(uri, commit, delta_options(server))
+            assert defs.resolve_job_def("observe").execute_in_process(instance=instance).success
+            record = instance.get_latest_data_version_record(source, is_source=True)
+            assert record is not None and record.event_log_entry.tags is not None
+            versions.append(record.event_log_entry.tags["dagster/data_version"])
+    assert versions == ["1", "1", "2"]
