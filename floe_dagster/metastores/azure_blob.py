@@ -198,7 +198,7 @@ class AzureBlobMetastoreConnector(S3MetastoreConnector):
     # -- discovery --
 
     def list_objects(self, operation: str = "list_objects") -> list[S3Object]:
-        """Every blob under ``path_prefix`` with an extension of ``file_type`` (paged)."""
+        """Every blob under ``path_prefix`` that makes a table (``_listed``; paged)."""
         found: list[S3Object] = []
         try:
             pages = (
@@ -213,7 +213,7 @@ class AzureBlobMetastoreConnector(S3MetastoreConnector):
                 self._count("list_objects")
                 for blob in page:
                     key = str(blob.name)
-                    if key.endswith("/") or not key.lower().endswith(self.extensions):
+                    if not self._listed(key):
                         continue
                     found.append(
                         S3Object(

@@ -224,7 +224,7 @@ class GcsMetastoreConnector(S3MetastoreConnector):
         return MetastoreError(self.redact(message), provider=self.type_name, operation=operation)
 
     def list_objects(self, operation: str = "list_objects") -> list[S3Object]:
-        """Every object under ``path_prefix`` with an extension of ``file_type`` (paged)."""
+        """Every object under ``path_prefix`` that makes a table (``_listed``; paged)."""
         found: list[S3Object] = []
         try:
             bucket = self.client()
@@ -239,7 +239,7 @@ class GcsMetastoreConnector(S3MetastoreConnector):
                 self._count("list_objects")
                 for blob in page:
                     key = str(blob.name)
-                    if key.endswith("/") or not key.lower().endswith(self.extensions):
+                    if not self._listed(key):
                         continue
                     found.append(
                         S3Object(

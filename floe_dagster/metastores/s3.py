@@ -518,8 +518,18 @@ class S3MetastoreConnector(MetastoreConnector):
 
     # -- discovery --
 
+    def _listed(self, key: str) -> bool:
+        """Whether a listed key belongs to a table: not a folder marker, and a file with an
+        extension of ``file_type``, or (``delta``/``hudi``) a file of a table's log folder.
+        The one key filter of every store's listing (S3, Azure Blob, GCS)."""
+        if key.endswith("/"):
+            return False
+        if self.config.file_type in LOG_FILE_TYPES:
+            return table_prefix(key, self.config.file_type) is not None
+        return key.lower().endswith(self.extensions)
+
     def list_objects(self, operation: str = "list_objects") -> list[S3Object]:
-        """Every object under ``path_prefix`` with an extension of ``file_type`` (paginated).
+        """Every object under ``path_prefix`` that makes a table (``_listed``; paginated).
 
         A failure is tagged with ``operation``: the connector operation the listing serves.
         """
@@ -537,11 +547,7 @@ class S3MetastoreConnector(MetastoreConnector):
                 self._count("list_objects")
                 for item in page.get("Contents", []):
                     key = item["Key"]
-                    wanted = key.lower().endswith(self.extensions) or (
-                        self.config.file_type in LOG_FILE_TYPES
-                        and table_prefix(key, self.config.file_type) is not None
-                    )
-                    if key.endswith("/") or not wanted:
+                    if not self._listed(key):
                         continue
                     found.append(
                         S3Object(

@@ -6,11 +6,14 @@ holds ``.hoodie/``: ``sales/eu/_delta_log/00000000000000000003.json`` makes the 
 rules). Only the log's objects are listed into the table (its data files are the format's
 business); its data version is the format's log version read from those keys: the latest
 Delta commit, or the latest completed Hudi instant, so no object is read to version a table.
-Its columns come from the format's own reader (delta-rs, hudi-rs), read once per description.
+Its columns come from the format's own reader (delta-rs, hudi-rs), read once per description;
+where that reader cannot reach the store (the GCS emulator serves no XML API), the table is
+still described and versioned, without columns, and a warning says why.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -21,6 +24,8 @@ from floe_dagster.plugins.table_model import Column, StorageDescriptor, Table, T
 from floe_dagster.readers.formats import reader_for, storage_properties
 
 LOG_FILE_TYPES = ("delta", "hudi")
+
+logger = logging.getLogger("floe_dagster.metastores.s3_log_tables")
 
 
 def log_folder(file_type: str) -> str:
@@ -65,7 +70,19 @@ def describe_log_table(connector: Any, namespace: str, table: str, objects: list
             operation="get_table",
             retryable=False,
         )
-    schema = reader.arrow_schema(location, storage_properties(connector.credentials))
+    try:
+        schema = reader.arrow_schema(location, storage_properties(connector.credentials))
+    except Exception as exc:  # delta-rs / hudi-rs cannot reach the store: versioned, columns unknown
+        logger.warning(
+            "metastore '%s': columns of %s table %s unknown: the %s reader cannot read %s (%s)",
+            connector.name,
+            file_type,
+            table,
+            file_type,
+            location,
+            type(exc).__name__,
+        )
+        schema = None
     columns = tuple(Column(n, t) for n, t in arrow_columns(schema).items()) if schema is not None else ()
     return Table(
         namespace=namespace,

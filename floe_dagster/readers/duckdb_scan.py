@@ -104,8 +104,13 @@ def required_extensions(scan: ScanDescription) -> tuple[str, ...]:
     needed = EXTENSIONS.get(scan.format, ())
     scheme = urlsplit(scan.metadata_location or scan.location).scheme
     if scheme in REMOTE_SCHEMES:
-        needed = (*needed, _STORE_EXTENSIONS.get(scheme, "httpfs"))
+        needed = (*needed, store_extension(scheme))
     return needed
+
+
+def store_extension(scheme: str) -> str:
+    """The DuckDB extension that reads files of a remote scheme: azure for Azure's, else httpfs."""
+    return _STORE_EXTENSIONS.get(scheme, "httpfs")
 
 
 def storage_secret_sql(credentials: Any, name: str, scans: Iterable[ScanDescription]) -> str | None:

@@ -162,7 +162,7 @@ def create_view(
     """
     # lazy: duckdb_scan imports this module (one SQL path for the formats DuckDB reads itself)
     from floe_dagster.readers.duckdb_scan import create_view as sql_view
-    from floe_dagster.readers.duckdb_scan import quote_ident, required_extensions
+    from floe_dagster.readers.duckdb_scan import quote_ident, required_extensions, store_extension
 
     reader = reader_for(scan.format)
     relation = iceberg_as_of_sql(scan)
@@ -173,9 +173,9 @@ def create_view(
         load_extensions(con, required_extensions(scan))
     else:
         reader.check(scan)
-        remote = urlsplit(scan.options.get("path") or scan.location).scheme not in ("", "file")
-        httpfs = ("httpfs",) if remote else ()
-        load_extensions(con, (*reader.duckdb_extensions, *httpfs))
+        scheme = urlsplit(scan.options.get("path") or scan.location).scheme
+        store = (store_extension(scheme),) if scheme not in ("", "file") else ()  # httpfs, azure
+        load_extensions(con, (*reader.duckdb_extensions, *store))
         relation = reader.relation_sql(scan, storage)
     if relation is None and reader is not None:
         name = "__floe_" + hashlib.sha256(f"{database}.{schema}.{view}".encode()).hexdigest()[:16]

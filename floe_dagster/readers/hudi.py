@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from floe_dagster.core.errors import NotSupportedError
 from floe_dagster.plugins.table_model import ScanDescription
@@ -75,6 +76,16 @@ class HudiReader(FormatReader):
     log_folder: ClassVar[str | None] = ".hoodie"
 
     def check(self, scan: ScanDescription) -> None:
+        location = scan.options.get("path") or scan.location
+        if urlsplit(location).scheme in ("gs", "gcs"):
+            raise NotSupportedError(
+                f"table {scan.table}: a Hudi table on Google Cloud Storage ({location}) is discovered"
+                " and versioned, but not read on DuckDB: hudi-rs reaches gs:// through GCS's XML API"
+                " (the object_store crate), which floe cannot test here",
+                provider="hudi",
+                operation="read_hudi",
+                retryable=False,
+            )
         if scan.options.get("hudi_query_type") == "realtime":
             raise NotSupportedError(
                 f"table {scan.table}: a Hudi merge-on-read (realtime) table; floe reads copy-on-write"

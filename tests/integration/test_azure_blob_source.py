@@ -26,9 +26,11 @@ from floe_dagster.metastores.azure_blob import AzureBlobMetastoreConnector
 from floe_dagster.metastores.object_tables import SchemaMismatchError
 from floe_dagster.metastores.s3 import S3MetastoreConnector
 from floe_dagster.plugins.factory import connect_metastore, metastore_config
-from floe_dagster.plugins.table_model import TableFilter
+from floe_dagster.plugins.table_model import Table, TableFilter
 from tests import object_sources
 from tests.fixtures.azurite_server import AzuriteServer
+from tests.fixtures.format_tables import delta_append
+from tests.fixtures.hudi_writer import HudiTableWriter
 from tests.fixtures.s3rver_server import free_port
 from tests.object_sources import ingest_discovered, parquet_bytes, sql_catalog
 
@@ -379,6 +381,133 @@ def test_duckdb_reads_the_tables_with_a_secret_scoped_to_the_container(
     assert secrets == [("floe_scan", "azure", [f"az://{container.name}"])]
 
 
+# --- Delta tables ---------------------------------------------------------------------------------
+
+
+def delta_options(server: AzuriteServer) -> dict[str, str]:
+    """delta-rs storage options (the object_store crate's keys) reaching Azurite."""
+    return {
+        "azure_storage_account_name": server.account_name,
+        "azure_storage_account_key": server.account_key,
+        "azure_storage_endpoint": server.endpoint,
+        "azure_allow_http": "true",
+    }
+
+
+def test_a_delta_table_is_discovered_versioned_by_its_log_and_read_through_the_source_views(
+    container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from floe_dagster.computes.duckdb_extensions import connect_with_extensions
+    from floe_dagster.readers.duckdb_scan import default_extension_dir
+    from floe_dagster.readers.metastore_views import create_source_views
+
+    caplog.set_level(logging.DEBUG, logger="floe_dagster")
+    monkeypatch.delenv("FLOE_STATE_DIR", raising=False)
+    # where delta_scan looks for the emulator: floe points it at the metastore's endpoint
+    monkeypatch.setenv("AZURITE_BLOB_STORAGE_URL", f"http://127.0.0.1:{free_port()}")
+    server = container.server
+    uri = f"az://{container.name}/lake/sales/eu"
+    for start in (0, 10):
+        delta_append(uri, range(start, start + 3), delta_options(server))
+    container.put("lake/loose/a.parquet", parquet_bytes(range(2)))  # no _delta_log/: not a table
+    conn = connector(container, file_type="delta", path_prefix="lake/")
+    (found,) = conn.scan(TableFilter())
+    assert (found.name, found.storage.format, found.storage.location) == ("lake_sales_eu", "delta", uri)
+    assert found.data_version == "1" and [c.name for c in found.storage.columns] == ["id", "label"]
+    assert conn.call_counts["get_object"] == 0  # versioned from the listing alone
+
+    # what an observation reads: the same version until a commit is added, then the next one
+    namespace = conn.config.table_namespace
+    (same,) = connector(container, file_type="delta", path_prefix="lake/").get_tables_or_errors(
+        namespace, ["lake_sales_eu"]
+    )
+    assert isinstance(same, Table) and same.data_version == "1"
+    delta_append(uri, range(20, 22), delta_options(server))
+    (after,) = connector(container, file_type="delta", path_prefix="lake/").get_tables_or_errors(
+        namespace, ["lake_sales_eu"]
+    )
+    assert isinstance(after, Table) and after.data_version == "2"
+
+    # a dbt source over the table, read by DuckDB's delta extension with the container's secret
+    monkeypatch.setenv("FLOE_TEST_AZURE_KEY", server.account_key)
+    config = {
+        "container": container.name,
+        "account_name": server.account_name,
+        "endpoint": server.endpoint,
+        "account_key": "${env:FLOE_TEST_AZURE_KEY}",
+        "path_prefix": "lake/",
+        "file_type": "delta",
+    }
+    resolved = object_sources.source_views(tmp_path, "landing", "azure", config, namespace, "lake_sales_eu")
+    assert [v.error for v in resolved.views] == [None]
+    assert list(resolved.versions.values()) == ["2"]  # the view reads the observed version
+    assert all(server.account_key not in repr(v) for v in resolved.views)
+    con = connect_with_extensions(":memory:", default_extension_dir(), ["azure"])
+    con.execute("ATTACH ':memory:' AS warehouse")
+    create_source_views(con, resolved)
+    rows = con.sql(f'SELECT count(*), sum(id) FROM warehouse."{namespace}".lake_sales_eu').fetchone()
+    assert rows == (8, sum(range(0, 3)) + sum(range(10, 13)) + sum(range(20, 22)))
+    assert con.sql("SELECT type, scope FROM duckdb_secrets()").fetchall() == [
+        ("azure", [f"az://{container.name}"])
+    ]
+    assert server.account_key not in "\n".join(r.getMessage() for r in caplog.records)
+
+
+def test_a_hudi_table_is_discovered_versioned_by_its_timeline_and_read_through_the_source_views(
+    container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written by the tests' Hudi writer (no Hudi writer installs here) to a folder, uploaded."""
+    from floe_dagster.computes.duckdb_extensions import connect_with_extensions
+    from floe_dagster.readers.duckdb_scan import default_extension_dir
+    from floe_dagster.readers.metastore_views import create_source_views
+
+    monkeypatch.delenv("FLOE_STATE_DIR", raising=False)
+    server = container.server
+    folder = tmp_path / "orders"
+    writer = HudiTableWriter(folder)
+
+    def commit(instant: str, rows: list[dict[str, Any]]) -> None:
+        writer.commit(instant, rows)
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            container.put(f"lake/orders/{path.relative_to(folder)}", path.read_bytes())
+
+    first, second = "20240101000000000", "20240102000000000"
+    commit(first, [{"id": i, "label": f"a{i}", "ds": "2024-01-01"} for i in range(3)])
+    conn = connector(container, file_type="hudi", path_prefix="lake/")
+    (found,) = conn.scan(TableFilter())
+    location = f"az://{container.name}/lake/orders"
+    assert (found.name, found.storage.format, found.storage.location) == ("lake_orders", "hudi", location)
+    assert found.data_version == first and [c.name for c in found.storage.columns] == ["id", "label", "ds"]
+    commit(
+        second,
+        [{"id": 1, "label": "updated", "ds": "2024-01-01"}, {"id": 10, "label": "b", "ds": "2024-01-02"}],
+    )
+    namespace = conn.config.table_namespace
+    (after,) = connector(container, file_type="hudi", path_prefix="lake/").get_tables_or_errors(
+        namespace, ["lake_orders"]
+    )
+    assert isinstance(after, Table) and after.data_version == second
+
+    monkeypatch.setenv("FLOE_TEST_AZURE_KEY", server.account_key)
+    config = {
+        "container": container.name,
+        "account_name": server.account_name,
+        "endpoint": server.endpoint,
+        "account_key": "${env:FLOE_TEST_AZURE_KEY}",
+        "path_prefix": "lake/",
+        "file_type": "hudi",
+    }
+    resolved = object_sources.source_views(
+        tmp_path / "p", "landing", "azure", config, namespace, "lake_orders"
+    )
+    assert [v.error for v in resolved.views] == [None] and list(resolved.versions.values()) == [second]
+    con = connect_with_extensions(":memory:", default_extension_dir(), ["azure"])
+    con.execute("ATTACH ':memory:' AS warehouse")
+    create_source_views(con, resolved)
+    rows = con.sql(f'SELECT id, label FROM warehouse."{namespace}".lake_orders ORDER BY id').fetchall()
+    assert rows == [(0, "a0"), (1, "updated"), (2, "a2"), (10, "b")]
+
+
 # --- canaries -------------------------------------------------------------------------------------
 
 
@@ -508,3 +637,76 @@ def test_dagster_observes_azure_tables_and_ingests_them(
         metadata = event.asset_materialization.metadata
         assert metadata["floe/objects_read"].value == 2 and metadata["dagster/row_count"].value == 20
     assert server.account_key not in "\n".join(r.getMessage() for r in caplog.records)
+
+
+DELTA_MANIFEST = """\
+apiVersion: floe.dev/v1
+kind: Manifest
+metadata: {{name: azure-delta-test}}
+state_dir: .floe
+computes:
+  approved: [duckdb]
+  default: duckdb
+  targets: {{duckdb: {{type: duckdb, config: {{path: ":memory:"}}}}}}
+metastores:
+  landing:
+    type: azure
+    config:
+      container: {container}
+      account_name: {account}
+      endpoint: {endpoint}
+      account_key: ${{env:FLOE_TEST_AZURE_KEY}}
+      path_prefix: lake/
+      file_type: delta
+transforms: {{dbt_project: dbt}}
+"""
+
+
+def test_dagster_observes_an_azure_delta_table_at_its_log_version(
+    container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The observation's data version is the Delta log version: the same on a second observation,
+    the next one after a commit."""
+    from dagster import AssetKey, AssetSelection, Definitions, define_asset_job, instance_for_test
+
+    from floe_dagster.dagster_stage.definitions import build_resources
+    from floe_dagster.dagster_stage.sources import observable_sources
+    from floe_dagster.manifest.loader import load_manifest
+    from floe_dagster.metastores.state import write_state
+    from floe_dagster.plan.dbt_project import profiles_dir
+
+    server = container.server
+    monkeypatch.setenv("FLOE_TEST_AZURE_KEY", server.account_key)
+    uri = f"az://{container.name}/lake/sales/eu"
+    for start in (0, 10):
+        delta_append(uri, range(start, start + 3), delta_options(server))
+    (tmp_path / "dbt").mkdir()
+    (tmp_path / "dbt" / "dbt_project.yml").write_text("name: azdelta\nversion: '1'\nprofile: azdelta\n")
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(
+        DELTA_MANIFEST.format(container=container.name, account=server.account_name, endpoint=server.endpoint)
+    )
+    loaded = load_manifest(manifest, check_assignments=False)
+    profiles_dir(loaded).mkdir(parents=True)
+    (profiles_dir(loaded) / "profiles.yml").write_text("azdelta: {target: x, outputs: {}}\n")
+    state = write_state(loaded).state
+    namespace = loaded.plugin_config("metastores", "landing").table_namespace  # type: ignore[attr-defined]
+    observe = observable_sources(loaded, "landing", state.tables("landing"))
+    assert observe is not None
+    source = AssetKey(["landing", namespace, "lake_sales_eu"])
+    assert observe.keys == {source}
+    defs = Definitions(
+        assets=[observe],
+        resources=build_resources(loaded),
+        jobs=[define_asset_job("observe", selection=AssetSelection.assets(observe))],
+    )
+    versions = []
+    with instance_for_test() as instance:
+        for commit in (None, None, range(20, 22)):
+            if commit is not None:
+                delta_append(uri, commit, delta_options(server))
+            assert defs.resolve_job_def("observe").execute_in_process(instance=instance).success
+            record = instance.get_latest_data_version_record(source, is_source=True)
+            assert record is not None and record.event_log_entry.tags is not None
+            versions.append(record.event_log_entry.tags["dagster/data_version"])
+    assert versions == ["1", "1", "2"]

@@ -31,9 +31,11 @@ from floe_dagster.metastores.gcs import GcsMetastoreConnector
 from floe_dagster.metastores.object_tables import SchemaMismatchError
 from floe_dagster.metastores.s3 import S3MetastoreConnector
 from floe_dagster.plugins.factory import connect_metastore, metastore_config
-from floe_dagster.plugins.table_model import TableFilter
+from floe_dagster.plugins.table_model import Table, TableFilter
 from tests import object_sources
+from tests.fixtures.format_tables import delta_append
 from tests.fixtures.gcs_emulator import GcsEmulator
+from tests.fixtures.hudi_writer import HudiTableWriter
 from tests.fixtures.s3rver_server import free_port
 from tests.object_sources import ingest_discovered, parquet_bytes, sql_catalog
 
@@ -286,3 +288,110 @@ def test_as_many_pooled_connections_as_downloads_in_flight(
     assert report.read == 48 and iceberg_ids(catalog, "wide") == list(range(240))
     full = [r.getMessage() for r in caplog.records if "pool is full" in r.getMessage()]
     assert not full, full[:2]
+
+
+def test_a_delta_table_is_discovered_and_versioned_and_its_read_is_refused_naming_the_store(
+    bucket: Bucket, tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """delta-rs cannot write to the emulator (its object_store reads and lists through GCS's XML
+    API, which the emulator answers with 501), so the table is written to a local folder by
+    delta-rs and its files uploaded as they are, a commit at a time."""
+    import duckdb
+
+    from floe_dagster.readers.metastore_views import create_source_views
+
+    monkeypatch.delenv("FLOE_STATE_DIR", raising=False)
+    local = tmp_path / "sales"
+    uploaded: set[Path] = set()
+
+    def commit(ids: range) -> None:
+        delta_append(str(local), ids)
+        for path in sorted(p for p in local.rglob("*") if p.is_file() and p not in uploaded):
+            bucket.put(f"lake/sales/eu/{path.relative_to(local)}", path.read_bytes())
+            uploaded.add(path)
+
+    for start in (0, 10):
+        commit(range(start, start + 3))
+    bucket.put("lake/loose/a.parquet", parquet_bytes(range(2)))  # no _delta_log/: not a table
+    caplog.set_level(logging.WARNING, logger="floe_dagster")
+    conn = connector(bucket, file_type="delta", path_prefix="lake/")
+    (found,) = conn.scan(TableFilter())
+    location = f"gs://{bucket.name}/lake/sales/eu"
+    assert (found.name, found.storage.format, found.storage.location) == ("lake_sales_eu", "delta", location)
+    assert found.data_version == "1" and conn.call_counts["get_object"] == 0
+    assert found.storage.columns == ()  # delta-rs cannot read the emulator: said, not guessed
+    assert any("columns of delta table lake_sales_eu unknown" in r.getMessage() for r in caplog.records)
+
+    # what an observation reads: the same version until a commit is added, then the next one
+    namespace = conn.config.table_namespace
+    (same,) = connector(bucket, file_type="delta", path_prefix="lake/").get_tables_or_errors(
+        namespace, ["lake_sales_eu"]
+    )
+    assert isinstance(same, Table) and same.data_version == "1"
+    commit(range(20, 22))
+    (after,) = connector(bucket, file_type="delta", path_prefix="lake/").get_tables_or_errors(
+        namespace, ["lake_sales_eu"]
+    )
+    assert isinstance(after, Table) and after.data_version == "2"
+
+    # a dbt source over the table: its view fails with why, naming the table and the store
+    config = {
+        "bucket": bucket.name,
+        "endpoint": bucket.server.endpoint,
+        "anonymous": True,
+        "project": bucket.server.project,
+        "path_prefix": "lake/",
+        "file_type": "delta",
+    }
+    table = "lake_sales_eu"
+    resolved = object_sources.source_views(tmp_path / "p", "landing", "gcs", config, namespace, table)
+    (error,) = [v.error for v in resolved.views]
+    assert error is not None and "is discovered and versioned, but not read on DuckDB" in error
+    assert f"table {namespace}.{table}" in error and location in error and "Google Cloud Storage" in error
+    con = duckdb.connect()
+    con.execute("ATTACH ':memory:' AS warehouse")
+    create_source_views(con, resolved)
+    with pytest.raises(duckdb.Error) as failed:
+        con.sql(f'SELECT * FROM warehouse."{namespace}".lake_sales_eu').fetchall()
+    assert "Google Cloud Storage" in str(failed.value) and "lake_sales_eu" in str(failed.value)
+
+
+def test_a_hudi_table_is_discovered_and_versioned_and_its_read_is_refused_naming_the_store(
+    bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written by the tests' Hudi writer (no Hudi writer installs here) to a folder, uploaded."""
+    monkeypatch.delenv("FLOE_STATE_DIR", raising=False)
+    folder = tmp_path / "orders"
+    writer = HudiTableWriter(folder)
+
+    def commit(instant: str, ids: range) -> None:
+        writer.commit(instant, [{"id": i, "label": f"a{i}", "ds": "2024-01-01"} for i in ids])
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            bucket.put(f"lake/orders/{path.relative_to(folder)}", path.read_bytes())
+
+    first, second = "20240101000000000", "20240102000000000"
+    commit(first, range(3))
+    conn = connector(bucket, file_type="hudi", path_prefix="lake/")
+    (found,) = conn.scan(TableFilter())
+    location = f"gs://{bucket.name}/lake/orders"
+    assert (found.name, found.storage.format, found.storage.location) == ("lake_orders", "hudi", location)
+    assert found.data_version == first and conn.call_counts["get_object"] == 0
+    commit(second, range(3, 5))
+    namespace = conn.config.table_namespace
+    (after,) = connector(bucket, file_type="hudi", path_prefix="lake/").get_tables_or_errors(
+        namespace, ["lake_orders"]
+    )
+    assert isinstance(after, Table) and after.data_version == second
+
+    config = {
+        "bucket": bucket.name,
+        "endpoint": bucket.server.endpoint,
+        "anonymous": True,
+        "project": bucket.server.project,
+        "path_prefix": "lake/",
+        "file_type": "hudi",
+    }
+    resolved = object_sources.source_views(tmp_path / "p", "landing", "gcs", config, namespace, "lake_orders")
+    (error,) = [v.error for v in resolved.views]
+    assert error is not None and "is discovered and versioned, but not read on DuckDB" in error
+    assert f"table {namespace}.lake_orders" in error and location in error and "Google Cloud Storage" in error
