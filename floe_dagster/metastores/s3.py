@@ -35,7 +35,7 @@ import struct
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -459,7 +459,20 @@ class S3MetastoreConnector(MetastoreConnector):
 
     def seed(self, objects: Sequence[S3Object]) -> None:
         """Use ``objects`` as the bucket's listing (the change feed's object index): no listing."""
-        self._tables = group_objects(objects, self.extensions)
+        self._tables = self._group(objects)
+
+    def _group(self, objects: Sequence[S3Object]) -> dict[str, list[S3Object]]:
+        """Table name -> its objects: by key prefix, or (``delta``/``hudi``) by log folder."""
+        if self.config.file_type in LOG_FILE_TYPES:
+            return group_log_tables(objects, self.config.file_type)
+        return group_objects(objects, self.extensions)
+
+    def table_of(self, key: str) -> str:
+        """The table a key belongs to ("" for a key that makes none): ``_group``'s rule for one key
+        (the change feed's events name keys, not listings)."""
+        if not self._listed(key):
+            return ""
+        return next(iter(self._group([S3Object(key, 0, "", datetime.fromtimestamp(0, UTC))])), "")
 
     def endpoint(self) -> str:
         return self.config.endpoint or f"s3.{self.config.region}.amazonaws.com"
@@ -565,11 +578,7 @@ class S3MetastoreConnector(MetastoreConnector):
         """Table name -> objects, listed once per connector (``refresh`` lists again)."""
         if self._tables is None or refresh:
             objects = self.list_objects(operation)
-            self._tables = (
-                group_log_tables(objects, self.config.file_type)
-                if self.config.file_type in LOG_FILE_TYPES
-                else group_objects(objects, self.extensions)
-            )
+            self._tables = self._group(objects)
             logger.info(
                 "s3 metastore '%s': %d object(s) in %d table(s) under %s",
                 self.name,

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
-from floe_dagster.metastores.object_tables import S3Object, table_name_for_key
+from floe_dagster.metastores.object_tables import S3Object
 from floe_dagster.plugins.change_feed import ChangeFeed, FeedChanges, FeedUnavailable
 
 if TYPE_CHECKING:
@@ -114,18 +114,17 @@ class S3NotificationFeed(ChangeFeed):
             if not messages or len(changes.acks) >= page_size * 10:
                 break
         prefix = self.connector.config.path_prefix
-        extensions = self.connector.extensions
         for _, key, obj in sorted(records, key=lambda r: r[0]):
-            if not key.startswith(prefix) or not key.lower().endswith(extensions):
+            # the listing's rule: a file of file_type, or of a Delta/Hudi table's log
+            table = self.connector.table_of(key) if key.startswith(prefix) else ""
+            if not table:
                 continue
             changes.events += 1
             if obj is None:
                 index.pop(key, None)
             else:
                 index[key] = obj
-            name = table_name_for_key(key, extensions)
-            if name:
-                changes.tables.add((self.connector.config.table_namespace, name))
+            changes.tables.add((self.connector.config.table_namespace, table))
         self.connector.seed(list(index.values()))
         changes.position = encode_index(list(index.values()))
         return changes

@@ -166,3 +166,47 @@ def test_without_a_queue_the_s3_metastore_lists_every_tick(moto_server: MotoServ
     assert connector.change_feed() is None
     _, tick, _ = observe_through_feed(connector, EVERYTHING, 100, "s3feed", None, OPTIONS)
     assert tick.mode == "scan" and tick.reason == "no change feed"
+
+
+def test_a_delta_commit_arrives_through_the_queue_as_a_new_version_of_its_table(
+    moto_server: MotoServer, moto_bucket: str
+) -> None:
+    """``file_type: delta``: the feed keeps the files of each table's ``_delta_log/`` as the
+    listing does (it used to keep only keys with a Parquet extension, so a commit, a JSON file in
+    the log, never reached the table)."""
+    from tests.fixtures.format_tables import delta_append, moto_storage_options
+
+    queue = _queue(moto_server, moto_bucket)
+    uri = f"s3://{moto_bucket}/lake/sales"
+    delta_append(uri, range(3), moto_storage_options(moto_server))
+
+    feed_cursor: str | None = None
+    scan_versions: dict[str, str] = {}
+
+    def tick() -> tuple[Any, Any, S3MetastoreConnector]:
+        nonlocal feed_cursor, scan_versions
+        connector = _connector(moto_server, moto_bucket, queue, file_type="delta")
+        observed, feed, feed_cursor = observe_through_feed(
+            connector, EVERYTHING, 100, "s3feed", feed_cursor, OPTIONS
+        )
+        scanned = observe_changes(
+            _connector(moto_server, moto_bucket, None, file_type="delta"),
+            EVERYTHING,
+            100,
+            "s3feed",
+            scan_versions,
+        )
+        scan_versions = scanned.versions
+        assert observed.versions == scanned.versions
+        assert _events(observed) == _events(scanned)
+        return observed, feed, connector
+
+    first, feed, _ = tick()
+    assert feed.mode == "scan" and len(first.events) == 1
+    delta_append(uri, range(3, 5), moto_storage_options(moto_server))
+    changed, feed, connector = tick()
+    assert feed.mode == "feed", feed.reason
+    assert connector.call_counts["list_objects"] == 0
+    (event,) = changed.events
+    assert event.asset_key.path[-1] == "lake_sales"
+    assert event.tags["dagster/data_version"] != first.events[0].tags["dagster/data_version"]
