@@ -286,3 +286,76 @@ def test_as_many_pooled_connections_as_downloads_in_flight(
     assert report.read == 48 and iceberg_ids(catalog, "wide") == list(range(240))
     full = [r.getMessage() for r in caplog.records if "pool is full" in r.getMessage()]
     assert not full, full[:2]
+
+
+# --- concurrency: downloads in flight, measured on the connector's own GCS reads ------------------
+
+
+def count_downloads_in_flight(
+    monkeypatch: pytest.MonkeyPatch, conn: GcsMetastoreConnector, hold: float
+) -> dict[str, int]:
+    """Count the connector's GCS downloads (``_get``, each held ``hold`` s before the real
+    request) running at once on this one connector; returns the counters."""
+    import threading
+
+    lock = threading.Lock()
+    seen = {"now": 0, "max": 0, "calls": 0}
+    real = conn._get
+
+    def counted(obj: Any, byte_range: str | None = None) -> bytes:
+        with lock:
+            seen["now"] += 1
+            seen["calls"] += 1
+            seen["max"] = max(seen["max"], seen["now"])
+        try:
+            time.sleep(hold)
+            return real(obj, byte_range)
+        finally:
+            with lock:
+                seen["now"] -= 1
+
+    monkeypatch.setattr(conn, "_get", counted)
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "objects", "hold", "expected"),
+    [
+        (1, 10, 0.02, 1),
+        (3, 10, 0.02, 3),
+        (50, 60, 0.5, 50),  # the default: 50 of the 60 downloads at once, never more
+        (-1, 60, 0.5, 60),  # no limit: every new object at once
+    ],
+)
+def test_reads_in_flight_never_exceed_concurrency(
+    bucket: Bucket,
+    catalog: SqlCatalogPlugin,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    concurrency: int,
+    objects: int,
+    hold: float,
+    expected: int,
+) -> None:
+    for part in range(objects):
+        bucket.put(f"many/part-{part:02d}.parquet", parquet_bytes(range(part * 2, part * 2 + 2)))
+    conn = connector(bucket, concurrency=concurrency)
+    seen = count_downloads_in_flight(monkeypatch, conn, hold)
+    caplog.set_level(logging.WARNING, logger="urllib3.connectionpool")
+    report = ingest(conn, catalog, "many")
+    assert seen["max"] == expected
+    assert seen["calls"] == objects == conn.call_counts["get_object"]  # whole objects, one each
+    assert report.read == objects and iceberg_ids(catalog, "many") == list(range(objects * 2))
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
+
+
+def test_concurrency_bounds_footer_reads_of_discovery_too(
+    bucket: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for part in range(8):
+        bucket.put(f"footers/part-{part}.parquet", parquet_bytes(range(part * 3, part * 3 + 3)))
+    conn = connector(bucket, concurrency=2)
+    seen = count_downloads_in_flight(monkeypatch, conn, 0.05)
+    table = conn.get_table(conn.config.table_namespace, "footers")
+    assert table.stats.row_count == 24
+    assert seen["max"] == 2 and seen["calls"] == 8 == conn.call_counts["get_object_range"]
