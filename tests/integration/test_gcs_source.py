@@ -359,3 +359,146 @@ def test_concurrency_bounds_footer_reads_of_discovery_too(
     table = conn.get_table(conn.config.table_namespace, "footers")
     assert table.stats.row_count == 24
     assert seen["max"] == 2 and seen["calls"] == 8 == conn.call_counts["get_object_range"]
+
+
+# --- Dagster: observable sources and ingest assets from a manifest ----------------------------------
+
+GCS_MANIFEST = """\
+apiVersion: floe.dev/v1
+kind: Manifest
+metadata: {{name: gcs-ingest-test}}
+state_dir: .floe
+catalogs:
+  lake: {{type: sql, config: {{uri: "sqlite:///.floe/catalog.db", warehouse: .floe/warehouse}}}}
+computes:
+  approved: [duckdb]
+  default: duckdb
+  targets: {{duckdb: {{type: duckdb, config: {{path: ":memory:"}}}}}}
+metastores:
+  landing:
+    type: gcs
+    config:
+      bucket: {bucket}
+      endpoint: {endpoint}
+      project: {project}
+      key_json: ${{env:FLOE_TEST_GCS_KEY_JSON}}
+      hmac_access_id: GOOG1FLOETESTHMAC
+      hmac_secret: ${{env:FLOE_TEST_GCS_HMAC}}
+      concurrency: 4
+      ingest: {{enabled: true, namespace: raw_gcs}}
+transforms: {{dbt_project: dbt, catalog: lake}}
+"""
+
+
+def token_endpoint() -> Any:
+    """An OAuth2 token endpoint for the service-account key (the emulator checks no token, but
+    google-auth fetches one with a JWT signed by the key before every first request)."""
+    from tests.fixtures.dataproc_api import FakeMetastoreApi
+
+    api = FakeMetastoreApi()  # its POST /token answers a JWT-bearer grant with an access token
+    api.token = "ya29.floe-gcs-test-token"
+    return api
+
+
+def key_secrets(key_json: str) -> list[str]:
+    """What of a service-account key must appear nowhere: the JSON, the PEM and each of its lines."""
+    pem = json.loads(key_json)["private_key"]
+    lines = [line for line in pem.splitlines() if line and not line.startswith("-----")]
+    return [key_json, pem, *lines]
+
+
+def gcs_dagster_defs(bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key_json: str) -> Any:
+    """The manifest above on ``bucket``, its state written, and Definitions with the observable
+    sources and ingest assets of ``landing`` and jobs ``observe`` and ``ingest``."""
+    from dagster import AssetSelection, Definitions, define_asset_job
+
+    # lazy: Dagster-stage modules, imported by the tests that run Dagster only
+    from floe_dagster.dagster_stage.definitions import build_resources
+    from floe_dagster.dagster_stage.ingest import ingest_assets
+    from floe_dagster.dagster_stage.sources import observable_sources
+    from floe_dagster.manifest.loader import load_manifest
+    from floe_dagster.metastores.state import write_state
+    from floe_dagster.plan.dbt_project import profiles_dir
+
+    monkeypatch.setenv("FLOE_TEST_GCS_KEY_JSON", key_json)
+    monkeypatch.setenv("FLOE_TEST_GCS_HMAC", CANARY_HMAC)
+    (tmp_path / "dbt").mkdir()
+    (tmp_path / "dbt" / "dbt_project.yml").write_text("name: gcstest\nversion: '1'\nprofile: gcstest\n")
+    manifest = tmp_path / "manifest.yaml"
+    server = bucket.server
+    manifest.write_text(
+        GCS_MANIFEST.format(bucket=bucket.name, endpoint=server.endpoint, project=server.project)
+    )
+    loaded = load_manifest(manifest, check_assignments=False)
+    profiles_dir(loaded).mkdir(parents=True)  # build_resources' dbt resource wants one (no dbt runs)
+    (profiles_dir(loaded) / "profiles.yml").write_text("gcstest: {target: x, outputs: {}}\n")
+    state = write_state(loaded).state
+    observe = observable_sources(loaded, "landing", state.tables("landing"))
+    ingest_defs = ingest_assets(loaded, "landing", state.tables("landing"), observe.keys if observe else ())
+    assert observe is not None and ingest_defs is not None
+    namespace = loaded.plugin_config("metastores", "landing").table_namespace
+    defs = Definitions(
+        assets=[observe, ingest_defs],
+        resources=build_resources(loaded),
+        jobs=[
+            define_asset_job("observe", selection=AssetSelection.assets(observe)),
+            define_asset_job("ingest", selection=AssetSelection.assets(ingest_defs)),
+        ],
+    )
+    return defs, observe, ingest_defs, namespace
+
+
+def test_dagster_observes_gcs_tables_and_ingests_them_incrementally(
+    bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from dagster import AssetKey, instance_for_test
+    from dagster._core.definitions.data_version import extract_data_version_from_entry
+
+    caplog.set_level(logging.INFO)
+    tokens = token_endpoint()
+    try:
+        key_json = service_account_json(f"{tokens.endpoint}/token")
+        bucket.put("orders/2026/01/part-0.parquet", parquet_bytes(range(0, 10)))
+        bucket.put("orders/2026/01/part-1.parquet", parquet_bytes(range(10, 20)))
+        bucket.put("customers.parquet", parquet_bytes(range(0, 5)))
+        defs, observe, ingest_defs, namespace = gcs_dagster_defs(bucket, tmp_path, monkeypatch, key_json)
+        source = AssetKey(["landing", namespace, "orders_2026_01"])
+        orders = AssetKey(["lake", "raw_gcs", "orders_2026_01"])
+        assert observe.keys == {source, AssetKey(["landing", namespace, "customers"])}
+        assert ingest_defs.keys == {orders, AssetKey(["lake", "raw_gcs", "customers"])}
+        assert ingest_defs.asset_deps[orders] == {source}
+        with instance_for_test() as instance:
+            assert defs.resolve_job_def("observe").execute_in_process(instance=instance).success
+            record = instance.get_latest_data_version_record(source, is_source=True)
+            observed = extract_data_version_from_entry(record.event_log_entry) if record else None
+            listing = connector(bucket)
+            expected = listing.get_table(listing.config.table_namespace, "orders_2026_01").data_version
+            assert observed is not None and observed.value == expected  # the generations listed
+            assert defs.resolve_job_def("ingest").execute_in_process(instance=instance).success
+            first = instance.get_latest_materialization_event(orders)
+            assert first is not None and first.asset_materialization is not None
+            metadata = first.asset_materialization.metadata
+            assert metadata["floe/objects_read"].value == 2 and metadata["dagster/row_count"].value == 20
+            assert str(metadata["floe/cursor"].value).endswith("000Z")
+
+            time.sleep(1.1)  # a later second than the cursor's
+            bucket.put("orders/2026/01/part-2.parquet", parquet_bytes(range(20, 25)))
+            assert defs.resolve_job_def("observe").execute_in_process(instance=instance).success
+            record = instance.get_latest_data_version_record(source, is_source=True)
+            again = extract_data_version_from_entry(record.event_log_entry) if record else None
+            assert again is not None and again != observed
+            result = defs.resolve_job_def("ingest").execute_in_process(
+                instance=instance, asset_selection=[orders]
+            )
+            assert result.success
+            second = instance.get_latest_materialization_event(orders)
+            assert second is not None and second.asset_materialization is not None
+            metadata = second.asset_materialization.metadata
+            assert (metadata["floe/objects_new"].value, metadata["floe/objects_read"].value) == (1, 1)
+            assert metadata["dagster/row_count"].value == 25
+            assert metadata["floe/cursor"].value > first.asset_materialization.metadata["floe/cursor"].value
+            logs = [e.message or "" for e in instance.all_logs(result.run_id)]
+            assert any("part-2.parquet size=" in line and "rows=5" in line for line in logs)
+        assert [p for m, p, _ in tokens.requests if m == "POST"], "the key was never used for a token"
+    finally:
+        tokens.close()
