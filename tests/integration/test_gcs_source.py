@@ -422,7 +422,7 @@ def gcs_dagster_defs(bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyP
 
     monkeypatch.setenv("FLOE_TEST_GCS_KEY_JSON", key_json)
     monkeypatch.setenv("FLOE_TEST_GCS_HMAC", CANARY_HMAC)
-    (tmp_path / "dbt").mkdir()
+    (tmp_path / "dbt").mkdir(parents=True)
     (tmp_path / "dbt" / "dbt_project.yml").write_text("name: gcstest\nversion: '1'\nprofile: gcstest\n")
     manifest = tmp_path / "manifest.yaml"
     server = bucket.server
@@ -502,3 +502,100 @@ def test_dagster_observes_gcs_tables_and_ingests_them_incrementally(
         assert [p for m, p, _ in tokens.requests if m == "POST"], "the key was never used for a token"
     finally:
         tokens.close()
+
+
+# --- canaries -------------------------------------------------------------------------------------
+
+
+def test_canary_secrets_appear_in_no_output(
+    bucket: Bucket,
+    catalog: SqlCatalogPlugin,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The HMAC secret and the service-account key in no log record (every logger at DEBUG:
+    google-auth, google-cloud-storage, urllib3, floe), error, repr, ingest report, DuckDB secret
+    listing, Iceberg property, Dagster event or metadata; while both are really in use."""
+    from dagster import instance_for_test
+
+    # lazy: the DuckDB reader, for the HMAC secret it is handed
+    from floe_dagster.readers.duckdb_scan import scan_connection
+
+    caplog.set_level(logging.DEBUG)
+    # google-auth turns propagation of the "google" logger off at its first request unless that
+    # logger was configured (google.auth._helpers.is_logging_enabled): configure it, and undo an
+    # earlier test's first request, so its request/response records reach caplog here
+    caplog.set_level(logging.DEBUG, logger="google")
+    monkeypatch.setattr(logging.getLogger("google"), "propagate", True)
+    tokens = token_endpoint()
+    try:
+        key_json = service_account_json(f"{tokens.endpoint}/token")
+        secrets = [CANARY_HMAC, *key_secrets(key_json)]
+        bucket.put("secret/a.parquet", parquet_bytes(range(3)))
+        bucket.put("secret/b.parquet", b"broken")
+        hmac = {"hmac_access_id": "GOOG1FLOETESTHMAC", "hmac_secret": CANARY_HMAC}
+        keyed = {"anonymous": None, "key_json": key_json, **hmac}
+        texts: list[str] = []
+        for options in ({"anonymous": True, **hmac}, keyed):
+            conn = connector(bucket, **options)
+            texts += [repr(conn), repr(conn.config), repr(conn.credentials), conn.debug_report()]
+            texts += [str(conn.diagnostics()), str(conn.describe())]
+            assert [t.name for t in conn.scan(TableFilter())] == ["secret"]
+            scan = conn.describe_scan(conn.config.table_namespace, "secret")
+            con = scan_connection([scan], conn.credentials)
+            shown = con.sql("SELECT * FROM duckdb_secrets()").fetchall()
+            assert "GOOG1FLOETESTHMAC" in str(shown)  # DuckDB holds the HMAC keys ...
+            texts.append(str(shown))  # ... and shows its secret redacted
+        report = ingest(connector(bucket, **keyed), catalog, "secret")
+        assert report.read == 1 and [key for key, _ in report.skipped] == ["secret/b.parquet"]
+        texts += [str(report), repr(report), str(catalog.load_table((NAMESPACE, "secret")).properties)]
+        assert [m for m, _, _ in tokens.requests if m == "POST"], "the key was never used for a token"
+
+        # failing calls: a missing bucket, a token endpoint that refuses, none there, a broken key
+        info = json.loads(key_json)
+        refused = json.dumps({**info, "token_uri": f"{tokens.endpoint}/refuse"})
+        nowhere = json.dumps({**info, "token_uri": f"http://127.0.0.1:{free_port()}/token"})
+        broken = json.dumps({**info, "private_key": info["private_key"][:-200]})
+        failing: list[tuple[dict[str, Any], type[Exception] | tuple[type[Exception], ...]]] = [
+            ({**keyed, "bucket": "no-such-bucket-canary"}, NotFoundError),
+            ({**keyed, "key_json": refused}, AuthenticationError),
+            ({**keyed, "key_json": nowhere, "max_attempts": 1}, (AuthenticationError, UnavailableError)),
+            ({**keyed, "key_json": broken}, ConfigurationError),
+        ]
+        for options, expected in failing:
+            with pytest.raises(expected) as caught:
+                connector(bucket, **options).discover()
+            texts += [str(caught.value), repr(caught.value)]
+        with pytest.raises(InvalidFieldError) as invalid:  # a config refused with its secrets in it
+            metastore_config("g", "gcs", {"bucket": "Bad/Bucket", **keyed}, environ={})
+        texts += [str(invalid.value), repr(invalid.value)]
+
+        # Dagster: observation and materialisation events, their metadata, the run's logs
+        bucket.put("orders/part-0.parquet", parquet_bytes(range(0, 4)))
+        defs, _, _, _ = gcs_dagster_defs(bucket, tmp_path / "project", monkeypatch, key_json)
+        with instance_for_test() as instance:
+            for job in ("observe", "ingest"):
+                result = defs.resolve_job_def(job).execute_in_process(instance=instance)
+                assert result.success
+                entries = instance.all_logs(result.run_id)
+                texts += [str(e.dagster_event) for e in entries] + [e.message or "" for e in entries]
+            materialised = [
+                e for e in result.all_events if e.is_step_materialization and e.step_materialization_data
+            ]
+            assert len(materialised) == 2
+            texts += [str(e.step_materialization_data.materialization.metadata) for e in materialised]
+    finally:
+        tokens.close()
+    texts += [r.getMessage() for r in caplog.records] + [caplog.text]
+    captured = capsys.readouterr()
+    texts += [captured.out, captured.err]
+    everything = "\n".join(texts)
+    # the output is there (the skip warning, the third-party DEBUG records) ...
+    assert "secret/b.parquet" in everything and "floe/objects_read" in everything
+    names = {r.name for r in caplog.records if r.levelno == logging.DEBUG}
+    assert any(n.startswith("urllib3") for n in names) and any(n.startswith("google") for n in names)
+    # ... the secrets are not
+    leaked = [i for i, secret in enumerate(secrets) if secret in everything]
+    assert not leaked, f"secret(s) #{leaked} of {len(secrets)} appear in the output"
