@@ -508,3 +508,98 @@ def test_dagster_observes_azure_tables_and_ingests_them(
         metadata = event.asset_materialization.metadata
         assert metadata["floe/objects_read"].value == 2 and metadata["dagster/row_count"].value == 20
     assert server.account_key not in "\n".join(r.getMessage() for r in caplog.records)
+
+
+# --- concurrency: downloads in flight, measured on the connector's own blob reads -----------------
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "objects", "hold", "expected"),
+    [
+        (1, 10, 0.02, 1),
+        (3, 10, 0.02, 3),
+        (50, 60, 0.5, 50),  # the default: 50 of the 60 downloads at once, never more
+        (-1, 60, 0.5, 60),  # no limit: every new blob at once
+    ],
+)
+def test_reads_in_flight_never_exceed_concurrency(
+    container: Container,
+    catalog: SqlCatalogPlugin,
+    monkeypatch: pytest.MonkeyPatch,
+    concurrency: int,
+    objects: int,
+    hold: float,
+    expected: int,
+) -> None:
+    from tests.object_source_checks import count_downloads_in_flight
+
+    for part in range(objects):
+        container.put(f"many/part-{part:02d}.parquet", parquet_bytes(range(part * 2, part * 2 + 2)))
+    conn = connector(container, concurrency=concurrency)
+    seen = count_downloads_in_flight(monkeypatch, conn, hold)
+    report = ingest(conn, catalog, "many")
+    assert seen["max"] == expected
+    assert seen["calls"] == objects == conn.call_counts["get_object"]  # whole blobs, one each
+    assert report.read == objects and iceberg_ids(catalog, "many") == list(range(objects * 2))
+
+
+def test_concurrency_bounds_footer_reads_of_discovery_too(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.object_source_checks import count_downloads_in_flight
+
+    for part in range(8):
+        container.put(f"footers/part-{part}.parquet", parquet_bytes(range(part * 3, part * 3 + 3)))
+    conn = connector(container, concurrency=2)
+    seen = count_downloads_in_flight(monkeypatch, conn, 0.05)
+    table = conn.get_table(conn.config.table_namespace, "footers")
+    assert table.stats.row_count == 24
+    assert seen["max"] == 2 and seen["calls"] == 8 == conn.call_counts["get_object_range"]
+
+
+# --- the object-store source's shared cases (tests/object_source_checks.py) -----------------------
+
+
+@pytest.fixture
+def store(container: Container, catalog: SqlCatalogPlugin) -> Any:
+    from tests.object_source_checks import Store
+
+    return Store(
+        put=container.put,
+        connector=lambda **overrides: connector(container, **overrides),
+        catalog=catalog,
+        namespace=NAMESPACE,
+        root=f"az://{container.name}",
+    )
+
+
+def test_an_object_written_in_the_same_second_as_the_cursor_is_not_missed(store: Any) -> None:
+    from tests.object_source_checks import an_object_written_in_the_same_second_as_the_cursor_is_not_missed
+
+    an_object_written_in_the_same_second_as_the_cursor_is_not_missed(store)
+
+
+def test_skipped_objects_are_behind_the_cursor_and_not_read_again(store: Any) -> None:
+    from tests.object_source_checks import skipped_objects_are_behind_the_cursor
+
+    skipped_objects_are_behind_the_cursor(store)
+
+
+def test_a_file_with_another_schema_stops_the_table_after_committing_what_came_before(store: Any) -> None:
+    from tests.object_source_checks import (
+        a_file_with_another_schema_stops_the_table_after_committing_what_came_before as check,
+    )
+
+    check(store)
+
+
+def test_csv_tables_infer_and_widen_types_and_ingest_with_the_tables_types(store: Any) -> None:
+    from tests.object_source_checks import csv_tables_infer_and_widen_types_and_ingest_with_the_tables_types
+
+    csv_tables_infer_and_widen_types_and_ingest_with_the_tables_types(store)
+
+
+def test_json_lines_tables_are_discovered_and_ingested(store: Any) -> None:
+    from tests.object_source_checks import json_lines_tables_are_discovered_and_ingested
+
+    json_lines_tables_are_discovered_and_ingested(store)

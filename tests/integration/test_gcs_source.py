@@ -291,33 +291,6 @@ def test_as_many_pooled_connections_as_downloads_in_flight(
 # --- concurrency: downloads in flight, measured on the connector's own GCS reads ------------------
 
 
-def count_downloads_in_flight(
-    monkeypatch: pytest.MonkeyPatch, conn: GcsMetastoreConnector, hold: float
-) -> dict[str, int]:
-    """Count the connector's GCS downloads (``_get``, each held ``hold`` s before the real
-    request) running at once on this one connector; returns the counters."""
-    import threading
-
-    lock = threading.Lock()
-    seen = {"now": 0, "max": 0, "calls": 0}
-    real = conn._get
-
-    def counted(obj: Any, byte_range: str | None = None) -> bytes:
-        with lock:
-            seen["now"] += 1
-            seen["calls"] += 1
-            seen["max"] = max(seen["max"], seen["now"])
-        try:
-            time.sleep(hold)
-            return real(obj, byte_range)
-        finally:
-            with lock:
-                seen["now"] -= 1
-
-    monkeypatch.setattr(conn, "_get", counted)
-    return seen
-
-
 @pytest.mark.parametrize(
     ("concurrency", "objects", "hold", "expected"),
     [
@@ -339,6 +312,8 @@ def test_reads_in_flight_never_exceed_concurrency(
 ) -> None:
     for part in range(objects):
         bucket.put(f"many/part-{part:02d}.parquet", parquet_bytes(range(part * 2, part * 2 + 2)))
+    from tests.object_source_checks import count_downloads_in_flight
+
     conn = connector(bucket, concurrency=concurrency)
     seen = count_downloads_in_flight(monkeypatch, conn, hold)
     caplog.set_level(logging.WARNING, logger="urllib3.connectionpool")
@@ -354,6 +329,8 @@ def test_concurrency_bounds_footer_reads_of_discovery_too(
 ) -> None:
     for part in range(8):
         bucket.put(f"footers/part-{part}.parquet", parquet_bytes(range(part * 3, part * 3 + 3)))
+    from tests.object_source_checks import count_downloads_in_flight
+
     conn = connector(bucket, concurrency=2)
     seen = count_downloads_in_flight(monkeypatch, conn, 0.05)
     table = conn.get_table(conn.config.table_namespace, "footers")
@@ -599,3 +576,51 @@ def test_canary_secrets_appear_in_no_output(
     # ... the secrets are not
     leaked = [i for i, secret in enumerate(secrets) if secret in everything]
     assert not leaked, f"secret(s) #{leaked} of {len(secrets)} appear in the output"
+
+
+# --- the object-store source's shared cases (tests/object_source_checks.py) -----------------------
+
+
+@pytest.fixture
+def store(bucket: Bucket, catalog: SqlCatalogPlugin) -> Any:
+    from tests.object_source_checks import Store
+
+    return Store(
+        put=bucket.put,
+        connector=lambda **overrides: connector(bucket, **overrides),
+        catalog=catalog,
+        namespace=NAMESPACE,
+        root=f"gs://{bucket.name}",
+    )
+
+
+def test_an_object_written_in_the_same_second_as_the_cursor_is_not_missed(store: Any) -> None:
+    from tests.object_source_checks import an_object_written_in_the_same_second_as_the_cursor_is_not_missed
+
+    an_object_written_in_the_same_second_as_the_cursor_is_not_missed(store)
+
+
+def test_skipped_objects_are_behind_the_cursor_and_not_read_again(store: Any) -> None:
+    from tests.object_source_checks import skipped_objects_are_behind_the_cursor
+
+    skipped_objects_are_behind_the_cursor(store)
+
+
+def test_a_file_with_another_schema_stops_the_table_after_committing_what_came_before(store: Any) -> None:
+    from tests.object_source_checks import (
+        a_file_with_another_schema_stops_the_table_after_committing_what_came_before as check,
+    )
+
+    check(store)
+
+
+def test_csv_tables_infer_and_widen_types_and_ingest_with_the_tables_types(store: Any) -> None:
+    from tests.object_source_checks import csv_tables_infer_and_widen_types_and_ingest_with_the_tables_types
+
+    csv_tables_infer_and_widen_types_and_ingest_with_the_tables_types(store)
+
+
+def test_json_lines_tables_are_discovered_and_ingested(store: Any) -> None:
+    from tests.object_source_checks import json_lines_tables_are_discovered_and_ingested
+
+    json_lines_tables_are_discovered_and_ingested(store)

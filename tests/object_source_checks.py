@@ -1,0 +1,184 @@
+"""Behaviour every object-store source must show the same way, as checks each store's test module
+runs against its own server (Azure Blob on Azurite, GCS on gcp-storage-emulator; S3 has its own
+copies in tests/integration/test_s3_sources.py): one text per case instead of a copy per store.
+
+A :class:`Store` is what a check needs of a store: ``put`` an object, a ``connector`` factory
+(keyword overrides of the metastore config), the Iceberg ``catalog`` and ``namespace`` it ingests
+into, and ``root``, the URL of the bucket/container as locations and errors spell it
+(``gs://bucket``, ``az://container``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from floe_dagster.catalogs.sql import SqlCatalogPlugin
+from floe_dagster.metastores.object_tables import SchemaMismatchError
+from floe_dagster.metastores.s3 import S3MetastoreConnector
+from floe_dagster.plugins.table_model import TableFilter
+from tests.object_sources import ingest_discovered, parquet_bytes
+
+
+@dataclass(frozen=True)
+class Store:
+    put: Callable[[str, bytes], None]
+    connector: Callable[..., S3MetastoreConnector]
+    catalog: SqlCatalogPlugin
+    namespace: str
+    root: str  # gs://<bucket>, az://<container>
+
+    def ingest(self, table: str, commit_bytes: int = 1 << 30, **overrides: Any) -> Any:
+        conn = self.connector(**overrides)
+        return ingest_discovered(conn, self.catalog, table, self.namespace, commit_bytes)
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        rows = self.catalog.load_table((self.namespace, table)).scan().to_arrow().to_pylist()
+        return sorted(rows, key=lambda row: row["id"])
+
+    def ids(self, table: str) -> list[int]:
+        return [row["id"] for row in self.rows(table)]
+
+
+def count_downloads_in_flight(
+    monkeypatch: pytest.MonkeyPatch, conn: S3MetastoreConnector, hold: float
+) -> dict[str, int]:
+    """Count the connector's own downloads (``_get``, each held ``hold`` s before the real
+    request) running at once on this one connector; returns the counters (``max``, ``calls``)."""
+    lock = threading.Lock()
+    seen = {"now": 0, "max": 0, "calls": 0}
+    real = conn._get
+
+    def counted(obj: Any, byte_range: str | None = None) -> bytes:
+        with lock:
+            seen["now"] += 1
+            seen["calls"] += 1
+            seen["max"] = max(seen["max"], seen["now"])
+        try:
+            time.sleep(hold)
+            return real(obj, byte_range)
+        finally:
+            with lock:
+                seen["now"] -= 1
+
+    monkeypatch.setattr(conn, "_get", counted)
+    return seen
+
+
+def an_object_written_in_the_same_second_as_the_cursor_is_not_missed(store: Store) -> None:
+    store.put("fast/a.parquet", parquet_bytes(range(0, 5)))
+    first = store.ingest("fast")
+    store.put("fast/b.parquet", parquet_bytes(range(5, 10)))  # very likely the same second
+    second = store.ingest("fast")
+    assert (first.read, second.read) == (1, 1)
+    assert store.ids("fast") == list(range(10))
+    assert store.ingest("fast").read == 0  # and neither is read twice
+
+
+def skipped_objects_are_behind_the_cursor(store: Store) -> None:
+    store.put("skips/0-good.parquet", parquet_bytes(range(0, 5)))
+    store.put("skips/1-broken.parquet", b"PAR1 this is not parquet at all PAR1")
+    report = store.ingest("skips")
+    assert report.read == 1 and [key for key, _ in report.skipped] == ["skips/1-broken.parquet"]
+    again = store.connector()
+    rerun = ingest_discovered(again, store.catalog, "skips", store.namespace, 1 << 30)
+    assert (rerun.new, rerun.read) == (0, 0) and again.call_counts["get_object"] == 0
+    assert store.ids("skips") == list(range(5))
+
+
+def a_file_with_another_schema_stops_the_table_after_committing_what_came_before(store: Store) -> None:
+    for part in range(5):
+        body = parquet_bytes(range(part * 10, part * 10 + 10), extra="oops" if part == 2 else None)
+        store.put(f"drift/part-{part}.parquet", body)
+    with pytest.raises(SchemaMismatchError) as caught:
+        store.ingest("drift")
+    message = str(caught.value)
+    assert f"{store.root}/drift/part-0.parquet" in message
+    assert f"{store.root}/drift/part-2.parquet" in message and "column 'oops' only in the second" in message
+    assert store.ids("drift") == list(range(20))
+    with pytest.raises(SchemaMismatchError):  # the same run again stops there, commits nothing twice
+        store.ingest("drift")
+    assert store.ids("drift") == list(range(20))
+    store.put("drift/part-2.parquet", parquet_bytes(range(20, 30)))  # fixed
+    store.ingest("drift")
+    assert store.ids("drift") == list(range(50))
+
+
+def csv_tables_infer_and_widen_types_and_ingest_with_the_tables_types(store: Store) -> None:
+    store.put("people.csv", b"id,name\n1,ada\n2,grace\n")
+    store.put("sales/eu-west/a.csv", b"id,amount,label\n1,2,x\n2,3,y\n")  # amount: integers ...
+    store.put("sales/eu-west/b.csv", b"id,amount,label\n3,2.5,z\n")  # ... and a decimal
+    store.put("sales/eu-west/ignored.parquet", parquet_bytes(range(2)))  # not a CSV
+    tables = {t.name: t for t in store.connector(file_type="csv").scan(TableFilter())}
+    assert sorted(tables) == ["people", "sales_eu_west"]
+    sales = tables["sales_eu_west"]
+    # int64 in one file and double in the other is one double column, not a schema mismatch
+    assert [(c.name, c.type) for c in sales.storage.columns] == [
+        ("id", "int64"),
+        ("amount", "double"),
+        ("label", "string"),
+    ]
+    assert sales.storage.format == "csv" and sales.stats.file_count == 2
+    assert sales.storage.location == f"{store.root}/sales/eu-west/*.csv"
+    version = sales.data_version
+
+    first = store.ingest("sales_eu_west", file_type="csv")
+    assert (first.read, first.rows) == (2, 3)
+    loaded = store.catalog.load_table((store.namespace, "sales_eu_west"))
+    assert {f.name: str(f.field_type) for f in loaded.schema().fields} == {
+        "id": "long",
+        "amount": "double",
+        "label": "string",
+    }
+    assert [(r["id"], r["amount"]) for r in store.rows("sales_eu_west")] == [(1, 2.0), (2, 3.0), (3, 2.5)]
+
+    time.sleep(1.1)
+    store.put("sales/eu-west/c.csv", b"id,amount,label\n4,7,w\n")  # integers again: the table's double
+    conn = store.connector(file_type="csv")
+    assert conn.get_table(sales.namespace, "sales_eu_west").data_version != version
+    second = ingest_discovered(conn, store.catalog, "sales_eu_west", store.namespace, 1 << 30)
+    assert (second.new, second.rows) == (1, 1)
+    assert [r["amount"] for r in store.rows("sales_eu_west")] == [2.0, 3.0, 2.5, 7.0]
+
+    time.sleep(1.1)
+    store.put("sales/eu-west/d.csv", b"id,amount,label\n5,lots,v\n")  # a value no double holds
+    with pytest.raises(SchemaMismatchError) as caught:
+        store.ingest("sales_eu_west", file_type="csv")
+    message = str(caught.value)
+    assert f"{store.root}/sales/eu-west/d.csv" in message and "conversion error to double" in message
+    assert len(store.rows("sales_eu_west")) == 4  # nothing of d.csv, nothing lost
+
+
+def json_lines_tables_are_discovered_and_ingested(store: Store) -> None:
+    store.put(
+        "events/2026/a.json",
+        b'{"id": 1, "score": 1, "kind": "click"}\n{"id": 2, "score": 4, "kind": "view"}\n',
+    )
+    store.put("events/2026/b.ndjson", b'{"id": 3, "score": 2.5, "kind": "click"}\n')
+    store.put("events/2026/notes.txt", b"not a table file")
+    (events,) = store.connector(file_type="json").scan(TableFilter())
+    assert events.name == "events_2026" and events.stats.file_count == 2
+    assert [(c.name, c.type) for c in events.storage.columns] == [
+        ("id", "int64"),
+        ("score", "double"),
+        ("kind", "string"),
+    ]
+    report = store.ingest("events_2026", file_type="json", rows_per_record=2)
+    assert (report.read, report.rows, report.batches) == (2, 3, 2)  # a: one batch of 2, b: one of 1
+    assert [(r["id"], r["score"], r["kind"]) for r in store.rows("events_2026")] == [
+        (1, 1.0, "click"),
+        (2, 4.0, "view"),
+        (3, 2.5, "click"),
+    ]
+
+    store.put("events/2026/c.json", b'{"id": 4, "score": 1, "kind": "view"')  # cut off
+    time.sleep(1.1)
+    store.put("events/2026/d.json", b'{"id": 5, "score": 3, "kind": "view"}\n')
+    report = store.ingest("events_2026", file_type="json")
+    assert report.read == 1 and [key for key, _ in report.skipped] == ["events/2026/c.json"]
+    assert store.ids("events_2026") == [1, 2, 3, 5]
