@@ -182,3 +182,67 @@ def json_lines_tables_are_discovered_and_ingested(store: Store) -> None:
     report = store.ingest("events_2026", file_type="json")
     assert report.read == 1 and [key for key, _ in report.skipped] == ["events/2026/c.json"]
     assert store.ids("events_2026") == [1, 2, 3, 5]
+
+
+def data_versions_follow_added_replaced_and_removed_objects(
+    store: Store, delete: Callable[[str], None]
+) -> None:
+    store.put("one/a.parquet", parquet_bytes(range(2)))
+    store.put("one/b.parquet", parquet_bytes(range(2, 7)))
+
+    def version() -> str | None:
+        conn = store.connector()  # a fresh listing each time
+        return conn.get_table(conn.config.table_namespace, "one").data_version
+
+    first = version()
+    assert first is not None and version() == first  # stable while nothing changes
+    store.put("one/c.parquet", parquet_bytes(range(7, 9)))
+    added = version()
+    assert added != first
+    store.put("one/c.parquet", parquet_bytes(range(7, 10)))
+    assert version() not in (first, added)  # replaced
+    delete("one/c.parquet")
+    assert version() == first  # removed: the objects of the first listing again
+
+
+def a_schema_mismatch_stops_that_table_only_naming_both_files_and_columns(store: Store) -> None:
+    store.put("good/a.parquet", parquet_bytes(range(2)))
+    store.put("mixed/a.parquet", parquet_bytes(range(2)))
+    store.put("mixed/b.parquet", parquet_bytes(range(2), extra="score", int_labels=True))
+    conn = store.connector()
+    with pytest.raises(SchemaMismatchError) as caught:
+        conn.get_table(conn.config.table_namespace, "mixed")
+    message = str(caught.value)
+    assert f"{store.root}/mixed/a.parquet" in message and f"{store.root}/mixed/b.parquet" in message
+    assert "column 'score' only in the second" in message
+    assert "column 'label' is string in the first and int64 in the second" in message
+    assert [t.name for t in conn.scan(TableFilter())] == ["good"]
+    assert [type(p) for p in conn.scan_problems] == [SchemaMismatchError]
+
+
+def rows_per_record_is_the_batch_size_the_iceberg_writer_receives(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # lazy: the writer spied on, only here
+    from floe_dagster.writers.iceberg import IcebergAppender
+
+    received: list[int] = []
+    real = IcebergAppender.write
+
+    def write(self: IcebergAppender, batches: Any, size: int) -> None:
+        received.extend(batch.num_rows for batch in batches)
+        real(self, batches, size)
+
+    monkeypatch.setattr(IcebergAppender, "write", write)
+    # 1000 rows in row groups of 256: the batches run across row groups
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"id": pa.array(range(1000), pa.int64())}), buffer, row_group_size=256)
+    store.put("batches/a.parquet", buffer.getvalue())
+    report = store.ingest("batches", rows_per_record=300)
+    assert received == [300, 300, 300, 100] and report.batches == 4
+    assert store.ids("batches") == list(range(1000))

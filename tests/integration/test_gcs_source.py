@@ -624,3 +624,25 @@ def test_json_lines_tables_are_discovered_and_ingested(store: Any) -> None:
     from tests.object_source_checks import json_lines_tables_are_discovered_and_ingested
 
     json_lines_tables_are_discovered_and_ingested(store)
+
+
+def test_data_versions_follow_added_replaced_and_removed_objects(store: Any, bucket: Bucket) -> None:
+    from tests.object_source_checks import data_versions_follow_added_replaced_and_removed_objects
+
+    data_versions_follow_added_replaced_and_removed_objects(store, bucket.delete)
+
+
+def test_a_schema_mismatch_stops_that_table_only_naming_both_files_and_columns(store: Any) -> None:
+    from tests.object_source_checks import (
+        a_schema_mismatch_stops_that_table_only_naming_both_files_and_columns as check,
+    )
+
+    check(store)
+
+
+def test_rows_per_record_is_the_batch_size_the_iceberg_writer_receives(
+    store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.object_source_checks import rows_per_record_is_the_batch_size_the_iceberg_writer_receives
+
+    rows_per_record_is_the_batch_size_the_iceberg_writer_receives(store, monkeypatch)
