@@ -625,3 +625,87 @@ def test_rows_per_record_is_the_batch_size_the_iceberg_writer_receives(
     from tests.object_source_checks import rows_per_record_is_the_batch_size_the_iceberg_writer_receives
 
     rows_per_record_is_the_batch_size_the_iceberg_writer_receives(store, monkeypatch)
+
+
+def test_dagster_ingests_azure_tables_incrementally_and_its_events_hold_no_secret(
+    container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The manifest above, materialised twice: the second run reads only the blob added since,
+    and no observation, materialisation, metadata or log of either run holds the account key."""
+    from dagster import AssetKey, AssetSelection, Definitions, define_asset_job, instance_for_test
+    from dagster._core.definitions.data_version import extract_data_version_from_entry
+
+    # lazy: Dagster-stage modules, imported by the tests that run Dagster only
+    from floe_dagster.dagster_stage.definitions import build_resources
+    from floe_dagster.dagster_stage.ingest import ingest_assets
+    from floe_dagster.dagster_stage.sources import observable_sources
+    from floe_dagster.manifest.loader import load_manifest
+    from floe_dagster.metastores.state import write_state
+    from floe_dagster.plan.dbt_project import profiles_dir
+
+    caplog.set_level(logging.DEBUG, logger="floe_dagster")
+    server = container.server
+    monkeypatch.setenv("FLOE_TEST_AZURE_KEY", server.account_key)
+    (tmp_path / "dbt").mkdir()
+    (tmp_path / "dbt" / "dbt_project.yml").write_text("name: aztest\nversion: '1'\nprofile: aztest\n")
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(
+        MANIFEST.format(container=container.name, account=server.account_name, endpoint=server.endpoint)
+    )
+    container.put("orders/part-0.parquet", parquet_bytes(range(0, 10)))
+    container.put("orders/part-1.parquet", parquet_bytes(range(10, 20)))
+    loaded = load_manifest(manifest, check_assignments=False)
+    profiles_dir(loaded).mkdir(parents=True)
+    (profiles_dir(loaded) / "profiles.yml").write_text("aztest: {target: x, outputs: {}}\n")
+    state = write_state(loaded).state
+    namespace = loaded.plugin_config("metastores", "landing").table_namespace  # type: ignore[attr-defined]
+    observe = observable_sources(loaded, "landing", state.tables("landing"))
+    ingest_defs = ingest_assets(loaded, "landing", state.tables("landing"), observe.keys if observe else ())
+    assert observe is not None and ingest_defs is not None
+    source = AssetKey(["landing", namespace, "orders"])
+    orders = AssetKey(["lake", "raw_az", "orders"])
+    defs = Definitions(
+        assets=[observe, ingest_defs],
+        resources=build_resources(loaded),
+        jobs=[
+            define_asset_job("observe", selection=AssetSelection.assets(observe)),
+            define_asset_job("ingest", selection=AssetSelection.assets(ingest_defs)),
+        ],
+    )
+    texts: list[str] = []
+
+    def run(job: str) -> None:
+        result = defs.resolve_job_def(job).execute_in_process(instance=instance)
+        assert result.success
+        entries = instance.all_logs(result.run_id)
+        texts.extend([str(e.dagster_event) for e in entries] + [e.message or "" for e in entries])
+
+    def observed() -> Any:
+        record = instance.get_latest_data_version_record(source, is_source=True)
+        return extract_data_version_from_entry(record.event_log_entry) if record else None
+
+    with instance_for_test() as instance:
+        run("observe")
+        listing = connector(container)
+        first_version = observed()
+        assert first_version is not None
+        assert first_version.value == listing.get_table(listing.config.table_namespace, "orders").data_version
+        run("ingest")
+        first = instance.get_latest_materialization_event(orders)
+        assert first is not None and first.asset_materialization is not None
+
+        time.sleep(1.1)  # Last-Modified has one-second resolution
+        container.put("orders/part-2.parquet", parquet_bytes(range(20, 25)))
+        run("observe")
+        assert observed() not in (None, first_version)
+        run("ingest")
+        second = instance.get_latest_materialization_event(orders)
+        assert second is not None and second.asset_materialization is not None
+        metadata = second.asset_materialization.metadata
+        assert (metadata["floe/objects_new"].value, metadata["floe/objects_read"].value) == (1, 1)
+        assert metadata["dagster/row_count"].value == 25
+        assert metadata["floe/cursor"].value > first.asset_materialization.metadata["floe/cursor"].value
+        texts += [str(first.asset_materialization.metadata), str(metadata)]
+    texts += [r.getMessage() for r in caplog.records]
+    everything = "\n".join(texts)
+    assert "part-2.parquet" in everything and server.account_key not in everything
