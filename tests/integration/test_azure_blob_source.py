@@ -709,3 +709,65 @@ def test_dagster_ingests_azure_tables_incrementally_and_its_events_hold_no_secre
     texts += [r.getMessage() for r in caplog.records]
     everything = "\n".join(texts)
     assert "part-2.parquet" in everything and server.account_key not in everything
+
+
+def test_canary_secrets_appear_in_no_output_with_every_logger_at_debug(
+    container: Container,
+    catalog: SqlCatalogPlugin,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """As the canary test above, with every logger at DEBUG (azure-core's HTTP logging policy,
+    urllib3, floe): request headers and URLs are logged, Shared Key signatures and SAS query
+    strings must not be; plus DuckDB's secret listing and the service principal's settings."""
+    # lazy: the DuckDB reader, for the secret it is handed
+    from floe_dagster.readers.duckdb_scan import scan_connection
+
+    caplog.set_level(logging.DEBUG)
+    container.put("secret/a.parquet", parquet_bytes(range(3)))
+    container.put("secret/b.parquet", b"broken")
+    server = container.server
+    sas = server.sas_token(container.name)
+    expired = server.sas_token(container.name, expires_in=timedelta(minutes=-1))
+    signature, expired_signature = (t.split("sig=", 1)[1].split("&", 1)[0] for t in (sas, expired))
+    texts: list[str] = []
+    for options in (
+        {"account_key": server.account_key},
+        {"account_key": None, "sas_token": sas},
+        {"account_key": None, "connection_string": server.connection_string, "account_name": None},
+    ):
+        conn = connector(container, **options)
+        texts += [repr(conn), repr(conn.config), repr(conn.credentials), conn.debug_report()]
+        assert [t.name for t in conn.scan(TableFilter())] == ["secret"]
+        scan = conn.describe_scan(conn.config.table_namespace, "secret")
+        shown = scan_connection([scan], conn.credentials).sql("SELECT * FROM duckdb_secrets()").fetchall()
+        texts.append(str(shown))
+        report = ingest_discovered(conn, catalog, "secret", NAMESPACE, 1 << 30)
+        texts += [str(report), repr(report)]
+    for failing in (
+        connector(container, account_key=CANARY_KEY),
+        connector(container, account_key=None, sas_token=expired),
+    ):
+        with pytest.raises(AuthenticationError) as caught:
+            failing.discover()
+        texts += [str(caught.value), repr(caught.value)]
+    environ = {
+        "AZURE_CLIENT_ID": "00000000-0000-0000-0000-000000000001",
+        "AZURE_CLIENT_SECRET": CANARY_CLIENT_SECRET,
+        "AZURE_TENANT_ID": "00000000-0000-0000-0000-000000000002",
+    }
+    principal = connect_metastore(
+        "az", "azure", {"container": "raw-data", "account_name": "datalake"}, environ=environ
+    )
+    texts += [repr(principal), repr(principal.config), repr(principal.credentials), principal.debug_report()]
+    # urllib3 logged the SAS requests' URLs (the canary is live), their signatures masked
+    lines = [r.getMessage() for r in caplog.records if r.name == "urllib3.connectionpool"]
+    assert any("&sig=**********" in line and "comp=list" in line for line in lines)
+    texts += [r.getMessage() for r in caplog.records] + [caplog.text]
+    captured = capsys.readouterr()
+    texts += [captured.out, captured.err, str(catalog.load_table((NAMESPACE, "secret")).properties)]
+    everything = "\n".join(texts)
+    assert "secret/b.parquet" in everything
+    secrets = [server.account_key, CANARY_KEY, sas, signature, expired_signature, CANARY_CLIENT_SECRET]
+    leaked = [i for i, secret in enumerate(secrets) if secret in everything]
+    assert not leaked, f"secret(s) #{leaked} appear in the output"
