@@ -246,3 +246,71 @@ def rows_per_record_is_the_batch_size_the_iceberg_writer_receives(
     report = store.ingest("batches", rows_per_record=300)
     assert received == [300, 300, 300, 100] and report.batches == 4
     assert store.ids("batches") == list(range(1000))
+
+
+def bytes_received_for(caplog: pytest.LogCaptureFixture, name: str) -> list[int]:
+    """The Content-Length of every answer to a GET naming ``name``, as urllib3 (the transport of
+    the Azure and Google SDKs) logs each at DEBUG: what the server sent, not floe's counters.
+    The test sets ``caplog`` to DEBUG for ``urllib3.connectionpool`` before the requests."""
+    sizes = []
+    for record in caplog.records:
+        if record.name != "urllib3.connectionpool":
+            continue
+        line = record.getMessage()
+        if '"GET ' in line and name in line:
+            status, length = line.rsplit(" ", 2)[-2:]
+            assert status in ("200", "206") and length.isdigit(), line
+            sizes.append(int(length))
+    return sizes
+
+
+def footers_are_read_with_ranged_requests_of_a_fraction_of_the_object(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    import io
+    import logging
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = 200_000  # about 3 MB of incompressible values, far more than the 64 KiB probe
+    generator = np.random.default_rng(7)
+    big = pa.table({"id": pa.array(np.arange(rows)), "value": pa.array(generator.random(rows))})
+    buffer = io.BytesIO()
+    pq.write_table(big, buffer, compression="none")
+    body = buffer.getvalue()
+    assert len(body) > 3_000_000
+    store.put("large/big.parquet", body)
+    conn = store.connector()
+    caplog.set_level(logging.DEBUG, logger="urllib3.connectionpool")
+    caplog.clear()
+    table = conn.get_table(conn.config.table_namespace, "large")
+    assert table.stats.row_count == rows
+    assert [(c.name, c.type) for c in table.storage.columns] == [("id", "int64"), ("value", "double")]
+    assert bytes_received_for(caplog, "big.parquet") == [64 * 1024] and len(body) // 40 > 64 * 1024
+
+
+def a_footer_larger_than_the_probe_takes_one_more_ranged_request(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    import io
+    import logging
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    columns = {f"column_with_a_long_name_{i:04d}": pa.array([i] * 50, pa.int64()) for i in range(1500)}
+    buffer = io.BytesIO()
+    pq.write_table(pa.table(columns), buffer)
+    body = buffer.getvalue()
+    footer = int.from_bytes(body[-8:-4], "little")
+    assert footer > 64 * 1024
+    store.put("wide/cols.parquet", body)
+    conn = store.connector()
+    caplog.set_level(logging.DEBUG, logger="urllib3.connectionpool")
+    caplog.clear()
+    table = conn.get_table(conn.config.table_namespace, "wide")
+    assert len(table.storage.columns) == 1500 and table.stats.row_count == 50
+    received = bytes_received_for(caplog, "cols.parquet")
+    assert received == [64 * 1024, footer + 8] and sum(received) < len(body)  # the probe, then the footer

@@ -771,3 +771,19 @@ def test_canary_secrets_appear_in_no_output_with_every_logger_at_debug(
     secrets = [server.account_key, CANARY_KEY, sas, signature, expired_signature, CANARY_CLIENT_SECRET]
     leaked = [i for i, secret in enumerate(secrets) if secret in everything]
     assert not leaked, f"secret(s) #{leaked} appear in the output"
+
+
+def test_footers_are_read_with_ranged_requests_of_a_fraction_of_the_object(
+    store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.object_source_checks import footers_are_read_with_ranged_requests_of_a_fraction_of_the_object
+
+    footers_are_read_with_ranged_requests_of_a_fraction_of_the_object(store, caplog)
+
+
+def test_a_footer_larger_than_the_probe_takes_one_more_ranged_request(
+    store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.object_source_checks import a_footer_larger_than_the_probe_takes_one_more_ranged_request
+
+    a_footer_larger_than_the_probe_takes_one_more_ranged_request(store, caplog)

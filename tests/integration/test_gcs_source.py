@@ -646,3 +646,19 @@ def test_rows_per_record_is_the_batch_size_the_iceberg_writer_receives(
     from tests.object_source_checks import rows_per_record_is_the_batch_size_the_iceberg_writer_receives
 
     rows_per_record_is_the_batch_size_the_iceberg_writer_receives(store, monkeypatch)
+
+
+def test_footers_are_read_with_ranged_requests_of_a_fraction_of_the_object(
+    store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.object_source_checks import footers_are_read_with_ranged_requests_of_a_fraction_of_the_object
+
+    footers_are_read_with_ranged_requests_of_a_fraction_of_the_object(store, caplog)
+
+
+def test_a_footer_larger_than_the_probe_takes_one_more_ranged_request(
+    store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.object_source_checks import a_footer_larger_than_the_probe_takes_one_more_ranged_request
+
+    a_footer_larger_than_the_probe_takes_one_more_ranged_request(store, caplog)
