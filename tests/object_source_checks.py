@@ -314,3 +314,24 @@ def a_footer_larger_than_the_probe_takes_one_more_ranged_request(
     assert len(table.storage.columns) == 1500 and table.stats.row_count == 50
     received = bytes_received_for(caplog, "cols.parquet")
     assert received == [64 * 1024, footer + 8] and sum(received) < len(body)  # the probe, then the footer
+
+
+def duckdb_reads_every_file_of_a_json_lines_table(store: Store) -> None:
+    """A table of ``.ndjson`` (or ``.jsonl``) files is located by its files' own extension."""
+    # lazy: the DuckDB reader, only here
+    from floe_dagster.readers.duckdb_scan import scan_connection, select_sql
+
+    store.put("clicks/a.ndjson", b'{"id": 1, "kind": "click"}\n{"id": 2, "kind": "view"}\n')
+    store.put("clicks/b.ndjson", b'{"id": 3, "kind": "click"}\n')
+    store.put("views/a.jsonl", b'{"id": 4, "kind": "view"}\n')
+    conn = store.connector(file_type="json")
+    tables = {t.name: t for t in conn.scan(TableFilter())}
+    assert tables["clicks"].storage.location == f"{store.root}/clicks/*.ndjson"
+    assert tables["views"].storage.location == f"{store.root}/views/*.jsonl"
+    scans = [conn.describe_scan(conn.config.table_namespace, name) for name in ("clicks", "views")]
+    con = scan_connection(scans, conn.credentials)
+    counts = [con.sql(f"SELECT count(*), sum(id) FROM ({select_sql(scan)})").fetchall() for scan in scans]
+    assert counts == [[(3, 6)], [(1, 4)]]
+    # the columns as discovery typed them (int64 is a BIGINT, not text)
+    types = con.sql(f"SELECT typeof(id), typeof(kind) FROM ({select_sql(scans[0])}) LIMIT 1").fetchall()
+    assert types == [("BIGINT", "VARCHAR")]

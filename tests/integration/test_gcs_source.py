@@ -662,3 +662,9 @@ def test_a_footer_larger_than_the_probe_takes_one_more_ranged_request(
     from tests.object_source_checks import a_footer_larger_than_the_probe_takes_one_more_ranged_request
 
     a_footer_larger_than_the_probe_takes_one_more_ranged_request(store, caplog)
+
+
+def test_duckdb_reads_every_file_of_a_json_lines_table(store: Any) -> None:
+    from tests.object_source_checks import duckdb_reads_every_file_of_a_json_lines_table
+
+    duckdb_reads_every_file_of_a_json_lines_table(store)
