@@ -335,3 +335,37 @@ def duckdb_reads_every_file_of_a_json_lines_table(store: Store) -> None:
     # the columns as discovery typed them (int64 is a BIGINT, not text)
     types = con.sql(f"SELECT typeof(id), typeof(kind) FROM ({select_sql(scans[0])}) LIMIT 1").fetchall()
     assert types == [("BIGINT", "VARCHAR")]
+
+
+def tables_are_named_after_their_prefix_at_every_depth(store: Store) -> None:
+    store.put("root-file.v1.parquet", parquet_bytes(range(3)))
+    store.put("one/a.parquet", parquet_bytes(range(2)))
+    store.put("two/levels/x.parquet", parquet_bytes(range(4)))
+    store.put("three/level-s/deep.er/x.parquet", parquet_bytes(range(1)))
+    store.put("Mixed-Case//double/x.parquet", parquet_bytes(range(1)))
+    store.put("one/notes.txt", b"not a table file")
+    tables = {t.name: t for t in store.connector().scan(TableFilter())}
+    assert sorted(tables) == [
+        "Mixed_Case_double",
+        "one",
+        "root_file_v1",
+        "three_level_s_deep_er",
+        "two_levels",
+    ]
+    assert tables["root_file_v1"].storage.location == f"{store.root}/root-file.v1.parquet"
+    assert tables["three_level_s_deep_er"].storage.location == f"{store.root}/three/level-s/deep.er/*.parquet"
+    assert tables["three_level_s_deep_er"].stats.row_count == 1
+
+
+def each_run_with_new_objects_commits_one_snapshot_and_a_run_without_none(store: Store) -> None:
+    for run, parts in enumerate(((0, 1, 2), (3, 4), (5,))):
+        if run:
+            time.sleep(1.1)  # a later second than the cursor's
+        for part in parts:
+            store.put(f"runs/part-{part}.parquet", parquet_bytes(range(part * 10, part * 10 + 10)))
+        report = store.ingest("runs")
+        assert (report.new, report.read, report.commits) == (len(parts), len(parts), 1)
+    unchanged = store.ingest("runs")
+    assert (unchanged.new, unchanged.read, unchanged.commits, unchanged.total_rows) == (0, 0, 0, 60)
+    assert len(store.catalog.load_table((store.namespace, "runs")).snapshots()) == 3
+    assert store.ids("runs") == list(range(60))

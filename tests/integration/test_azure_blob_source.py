@@ -793,3 +793,17 @@ def test_duckdb_reads_every_file_of_a_json_lines_table(store: Any) -> None:
     from tests.object_source_checks import duckdb_reads_every_file_of_a_json_lines_table
 
     duckdb_reads_every_file_of_a_json_lines_table(store)
+
+
+def test_tables_are_named_after_their_prefix_at_every_depth(store: Any) -> None:
+    from tests.object_source_checks import tables_are_named_after_their_prefix_at_every_depth
+
+    tables_are_named_after_their_prefix_at_every_depth(store)
+
+
+def test_each_run_with_new_objects_commits_one_snapshot_and_a_run_without_none(store: Any) -> None:
+    from tests.object_source_checks import (
+        each_run_with_new_objects_commits_one_snapshot_and_a_run_without_none as check,
+    )
+
+    check(store)

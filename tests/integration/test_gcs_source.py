@@ -668,3 +668,32 @@ def test_duckdb_reads_every_file_of_a_json_lines_table(store: Any) -> None:
     from tests.object_source_checks import duckdb_reads_every_file_of_a_json_lines_table
 
     duckdb_reads_every_file_of_a_json_lines_table(store)
+
+
+def test_tables_are_named_after_their_prefix_at_every_depth(store: Any) -> None:
+    from tests.object_source_checks import tables_are_named_after_their_prefix_at_every_depth
+
+    tables_are_named_after_their_prefix_at_every_depth(store)
+
+
+def test_each_run_with_new_objects_commits_one_snapshot_and_a_run_without_none(store: Any) -> None:
+    from tests.object_source_checks import (
+        each_run_with_new_objects_commits_one_snapshot_and_a_run_without_none as check,
+    )
+
+    check(store)
+
+
+def test_a_key_the_token_endpoint_refuses_is_access_denied_saying_what_to_check(bucket: Bucket) -> None:
+    tokens = token_endpoint()
+    try:
+        refused = service_account_json(f"{tokens.endpoint}/refuse")  # answers 400 invalid_grant-like
+        conn = connector(bucket, anonymous=None, key_json=refused)
+        with pytest.raises(AuthenticationError) as caught:
+            conn.discover()
+    finally:
+        tokens.close()
+    text = str(caught.value)
+    assert "access denied (RefreshError)" in text and "mode: service_account (key_json)" in text
+    assert "roles/storage.objectViewer" in text and caught.value.operation == "list_tables"
+    assert caught.value.__cause__ is None and [m for m, p, _ in tokens.requests if p == "/refuse"]
