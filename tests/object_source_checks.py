@@ -342,11 +342,11 @@ def tables_are_named_after_their_prefix_at_every_depth(store: Store) -> None:
     store.put("one/a.parquet", parquet_bytes(range(2)))
     store.put("two/levels/x.parquet", parquet_bytes(range(4)))
     store.put("three/level-s/deep.er/x.parquet", parquet_bytes(range(1)))
-    store.put("Mixed-Case//double/x.parquet", parquet_bytes(range(1)))
+    store.put("Mixed-Case/sub.dir/x.parquet", parquet_bytes(range(1)))
     store.put("one/notes.txt", b"not a table file")
     tables = {t.name: t for t in store.connector().scan(TableFilter())}
     assert sorted(tables) == [
-        "Mixed_Case_double",
+        "Mixed_Case_sub_dir",
         "one",
         "root_file_v1",
         "three_level_s_deep_er",
