@@ -310,10 +310,10 @@ def test_reads_in_flight_never_exceed_concurrency(
     hold: float,
     expected: int,
 ) -> None:
-    for part in range(objects):
-        bucket.put(f"many/part-{part:02d}.parquet", parquet_bytes(range(part * 2, part * 2 + 2)))
     from tests.object_source_checks import count_downloads_in_flight
 
+    for part in range(objects):
+        bucket.put(f"many/part-{part:02d}.parquet", parquet_bytes(range(part * 2, part * 2 + 2)))
     conn = connector(bucket, concurrency=concurrency)
     seen = count_downloads_in_flight(monkeypatch, conn, hold)
     caplog.set_level(logging.WARNING, logger="urllib3.connectionpool")
@@ -327,10 +327,10 @@ def test_reads_in_flight_never_exceed_concurrency(
 def test_concurrency_bounds_footer_reads_of_discovery_too(
     bucket: Bucket, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for part in range(8):
-        bucket.put(f"footers/part-{part}.parquet", parquet_bytes(range(part * 3, part * 3 + 3)))
     from tests.object_source_checks import count_downloads_in_flight
 
+    for part in range(8):
+        bucket.put(f"footers/part-{part}.parquet", parquet_bytes(range(part * 3, part * 3 + 3)))
     conn = connector(bucket, concurrency=2)
     seen = count_downloads_in_flight(monkeypatch, conn, 0.05)
     table = conn.get_table(conn.config.table_namespace, "footers")
