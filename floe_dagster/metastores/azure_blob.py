@@ -42,6 +42,7 @@ from floe_dagster.plugins.azure import (
     azure_error_code,
 )
 from floe_dagster.plugins.base import PluginConfig
+from floe_dagster.plugins.redaction import MASK
 
 logger = logging.getLogger("floe_dagster.metastores.azure_blob")
 
@@ -91,6 +92,7 @@ class AzureBlobMetastoreConnector(S3MetastoreConnector):
 
     def _new_client(self) -> Any:
         """The container client, with the chokepoint's credentials (``self.credentials``)."""
+        mask_sas_signatures_in_request_logs()
         pool = self.config.max_in_flight or UNLIMITED_THREADS
         try:
             service = self.credentials.blob_service(pool=max(10, pool))
@@ -286,3 +288,28 @@ class AzureBlobMetastoreConnector(S3MetastoreConnector):
             "path_prefix": self.config.path_prefix,
             "file_type": self.config.file_type,
         }
+
+
+# urllib3 (the Azure SDK's transport) logs every request line at DEBUG, query string included: a
+# SAS token's signature (``sig=``) would be in the log of every listing and download.
+_SAS_SIGNATURE = re.compile(r"([?&]sig=)[^&\s\"']+", re.IGNORECASE)
+_REQUEST_LOGGERS = ("urllib3.connectionpool",)
+
+
+class _SasSignatureMask(logging.Filter):
+    """Masks SAS signatures in request URLs of urllib3's DEBUG records before any handler sees them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        masked = _SAS_SIGNATURE.sub(rf"\g<1>{MASK}", text)
+        if masked != text:
+            record.msg, record.args = masked, None
+        return True
+
+
+def mask_sas_signatures_in_request_logs() -> None:
+    """Idempotent; called before any blob client is built."""
+    for name in _REQUEST_LOGGERS:
+        target = logging.getLogger(name)
+        if not any(isinstance(f, _SasSignatureMask) for f in target.filters):
+            target.addFilter(_SasSignatureMask())

@@ -683,7 +683,9 @@ class S3MetastoreConnector(MetastoreConnector):
         columns = tuple(Column(n, t) for n, t in arrow_columns(schema).items()) if schema is not None else ()
         prefixes = sorted({o.key.rsplit("/", 1)[0] + "/" if "/" in o.key else o.key for o in objects})
         first = prefixes[0]
-        location = first if not first.endswith("/") else f"{first}*{self.extensions[0]}"
+        # the glob of the objects' own extension (a folder of .ndjson files is not *.json)
+        found = [e for e in self.extensions if any(o.key.lower().endswith(e) for o in objects)]
+        location = first if not first.endswith("/") else f"{first}*{(found or self.extensions)[0]}"
         return Table(
             namespace=namespace,
             name=table,

@@ -69,17 +69,30 @@ _SIMPLE_TYPES = {
     "timestamp": "TIMESTAMP",
     "binary": "BLOB",
 }
+# the Arrow type names an object-store source's CSV/JSON columns carry (int64, date32[day], ...)
+_ARROW_TYPES = {
+    "int8": "TINYINT",
+    "int16": "SMALLINT",
+    "int32": "INTEGER",
+    "int64": "BIGINT",
+    "bool": "BOOLEAN",
+    "large_string": "VARCHAR",
+    "date32": "DATE",
+}
 
 
 def duckdb_type(hive_type: str) -> str:
-    """The DuckDB type for a Hive column type (complex types read as VARCHAR from text)."""
+    """The DuckDB type for a Hive (or Arrow) column type (complex types read as VARCHAR from text)."""
     text = hive_type.strip().lower()
     decimal = re.fullmatch(r"decimal\s*\(\s*(\d+)\s*,\s*(\d+)\s*\)", text)
     if decimal:
         return f"DECIMAL({decimal.group(1)},{decimal.group(2)})"
     if text == "decimal":
         return "DECIMAL(10,0)"
-    return _SIMPLE_TYPES.get(text.split("(", 1)[0].strip(), "VARCHAR")
+    base = re.split(r"[(\[]", text, maxsplit=1)[0].strip()
+    if base == "timestamp" and "tz=" in text:  # Arrow's timestamp[us, tz=UTC]
+        return "TIMESTAMPTZ"
+    return _SIMPLE_TYPES.get(base, _ARROW_TYPES.get(base, "VARCHAR"))
 
 
 def quote_literal(value: str) -> str:

@@ -710,3 +710,302 @@ def test_dagster_observes_an_azure_delta_table_at_its_log_version(
             assert record is not None and record.event_log_entry.tags is not None
             versions.append(record.event_log_entry.tags["dagster/data_version"])
     assert versions == ["1", "1", "2"]
+
+
+# --- concurrency: downloads in flight, measured on the connector's own blob reads -----------------
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "objects", "hold", "expected"),
+    [
+        (1, 10, 0.02, 1),
+        (3, 10, 0.02, 3),
+        (50, 60, 0.5, 50),  # the default: 50 of the 60 downloads at once, never more
+        (-1, 60, 0.5, 60),  # no limit: every new blob at once
+    ],
+)
+def test_reads_in_flight_never_exceed_concurrency(
+    container: Container,
+    catalog: SqlCatalogPlugin,
+    monkeypatch: pytest.MonkeyPatch,
+    concurrency: int,
+    objects: int,
+    hold: float,
+    expected: int,
+) -> None:
+    from tests.object_source_checks import count_downloads_in_flight
+
+    for part in range(objects):
+        container.put(f"many/part-{part:02d}.parquet", parquet_bytes(range(part * 2, part * 2 + 2)))
+    conn = connector(container, concurrency=concurrency)
+    seen = count_downloads_in_flight(monkeypatch, conn, hold)
+    report = ingest(conn, catalog, "many")
+    assert seen["max"] == expected
+    assert seen["calls"] == objects == conn.call_counts["get_object"]  # whole blobs, one each
+    assert report.read == objects and iceberg_ids(catalog, "many") == list(range(objects * 2))
+
+
+def test_concurrency_bounds_footer_reads_of_discovery_too(
+    container: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.object_source_checks import count_downloads_in_flight
+
+    for part in range(8):
+        container.put(f"footers/part-{part}.parquet", parquet_bytes(range(part * 3, part * 3 + 3)))
+    conn = connector(container, concurrency=2)
+    seen = count_downloads_in_flight(monkeypatch, conn, 0.05)
+    table = conn.get_table(conn.config.table_namespace, "footers")
+    assert table.stats.row_count == 24
+    assert seen["max"] == 2 and seen["calls"] == 8 == conn.call_counts["get_object_range"]
+
+
+# --- the object-store source's shared cases (tests/object_source_checks.py) -----------------------
+
+
+@pytest.fixture
+def store(container: Container, catalog: SqlCatalogPlugin) -> Any:
+    from tests.object_source_checks import Store
+
+    return Store(
+        put=container.put,
+        connector=lambda **overrides: connector(container, **overrides),
+        catalog=catalog,
+        namespace=NAMESPACE,
+        root=f"az://{container.name}",
+    )
+
+
+def test_an_object_written_in_the_same_second_as_the_cursor_is_not_missed(store: Any) -> None:
+    from tests.object_source_checks import an_object_written_in_the_same_second_as_the_cursor_is_not_missed
+
+    an_object_written_in_the_same_second_as_the_cursor_is_not_missed(store)
+
+
+def test_skipped_objects_are_behind_the_cursor_and_not_read_again(store: Any) -> None:
+    from tests.object_source_checks import skipped_objects_are_behind_the_cursor
+
+    skipped_objects_are_behind_the_cursor(store)
+
+
+def test_a_file_with_another_schema_stops_the_table_after_committing_what_came_before(store: Any) -> None:
+    from tests.object_source_checks import (
+        a_file_with_another_schema_stops_the_table_after_committing_what_came_before as check,
+    )
+
+    check(store)
+
+
+def test_csv_tables_infer_and_widen_types_and_ingest_with_the_tables_types(store: Any) -> None:
+    from tests.object_source_checks import csv_tables_infer_and_widen_types_and_ingest_with_the_tables_types
+
+    csv_tables_infer_and_widen_types_and_ingest_with_the_tables_types(store)
+
+
+def test_json_lines_tables_are_discovered_and_ingested(store: Any) -> None:
+    from tests.object_source_checks import json_lines_tables_are_discovered_and_ingested
+
+    json_lines_tables_are_discovered_and_ingested(store)
+
+
+def test_data_versions_follow_added_replaced_and_removed_objects(store: Any, container: Container) -> None:
+    from tests.object_source_checks import data_versions_follow_added_replaced_and_removed_objects
+
+    data_versions_follow_added_replaced_and_removed_objects(store, container.delete)
+
+
+def test_a_schema_mismatch_stops_that_table_only_naming_both_files_and_columns(store: Any) -> None:
+    from tests.object_source_checks import (
+        a_schema_mismatch_stops_that_table_only_naming_both_files_and_columns as check,
+    )
+
+    check(store)
+
+
+def test_rows_per_record_is_the_batch_size_the_iceberg_writer_receives(
+    store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.object_source_checks import rows_per_record_is_the_batch_size_the_iceberg_writer_receives
+
+    rows_per_record_is_the_batch_size_the_iceberg_writer_receives(store, monkeypatch)
+
+
+def test_dagster_ingests_azure_tables_incrementally_and_its_events_hold_no_secret(
+    container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The manifest above, materialised twice: the second run reads only the blob added since,
+    and no observation, materialisation, metadata or log of either run holds the account key."""
+    from dagster import AssetKey, AssetSelection, Definitions, define_asset_job, instance_for_test
+    from dagster._core.definitions.data_version import extract_data_version_from_entry
+
+    # lazy: Dagster-stage modules, imported by the tests that run Dagster only
+    from floe_dagster.dagster_stage.definitions import build_resources
+    from floe_dagster.dagster_stage.ingest import ingest_assets
+    from floe_dagster.dagster_stage.sources import observable_sources
+    from floe_dagster.manifest.loader import load_manifest
+    from floe_dagster.metastores.state import write_state
+    from floe_dagster.plan.dbt_project import profiles_dir
+
+    caplog.set_level(logging.DEBUG, logger="floe_dagster")
+    server = container.server
+    monkeypatch.setenv("FLOE_TEST_AZURE_KEY", server.account_key)
+    (tmp_path / "dbt").mkdir()
+    (tmp_path / "dbt" / "dbt_project.yml").write_text("name: aztest\nversion: '1'\nprofile: aztest\n")
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(
+        MANIFEST.format(container=container.name, account=server.account_name, endpoint=server.endpoint)
+    )
+    container.put("orders/part-0.parquet", parquet_bytes(range(0, 10)))
+    container.put("orders/part-1.parquet", parquet_bytes(range(10, 20)))
+    loaded = load_manifest(manifest, check_assignments=False)
+    profiles_dir(loaded).mkdir(parents=True)
+    (profiles_dir(loaded) / "profiles.yml").write_text("aztest: {target: x, outputs: {}}\n")
+    state = write_state(loaded).state
+    namespace = loaded.plugin_config("metastores", "landing").table_namespace  # type: ignore[attr-defined]
+    observe = observable_sources(loaded, "landing", state.tables("landing"))
+    ingest_defs = ingest_assets(loaded, "landing", state.tables("landing"), observe.keys if observe else ())
+    assert observe is not None and ingest_defs is not None
+    source = AssetKey(["landing", namespace, "orders"])
+    orders = AssetKey(["lake", "raw_az", "orders"])
+    defs = Definitions(
+        assets=[observe, ingest_defs],
+        resources=build_resources(loaded),
+        jobs=[
+            define_asset_job("observe", selection=AssetSelection.assets(observe)),
+            define_asset_job("ingest", selection=AssetSelection.assets(ingest_defs)),
+        ],
+    )
+    texts: list[str] = []
+
+    def run(job: str) -> None:
+        result = defs.resolve_job_def(job).execute_in_process(instance=instance)
+        assert result.success
+        entries = instance.all_logs(result.run_id)
+        texts.extend([str(e.dagster_event) for e in entries] + [e.message or "" for e in entries])
+
+    def observed() -> Any:
+        record = instance.get_latest_data_version_record(source, is_source=True)
+        return extract_data_version_from_entry(record.event_log_entry) if record else None
+
+    with instance_for_test() as instance:
+        run("observe")
+        listing = connector(container)
+        first_version = observed()
+        assert first_version is not None
+        assert first_version.value == listing.get_table(listing.config.table_namespace, "orders").data_version
+        run("ingest")
+        first = instance.get_latest_materialization_event(orders)
+        assert first is not None and first.asset_materialization is not None
+
+        time.sleep(1.1)  # Last-Modified has one-second resolution
+        container.put("orders/part-2.parquet", parquet_bytes(range(20, 25)))
+        run("observe")
+        assert observed() not in (None, first_version)
+        run("ingest")
+        second = instance.get_latest_materialization_event(orders)
+        assert second is not None and second.asset_materialization is not None
+        metadata = second.asset_materialization.metadata
+        assert (metadata["floe/objects_new"].value, metadata["floe/objects_read"].value) == (1, 1)
+        assert metadata["dagster/row_count"].value == 25
+        assert metadata["floe/cursor"].value > first.asset_materialization.metadata["floe/cursor"].value
+        texts += [str(first.asset_materialization.metadata), str(metadata)]
+    texts += [r.getMessage() for r in caplog.records]
+    everything = "\n".join(texts)
+    assert "part-2.parquet" in everything and server.account_key not in everything
+
+
+def test_canary_secrets_appear_in_no_output_with_every_logger_at_debug(
+    container: Container,
+    catalog: SqlCatalogPlugin,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """As the canary test above, with every logger at DEBUG (azure-core's HTTP logging policy,
+    urllib3, floe): request headers and URLs are logged, Shared Key signatures and SAS query
+    strings must not be; plus DuckDB's secret listing and the service principal's settings."""
+    # lazy: the DuckDB reader, for the secret it is handed
+    from floe_dagster.readers.duckdb_scan import scan_connection
+
+    caplog.set_level(logging.DEBUG)
+    container.put("secret/a.parquet", parquet_bytes(range(3)))
+    container.put("secret/b.parquet", b"broken")
+    server = container.server
+    sas = server.sas_token(container.name)
+    expired = server.sas_token(container.name, expires_in=timedelta(minutes=-1))
+    signature, expired_signature = (t.split("sig=", 1)[1].split("&", 1)[0] for t in (sas, expired))
+    texts: list[str] = []
+    for options in (
+        {"account_key": server.account_key},
+        {"account_key": None, "sas_token": sas},
+        {"account_key": None, "connection_string": server.connection_string, "account_name": None},
+    ):
+        conn = connector(container, **options)
+        texts += [repr(conn), repr(conn.config), repr(conn.credentials), conn.debug_report()]
+        assert [t.name for t in conn.scan(TableFilter())] == ["secret"]
+        scan = conn.describe_scan(conn.config.table_namespace, "secret")
+        shown = scan_connection([scan], conn.credentials).sql("SELECT * FROM duckdb_secrets()").fetchall()
+        texts.append(str(shown))
+        report = ingest_discovered(conn, catalog, "secret", NAMESPACE, 1 << 30)
+        texts += [str(report), repr(report)]
+    for failing in (
+        connector(container, account_key=CANARY_KEY),
+        connector(container, account_key=None, sas_token=expired),
+    ):
+        with pytest.raises(AuthenticationError) as caught:
+            failing.discover()
+        texts += [str(caught.value), repr(caught.value)]
+    environ = {
+        "AZURE_CLIENT_ID": "00000000-0000-0000-0000-000000000001",
+        "AZURE_CLIENT_SECRET": CANARY_CLIENT_SECRET,
+        "AZURE_TENANT_ID": "00000000-0000-0000-0000-000000000002",
+    }
+    principal = connect_metastore(
+        "az", "azure", {"container": "raw-data", "account_name": "datalake"}, environ=environ
+    )
+    texts += [repr(principal), repr(principal.config), repr(principal.credentials), principal.debug_report()]
+    # urllib3 logged the SAS requests' URLs (the canary is live), their signatures masked
+    lines = [r.getMessage() for r in caplog.records if r.name == "urllib3.connectionpool"]
+    assert any("&sig=**********" in line and "comp=list" in line for line in lines)
+    texts += [r.getMessage() for r in caplog.records] + [caplog.text]
+    captured = capsys.readouterr()
+    texts += [captured.out, captured.err, str(catalog.load_table((NAMESPACE, "secret")).properties)]
+    everything = "\n".join(texts)
+    assert "secret/b.parquet" in everything
+    secrets = [server.account_key, CANARY_KEY, sas, signature, expired_signature, CANARY_CLIENT_SECRET]
+    leaked = [i for i, secret in enumerate(secrets) if secret in everything]
+    assert not leaked, f"secret(s) #{leaked} appear in the output"
+
+
+def test_footers_are_read_with_ranged_requests_of_a_fraction_of_the_object(
+    store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.object_source_checks import footers_are_read_with_ranged_requests_of_a_fraction_of_the_object
+
+    footers_are_read_with_ranged_requests_of_a_fraction_of_the_object(store, caplog)
+
+
+def test_a_footer_larger_than_the_probe_takes_one_more_ranged_request(
+    store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.object_source_checks import a_footer_larger_than_the_probe_takes_one_more_ranged_request
+
+    a_footer_larger_than_the_probe_takes_one_more_ranged_request(store, caplog)
+
+
+def test_duckdb_reads_every_file_of_a_json_lines_table(store: Any) -> None:
+    from tests.object_source_checks import duckdb_reads_every_file_of_a_json_lines_table
+
+    duckdb_reads_every_file_of_a_json_lines_table(store)
+
+
+def test_tables_are_named_after_their_prefix_at_every_depth(store: Any) -> None:
+    from tests.object_source_checks import tables_are_named_after_their_prefix_at_every_depth
+
+    tables_are_named_after_their_prefix_at_every_depth(store)
+
+
+def test_each_run_with_new_objects_commits_one_snapshot_and_a_run_without_none(store: Any) -> None:
+    from tests.object_source_checks import (
+        each_run_with_new_objects_commits_one_snapshot_and_a_run_without_none as check,
+    )
+
+    check(store)

@@ -395,3 +395,414 @@ def test_a_hudi_table_is_discovered_and_versioned_and_its_read_is_refused_naming
     (error,) = [v.error for v in resolved.views]
     assert error is not None and "is discovered and versioned, but not read on DuckDB" in error
     assert f"table {namespace}.lake_orders" in error and location in error and "Google Cloud Storage" in error
+
+
+# --- concurrency: downloads in flight, measured on the connector's own GCS reads ------------------
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "objects", "hold", "expected"),
+    [
+        (1, 10, 0.02, 1),
+        (3, 10, 0.02, 3),
+        (50, 60, 0.5, 50),  # the default: 50 of the 60 downloads at once, never more
+        (-1, 60, 0.5, 60),  # no limit: every new object at once
+    ],
+)
+def test_reads_in_flight_never_exceed_concurrency(
+    bucket: Bucket,
+    catalog: SqlCatalogPlugin,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    concurrency: int,
+    objects: int,
+    hold: float,
+    expected: int,
+) -> None:
+    from tests.object_source_checks import count_downloads_in_flight
+
+    for part in range(objects):
+        bucket.put(f"many/part-{part:02d}.parquet", parquet_bytes(range(part * 2, part * 2 + 2)))
+    conn = connector(bucket, concurrency=concurrency)
+    seen = count_downloads_in_flight(monkeypatch, conn, hold)
+    caplog.set_level(logging.WARNING, logger="urllib3.connectionpool")
+    report = ingest(conn, catalog, "many")
+    assert seen["max"] == expected
+    assert seen["calls"] == objects == conn.call_counts["get_object"]  # whole objects, one each
+    assert report.read == objects and iceberg_ids(catalog, "many") == list(range(objects * 2))
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
+
+
+def test_concurrency_bounds_footer_reads_of_discovery_too(
+    bucket: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.object_source_checks import count_downloads_in_flight
+
+    for part in range(8):
+        bucket.put(f"footers/part-{part}.parquet", parquet_bytes(range(part * 3, part * 3 + 3)))
+    conn = connector(bucket, concurrency=2)
+    seen = count_downloads_in_flight(monkeypatch, conn, 0.05)
+    table = conn.get_table(conn.config.table_namespace, "footers")
+    assert table.stats.row_count == 24
+    assert seen["max"] == 2 and seen["calls"] == 8 == conn.call_counts["get_object_range"]
+
+
+# --- Dagster: observable sources and ingest assets from a manifest ----------------------------------
+
+GCS_MANIFEST = """\
+apiVersion: floe.dev/v1
+kind: Manifest
+metadata: {{name: gcs-ingest-test}}
+state_dir: .floe
+catalogs:
+  lake: {{type: sql, config: {{uri: "sqlite:///.floe/catalog.db", warehouse: .floe/warehouse}}}}
+computes:
+  approved: [duckdb]
+  default: duckdb
+  targets: {{duckdb: {{type: duckdb, config: {{path: ":memory:"}}}}}}
+metastores:
+  landing:
+    type: gcs
+    config:
+      bucket: {bucket}
+      endpoint: {endpoint}
+      project: {project}
+      key_json: ${{env:FLOE_TEST_GCS_KEY_JSON}}
+      hmac_access_id: GOOG1FLOETESTHMAC
+      hmac_secret: ${{env:FLOE_TEST_GCS_HMAC}}
+      concurrency: 4
+      ingest: {{enabled: true, namespace: raw_gcs}}
+transforms: {{dbt_project: dbt, catalog: lake}}
+"""
+
+
+def token_endpoint() -> Any:
+    """An OAuth2 token endpoint for the service-account key (the emulator checks no token, but
+    google-auth fetches one with a JWT signed by the key before every first request)."""
+    from tests.fixtures.dataproc_api import FakeMetastoreApi
+
+    api = FakeMetastoreApi()  # its POST /token answers a JWT-bearer grant with an access token
+    api.token = "ya29.floe-gcs-test-token"
+    return api
+
+
+def key_secrets(key_json: str) -> list[str]:
+    """What of a service-account key must appear nowhere: the JSON, the PEM and each of its lines."""
+    pem = json.loads(key_json)["private_key"]
+    lines = [line for line in pem.splitlines() if line and not line.startswith("-----")]
+    return [key_json, pem, *lines]
+
+
+def gcs_dagster_defs(bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, key_json: str) -> Any:
+    """The manifest above on ``bucket``, its state written, and Definitions with the observable
+    sources and ingest assets of ``landing`` and jobs ``observe`` and ``ingest``."""
+    from dagster import AssetSelection, Definitions, define_asset_job
+
+    # lazy: Dagster-stage modules, imported by the tests that run Dagster only
+    from floe_dagster.dagster_stage.definitions import build_resources
+    from floe_dagster.dagster_stage.ingest import ingest_assets
+    from floe_dagster.dagster_stage.sources import observable_sources
+    from floe_dagster.manifest.loader import load_manifest
+    from floe_dagster.metastores.state import write_state
+    from floe_dagster.plan.dbt_project import profiles_dir
+
+    monkeypatch.setenv("FLOE_TEST_GCS_KEY_JSON", key_json)
+    monkeypatch.setenv("FLOE_TEST_GCS_HMAC", CANARY_HMAC)
+    (tmp_path / "dbt").mkdir(parents=True)
+    (tmp_path / "dbt" / "dbt_project.yml").write_text("name: gcstest\nversion: '1'\nprofile: gcstest\n")
+    manifest = tmp_path / "manifest.yaml"
+    server = bucket.server
+    manifest.write_text(
+        GCS_MANIFEST.format(bucket=bucket.name, endpoint=server.endpoint, project=server.project)
+    )
+    loaded = load_manifest(manifest, check_assignments=False)
+    profiles_dir(loaded).mkdir(parents=True)  # build_resources' dbt resource wants one (no dbt runs)
+    (profiles_dir(loaded) / "profiles.yml").write_text("gcstest: {target: x, outputs: {}}\n")
+    state = write_state(loaded).state
+    observe = observable_sources(loaded, "landing", state.tables("landing"))
+    ingest_defs = ingest_assets(loaded, "landing", state.tables("landing"), observe.keys if observe else ())
+    assert observe is not None and ingest_defs is not None
+    namespace = loaded.plugin_config("metastores", "landing").table_namespace
+    defs = Definitions(
+        assets=[observe, ingest_defs],
+        resources=build_resources(loaded),
+        jobs=[
+            define_asset_job("observe", selection=AssetSelection.assets(observe)),
+            define_asset_job("ingest", selection=AssetSelection.assets(ingest_defs)),
+        ],
+    )
+    return defs, observe, ingest_defs, namespace
+
+
+def test_dagster_observes_gcs_tables_and_ingests_them_incrementally(
+    bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from dagster import AssetKey, instance_for_test
+    from dagster._core.definitions.data_version import extract_data_version_from_entry
+
+    caplog.set_level(logging.INFO)
+    tokens = token_endpoint()
+    try:
+        key_json = service_account_json(f"{tokens.endpoint}/token")
+        bucket.put("orders/2026/01/part-0.parquet", parquet_bytes(range(0, 10)))
+        bucket.put("orders/2026/01/part-1.parquet", parquet_bytes(range(10, 20)))
+        bucket.put("customers.parquet", parquet_bytes(range(0, 5)))
+        defs, observe, ingest_defs, namespace = gcs_dagster_defs(bucket, tmp_path, monkeypatch, key_json)
+        source = AssetKey(["landing", namespace, "orders_2026_01"])
+        orders = AssetKey(["lake", "raw_gcs", "orders_2026_01"])
+        assert observe.keys == {source, AssetKey(["landing", namespace, "customers"])}
+        assert ingest_defs.keys == {orders, AssetKey(["lake", "raw_gcs", "customers"])}
+        assert ingest_defs.asset_deps[orders] == {source}
+        with instance_for_test() as instance:
+            assert defs.resolve_job_def("observe").execute_in_process(instance=instance).success
+            record = instance.get_latest_data_version_record(source, is_source=True)
+            observed = extract_data_version_from_entry(record.event_log_entry) if record else None
+            listing = connector(bucket)
+            expected = listing.get_table(listing.config.table_namespace, "orders_2026_01").data_version
+            assert observed is not None and observed.value == expected  # the generations listed
+            assert defs.resolve_job_def("ingest").execute_in_process(instance=instance).success
+            first = instance.get_latest_materialization_event(orders)
+            assert first is not None and first.asset_materialization is not None
+            metadata = first.asset_materialization.metadata
+            assert metadata["floe/objects_read"].value == 2 and metadata["dagster/row_count"].value == 20
+            assert str(metadata["floe/cursor"].value).endswith("000Z")
+
+            time.sleep(1.1)  # a later second than the cursor's
+            bucket.put("orders/2026/01/part-2.parquet", parquet_bytes(range(20, 25)))
+            assert defs.resolve_job_def("observe").execute_in_process(instance=instance).success
+            record = instance.get_latest_data_version_record(source, is_source=True)
+            again = extract_data_version_from_entry(record.event_log_entry) if record else None
+            assert again is not None and again != observed
+            result = defs.resolve_job_def("ingest").execute_in_process(
+                instance=instance, asset_selection=[orders]
+            )
+            assert result.success
+            second = instance.get_latest_materialization_event(orders)
+            assert second is not None and second.asset_materialization is not None
+            metadata = second.asset_materialization.metadata
+            assert (metadata["floe/objects_new"].value, metadata["floe/objects_read"].value) == (1, 1)
+            assert metadata["dagster/row_count"].value == 25
+            assert metadata["floe/cursor"].value > first.asset_materialization.metadata["floe/cursor"].value
+            logs = [e.message or "" for e in instance.all_logs(result.run_id)]
+            assert any("part-2.parquet size=" in line and "rows=5" in line for line in logs)
+        assert [p for m, p, _ in tokens.requests if m == "POST"], "the key was never used for a token"
+    finally:
+        tokens.close()
+
+
+# --- canaries -------------------------------------------------------------------------------------
+
+
+def test_canary_secrets_appear_in_no_output(
+    bucket: Bucket,
+    catalog: SqlCatalogPlugin,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The HMAC secret and the service-account key in no log record (every logger at DEBUG:
+    google-auth, google-cloud-storage, urllib3, floe), error, repr, ingest report, DuckDB secret
+    listing, Iceberg property, Dagster event or metadata; while both are really in use."""
+    from dagster import instance_for_test
+
+    # lazy: the DuckDB reader, for the HMAC secret it is handed
+    from floe_dagster.readers.duckdb_scan import scan_connection
+
+    caplog.set_level(logging.DEBUG)
+    # google-auth turns propagation of the "google" logger off at its first request unless that
+    # logger was configured (google.auth._helpers.is_logging_enabled): configure it, and undo an
+    # earlier test's first request, so its request/response records reach caplog here
+    caplog.set_level(logging.DEBUG, logger="google")
+    monkeypatch.setattr(logging.getLogger("google"), "propagate", True)
+    tokens = token_endpoint()
+    try:
+        key_json = service_account_json(f"{tokens.endpoint}/token")
+        secrets = [CANARY_HMAC, *key_secrets(key_json)]
+        bucket.put("secret/a.parquet", parquet_bytes(range(3)))
+        bucket.put("secret/b.parquet", b"broken")
+        hmac = {"hmac_access_id": "GOOG1FLOETESTHMAC", "hmac_secret": CANARY_HMAC}
+        keyed = {"anonymous": None, "key_json": key_json, **hmac}
+        texts: list[str] = []
+        for options in ({"anonymous": True, **hmac}, keyed):
+            conn = connector(bucket, **options)
+            texts += [repr(conn), repr(conn.config), repr(conn.credentials), conn.debug_report()]
+            texts += [str(conn.diagnostics()), str(conn.describe())]
+            assert [t.name for t in conn.scan(TableFilter())] == ["secret"]
+            scan = conn.describe_scan(conn.config.table_namespace, "secret")
+            con = scan_connection([scan], conn.credentials)
+            shown = con.sql("SELECT * FROM duckdb_secrets()").fetchall()
+            assert "GOOG1FLOETESTHMAC" in str(shown)  # DuckDB holds the HMAC keys ...
+            texts.append(str(shown))  # ... and shows its secret redacted
+        report = ingest(connector(bucket, **keyed), catalog, "secret")
+        assert report.read == 1 and [key for key, _ in report.skipped] == ["secret/b.parquet"]
+        texts += [str(report), repr(report), str(catalog.load_table((NAMESPACE, "secret")).properties)]
+        assert [m for m, _, _ in tokens.requests if m == "POST"], "the key was never used for a token"
+
+        # failing calls: a missing bucket, a token endpoint that refuses, none there, a broken key
+        info = json.loads(key_json)
+        refused = json.dumps({**info, "token_uri": f"{tokens.endpoint}/refuse"})
+        nowhere = json.dumps({**info, "token_uri": f"http://127.0.0.1:{free_port()}/token"})
+        broken = json.dumps({**info, "private_key": info["private_key"][:-200]})
+        failing: list[tuple[dict[str, Any], type[Exception] | tuple[type[Exception], ...]]] = [
+            ({**keyed, "bucket": "no-such-bucket-canary"}, NotFoundError),
+            ({**keyed, "key_json": refused}, AuthenticationError),
+            ({**keyed, "key_json": nowhere, "max_attempts": 1}, (AuthenticationError, UnavailableError)),
+            ({**keyed, "key_json": broken}, ConfigurationError),
+        ]
+        for options, expected in failing:
+            with pytest.raises(expected) as caught:
+                connector(bucket, **options).discover()
+            texts += [str(caught.value), repr(caught.value)]
+        with pytest.raises(InvalidFieldError) as invalid:  # a config refused with its secrets in it
+            metastore_config("g", "gcs", {"bucket": "Bad/Bucket", **keyed}, environ={})
+        texts += [str(invalid.value), repr(invalid.value)]
+
+        # Dagster: observation and materialisation events, their metadata, the run's logs
+        bucket.put("orders/part-0.parquet", parquet_bytes(range(0, 4)))
+        defs, _, _, _ = gcs_dagster_defs(bucket, tmp_path / "project", monkeypatch, key_json)
+        with instance_for_test() as instance:
+            for job in ("observe", "ingest"):
+                result = defs.resolve_job_def(job).execute_in_process(instance=instance)
+                assert result.success
+                entries = instance.all_logs(result.run_id)
+                texts += [str(e.dagster_event) for e in entries] + [e.message or "" for e in entries]
+            materialised = [
+                e for e in result.all_events if e.is_step_materialization and e.step_materialization_data
+            ]
+            assert len(materialised) == 2
+            texts += [str(e.step_materialization_data.materialization.metadata) for e in materialised]
+    finally:
+        tokens.close()
+    texts += [r.getMessage() for r in caplog.records] + [caplog.text]
+    captured = capsys.readouterr()
+    texts += [captured.out, captured.err]
+    everything = "\n".join(texts)
+    # the output is there (the skip warning, the third-party DEBUG records) ...
+    assert "secret/b.parquet" in everything and "floe/objects_read" in everything
+    names = {r.name for r in caplog.records if r.levelno == logging.DEBUG}
+    assert any(n.startswith("urllib3") for n in names) and any(n.startswith("google") for n in names)
+    # ... the secrets are not
+    leaked = [i for i, secret in enumerate(secrets) if secret in everything]
+    assert not leaked, f"secret(s) #{leaked} of {len(secrets)} appear in the output"
+
+
+# --- the object-store source's shared cases (tests/object_source_checks.py) -----------------------
+
+
+@pytest.fixture
+def store(bucket: Bucket, catalog: SqlCatalogPlugin) -> Any:
+    from tests.object_source_checks import Store
+
+    return Store(
+        put=bucket.put,
+        connector=lambda **overrides: connector(bucket, **overrides),
+        catalog=catalog,
+        namespace=NAMESPACE,
+        root=f"gs://{bucket.name}",
+    )
+
+
+def test_an_object_written_in_the_same_second_as_the_cursor_is_not_missed(store: Any) -> None:
+    from tests.object_source_checks import an_object_written_in_the_same_second_as_the_cursor_is_not_missed
+
+    an_object_written_in_the_same_second_as_the_cursor_is_not_missed(store)
+
+
+def test_skipped_objects_are_behind_the_cursor_and_not_read_again(store: Any) -> None:
+    from tests.object_source_checks import skipped_objects_are_behind_the_cursor
+
+    skipped_objects_are_behind_the_cursor(store)
+
+
+def test_a_file_with_another_schema_stops_the_table_after_committing_what_came_before(store: Any) -> None:
+    from tests.object_source_checks import (
+        a_file_with_another_schema_stops_the_table_after_committing_what_came_before as check,
+    )
+
+    check(store)
+
+
+def test_csv_tables_infer_and_widen_types_and_ingest_with_the_tables_types(store: Any) -> None:
+    from tests.object_source_checks import csv_tables_infer_and_widen_types_and_ingest_with_the_tables_types
+
+    csv_tables_infer_and_widen_types_and_ingest_with_the_tables_types(store)
+
+
+def test_json_lines_tables_are_discovered_and_ingested(store: Any) -> None:
+    from tests.object_source_checks import json_lines_tables_are_discovered_and_ingested
+
+    json_lines_tables_are_discovered_and_ingested(store)
+
+
+def test_data_versions_follow_added_replaced_and_removed_objects(store: Any, bucket: Bucket) -> None:
+    from tests.object_source_checks import data_versions_follow_added_replaced_and_removed_objects
+
+    data_versions_follow_added_replaced_and_removed_objects(store, bucket.delete)
+
+
+def test_a_schema_mismatch_stops_that_table_only_naming_both_files_and_columns(store: Any) -> None:
+    from tests.object_source_checks import (
+        a_schema_mismatch_stops_that_table_only_naming_both_files_and_columns as check,
+    )
+
+    check(store)
+
+
+def test_rows_per_record_is_the_batch_size_the_iceberg_writer_receives(
+    store: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.object_source_checks import rows_per_record_is_the_batch_size_the_iceberg_writer_receives
+
+    rows_per_record_is_the_batch_size_the_iceberg_writer_receives(store, monkeypatch)
+
+
+def test_footers_are_read_with_ranged_requests_of_a_fraction_of_the_object(
+    store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.object_source_checks import footers_are_read_with_ranged_requests_of_a_fraction_of_the_object
+
+    footers_are_read_with_ranged_requests_of_a_fraction_of_the_object(store, caplog)
+
+
+def test_a_footer_larger_than_the_probe_takes_one_more_ranged_request(
+    store: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.object_source_checks import a_footer_larger_than_the_probe_takes_one_more_ranged_request
+
+    a_footer_larger_than_the_probe_takes_one_more_ranged_request(store, caplog)
+
+
+def test_duckdb_reads_every_file_of_a_json_lines_table(store: Any) -> None:
+    from tests.object_source_checks import duckdb_reads_every_file_of_a_json_lines_table
+
+    duckdb_reads_every_file_of_a_json_lines_table(store)
+
+
+def test_tables_are_named_after_their_prefix_at_every_depth(store: Any) -> None:
+    from tests.object_source_checks import tables_are_named_after_their_prefix_at_every_depth
+
+    tables_are_named_after_their_prefix_at_every_depth(store)
+
+
+def test_each_run_with_new_objects_commits_one_snapshot_and_a_run_without_none(store: Any) -> None:
+    from tests.object_source_checks import (
+        each_run_with_new_objects_commits_one_snapshot_and_a_run_without_none as check,
+    )
+
+    check(store)
+
+
+def test_a_key_the_token_endpoint_refuses_is_access_denied_saying_what_to_check(bucket: Bucket) -> None:
+    tokens = token_endpoint()
+    try:
+        refused = service_account_json(f"{tokens.endpoint}/refuse")  # answers 400 invalid_grant-like
+        conn = connector(bucket, anonymous=None, key_json=refused)
+        with pytest.raises(AuthenticationError) as caught:
+            conn.discover()
+    finally:
+        tokens.close()
+    text = str(caught.value)
+    assert "access denied (RefreshError)" in text and "mode: service_account (key_json)" in text
+    assert "roles/storage.objectViewer" in text and caught.value.operation == "list_tables"
+    assert caught.value.__cause__ is None and [m for m, p, _ in tokens.requests if p == "/refuse"]

@@ -838,3 +838,31 @@ def test_ingest_assets_depend_on_the_mapped_source_keys(
     assert observe.keys == {orders_source, AssetKey(["crm", "customers"])}
     assert ingest.asset_deps[AssetKey(["lake", "raw_s3", "orders_2026_01"])] == {orders_source}
     assert ingest.asset_deps[AssetKey(["lake", "raw_s3", "customers"])] == {AssetKey(["crm", "customers"])}
+
+
+# --- the object-store source's shared cases (tests/object_source_checks.py) -----------------------
+
+
+@pytest.fixture
+def store(bucket: Bucket, catalog: SqlCatalogPlugin) -> Any:
+    from tests.object_source_checks import Store
+
+    return Store(
+        put=bucket.put,
+        connector=lambda **overrides: connector(bucket, **overrides),
+        catalog=catalog,
+        namespace=NAMESPACE,
+        root=f"s3://{bucket.name}",
+    )
+
+
+def test_duckdb_reads_every_file_of_a_json_lines_table(store: Any) -> None:
+    from tests.object_source_checks import duckdb_reads_every_file_of_a_json_lines_table
+
+    duckdb_reads_every_file_of_a_json_lines_table(store)
+
+
+def test_tables_are_named_after_their_prefix_at_every_depth(store: Any) -> None:
+    from tests.object_source_checks import tables_are_named_after_their_prefix_at_every_depth
+
+    tables_are_named_after_their_prefix_at_every_depth(store)
