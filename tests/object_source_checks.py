@@ -336,6 +336,21 @@ def duckdb_reads_every_file_of_a_json_lines_table(store: Store) -> None:
     types = con.sql(f"SELECT typeof(id), typeof(kind) FROM ({select_sql(scans[0])}) LIMIT 1").fetchall()
     assert types == [("BIGINT", "VARCHAR")]
 
+    # one folder of .json and .ndjson files, and two folders whose names make one table: no single
+    # glob names every file, so the table carries one per extension and folder
+    store.put("mixed/a.json", b'{"id": 10, "kind": "click"}\n')
+    store.put("mixed/b.ndjson", b'{"id": 20, "kind": "view"}\n{"id": 30, "kind": "view"}\n')
+    store.put("pair/one/a.jsonl", b'{"id": 100, "kind": "click"}\n')
+    store.put("pair_one/b.jsonl", b'{"id": 200, "kind": "click"}\n')
+    conn = store.connector(file_type="json")
+    tables = {t.name: t for t in conn.scan(TableFilter())}
+    assert tables["mixed"].stats.file_count == 2 and tables["pair_one"].stats.file_count == 2
+    scans = [conn.describe_scan(conn.config.table_namespace, name) for name in ("mixed", "pair_one")]
+    assert [len(scan.locations) for scan in scans] == [2, 2]
+    con = scan_connection(scans, conn.credentials)
+    counts = [con.sql(f"SELECT count(*), sum(id) FROM ({select_sql(scan)})").fetchall() for scan in scans]
+    assert counts == [[(3, 60)], [(2, 300)]]
+
 
 def tables_are_named_after_their_prefix_at_every_depth(store: Store) -> None:
     store.put("root-file.v1.parquet", parquet_bytes(range(3)))

@@ -79,7 +79,7 @@ from floe_dagster.plugins.aws import (
 )
 from floe_dagster.plugins.base import PluginConfig, http_endpoint
 from floe_dagster.plugins.metastore import Capability, MetastoreConnector
-from floe_dagster.plugins.table_model import Column, StorageDescriptor, Table, TableStats
+from floe_dagster.plugins.table_model import MORE_LOCATIONS, Column, StorageDescriptor, Table, TableStats
 
 logger = logging.getLogger("floe_dagster.metastores.s3")
 
@@ -682,17 +682,15 @@ class S3MetastoreConnector(MetastoreConnector):
         schema, rows = self.table_schema(table, objects)
         columns = tuple(Column(n, t) for n, t in arrow_columns(schema).items()) if schema is not None else ()
         prefixes = sorted({o.key.rsplit("/", 1)[0] + "/" if "/" in o.key else o.key for o in objects})
-        first = prefixes[0]
-        # the glob of the objects' own extension (a folder of .ndjson files is not *.json)
-        found = [e for e in self.extensions if any(o.key.lower().endswith(e) for o in objects)]
-        location = first if not first.endswith("/") else f"{first}*{(found or self.extensions)[0]}"
+        globs = [self.location(g) for g in self._globs(prefixes, objects)]
         return Table(
             namespace=namespace,
             name=table,
             storage=StorageDescriptor(
-                location=self.location(location),
+                location=globs[0],
                 format=self.config.file_type,
                 columns=columns,
+                options={MORE_LOCATIONS: "\n".join(globs[1:])} if len(globs) > 1 else {},
             ),
             data_version=data_version(objects),
             properties={"floe.s3.prefixes": ",".join(prefixes), "floe.s3.objects": str(len(objects))},
@@ -704,6 +702,21 @@ class S3MetastoreConnector(MetastoreConnector):
                 partition_count=0,
             ),
         )
+
+    def _globs(self, prefixes: list[str], objects: list[S3Object]) -> list[str]:
+        """Globs naming exactly the table's files: per folder, one per extension its files have
+        (a folder of .ndjson files is not *.json; one of .json and .ndjson files needs both), and
+        a root file by its key. Two folders make one table when their names normalise alike
+        (``a/b/`` and ``a_b/``)."""
+        globs: list[str] = []
+        for prefix in prefixes:
+            if not prefix.endswith("/"):
+                globs.append(prefix)
+                continue
+            here = [o.key.lower() for o in objects if o.key.rpartition("/")[0] + "/" == prefix]
+            found = [e for e in self.extensions if any(k.endswith(e) for k in here)]
+            globs += [f"{prefix}*{e}" for e in found or self.extensions[:1]]
+        return globs
 
     def _schema_or_skip(self, obj: S3Object) -> tuple[Any, int] | None:
         try:

@@ -49,13 +49,19 @@ class Column:
     comment: str | None = None
 
 
+# StorageDescriptor.options key: further globs of the table's files, one per line, read with the
+# location's (an object-store table of .json and .ndjson files, or of two folders one name joins)
+MORE_LOCATIONS = "more_locations"
+
+
 @dataclass(frozen=True)
 class StorageDescriptor:
     """Where a table's files are and how to read them.
 
     ``format`` is one of ``parquet``, ``orc``, ``csv``, ``json``, ``avro``, ``iceberg`` (or another
     name a connector documents); ``options`` carries what a reader needs beyond the format
-    (``delimiter``, ``quote``, ``escape``, ``header`` for CSV; ``metadata_location`` for Iceberg).
+    (``delimiter``, ``quote``, ``escape``, ``header`` for CSV; ``metadata_location`` for Iceberg;
+    ``MORE_LOCATIONS`` when one location cannot name every file of the table).
     """
 
     location: str
@@ -207,6 +213,12 @@ class ScanDescription:
     metadata_location: str | None = None
     partitions: tuple[Partition, ...] | None = None
     pruned: bool = False
+
+    @property
+    def locations(self) -> tuple[str, ...]:
+        """``location`` and the further globs of ``MORE_LOCATIONS``: every file of an unpartitioned table."""
+        more = self.options.get(MORE_LOCATIONS, "")
+        return (self.location, *(line for line in more.split("\n") if line))
 
     @classmethod
     def from_table(

@@ -220,9 +220,11 @@ def relation_sql(scan: ScanDescription) -> str:
     location = duckdb_path(scan.location, scan.table)
     keys = scan.partition_columns
     if not keys:
-        # a location that is a glob already (an S3 prefix metastore's ``prefix/*.parquet``) is the pattern
-        pattern = location if any(c in location for c in "*?[") else f"{location}/{FILES}"
-        return _reader(scan, [pattern], hive=False)
+        # a location that is a glob already (an S3 prefix metastore's ``prefix/*.parquet``) is the
+        # pattern; an object-store table may need more than one (MORE_LOCATIONS)
+        paths = [duckdb_path(loc, scan.table) for loc in scan.locations]
+        patterns = [p if any(c in p for c in "*?[") else f"{p}/{FILES}" for p in paths]
+        return _reader(scan, patterns, hive=False)
     if scan.partitions is None:
         levels = "/".join(["*"] * len(keys))
         return _reader(scan, [f"{location}/{levels}/{FILES}"], hive=True)

@@ -166,7 +166,9 @@ def select_sql(scan: ScanDescription, schemes: Sequence[str] = DEFAULT_SCHEMES) 
             *data,
             *(f"try_cast({quote(c.name)} AS {spark_type(c.type)}) AS {quote(c.name)}" for c in keys),
         ]
-        return f"SELECT {', '.join(typed)} FROM {_source(scan, reader, location)}"
+        # an object-store table may need more than one glob (MORE_LOCATIONS): one read each
+        paths = [location, *(spark_path(more, scan.table, schemes) for more in scan.locations[1:])]
+        return " UNION ALL ".join(f"SELECT {', '.join(typed)} FROM {_source(scan, reader, p)}" for p in paths)
     if not scan.partitions:
         return _empty(scan)
     selects = []

@@ -63,3 +63,25 @@ def test_an_unknown_scheme_is_not_supported_either() -> None:
     with pytest.raises(NotSupportedError) as caught:
         store_of("ftp://host/x", "db.t")
     assert "table db.t: ftp:// locations are not supported" in str(caught.value)
+
+
+def test_a_table_with_more_locations_is_read_from_each_by_duckdb_and_spark() -> None:
+    """An object-store table whose files one glob cannot name (``MORE_LOCATIONS``): DuckDB reads
+    the list of globs in one call, Spark one read per glob (the rows themselves are checked on
+    every store by tests/object_source_checks.py)."""
+    from floe_dagster.plugins.table_model import MORE_LOCATIONS, Column
+    from floe_dagster.readers.spark_scan import select_sql
+
+    scan = ScanDescription(
+        table="raw.mixed",
+        format="json",
+        location="s3a://b/mixed/*.json",
+        columns=(Column("id", "bigint"),),
+        options={MORE_LOCATIONS: "s3a://b/mixed/*.ndjson\ns3a://b/mixed_two/*.json"},
+    )
+    assert scan.locations == ("s3a://b/mixed/*.json", "s3a://b/mixed/*.ndjson", "s3a://b/mixed_two/*.json")
+    assert "['s3://b/mixed/*.json', 's3://b/mixed/*.ndjson', 's3://b/mixed_two/*.json']" in relation_sql(scan)
+    spark = select_sql(scan, schemes=("s3a",))
+    assert spark.count(" UNION ALL ") == 2
+    for glob in ("mixed/*.json", "mixed/*.ndjson", "mixed_two/*.json"):
+        assert f"b/{glob}`" in spark or f"b/{glob}'" in spark, spark
