@@ -46,11 +46,15 @@ class Store:
 
 
 def count_downloads_in_flight(
-    monkeypatch: pytest.MonkeyPatch, conn: S3MetastoreConnector, hold: float
+    monkeypatch: pytest.MonkeyPatch, conn: S3MetastoreConnector, hold: float, gather: int = 0
 ) -> dict[str, int]:
     """Count the connector's own downloads (``_get``, each held ``hold`` s before the real
-    request) running at once on this one connector; returns the counters (``max``, ``calls``)."""
-    lock = threading.Lock()
+    request) running at once on this one connector; returns the counters (``max``, ``calls``).
+
+    ``gather``: the first ``gather`` downloads also wait (10 s at most) until that many are in
+    flight, so a loaded machine that starts threads slowly still shows the bound it allows.
+    """
+    lock = threading.Condition()
     seen = {"now": 0, "max": 0, "calls": 0}
     real = conn._get
 
@@ -59,6 +63,8 @@ def count_downloads_in_flight(
             seen["now"] += 1
             seen["calls"] += 1
             seen["max"] = max(seen["max"], seen["now"])
+            lock.notify_all()
+            lock.wait_for(lambda: seen["calls"] > gather or seen["now"] >= gather, timeout=10)
         try:
             time.sleep(hold)
             return real(obj, byte_range)

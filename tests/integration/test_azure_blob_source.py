@@ -738,7 +738,7 @@ def test_reads_in_flight_never_exceed_concurrency(
     for part in range(objects):
         container.put(f"many/part-{part:02d}.parquet", parquet_bytes(range(part * 2, part * 2 + 2)))
     conn = connector(container, concurrency=concurrency)
-    seen = count_downloads_in_flight(monkeypatch, conn, hold)
+    seen = count_downloads_in_flight(monkeypatch, conn, hold, gather=expected)
     report = ingest(conn, catalog, "many")
     assert seen["max"] == expected
     assert seen["calls"] == objects == conn.call_counts["get_object"]  # whole blobs, one each
@@ -753,7 +753,7 @@ def test_concurrency_bounds_footer_reads_of_discovery_too(
     for part in range(8):
         container.put(f"footers/part-{part}.parquet", parquet_bytes(range(part * 3, part * 3 + 3)))
     conn = connector(container, concurrency=2)
-    seen = count_downloads_in_flight(monkeypatch, conn, 0.05)
+    seen = count_downloads_in_flight(monkeypatch, conn, 0.05, gather=2)
     table = conn.get_table(conn.config.table_namespace, "footers")
     assert table.stats.row_count == 24
     assert seen["max"] == 2 and seen["calls"] == 8 == conn.call_counts["get_object_range"]

@@ -424,7 +424,7 @@ def test_reads_in_flight_never_exceed_concurrency(
     for part in range(objects):
         bucket.put(f"many/part-{part:02d}.parquet", parquet_bytes(range(part * 2, part * 2 + 2)))
     conn = connector(bucket, concurrency=concurrency)
-    seen = count_downloads_in_flight(monkeypatch, conn, hold)
+    seen = count_downloads_in_flight(monkeypatch, conn, hold, gather=expected)
     caplog.set_level(logging.WARNING, logger="urllib3.connectionpool")
     report = ingest(conn, catalog, "many")
     assert seen["max"] == expected
@@ -441,7 +441,7 @@ def test_concurrency_bounds_footer_reads_of_discovery_too(
     for part in range(8):
         bucket.put(f"footers/part-{part}.parquet", parquet_bytes(range(part * 3, part * 3 + 3)))
     conn = connector(bucket, concurrency=2)
-    seen = count_downloads_in_flight(monkeypatch, conn, 0.05)
+    seen = count_downloads_in_flight(monkeypatch, conn, 0.05, gather=2)
     table = conn.get_table(conn.config.table_namespace, "footers")
     assert table.stats.row_count == 24
     assert seen["max"] == 2 and seen["calls"] == 8 == conn.call_counts["get_object_range"]

@@ -306,16 +306,23 @@ def test_a_file_with_another_schema_stops_the_table_after_committing_what_came_b
     assert iceberg_ids(catalog, "drift") == list(range(50))
 
 
-def count_reads_in_flight(monkeypatch: pytest.MonkeyPatch, hold: float) -> dict[str, int]:
-    """Count ``read_object`` calls running at once (each held ``hold`` s); returns the counters."""
-    lock = threading.Lock()
-    seen = {"now": 0, "max": 0}
+def count_reads_in_flight(monkeypatch: pytest.MonkeyPatch, hold: float, gather: int = 0) -> dict[str, int]:
+    """Count ``read_object`` calls running at once (each held ``hold`` s); returns the counters.
+
+    ``gather``: the first ``gather`` calls also wait (10 s at most) until that many are in
+    flight, so a loaded machine that starts threads slowly still shows the bound it allows.
+    """
+    lock = threading.Condition()
+    seen = {"now": 0, "max": 0, "calls": 0}
     real = S3MetastoreConnector.read_object
 
     def counted(self: S3MetastoreConnector, obj: Any, *args: Any) -> Any:
         with lock:
             seen["now"] += 1
+            seen["calls"] += 1
             seen["max"] = max(seen["max"], seen["now"])
+            lock.notify_all()
+            lock.wait_for(lambda: seen["calls"] > gather or seen["now"] >= gather, timeout=10)
         try:
             time.sleep(hold)
             return real(self, obj, *args)
@@ -333,7 +340,7 @@ def test_reads_in_flight_never_exceed_concurrency(
 ) -> None:
     for part in range(10):
         bucket.put(f"wide/part-{part:02d}.parquet", parquet_bytes(range(part * 10, part * 10 + 10)))
-    seen = count_reads_in_flight(monkeypatch, 0.02)
+    seen = count_reads_in_flight(monkeypatch, 0.02, gather=limit)
     ingest(connector(bucket, concurrency=limit), catalog, "wide")
     assert seen["max"] == limit
     assert iceberg_ids(catalog, "wide") == list(range(100))
@@ -364,7 +371,7 @@ def test_concurrency_50_and_unlimited_on_the_ingest_path(
     for part in range(60):
         bucket.put(f"many/part-{part:02d}.parquet", parquet_bytes(range(part * 2, part * 2 + 2)))
     conn = connector(bucket, concurrency=concurrency)
-    seen = count_reads_in_flight(monkeypatch, 0.5)  # long enough for every submitted read to start
+    seen = count_reads_in_flight(monkeypatch, 0.5, gather=expected)  # then held: a read past it would show
     report = ingest(conn, catalog, "many")
     assert seen["max"] == expected
     assert report.read == 60 and iceberg_ids(catalog, "many") == list(range(120))
