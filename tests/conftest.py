@@ -56,13 +56,26 @@ SILENCED_BY_DBT_ADAPTERS = (
 )
 
 
+# Other libraries do the same at import: clickhouse-connect sets urllib3 to WARNING, and
+# databricks-sql-connector adds a filter to urllib3's request logger that masks every query
+# parameter. After a test in the same worker had imported either, the canaries over urllib3's
+# request lines (Azure's SAS signature, GCS's) saw no lines, or lines a foreign filter had masked.
+SILENCED_BY_OTHER_LIBRARIES = ("urllib3", "urllib3.connectionpool")
+FILTERED_BY_OTHER_LIBRARIES = ("urllib3.connectionpool",)
+
+
 @pytest.fixture(autouse=True)
 def third_party_logs_reach_caplog(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test sees the records of the libraries above, whatever an earlier test imported."""
-    for name in SILENCED_BY_DBT_ADAPTERS:
+    """Every test sees the records of the libraries above, whatever an earlier test imported, as
+    floe's own filters (and no other library's) leave them."""
+    for name in (*SILENCED_BY_DBT_ADAPTERS, *SILENCED_BY_OTHER_LIBRARIES):
         logger = logging.getLogger(name)
         monkeypatch.setattr(logger, "propagate", True)
         monkeypatch.setattr(logger, "level", logging.NOTSET)
+    for name in FILTERED_BY_OTHER_LIBRARIES:
+        logger = logging.getLogger(name)
+        own = [f for f in logger.filters if type(f).__module__.startswith("floe_dagster.")]
+        monkeypatch.setattr(logger, "filters", own)
 
 
 @pytest.fixture(scope="session")
