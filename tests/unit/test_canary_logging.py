@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-# ... and the two other libraries that change urllib3's logging at import
+# Two libraries that change urllib3's logging when imported (see tests/conftest.py)
 import clickhouse_connect.driver.httputil  # noqa: F401
 import databricks.sql  # noqa: F401
 
