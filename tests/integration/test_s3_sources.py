@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +30,7 @@ from floe_dagster.plugins.table_model import TableFilter
 from tests import object_sources
 from tests.fixtures.moto_server import MotoServer
 from tests.fixtures.s3rver_server import S3rverServer
+from tests.object_source_checks import count_downloads_in_flight
 from tests.object_sources import ingest_discovered, parquet_bytes, sql_catalog
 
 pytestmark = pytest.mark.server
@@ -306,42 +306,15 @@ def test_a_file_with_another_schema_stops_the_table_after_committing_what_came_b
     assert iceberg_ids(catalog, "drift") == list(range(50))
 
 
-def count_reads_in_flight(monkeypatch: pytest.MonkeyPatch, hold: float, gather: int = 0) -> dict[str, int]:
-    """Count ``read_object`` calls running at once (each held ``hold`` s); returns the counters.
-
-    ``gather``: the first ``gather`` calls also wait (10 s at most) until that many are in
-    flight, so a loaded machine that starts threads slowly still shows the bound it allows.
-    """
-    lock = threading.Condition()
-    seen = {"now": 0, "max": 0, "calls": 0}
-    real = S3MetastoreConnector.read_object
-
-    def counted(self: S3MetastoreConnector, obj: Any, *args: Any) -> Any:
-        with lock:
-            seen["now"] += 1
-            seen["calls"] += 1
-            seen["max"] = max(seen["max"], seen["now"])
-            lock.notify_all()
-            lock.wait_for(lambda: seen["calls"] > gather or seen["now"] >= gather, timeout=10)
-        try:
-            time.sleep(hold)
-            return real(self, obj, *args)
-        finally:
-            with lock:
-                seen["now"] -= 1
-
-    monkeypatch.setattr(S3MetastoreConnector, "read_object", counted)
-    return seen
-
-
 @pytest.mark.parametrize("limit", [1, 3])
 def test_reads_in_flight_never_exceed_concurrency(
     bucket: Bucket, catalog: SqlCatalogPlugin, monkeypatch: pytest.MonkeyPatch, limit: int
 ) -> None:
     for part in range(10):
         bucket.put(f"wide/part-{part:02d}.parquet", parquet_bytes(range(part * 10, part * 10 + 10)))
-    seen = count_reads_in_flight(monkeypatch, 0.02, gather=limit)
-    ingest(connector(bucket, concurrency=limit), catalog, "wide")
+    conn = connector(bucket, concurrency=limit)
+    seen = count_downloads_in_flight(monkeypatch, conn, 0.02, gather=limit)
+    ingest(conn, catalog, "wide")
     assert seen["max"] == limit
     assert iceberg_ids(catalog, "wide") == list(range(100))
 
@@ -371,7 +344,9 @@ def test_concurrency_50_and_unlimited_on_the_ingest_path(
     for part in range(60):
         bucket.put(f"many/part-{part:02d}.parquet", parquet_bytes(range(part * 2, part * 2 + 2)))
     conn = connector(bucket, concurrency=concurrency)
-    seen = count_reads_in_flight(monkeypatch, 0.5, gather=expected)  # then held: a read past it would show
+    seen = count_downloads_in_flight(
+        monkeypatch, conn, 0.5, gather=expected
+    )  # then held: one more would show
     report = ingest(conn, catalog, "many")
     assert seen["max"] == expected
     assert report.read == 60 and iceberg_ids(catalog, "many") == list(range(120))
