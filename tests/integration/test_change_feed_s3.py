@@ -80,6 +80,28 @@ def _queued(server: MotoServer, queue: str) -> int:
     )
 
 
+class _Ticks:
+    """Sensor ticks through the queue, each checked against a full scan of the bucket at the same
+    moment (same versions, same events). A tick returns (observation, feed, the feed's connector)."""
+
+    def __init__(self, server: MotoServer, bucket: str, queue: str, **extra: Any) -> None:
+        self.server, self.bucket, self.queue, self.extra = server, bucket, queue, extra
+        self.feed_cursor: str | None = None
+        self.scan_versions: dict[str, str] = {}
+
+    def __call__(self) -> tuple[Any, Any, S3MetastoreConnector]:
+        connector = _connector(self.server, self.bucket, self.queue, **self.extra)
+        observed, feed, self.feed_cursor = observe_through_feed(
+            connector, EVERYTHING, 100, "s3feed", self.feed_cursor, OPTIONS
+        )
+        scan = _connector(self.server, self.bucket, None, **self.extra)
+        scanned = observe_changes(scan, EVERYTHING, 100, "s3feed", self.scan_versions)
+        self.scan_versions = scanned.versions
+        assert observed.versions == scanned.versions
+        assert _events(observed) == _events(scanned)
+        return observed, feed, connector
+
+
 def test_a_tick_reads_the_queue_not_the_bucket_and_records_what_a_listing_would(
     moto_server: MotoServer, moto_bucket: str
 ) -> None:
@@ -89,22 +111,7 @@ def test_a_tick_reads_the_queue_not_the_bucket_and_records_what_a_listing_would(
         for part in range(2):
             s3.put_object(Bucket=moto_bucket, Key=f"{prefix}/part-{part}.parquet", Body=_parquet(3))
 
-    feed_cursor: str | None = None
-    scan_versions: dict[str, str] = {}
-
-    def tick() -> tuple[Any, Any, S3MetastoreConnector]:
-        nonlocal feed_cursor, scan_versions
-        connector = _connector(moto_server, moto_bucket, queue)
-        observed, feed, feed_cursor = observe_through_feed(
-            connector, EVERYTHING, 100, "s3feed", feed_cursor, OPTIONS
-        )
-        scanned = observe_changes(
-            _connector(moto_server, moto_bucket, None), EVERYTHING, 100, "s3feed", scan_versions
-        )
-        scan_versions = scanned.versions
-        assert observed.versions == scanned.versions
-        assert _events(observed) == _events(scanned)
-        return observed, feed, connector
+    tick = _Ticks(moto_server, moto_bucket, queue)
 
     first, feed, _ = tick()
     assert feed.mode == "scan" and len(first.events) == 3
@@ -127,7 +134,7 @@ def test_a_tick_reads_the_queue_not_the_bucket_and_records_what_a_listing_would(
 
     quiet, feed, connector = tick()
     assert feed.mode == "feed" and quiet.events == [] and connector.call_counts["list_objects"] == 0
-    assert decode_cursor(feed_cursor) == scan_versions
+    assert decode_cursor(tick.feed_cursor) == tick.scan_versions
     assert _queued(moto_server, queue) == 0  # the committed tick's messages were deleted
 
 
@@ -180,26 +187,7 @@ def test_a_delta_commit_arrives_through_the_queue_as_a_new_version_of_its_table(
     uri = f"s3://{moto_bucket}/lake/sales"
     delta_append(uri, range(3), moto_storage_options(moto_server))
 
-    feed_cursor: str | None = None
-    scan_versions: dict[str, str] = {}
-
-    def tick() -> tuple[Any, Any, S3MetastoreConnector]:
-        nonlocal feed_cursor, scan_versions
-        connector = _connector(moto_server, moto_bucket, queue, file_type="delta")
-        observed, feed, feed_cursor = observe_through_feed(
-            connector, EVERYTHING, 100, "s3feed", feed_cursor, OPTIONS
-        )
-        scanned = observe_changes(
-            _connector(moto_server, moto_bucket, None, file_type="delta"),
-            EVERYTHING,
-            100,
-            "s3feed",
-            scan_versions,
-        )
-        scan_versions = scanned.versions
-        assert observed.versions == scanned.versions
-        assert _events(observed) == _events(scanned)
-        return observed, feed, connector
+    tick = _Ticks(moto_server, moto_bucket, queue, file_type="delta")
 
     first, feed, _ = tick()
     assert feed.mode == "scan" and len(first.events) == 1
