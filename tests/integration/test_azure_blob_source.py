@@ -586,11 +586,12 @@ transforms: {{dbt_project: dbt, catalog: lake}}
 """
 
 
-def test_dagster_observes_azure_tables_and_ingests_them(
-    container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    from dagster import AssetKey, AssetSelection, Definitions, define_asset_job, instance_for_test
+def dagster_project(container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """MANIFEST's project with two blobs under ``orders/``: (Definitions with an ``observe`` and an
+    ``ingest`` job, the source's key, the ingested table's key)."""
+    from dagster import AssetKey, AssetSelection, Definitions, define_asset_job
 
+    # lazy: Dagster-stage modules, imported by the tests that run Dagster only
     from floe_dagster.dagster_stage.definitions import build_resources
     from floe_dagster.dagster_stage.ingest import ingest_assets
     from floe_dagster.dagster_stage.sources import observable_sources
@@ -598,7 +599,6 @@ def test_dagster_observes_azure_tables_and_ingests_them(
     from floe_dagster.metastores.state import write_state
     from floe_dagster.plan.dbt_project import profiles_dir
 
-    caplog.set_level(logging.INFO)
     server = container.server
     monkeypatch.setenv("FLOE_TEST_AZURE_KEY", server.account_key)
     (tmp_path / "dbt").mkdir()
@@ -628,6 +628,17 @@ def test_dagster_observes_azure_tables_and_ingests_them(
             define_asset_job("ingest", selection=AssetSelection.assets(ingest)),
         ],
     )
+    return defs, source, orders
+
+
+def test_dagster_observes_azure_tables_and_ingests_them(
+    container: Container, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from dagster import instance_for_test
+
+    caplog.set_level(logging.INFO)
+    server = container.server
+    defs, source, orders = dagster_project(container, tmp_path, monkeypatch)
     with instance_for_test() as instance:
         assert defs.resolve_job_def("observe").execute_in_process(instance=instance).success
         assert instance.get_latest_data_version_record(source, is_source=True) is not None
@@ -834,46 +845,12 @@ def test_dagster_ingests_azure_tables_incrementally_and_its_events_hold_no_secre
 ) -> None:
     """The manifest above, materialised twice: the second run reads only the blob added since,
     and no observation, materialisation, metadata or log of either run holds the account key."""
-    from dagster import AssetKey, AssetSelection, Definitions, define_asset_job, instance_for_test
+    from dagster import instance_for_test
     from dagster._core.definitions.data_version import extract_data_version_from_entry
-
-    # lazy: Dagster-stage modules, imported by the tests that run Dagster only
-    from floe_dagster.dagster_stage.definitions import build_resources
-    from floe_dagster.dagster_stage.ingest import ingest_assets
-    from floe_dagster.dagster_stage.sources import observable_sources
-    from floe_dagster.manifest.loader import load_manifest
-    from floe_dagster.metastores.state import write_state
-    from floe_dagster.plan.dbt_project import profiles_dir
 
     caplog.set_level(logging.DEBUG, logger="floe_dagster")
     server = container.server
-    monkeypatch.setenv("FLOE_TEST_AZURE_KEY", server.account_key)
-    (tmp_path / "dbt").mkdir()
-    (tmp_path / "dbt" / "dbt_project.yml").write_text("name: aztest\nversion: '1'\nprofile: aztest\n")
-    manifest = tmp_path / "manifest.yaml"
-    manifest.write_text(
-        MANIFEST.format(container=container.name, account=server.account_name, endpoint=server.endpoint)
-    )
-    container.put("orders/part-0.parquet", parquet_bytes(range(0, 10)))
-    container.put("orders/part-1.parquet", parquet_bytes(range(10, 20)))
-    loaded = load_manifest(manifest, check_assignments=False)
-    profiles_dir(loaded).mkdir(parents=True)
-    (profiles_dir(loaded) / "profiles.yml").write_text("aztest: {target: x, outputs: {}}\n")
-    state = write_state(loaded).state
-    namespace = loaded.plugin_config("metastores", "landing").table_namespace  # type: ignore[attr-defined]
-    observe = observable_sources(loaded, "landing", state.tables("landing"))
-    ingest_defs = ingest_assets(loaded, "landing", state.tables("landing"), observe.keys if observe else ())
-    assert observe is not None and ingest_defs is not None
-    source = AssetKey(["landing", namespace, "orders"])
-    orders = AssetKey(["lake", "raw_az", "orders"])
-    defs = Definitions(
-        assets=[observe, ingest_defs],
-        resources=build_resources(loaded),
-        jobs=[
-            define_asset_job("observe", selection=AssetSelection.assets(observe)),
-            define_asset_job("ingest", selection=AssetSelection.assets(ingest_defs)),
-        ],
-    )
+    defs, source, orders = dagster_project(container, tmp_path, monkeypatch)
     texts: list[str] = []
 
     def run(job: str) -> None:
