@@ -358,6 +358,31 @@ def duckdb_reads_every_file_of_a_json_lines_table(store: Store) -> None:
     assert counts == [[(3, 60)], [(2, 300)]]
 
 
+def duckdb_reads_orc_tables_on_the_store(store: Store) -> None:
+    """ORC has no DuckDB reader: its view is a PyArrow dataset over the store's files, opened with
+    the source's credentials (``readers/stores/``); every glob of a table is read."""
+    # lazy: the DuckDB readers, only here
+    from floe_dagster.readers.duckdb_scan import scan_connection
+    from floe_dagster.readers.formats import create_view, storage_properties
+    from tests.fixtures.format_tables import orc_bytes
+
+    store.put("events/a.orc", orc_bytes(range(1, 3)))
+    store.put("events/b.orc", orc_bytes(range(3, 4)))
+    store.put("pair/one/a.orc", orc_bytes(range(100, 101)))  # two folders that make one table
+    store.put("pair_one/b.orc", orc_bytes(range(200, 202)))
+    conn = store.connector(file_type="orc")
+    scans = [conn.describe_scan(conn.config.table_namespace, name) for name in ("events", "pair_one")]
+    assert scans[0].location == f"{store.root}/events/*.orc" and len(scans[1].locations) == 2
+    con = scan_connection(scans, conn.credentials)
+    storage = storage_properties(conn.credentials)
+    for name, scan in zip(("events", "pair_one"), scans, strict=True):
+        create_view(con, name, scan, None, None, storage, {})
+    counts = [
+        con.sql(f"SELECT count(*), sum(id), min(label) FROM {t}").fetchall() for t in ("events", "pair_one")
+    ]
+    assert counts == [[(3, 6, "l1")], [(3, 501, "l100")]]
+
+
 def tables_are_named_after_their_prefix_at_every_depth(store: Store) -> None:
     store.put("root-file.v1.parquet", parquet_bytes(range(3)))
     store.put("one/a.parquet", parquet_bytes(range(2)))

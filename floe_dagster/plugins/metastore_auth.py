@@ -48,6 +48,13 @@ __all__ = [
 ]
 
 GOOGLE_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
+# The storage properties of Google credentials (``GoogleCredentials.storage_properties``): PyIceberg's
+# names for the project and the endpoint, floe's for the credentials of each mode
+GCS_PROJECT = "gcs.project-id"
+GCS_ENDPOINT = "gcs.service.host"
+GCS_KEY_JSON = "gcs.floe.service-account-json"
+GCS_KEY_FILE = "gcs.floe.service-account-file"
+GCS_ANONYMOUS = "gcs.floe.anonymous"
 
 
 # --- Thrift (Hive Metastore) ----------------------------------------------------------------------
@@ -313,6 +320,24 @@ class GoogleCredentials:
         if self.storage_endpoint:
             options["endpoint_url"] = self.storage_endpoint
         return GCSFileSystem(**options)
+
+    def storage_properties(self) -> dict[str, str]:
+        """The properties floe's Python readers open gs:// files with (``readers/stores/gcs.py``):
+        the project, the storage endpoint (an emulator) and the mode's credentials (a service
+        account's key inline or as a file, anonymous; none: application default credentials).
+        HMAC keys serve DuckDB's httpfs only. They hold secrets: never log them."""
+        props: dict[str, str] = {}
+        if self.project:
+            props[GCS_PROJECT] = self.project
+        if self.storage_endpoint:
+            props[GCS_ENDPOINT] = self.storage_endpoint
+        if self.anonymous:
+            props[GCS_ANONYMOUS] = "true"
+        elif self.key_json is not None:
+            props[GCS_KEY_JSON] = self.key_json.get_secret_value()
+        elif self.key_file is not None:
+            props[GCS_KEY_FILE] = str(Path(self.key_file).expanduser())
+        return props
 
     def secret_values(self) -> list[str]:
         values = [s.get_secret_value() for s in (self.key_json, self.hmac_secret) if s is not None]

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 from floe_dagster.core.errors import NotSupportedError
 from floe_dagster.plugins.table_model import ScanDescription
 from floe_dagster.readers.formats import FormatReader
-from floe_dagster.readers.storage import AZURE_SCHEMES, filesystem, object_store_options, uri
+from floe_dagster.readers.storage import AZURE_SCHEMES, S3_SCHEMES, filesystem, object_store_options, uri
 
 AZURITE_ACCOUNT = "devstoreaccount1"  # the Azure Storage emulator's well-known account
 _COMMIT = re.compile(r"^(\d{20})\.(json|checkpoint\.parquet|checkpoint\.\d+\.\d+\.parquet)$")
@@ -106,10 +106,11 @@ class DeltaReader(FormatReader):
                 operation="read_delta",
                 retryable=False,
             )
-        if scheme not in ("", "file", "s3", "s3a", "s3n", *AZURE_SCHEMES):
+        if scheme not in ("", "file", *S3_SCHEMES, *AZURE_SCHEMES):
             raise NotSupportedError(
-                f"table {scan.table}: Delta tables are read from local folders, s3:// and Azure Blob"
-                f" (az://, abfss://) here, not {scheme}:// ({table_folder(scan)})",
+                f"table {scan.table}: Delta tables are read from local folders, S3 and the"
+                " S3-compatible stores (s3://, s3a://, oss://, cosn://) and Azure Blob (az://, abfss://)"
+                f" here, not {scheme}:// ({table_folder(scan)})",
                 provider="delta",
                 operation="read_delta",
                 retryable=False,

@@ -43,7 +43,7 @@ def open_table(location: str, storage: Mapping[str, str], table: str = "") -> An
     try:
         return (
             HudiTableBuilder.from_base_uri(uri(location))
-            .with_storage_options(object_store_options(location, storage))
+            .with_storage_options(object_store_options(location, storage, table))
             .build()
         )
     except Exception as exc:  # hudi-rs raises its own error types

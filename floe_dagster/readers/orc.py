@@ -123,8 +123,10 @@ class OrcReader(FormatReader):
         fields = [*file_schema, *(pa.field(c.name, arrow_type(c.type) or pa.string()) for c in keys)]
         schema = pa.schema(fields)
         fmt = ds.OrcFileFormat()
-        if not keys:
-            return ds.FileSystemDataset.from_paths(_files(fs, root), schema=schema, format=fmt, filesystem=fs)
+        if not keys:  # every glob of the table (the S3 source's tables may have more than one)
+            folders = [root, *(filesystem(more, storage, scan.table)[1] for more in scan.locations[1:])]
+            files = sorted({path for folder in folders for path in _files(fs, folder)})
+            return ds.FileSystemDataset.from_paths(files, schema=schema, format=fmt, filesystem=fs)
         if scan.partitions is None:
             partitioning = ds.partitioning(
                 pa.schema([pa.field(c.name, arrow_type(c.type) or pa.string()) for c in keys]), flavor="hive"

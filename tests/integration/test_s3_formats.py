@@ -20,7 +20,7 @@ from floe_dagster.computes.duckdb_extensions import connect_with_extensions
 from floe_dagster.ingest.table import ingest_table
 from floe_dagster.metastores.s3 import S3MetastoreConnector
 from floe_dagster.plugins.factory import connect_metastore
-from floe_dagster.plugins.table_model import ScanDescription, TableFilter
+from floe_dagster.plugins.table_model import Column, ScanDescription, TableFilter
 from floe_dagster.readers.duckdb_scan import default_extension_dir
 from floe_dagster.readers.formats import create_view, storage_properties
 from tests.fixtures.format_tables import avro_bytes, orc_bytes
@@ -103,6 +103,29 @@ def test_orc_and_avro_objects_are_discovered_read_and_ingested_like_parquet(
     second = ingest(again, catalog, "sales_eu")
     assert (second.read, second.rows) == (1, 2)  # only the new object
     assert iceberg_ids(catalog, "sales_eu") == list(range(9))
+
+
+@pytest.mark.parametrize("scheme", ["oss", "cosn", "s3a"])
+def test_an_orc_table_at_an_s3_compatible_stores_scheme_is_read_at_the_metastores_endpoint(
+    moto_server: MotoServer, moto_bucket: str, scheme: str
+) -> None:
+    """A Hive or Glue table on Alibaba OSS (``oss://``), Tencent COS (``cosn://``) or Hadoop's
+    ``s3a://``: the S3 API at the metastore's endpoint (moto's here), through PyArrow's S3
+    filesystem (``readers/stores/s3.py``), with the metastore's keys."""
+    s3 = moto_server.client("s3")
+    s3.put_object(Bucket=moto_bucket, Key=f"warehouse/{scheme}_sales/000000_0", Body=orc_bytes(range(0, 4)))
+    s3.put_object(Bucket=moto_bucket, Key=f"warehouse/{scheme}_sales/000001_0", Body=orc_bytes(range(4, 6)))
+    s3.put_object(Bucket=moto_bucket, Key=f"warehouse/{scheme}_sales/_SUCCESS", Body=b"")
+    storage = storage_properties(connector(moto_server, moto_bucket).credentials)
+    scan = ScanDescription(
+        table="hive.sales",
+        format="orc",
+        location=f"{scheme}://{moto_bucket}/warehouse/{scheme}_sales",
+        columns=(Column("id", "bigint"), Column("label", "string")),
+    )
+    con = connect_with_extensions(":memory:", default_extension_dir(), ["httpfs"])
+    create_view(con, "sales", scan, None, None, storage, {})
+    assert con.sql("SELECT count(*), sum(id), max(label) FROM sales").fetchone() == (6, 15, "l5")
 
 
 def test_a_corrupt_orc_object_is_skipped_with_a_reason(moto_server: MotoServer, moto_bucket: str) -> None:

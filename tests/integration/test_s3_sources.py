@@ -844,6 +844,12 @@ def test_duckdb_reads_every_file_of_a_json_lines_table(store: Any) -> None:
     duckdb_reads_every_file_of_a_json_lines_table(store)
 
 
+def test_duckdb_reads_orc_tables_on_the_store(store: Any) -> None:
+    from tests.object_source_checks import duckdb_reads_orc_tables_on_the_store
+
+    duckdb_reads_orc_tables_on_the_store(store)
+
+
 def test_tables_are_named_after_their_prefix_at_every_depth(store: Any) -> None:
     from tests.object_source_checks import tables_are_named_after_their_prefix_at_every_depth
 

@@ -56,9 +56,10 @@ def test_a_sas_token_and_a_service_principal_are_passed_as_their_own_keys() -> N
     )
 
 
-def test_pyarrow_opens_the_container_path_and_gcs_is_refused_naming_the_table() -> None:
+def test_pyarrow_opens_the_container_path_and_without_an_account_azure_is_refused_naming_the_table() -> None:
     fs, path = filesystem("abfss://lake@acct.dfs.core.windows.net/sales/eu/", azure_storage(account_key=KEY))
     assert isinstance(fs, pafs.AzureFileSystem) and path == "lake/sales/eu"
     with pytest.raises(NotSupportedError) as refused:
-        filesystem("gs://bucket/sales", {}, "lake.sales")
-    assert "lake.sales" in str(refused.value) and "gs://" in str(refused.value)
+        filesystem("az://lake/sales", {}, "lake.sales")
+    message = str(refused.value)
+    assert "lake.sales" in message and "az://" in message and "no Azure storage account" in message

@@ -1,0 +1,21 @@
+"""What each store module of ``readers/stores/`` gives the Python readers (see ``__init__.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ReaderStore:
+    name: str  # for messages: "Google Cloud Storage"
+    schemes: tuple[str, ...]  # the location schemes it serves
+    # why the storage properties cannot open its files, or None
+    missing: Callable[[Mapping[str, str]], str | None]
+    # (PyArrow filesystem, path inside it) of a location
+    filesystem: Callable[[str, Mapping[str, str]], tuple[Any, str]]
+    # the object_store crate's keys (delta-rs, hudi-rs)
+    object_store_options: Callable[[Mapping[str, str]], dict[str, str]]
+    # the URL the Rust readers open
+    uri: Callable[[str], str]
