@@ -40,6 +40,7 @@ from floe_dagster.readers.duckdb_scan import (
     partitions_with_files,
     quote_ident,
     quote_literal,
+    storage_filesystem,
     storage_secret_sql,
 )
 from floe_dagster.readers.formats import (
@@ -78,6 +79,9 @@ class ResolvedViews:
     # metastore -> s3.* properties for the formats read in Python (ORC, Hudi): hold credentials
     storage: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
     registered: dict[str, Any] = field(default_factory=dict, repr=False)  # Arrow datasets of views
+    # fsspec filesystems DuckDB reads a store through where no extension of its own serves the
+    # credentials (GCS without HMAC keys: gcsfs), each with the metastore it belongs to
+    filesystems: list[tuple[str, Any]] = field(default_factory=list, repr=False)
     versions: dict[str, str] = field(default_factory=dict)  # dbt source unique_id -> version read
 
 
@@ -120,6 +124,9 @@ def resolve_source_views(loaded: LoadedManifest, dbt_manifest: Mapping[str, Any]
         secret = storage_secret_sql(connector.credentials, f"floe_metastore_{metastore}", scans)
         if secret is not None:
             resolved.secrets.append(secret)
+        filesystem = storage_filesystem(connector.credentials, scans)
+        if filesystem is not None:
+            resolved.filesystems.append((metastore, filesystem))
         if any(needs_storage(scan) or scan.format in VERSIONED for scan in scans):
             resolved.storage[metastore] = storage_properties(connector.credentials)
         resolved.views = pin_versions_read(resolved, metastore)
@@ -160,7 +167,9 @@ def readable(result: ScanDescription | FloeError) -> ScanDescription | FloeError
 
 
 def create_source_views(con: Any, resolved: ResolvedViews) -> None:
-    """Set the storage secrets, then create every view (a failing one for each unreadable table)."""
+    """Register the stores' filesystems and set the storage secrets, then create every view (a
+    failing one for each unreadable table)."""
+    register_filesystems(con, resolved.filesystems)
     for secret in resolved.secrets:
         con.execute(secret)
     for view in resolved.views:
@@ -192,6 +201,29 @@ def create_source_views(con: Any, resolved: ResolvedViews) -> None:
             len(resolved.views),
             ", ".join(f"{m}: {n} call(s)" for m, n in sorted(resolved.api_calls.items())) or "no call",
         )
+
+
+def register_filesystems(con: Any, filesystems: list[tuple[str, Any]]) -> None:
+    """Register each metastore's fsspec filesystem on ``con`` (DuckDB serves a scheme through the
+    filesystem registered for it before its own extensions, on every cursor of the database).
+    One filesystem per scheme: a second metastore on the same store with other credentials is
+    read through the first one's, and a warning says so."""
+    registered: dict[str, str] = {}
+    for metastore, filesystem in filesystems:
+        protocols = filesystem.protocol if isinstance(filesystem.protocol, tuple) else (filesystem.protocol,)
+        name = protocols[0]  # DuckDB registers a filesystem under its first protocol
+        if name in registered:
+            logger.warning(
+                "floe: metastore '%s' reads %s:// through metastore '%s''s filesystem (DuckDB takes one"
+                " per scheme); give both the same credentials, or HMAC keys (a DuckDB secret per bucket)",
+                metastore,
+                name,
+                registered[name],
+            )
+            continue
+        registered[name] = metastore
+        if not con.filesystem_is_registered(name):  # e.g. by a catalog whose warehouse is there
+            con.register_filesystem(filesystem)
 
 
 def _reason(metastore: str, relation: SourceRelation, error: FloeError) -> str:

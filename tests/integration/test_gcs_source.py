@@ -397,6 +397,47 @@ def test_a_hudi_table_is_discovered_and_versioned_and_its_read_is_refused_naming
     assert f"table {namespace}.lake_orders" in error and location in error and "Google Cloud Storage" in error
 
 
+@pytest.mark.parametrize("file_type", ["parquet", "orc"])
+def test_dbt_source_views_read_gcs_tables_through_gcsfs_without_hmac_keys(
+    bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, file_type: str
+) -> None:
+    """The views of dbt sources (what the dbt-duckdb plugin creates on its connection): without
+    HMAC keys DuckDB's httpfs cannot read gs://, so the metastore's gcsfs filesystem is registered
+    on the connection, and DuckDB reads through it even with httpfs loaded (as a dbt run has it);
+    ORC goes through the same gcsfs as a PyArrow dataset."""
+    # lazy: the DuckDB stage of the readers, only in the tests that read
+    from floe_dagster.computes.duckdb_extensions import connect_with_extensions
+    from floe_dagster.readers.duckdb_scan import default_extension_dir
+    from floe_dagster.readers.formats import register_all
+    from floe_dagster.readers.metastore_views import create_source_views
+    from tests.fixtures.format_tables import orc_bytes
+
+    monkeypatch.delenv("FLOE_STATE_DIR", raising=False)
+    write = parquet_bytes if file_type == "parquet" else orc_bytes
+    bucket.put(f"orders/a.{file_type}", write(range(0, 4)))
+    bucket.put(f"orders/b.{file_type}", write(range(4, 6)))
+    config = {
+        "bucket": bucket.name,
+        "endpoint": bucket.server.endpoint,
+        "anonymous": True,
+        "project": bucket.server.project,
+        "file_type": file_type,
+    }
+    namespace = connector(bucket).config.table_namespace
+    resolved = object_sources.source_views(tmp_path / "p", "landing", "gcs", config, namespace, "orders")
+    assert [v.error for v in resolved.views] == [None] and resolved.secrets == []
+    assert [metastore for metastore, _ in resolved.filesystems] == ["landing"]
+    con = connect_with_extensions(":memory:", default_extension_dir(), ["httpfs"])
+    con.execute("ATTACH ':memory:' AS warehouse")
+    create_source_views(con, resolved)
+    query = f'SELECT count(*), sum(id) FROM warehouse."{namespace}".orders'
+    assert con.sql(query).fetchone() == (6, 15)
+    cursor = con.cursor()  # a dbt cursor: the plugin registers the views' Arrow datasets on it
+    register_all(cursor, resolved.registered)
+    assert cursor.sql(query).fetchone() == (6, 15)  # and it sees the filesystem too
+    assert "gs" in con.list_filesystems()
+
+
 # --- concurrency: downloads in flight, measured on the connector's own GCS reads ------------------
 
 
@@ -777,6 +818,12 @@ def test_duckdb_reads_every_file_of_a_json_lines_table(store: Any) -> None:
     from tests.object_source_checks import duckdb_reads_every_file_of_a_json_lines_table
 
     duckdb_reads_every_file_of_a_json_lines_table(store)
+
+
+def test_duckdb_reads_orc_tables_on_the_store(store: Any) -> None:
+    from tests.object_source_checks import duckdb_reads_orc_tables_on_the_store
+
+    duckdb_reads_orc_tables_on_the_store(store)
 
 
 def test_tables_are_named_after_their_prefix_at_every_depth(store: Any) -> None:
