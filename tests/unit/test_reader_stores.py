@@ -126,3 +126,18 @@ def test_an_unknown_scheme_is_refused_naming_the_table_the_scheme_and_what_is_re
         message = str(refused.value)
         assert "hive.sales" in message and f"{scheme}://" in message
         assert "gs://" in message and "oss://" in message and "abfss://" in message
+
+
+def test_a_session_token_goes_with_the_keys_and_no_keys_leave_the_default_chain() -> None:
+    storage = {"s3.access-key-id": "ASIA", "s3.secret-access-key": CANARY, "s3.session-token": "tok"}
+    arguments = pyarrow_arguments(filesystem("s3://lake/t", storage)[0])
+    assert (arguments["access_key"], arguments["secret_key"], arguments["session_token"]) == (
+        "ASIA",
+        CANARY,
+        "tok",
+    )
+    options = object_store_options("s3://lake/t", storage)
+    assert (options["AWS_ACCESS_KEY_ID"], options["AWS_SESSION_TOKEN"]) == ("ASIA", "tok")
+    assert not any(
+        k.startswith("AWS_ACCESS") for k in object_store_options("s3://lake/t", {"s3.region": "x"})
+    )

@@ -27,16 +27,22 @@ def missing(storage: Mapping[str, str]) -> None:
     return None
 
 
+def _keys(storage: Mapping[str, str], names: tuple[str, str, str]) -> dict[str, str]:
+    """The static keys (access key id, secret, session token) under ``names``; none without an id."""
+    if not storage.get("s3.access-key-id"):
+        return {}
+    keys = {names[0]: storage["s3.access-key-id"], names[1]: storage.get("s3.secret-access-key", "")}
+    if storage.get("s3.session-token"):
+        keys[names[2]] = storage["s3.session-token"]
+    return keys
+
+
 def filesystem(location: str, storage: Mapping[str, str]) -> tuple[Any, str]:
     """PyArrow's S3 filesystem with the properties, and ``bucket/key`` of ``location``."""
     import pyarrow.fs as pafs
 
     options: dict[str, Any] = {"region": storage.get("s3.region") or "us-east-1"}
-    if storage.get("s3.access-key-id"):
-        options["access_key"] = storage["s3.access-key-id"]
-        options["secret_key"] = storage.get("s3.secret-access-key", "")
-        if storage.get("s3.session-token"):
-            options["session_token"] = storage["s3.session-token"]
+    options.update(_keys(storage, ("access_key", "secret_key", "session_token")))
     if endpoint := storage.get("s3.endpoint"):
         endpoint_parts = urlsplit(endpoint)
         options["endpoint_override"] = endpoint_parts.netloc
@@ -52,11 +58,7 @@ def object_store_options(storage: Mapping[str, str]) -> dict[str, str]:
     options: dict[str, str] = {}
     if region := storage.get("s3.region"):
         options["AWS_REGION"] = region
-    if storage.get("s3.access-key-id"):
-        options["AWS_ACCESS_KEY_ID"] = storage["s3.access-key-id"]
-        options["AWS_SECRET_ACCESS_KEY"] = storage.get("s3.secret-access-key", "")
-        if storage.get("s3.session-token"):
-            options["AWS_SESSION_TOKEN"] = storage["s3.session-token"]
+    options.update(_keys(storage, ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")))
     if endpoint := storage.get("s3.endpoint"):
         options["AWS_ENDPOINT_URL"] = endpoint
         options["AWS_ALLOW_HTTP"] = "true" if endpoint.startswith("http://") else "false"
