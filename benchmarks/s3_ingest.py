@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/s3_ingest.py                  # moto, 200 objects, ~200 MB, 3 rounds
     .venv/bin/python benchmarks/s3_ingest.py --quick          # 20 objects, 20 MB, 3 rounds
     .venv/bin/python benchmarks/s3_ingest.py --store all --quick   # every store in turn
+    .venv/bin/python benchmarks/s3_ingest.py --store all --objects 1000 --mb 1000   # 1 GB each
 
 Stores (``--store``): ``moto`` (moto's S3 server, in this process), ``s3rver`` (the second S3
 server, npm, a process), ``azurite`` (Azure Blob, npm, a process) and ``gcs``
