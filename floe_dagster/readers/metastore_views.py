@@ -208,20 +208,23 @@ def register_filesystems(con: Any, filesystems: list[tuple[str, Any]]) -> None:
     filesystem registered for it before its own extensions, on every cursor of the database).
     One filesystem per scheme: a second metastore on the same store with other credentials is
     read through the first one's, and a warning says so."""
-    registered: dict[str, str] = {}
+    registered: dict[str, tuple[str, Any]] = {}
     for metastore, filesystem in filesystems:
         protocols = filesystem.protocol if isinstance(filesystem.protocol, tuple) else (filesystem.protocol,)
         name = protocols[0]  # DuckDB registers a filesystem under its first protocol
         if name in registered:
-            logger.warning(
-                "floe: metastore '%s' reads %s:// through metastore '%s''s filesystem (DuckDB takes one"
-                " per scheme); give both the same credentials, or HMAC keys (a DuckDB secret per bucket)",
-                metastore,
-                name,
-                registered[name],
-            )
+            first, taken = registered[name]
+            if taken is not filesystem:  # fsspec gives one instance for the same arguments
+                logger.warning(
+                    "floe: metastore '%s' reads %s:// through metastore '%s''s filesystem (DuckDB takes"
+                    " one per scheme); give both the same credentials, or HMAC keys (a DuckDB secret"
+                    " per bucket)",
+                    metastore,
+                    name,
+                    first,
+                )
             continue
-        registered[name] = metastore
+        registered[name] = (metastore, filesystem)
         if not con.filesystem_is_registered(name):  # e.g. by a catalog whose warehouse is there
             con.register_filesystem(filesystem)
 

@@ -438,6 +438,60 @@ def test_dbt_source_views_read_gcs_tables_through_gcsfs_without_hmac_keys(
     assert "gs" in con.list_filesystems()
 
 
+def test_dbt_build_reads_parquet_and_orc_sources_on_gcs_without_hmac_keys(
+    bucket: Bucket, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real ``dbt build`` on DuckDB with floe's plugin: two dbt sources over tables of two gcs
+    metastores on the emulator (anonymous: no HMAC keys, so no DuckDB secret can serve them),
+    a Parquet one and an ORC one, joined by a model; its rows are read back from the DuckDB file."""
+    import duckdb
+
+    # lazy: dbt and the manifest loader, only in the tests that run dbt
+    from floe_dagster.manifest.loader import load_manifest
+    from floe_dagster.transforms.dbt_manifest import run_dbt
+    from floe_dagster.transforms.profiles import write_profiles
+    from tests.fixtures.format_tables import orc_bytes
+
+    for name in ("FLOE_STATE_DIR", "FLOE_ENV", "DBT_TARGET_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    bucket.put("parquet/orders/a.parquet", parquet_bytes(range(0, 4)))
+    bucket.put("orc/orders/a.orc", orc_bytes(range(2, 6)))
+    namespace = connector(bucket).config.table_namespace
+    server = bucket.server
+    metastores = "".join(
+        f"  {name}:\n    type: gcs\n    config: {{bucket: {bucket.name}, endpoint: '{server.endpoint}',"
+        f" anonymous: true, project: {server.project}, path_prefix: {name}/, file_type: {name}}}\n"
+        for name in ("parquet", "orc")
+    )
+    sources = "version: 2\nsources:\n" + "".join(
+        f"  - name: {name}\n    schema: {namespace}\n    meta: {{floe: {{metastore: {name}}}}}\n"
+        f"    tables:\n      - name: {name}_orders\n"
+        for name in ("parquet", "orc")
+    )
+    (tmp_path / "dbt" / "models").mkdir(parents=True)
+    (tmp_path / "dbt" / "dbt_project.yml").write_text(
+        "name: gcsread\nversion: '1.0.0'\nconfig-version: 2\nprofile: gcsread\n"
+        "model-paths: [models]\nmodels:\n  gcsread:\n    +materialized: table\n"
+    )
+    (tmp_path / "dbt" / "models" / "_sources.yml").write_text(sources)
+    (tmp_path / "dbt" / "models" / "both.sql").write_text(
+        "select p.id, p.label, o.label as orc_label from {{ source('parquet', 'parquet_orders') }} p"
+        " join {{ source('orc', 'orc_orders') }} o using (id)"
+    )
+    manifest = tmp_path / "manifest.yaml"
+    manifest.write_text(
+        "apiVersion: floe.dev/v1\nkind: Manifest\nmetadata: {name: gcsread}\nstate_dir: .floe\n"
+        "computes:\n  approved: [duckdb]\n  default: duckdb\n  targets:\n    duckdb:\n      type: duckdb\n"
+        "      config: {path: .floe/warehouse.duckdb, extensions: [httpfs]}\n"
+        f"metastores:\n{metastores}transforms:\n  dbt_project: dbt\n"
+    )
+    loaded = load_manifest(manifest)
+    run_dbt(loaded, ["build"], write_profiles(loaded))
+    with duckdb.connect(str(tmp_path / ".floe" / "warehouse.duckdb"), read_only=True) as con:
+        rows = con.sql("SELECT id, label, orc_label FROM main.both ORDER BY id").fetchall()
+    assert rows == [(2, "2", "l2"), (3, "3", "l3")]
+
+
 # --- concurrency: downloads in flight, measured on the connector's own GCS reads ------------------
 
 
