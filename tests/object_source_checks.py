@@ -1,11 +1,14 @@
 """Behaviour every object-store source must show the same way, as checks each store's test module
-runs against its own server (Azure Blob on Azurite, GCS on gcp-storage-emulator; S3 has its own
-copies in tests/integration/test_s3_sources.py): one text per case instead of a copy per store.
+runs against its own server (S3 on moto and s3rver, Azure Blob on Azurite, GCS on
+gcp-storage-emulator): one text per case instead of a copy per store.
 
-A :class:`Store` is what a check needs of a store: ``put`` an object, a ``connector`` factory
-(keyword overrides of the metastore config), the Iceberg ``catalog`` and ``namespace`` it ingests
-into, and ``root``, the URL of the bucket/container as locations and errors spell it
-(``gs://bucket``, ``az://container``).
+A :class:`Store` is what a check needs of a store: ``put`` and ``delete`` an object, a
+``connector`` factory (keyword overrides of the metastore config), the Iceberg ``catalog`` and
+``namespace`` it ingests into, and ``root``, the URL of the bucket/container as locations and
+errors spell it (``s3://bucket``, ``gs://bucket``, ``az://container``).
+
+A store's test module runs every check by subclassing :class:`ObjectSourceChecks` (the class's
+name starting with ``Test``) beside its own ``store`` fixture.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from tests.object_sources import ingest_discovered, parquet_bytes
 @dataclass(frozen=True)
 class Store:
     put: Callable[[str, bytes], None]
+    delete: Callable[[str], None]
     connector: Callable[..., S3MetastoreConnector]
     catalog: SqlCatalogPlugin
     namespace: str
@@ -129,9 +133,13 @@ def csv_tables_infer_and_widen_types_and_ingest_with_the_tables_types(store: Sto
         ("amount", "double"),
         ("label", "string"),
     ]
-    assert sales.storage.format == "csv" and sales.stats.file_count == 2
+    assert sales.storage.format == "csv" and sales.stats.row_count is None and sales.stats.file_count == 2
     assert sales.storage.location == f"{store.root}/sales/eu-west/*.csv"
+    people = tables["people"]
+    assert [(c.name, c.type) for c in people.storage.columns] == [("id", "int64"), ("name", "string")]
     version = sales.data_version
+    relisted = store.connector(file_type="csv").get_table(sales.namespace, "sales_eu_west")
+    assert relisted.data_version == version
 
     first = store.ingest("sales_eu_west", file_type="csv")
     assert (first.read, first.rows) == (2, 3)
@@ -190,9 +198,7 @@ def json_lines_tables_are_discovered_and_ingested(store: Store) -> None:
     assert store.ids("events_2026") == [1, 2, 3, 5]
 
 
-def data_versions_follow_added_replaced_and_removed_objects(
-    store: Store, delete: Callable[[str], None]
-) -> None:
+def data_versions_follow_added_replaced_and_removed_objects(store: Store) -> None:
     store.put("one/a.parquet", parquet_bytes(range(2)))
     store.put("one/b.parquet", parquet_bytes(range(2, 7)))
 
@@ -207,7 +213,7 @@ def data_versions_follow_added_replaced_and_removed_objects(
     assert added != first
     store.put("one/c.parquet", parquet_bytes(range(7, 10)))
     assert version() not in (first, added)  # replaced
-    delete("one/c.parquet")
+    store.delete("one/c.parquet")
     assert version() == first  # removed: the objects of the first listing again
 
 
@@ -415,3 +421,62 @@ def each_run_with_new_objects_commits_one_snapshot_and_a_run_without_none(store:
     assert (unchanged.new, unchanged.read, unchanged.commits, unchanged.total_rows) == (0, 0, 0, 60)
     assert len(store.catalog.load_table((store.namespace, "runs")).snapshots()) == 3
     assert store.ids("runs") == list(range(60))
+
+
+class ObjectSourceChecks:
+    """Every check of this module as a test: a store's test module subclasses it as
+    ``class TestObjectSourceChecks(ObjectSourceChecks)`` beside its ``store`` fixture."""
+
+    def test_an_object_written_in_the_same_second_as_the_cursor_is_not_missed(self, store: Store) -> None:
+        an_object_written_in_the_same_second_as_the_cursor_is_not_missed(store)
+
+    def test_skipped_objects_are_behind_the_cursor(self, store: Store) -> None:
+        skipped_objects_are_behind_the_cursor(store)
+
+    def test_a_file_with_another_schema_stops_the_table_after_committing_what_came_before(
+        self, store: Store
+    ) -> None:
+        a_file_with_another_schema_stops_the_table_after_committing_what_came_before(store)
+
+    def test_csv_tables_infer_and_widen_types_and_ingest_with_the_tables_types(self, store: Store) -> None:
+        csv_tables_infer_and_widen_types_and_ingest_with_the_tables_types(store)
+
+    def test_json_lines_tables_are_discovered_and_ingested(self, store: Store) -> None:
+        json_lines_tables_are_discovered_and_ingested(store)
+
+    def test_data_versions_follow_added_replaced_and_removed_objects(self, store: Store) -> None:
+        data_versions_follow_added_replaced_and_removed_objects(store)
+
+    def test_a_schema_mismatch_stops_that_table_only_naming_both_files_and_columns(
+        self, store: Store
+    ) -> None:
+        a_schema_mismatch_stops_that_table_only_naming_both_files_and_columns(store)
+
+    def test_rows_per_record_is_the_batch_size_the_iceberg_writer_receives(
+        self, store: Store, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        rows_per_record_is_the_batch_size_the_iceberg_writer_receives(store, monkeypatch)
+
+    def test_footers_are_read_with_ranged_requests_of_a_fraction_of_the_object(
+        self, store: Store, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        footers_are_read_with_ranged_requests_of_a_fraction_of_the_object(store, caplog)
+
+    def test_a_footer_larger_than_the_probe_takes_one_more_ranged_request(
+        self, store: Store, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        a_footer_larger_than_the_probe_takes_one_more_ranged_request(store, caplog)
+
+    def test_duckdb_reads_every_file_of_a_json_lines_table(self, store: Store) -> None:
+        duckdb_reads_every_file_of_a_json_lines_table(store)
+
+    def test_duckdb_reads_orc_tables_on_the_store(self, store: Store) -> None:
+        duckdb_reads_orc_tables_on_the_store(store)
+
+    def test_tables_are_named_after_their_prefix_at_every_depth(self, store: Store) -> None:
+        tables_are_named_after_their_prefix_at_every_depth(store)
+
+    def test_each_run_with_new_objects_commits_one_snapshot_and_a_run_without_none(
+        self, store: Store
+    ) -> None:
+        each_run_with_new_objects_commits_one_snapshot_and_a_run_without_none(store)

@@ -37,6 +37,7 @@ from tests.fixtures.format_tables import delta_append
 from tests.fixtures.gcs_emulator import GcsEmulator
 from tests.fixtures.hudi_writer import HudiTableWriter
 from tests.fixtures.s3rver_server import free_port
+from tests.object_source_checks import ObjectSourceChecks, Store
 from tests.object_sources import ingest_discovered, parquet_bytes, sql_catalog
 
 pytestmark = pytest.mark.server
@@ -786,11 +787,10 @@ def test_canary_secrets_appear_in_no_output(
 
 
 @pytest.fixture
-def store(bucket: Bucket, catalog: SqlCatalogPlugin) -> Any:
-    from tests.object_source_checks import Store
-
+def store(bucket: Bucket, catalog: SqlCatalogPlugin) -> Store:
     return Store(
         put=bucket.put,
+        delete=bucket.delete,
         connector=lambda **overrides: connector(bucket, **overrides),
         catalog=catalog,
         namespace=NAMESPACE,
@@ -798,100 +798,8 @@ def store(bucket: Bucket, catalog: SqlCatalogPlugin) -> Any:
     )
 
 
-def test_an_object_written_in_the_same_second_as_the_cursor_is_not_missed(store: Any) -> None:
-    from tests.object_source_checks import an_object_written_in_the_same_second_as_the_cursor_is_not_missed
-
-    an_object_written_in_the_same_second_as_the_cursor_is_not_missed(store)
-
-
-def test_skipped_objects_are_behind_the_cursor_and_not_read_again(store: Any) -> None:
-    from tests.object_source_checks import skipped_objects_are_behind_the_cursor
-
-    skipped_objects_are_behind_the_cursor(store)
-
-
-def test_a_file_with_another_schema_stops_the_table_after_committing_what_came_before(store: Any) -> None:
-    from tests.object_source_checks import (
-        a_file_with_another_schema_stops_the_table_after_committing_what_came_before as check,
-    )
-
-    check(store)
-
-
-def test_csv_tables_infer_and_widen_types_and_ingest_with_the_tables_types(store: Any) -> None:
-    from tests.object_source_checks import csv_tables_infer_and_widen_types_and_ingest_with_the_tables_types
-
-    csv_tables_infer_and_widen_types_and_ingest_with_the_tables_types(store)
-
-
-def test_json_lines_tables_are_discovered_and_ingested(store: Any) -> None:
-    from tests.object_source_checks import json_lines_tables_are_discovered_and_ingested
-
-    json_lines_tables_are_discovered_and_ingested(store)
-
-
-def test_data_versions_follow_added_replaced_and_removed_objects(store: Any, bucket: Bucket) -> None:
-    from tests.object_source_checks import data_versions_follow_added_replaced_and_removed_objects
-
-    data_versions_follow_added_replaced_and_removed_objects(store, bucket.delete)
-
-
-def test_a_schema_mismatch_stops_that_table_only_naming_both_files_and_columns(store: Any) -> None:
-    from tests.object_source_checks import (
-        a_schema_mismatch_stops_that_table_only_naming_both_files_and_columns as check,
-    )
-
-    check(store)
-
-
-def test_rows_per_record_is_the_batch_size_the_iceberg_writer_receives(
-    store: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from tests.object_source_checks import rows_per_record_is_the_batch_size_the_iceberg_writer_receives
-
-    rows_per_record_is_the_batch_size_the_iceberg_writer_receives(store, monkeypatch)
-
-
-def test_footers_are_read_with_ranged_requests_of_a_fraction_of_the_object(
-    store: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    from tests.object_source_checks import footers_are_read_with_ranged_requests_of_a_fraction_of_the_object
-
-    footers_are_read_with_ranged_requests_of_a_fraction_of_the_object(store, caplog)
-
-
-def test_a_footer_larger_than_the_probe_takes_one_more_ranged_request(
-    store: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    from tests.object_source_checks import a_footer_larger_than_the_probe_takes_one_more_ranged_request
-
-    a_footer_larger_than_the_probe_takes_one_more_ranged_request(store, caplog)
-
-
-def test_duckdb_reads_every_file_of_a_json_lines_table(store: Any) -> None:
-    from tests.object_source_checks import duckdb_reads_every_file_of_a_json_lines_table
-
-    duckdb_reads_every_file_of_a_json_lines_table(store)
-
-
-def test_duckdb_reads_orc_tables_on_the_store(store: Any) -> None:
-    from tests.object_source_checks import duckdb_reads_orc_tables_on_the_store
-
-    duckdb_reads_orc_tables_on_the_store(store)
-
-
-def test_tables_are_named_after_their_prefix_at_every_depth(store: Any) -> None:
-    from tests.object_source_checks import tables_are_named_after_their_prefix_at_every_depth
-
-    tables_are_named_after_their_prefix_at_every_depth(store)
-
-
-def test_each_run_with_new_objects_commits_one_snapshot_and_a_run_without_none(store: Any) -> None:
-    from tests.object_source_checks import (
-        each_run_with_new_objects_commits_one_snapshot_and_a_run_without_none as check,
-    )
-
-    check(store)
+class TestObjectSourceChecks(ObjectSourceChecks):
+    """Every check of tests/object_source_checks.py on GCS."""
 
 
 def test_a_key_the_token_endpoint_refuses_is_access_denied_saying_what_to_check(bucket: Bucket) -> None:

@@ -30,7 +30,7 @@ from floe_dagster.plugins.table_model import TableFilter
 from tests import object_sources
 from tests.fixtures.moto_server import MotoServer
 from tests.fixtures.s3rver_server import S3rverServer
-from tests.object_source_checks import count_downloads_in_flight
+from tests.object_source_checks import ObjectSourceChecks, Store, count_downloads_in_flight
 from tests.object_sources import ingest_discovered, parquet_bytes, sql_catalog
 
 pytestmark = pytest.mark.server
@@ -220,17 +220,6 @@ def test_incremental_runs_read_only_new_objects_and_a_no_change_run_reads_none(
     assert len(snapshots) == 3  # one commit per run that had data, none for the no-change run
 
 
-def test_an_object_written_in_the_same_second_as_the_cursor_is_not_missed(
-    bucket: Bucket, catalog: SqlCatalogPlugin
-) -> None:
-    bucket.put("fast/a.parquet", parquet_bytes(range(0, 5)))
-    conn = connector(bucket)
-    ingest(conn, catalog, "fast")
-    bucket.put("fast/b.parquet", parquet_bytes(range(5, 10)))  # very likely the same second
-    ingest(connector(bucket), catalog, "fast")
-    assert iceberg_ids(catalog, "fast") == list(range(10))
-
-
 def test_malformed_and_deleted_objects_are_skipped_with_a_warning(
     bucket: Bucket, catalog: SqlCatalogPlugin, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -280,30 +269,6 @@ def test_a_crash_half_way_loses_and_duplicates_nothing(
     report = ingest(connector(bucket), catalog, "crash", commit_bytes=1)
     assert report.read == 8 - len(partial) // 10
     assert iceberg_ids(catalog, "crash") == list(range(80))
-
-
-def test_a_file_with_another_schema_stops_the_table_after_committing_what_came_before(
-    bucket: Bucket, catalog: SqlCatalogPlugin
-) -> None:
-    for part in range(5):
-        body = parquet_bytes(range(part * 10, part * 10 + 10), extra="oops" if part == 2 else None)
-        bucket.put(f"drift/part-{part}.parquet", body)
-    with pytest.raises(SchemaMismatchError) as caught:
-        ingest(connector(bucket), catalog, "drift")
-    message = str(caught.value)
-    assert f"s3://{bucket.name}/drift/part-0.parquet" in message
-    assert (
-        f"s3://{bucket.name}/drift/part-2.parquet" in message
-        and "column 'oops' only in the second" in message
-    )
-    assert iceberg_ids(catalog, "drift") == list(range(20))
-    # the same run again stops at the same file and commits nothing twice
-    with pytest.raises(SchemaMismatchError):
-        ingest(connector(bucket), catalog, "drift")
-    assert iceberg_ids(catalog, "drift") == list(range(20))
-    bucket.put("drift/part-2.parquet", parquet_bytes(range(20, 30)))  # fixed
-    ingest(connector(bucket), catalog, "drift")
-    assert iceberg_ids(catalog, "drift") == list(range(50))
 
 
 @pytest.mark.parametrize("limit", [1, 3])
@@ -519,65 +484,6 @@ def iceberg_rows(catalog: SqlCatalogPlugin, table: str) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda row: row["id"])
 
 
-def test_csv_tables_infer_and_widen_types_and_ingest_with_the_tables_types(
-    bucket: Bucket, catalog: SqlCatalogPlugin
-) -> None:
-    bucket.put("people.csv", b"id,name\n1,ada\n2,grace\n")
-    bucket.put("sales/eu-west/a.csv", b"id,amount,label\n1,2,x\n2,3,y\n")  # amount: integers ...
-    bucket.put("sales/eu-west/b.csv", b"id,amount,label\n3,2.5,z\n")  # ... and a decimal
-    bucket.put("sales/eu-west/ignored.parquet", parquet_bytes(range(2)))  # not a CSV
-    conn = connector(bucket, file_type="csv")
-    tables = {t.name: t for t in conn.scan(TableFilter())}
-    assert sorted(tables) == ["people", "sales_eu_west"]
-    sales = tables["sales_eu_west"]
-    # int64 in one file and double in the other is one double column, not a schema mismatch
-    assert [(c.name, c.type) for c in sales.storage.columns] == [
-        ("id", "int64"),
-        ("amount", "double"),
-        ("label", "string"),
-    ]
-    assert sales.storage.format == "csv" and sales.stats.row_count is None and sales.stats.file_count == 2
-    assert sales.storage.location == f"s3://{bucket.name}/sales/eu-west/*.csv"
-    assert [(c.name, c.type) for c in tables["people"].storage.columns] == [
-        ("id", "int64"),
-        ("name", "string"),
-    ]
-    version = sales.data_version
-    assert (
-        connector(bucket, file_type="csv").get_table(sales.namespace, "sales_eu_west").data_version == version
-    )
-
-    first = ingest(connector(bucket, file_type="csv"), catalog, "sales_eu_west")
-    assert (first.read, first.rows) == (2, 3)
-    loaded = catalog.load_table(("raw_s3", "sales_eu_west"))
-    assert {f.name: str(f.field_type) for f in loaded.schema().fields} == {
-        "id": "long",
-        "amount": "double",
-        "label": "string",
-    }
-    assert [(r["id"], r["amount"]) for r in iceberg_rows(catalog, "sales_eu_west")] == [
-        (1, 2.0),
-        (2, 3.0),
-        (3, 2.5),
-    ]
-
-    time.sleep(1.1)
-    bucket.put("sales/eu-west/c.csv", b"id,amount,label\n4,7,w\n")  # integers again: the table's double
-    conn = connector(bucket, file_type="csv")
-    assert conn.get_table(sales.namespace, "sales_eu_west").data_version != version
-    second = ingest(conn, catalog, "sales_eu_west")
-    assert (second.new, second.rows) == (1, 1)
-    assert [r["amount"] for r in iceberg_rows(catalog, "sales_eu_west")] == [2.0, 3.0, 2.5, 7.0]
-
-    time.sleep(1.1)
-    bucket.put("sales/eu-west/d.csv", b"id,amount,label\n5,lots,v\n")  # a value no double holds
-    with pytest.raises(SchemaMismatchError) as caught:
-        ingest(connector(bucket, file_type="csv"), catalog, "sales_eu_west")
-    message = str(caught.value)
-    assert f"s3://{bucket.name}/sales/eu-west/d.csv" in message and "conversion error to double" in message
-    assert len(iceberg_rows(catalog, "sales_eu_west")) == 4  # nothing of d.csv, nothing lost
-
-
 def test_csv_files_whose_columns_cannot_be_widened_are_a_schema_mismatch(bucket: Bucket) -> None:
     bucket.put("codes/a.csv", b"id,code\n1,10\n")
     bucket.put("codes/b.csv", b"id,code\n2,AB-7\n")
@@ -587,38 +493,6 @@ def test_csv_files_whose_columns_cannot_be_widened_are_a_schema_mismatch(bucket:
     message = str(caught.value)
     assert f"s3://{bucket.name}/codes/a.csv" in message and f"s3://{bucket.name}/codes/b.csv" in message
     assert "column 'code' is int64 in the first and string in the second" in message
-
-
-def test_json_lines_tables_are_discovered_and_ingested(bucket: Bucket, catalog: SqlCatalogPlugin) -> None:
-    bucket.put(
-        "events/2026/a.json",
-        b'{"id": 1, "score": 1, "kind": "click"}\n{"id": 2, "score": 4, "kind": "view"}\n',
-    )
-    bucket.put("events/2026/b.ndjson", b'{"id": 3, "score": 2.5, "kind": "click"}\n')
-    bucket.put("events/2026/notes.txt", b"not a table file")
-    conn = connector(bucket, file_type="json")
-    (events,) = conn.scan(TableFilter())
-    assert events.name == "events_2026" and events.stats.file_count == 2
-    assert [(c.name, c.type) for c in events.storage.columns] == [
-        ("id", "int64"),
-        ("score", "double"),
-        ("kind", "string"),
-    ]
-    report = ingest(connector(bucket, file_type="json", rows_per_record=2), catalog, "events_2026")
-    assert (report.read, report.rows, report.batches) == (2, 3, 2)  # a: one batch of 2, b: one of 1
-    rows = iceberg_rows(catalog, "events_2026")
-    assert [(r["id"], r["score"], r["kind"]) for r in rows] == [
-        (1, 1.0, "click"),
-        (2, 4.0, "view"),
-        (3, 2.5, "click"),
-    ]
-
-    bucket.put("events/2026/c.json", b'{"id": 4, "score": 1, "kind": "view"')  # cut off
-    time.sleep(1.1)
-    bucket.put("events/2026/d.json", b'{"id": 5, "score": 3, "kind": "view"}\n')
-    report = ingest(connector(bucket, file_type="json"), catalog, "events_2026")
-    assert report.read == 1 and [key for key, _ in report.skipped] == ["events/2026/c.json"]
-    assert [r["id"] for r in iceberg_rows(catalog, "events_2026")] == [1, 2, 3, 5]
 
 
 @pytest.mark.parametrize("file_type", ["csv", "json"])
@@ -826,11 +700,10 @@ def test_ingest_assets_depend_on_the_mapped_source_keys(
 
 
 @pytest.fixture
-def store(bucket: Bucket, catalog: SqlCatalogPlugin) -> Any:
-    from tests.object_source_checks import Store
-
+def store(bucket: Bucket, catalog: SqlCatalogPlugin) -> Store:
     return Store(
         put=bucket.put,
+        delete=bucket.delete,
         connector=lambda **overrides: connector(bucket, **overrides),
         catalog=catalog,
         namespace=NAMESPACE,
@@ -838,19 +711,5 @@ def store(bucket: Bucket, catalog: SqlCatalogPlugin) -> Any:
     )
 
 
-def test_duckdb_reads_every_file_of_a_json_lines_table(store: Any) -> None:
-    from tests.object_source_checks import duckdb_reads_every_file_of_a_json_lines_table
-
-    duckdb_reads_every_file_of_a_json_lines_table(store)
-
-
-def test_duckdb_reads_orc_tables_on_the_store(store: Any) -> None:
-    from tests.object_source_checks import duckdb_reads_orc_tables_on_the_store
-
-    duckdb_reads_orc_tables_on_the_store(store)
-
-
-def test_tables_are_named_after_their_prefix_at_every_depth(store: Any) -> None:
-    from tests.object_source_checks import tables_are_named_after_their_prefix_at_every_depth
-
-    tables_are_named_after_their_prefix_at_every_depth(store)
+class TestObjectSourceChecks(ObjectSourceChecks):
+    """Every check of tests/object_source_checks.py on moto and on s3rver."""
