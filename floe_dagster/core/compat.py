@@ -885,13 +885,31 @@ def serialize_ast_parsing() -> bool:
         return True
 
 
+def widen_session_pool(session: Any, size: int) -> None:
+    """``size`` pooled connections per host for a ``requests`` session: its adapters mounted again,
+    of the same class with the same retries (requests keeps 10 by default, and past them opens a
+    connection per request, then discards it with a "Connection pool is full" warning)."""
+    for prefix in ("https://", "http://"):
+        current = session.get_adapter(prefix)
+        adapter = type(current)(pool_connections=size, pool_maxsize=size, max_retries=current.max_retries)
+        session.mount(prefix, adapter)
+
+
 def widen_connection_pool(google_client: Any, size: int) -> None:
     """``size`` pooled connections per host for a google-cloud client's requests session (its
     ``_http``, created on first use; the client takes no pool size of its own)."""
-    from requests.adapters import HTTPAdapter
+    widen_session_pool(google_client._http, size)
 
-    session = google_client._http
-    for prefix in ("https://", "http://"):
-        current = session.get_adapter(prefix)
-        adapter = HTTPAdapter(pool_connections=size, pool_maxsize=size, max_retries=current.max_retries)
-        session.mount(prefix, adapter)
+
+def pooled_azure_transport(size: int, **options: Any) -> Any:
+    """An azure-core ``RequestsTransport`` (``options``: its timeouts) whose session keeps ``size``
+    pooled connections per host; the Azure SDK clients take no pool size of their own. The
+    session is still azure-core's (its ``_init_session``: retries left to the SDK's policy)."""
+    from azure.core.pipeline.transport import RequestsTransport
+
+    class PooledRequestsTransport(RequestsTransport):  # type: ignore[misc]
+        def _init_session(self, session: Any) -> None:
+            super()._init_session(session)
+            widen_session_pool(session, size)
+
+    return PooledRequestsTransport(**options)

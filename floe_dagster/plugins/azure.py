@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from floe_dagster.core.compat import pooled_azure_transport
 from floe_dagster.core.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -244,13 +245,15 @@ class AzureCredentials:
         return None
 
     def blob_service(self, pool: int = 10) -> Any:
-        """An ``azure.storage.blob.BlobServiceClient`` with these credentials."""
+        """An ``azure.storage.blob.BlobServiceClient`` with these credentials, keeping ``pool``
+        connections to the account (one per download in flight)."""
         from azure.storage.blob import BlobServiceClient
 
+        timeouts = {"connection_timeout": 10, "read_timeout": 60}
         options: dict[str, Any] = {
             "retry_total": self.config.max_attempts - 1,
-            "connection_timeout": 10,
-            "read_timeout": 60,
+            "transport": pooled_azure_transport(pool, **timeouts),
+            **timeouts,
         }
         if self.config.mode == "connection_string":
             assert self.config.connection_string is not None
