@@ -232,14 +232,8 @@ def a_schema_mismatch_stops_that_table_only_naming_both_files_and_columns(store:
     assert [type(p) for p in conn.scan_problems] == [SchemaMismatchError]
 
 
-def rows_per_record_is_the_batch_size_the_iceberg_writer_receives(
-    store: Store, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import io
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+def spy_on_writer(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The row count of every batch the Iceberg writer receives, in order."""
     # lazy: the writer spied on, only here
     from floe_dagster.writers.iceberg import IcebergAppender
 
@@ -251,6 +245,18 @@ def rows_per_record_is_the_batch_size_the_iceberg_writer_receives(
         real(self, batches, size)
 
     monkeypatch.setattr(IcebergAppender, "write", write)
+    return received
+
+
+def rows_per_record_is_the_batch_size_the_iceberg_writer_receives(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    received = spy_on_writer(monkeypatch)
     # 1000 rows in row groups of 256: the batches run across row groups
     buffer = io.BytesIO()
     pq.write_table(pa.table({"id": pa.array(range(1000), pa.int64())}), buffer, row_group_size=256)
@@ -258,6 +264,46 @@ def rows_per_record_is_the_batch_size_the_iceberg_writer_receives(
     report = store.ingest("batches", rows_per_record=300)
     assert received == [300, 300, 300, 100] and report.batches == 4
     assert store.ids("batches") == list(range(1000))
+
+
+def reads_in_flight_never_exceed_concurrency(
+    store: Store,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    case: tuple[int, int, float, int],
+) -> None:
+    """``case``: (concurrency, objects, seconds each download is held, reads in flight expected)."""
+    import logging
+
+    concurrency, objects, hold, expected = case
+    for part in range(objects):
+        store.put(f"many/part-{part:02d}.parquet", parquet_bytes(range(part * 2, part * 2 + 2)))
+    conn = store.connector(concurrency=concurrency)
+    seen = count_downloads_in_flight(monkeypatch, conn, hold, gather=expected)
+    caplog.set_level(logging.WARNING, logger="urllib3.connectionpool")
+    report = ingest_discovered(conn, store.catalog, "many", store.namespace, 1 << 30)
+    assert seen["max"] == expected
+    assert seen["calls"] == objects == conn.call_counts["get_object"]  # whole objects, one each
+    assert report.read == objects and store.ids("many") == list(range(objects * 2))
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
+
+
+CONCURRENCY_CASES = [
+    (1, 10, 0.02, 1),
+    (3, 10, 0.02, 3),
+    (50, 60, 0.5, 50),  # the default: 50 of the 60 downloads at once, never more
+    (-1, 60, 0.5, 60),  # no limit: every new object at once
+]
+
+
+def concurrency_bounds_footer_reads_of_discovery_too(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    for part in range(8):
+        store.put(f"footers/part-{part}.parquet", parquet_bytes(range(part * 3, part * 3 + 3)))
+    conn = store.connector(concurrency=2)
+    seen = count_downloads_in_flight(monkeypatch, conn, 0.05, gather=2)
+    table = conn.get_table(conn.config.table_namespace, "footers")
+    assert table.stats.row_count == 24
+    assert seen["max"] == 2 and seen["calls"] == 8 == conn.call_counts["get_object_range"]
 
 
 def bytes_received_for(caplog: pytest.LogCaptureFixture, name: str) -> list[int]:
@@ -480,3 +526,18 @@ class ObjectSourceChecks:
         self, store: Store
     ) -> None:
         each_run_with_new_objects_commits_one_snapshot_and_a_run_without_none(store)
+
+    @pytest.mark.parametrize("case", CONCURRENCY_CASES, ids=lambda c: f"concurrency={c[0]}")
+    def test_reads_in_flight_never_exceed_concurrency(
+        self,
+        store: Store,
+        monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture,
+        case: tuple[int, int, float, int],
+    ) -> None:
+        reads_in_flight_never_exceed_concurrency(store, monkeypatch, caplog, case)
+
+    def test_concurrency_bounds_footer_reads_of_discovery_too(
+        self, store: Store, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        concurrency_bounds_footer_reads_of_discovery_too(store, monkeypatch)

@@ -724,53 +724,6 @@ def test_dagster_observes_an_azure_delta_table_at_its_log_version(
     assert versions == ["1", "1", "2"]
 
 
-# --- concurrency: downloads in flight, measured on the connector's own blob reads -----------------
-
-
-@pytest.mark.parametrize(
-    ("concurrency", "objects", "hold", "expected"),
-    [
-        (1, 10, 0.02, 1),
-        (3, 10, 0.02, 3),
-        (50, 60, 0.5, 50),  # the default: 50 of the 60 downloads at once, never more
-        (-1, 60, 0.5, 60),  # no limit: every new blob at once
-    ],
-)
-def test_reads_in_flight_never_exceed_concurrency(
-    container: Container,
-    catalog: SqlCatalogPlugin,
-    monkeypatch: pytest.MonkeyPatch,
-    concurrency: int,
-    objects: int,
-    hold: float,
-    expected: int,
-) -> None:
-    from tests.object_source_checks import count_downloads_in_flight
-
-    for part in range(objects):
-        container.put(f"many/part-{part:02d}.parquet", parquet_bytes(range(part * 2, part * 2 + 2)))
-    conn = connector(container, concurrency=concurrency)
-    seen = count_downloads_in_flight(monkeypatch, conn, hold, gather=expected)
-    report = ingest(conn, catalog, "many")
-    assert seen["max"] == expected
-    assert seen["calls"] == objects == conn.call_counts["get_object"]  # whole blobs, one each
-    assert report.read == objects and iceberg_ids(catalog, "many") == list(range(objects * 2))
-
-
-def test_concurrency_bounds_footer_reads_of_discovery_too(
-    container: Container, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from tests.object_source_checks import count_downloads_in_flight
-
-    for part in range(8):
-        container.put(f"footers/part-{part}.parquet", parquet_bytes(range(part * 3, part * 3 + 3)))
-    conn = connector(container, concurrency=2)
-    seen = count_downloads_in_flight(monkeypatch, conn, 0.05, gather=2)
-    table = conn.get_table(conn.config.table_namespace, "footers")
-    assert table.stats.row_count == 24
-    assert seen["max"] == 2 and seen["calls"] == 8 == conn.call_counts["get_object_range"]
-
-
 # --- the object-store source's shared cases (tests/object_source_checks.py) -----------------------
 
 

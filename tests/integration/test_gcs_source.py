@@ -493,56 +493,6 @@ def test_dbt_build_reads_parquet_and_orc_sources_on_gcs_without_hmac_keys(
     assert rows == [(2, "2", "l2"), (3, "3", "l3")]
 
 
-# --- concurrency: downloads in flight, measured on the connector's own GCS reads ------------------
-
-
-@pytest.mark.parametrize(
-    ("concurrency", "objects", "hold", "expected"),
-    [
-        (1, 10, 0.02, 1),
-        (3, 10, 0.02, 3),
-        (50, 60, 0.5, 50),  # the default: 50 of the 60 downloads at once, never more
-        (-1, 60, 0.5, 60),  # no limit: every new object at once
-    ],
-)
-def test_reads_in_flight_never_exceed_concurrency(
-    bucket: Bucket,
-    catalog: SqlCatalogPlugin,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-    concurrency: int,
-    objects: int,
-    hold: float,
-    expected: int,
-) -> None:
-    from tests.object_source_checks import count_downloads_in_flight
-
-    for part in range(objects):
-        bucket.put(f"many/part-{part:02d}.parquet", parquet_bytes(range(part * 2, part * 2 + 2)))
-    conn = connector(bucket, concurrency=concurrency)
-    seen = count_downloads_in_flight(monkeypatch, conn, hold, gather=expected)
-    caplog.set_level(logging.WARNING, logger="urllib3.connectionpool")
-    report = ingest(conn, catalog, "many")
-    assert seen["max"] == expected
-    assert seen["calls"] == objects == conn.call_counts["get_object"]  # whole objects, one each
-    assert report.read == objects and iceberg_ids(catalog, "many") == list(range(objects * 2))
-    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
-
-
-def test_concurrency_bounds_footer_reads_of_discovery_too(
-    bucket: Bucket, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from tests.object_source_checks import count_downloads_in_flight
-
-    for part in range(8):
-        bucket.put(f"footers/part-{part}.parquet", parquet_bytes(range(part * 3, part * 3 + 3)))
-    conn = connector(bucket, concurrency=2)
-    seen = count_downloads_in_flight(monkeypatch, conn, 0.05, gather=2)
-    table = conn.get_table(conn.config.table_namespace, "footers")
-    assert table.stats.row_count == 24
-    assert seen["max"] == 2 and seen["calls"] == 8 == conn.call_counts["get_object_range"]
-
-
 # --- Dagster: observable sources and ingest assets from a manifest ----------------------------------
 
 GCS_MANIFEST = """\

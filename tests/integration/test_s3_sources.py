@@ -30,7 +30,7 @@ from floe_dagster.plugins.table_model import TableFilter
 from tests import object_sources
 from tests.fixtures.moto_server import MotoServer
 from tests.fixtures.s3rver_server import S3rverServer
-from tests.object_source_checks import ObjectSourceChecks, Store, count_downloads_in_flight
+from tests.object_source_checks import ObjectSourceChecks, Store, count_downloads_in_flight, spy_on_writer
 from tests.object_sources import ingest_discovered, parquet_bytes, sql_catalog
 
 pytestmark = pytest.mark.server
@@ -271,19 +271,6 @@ def test_a_crash_half_way_loses_and_duplicates_nothing(
     assert iceberg_ids(catalog, "crash") == list(range(80))
 
 
-@pytest.mark.parametrize("limit", [1, 3])
-def test_reads_in_flight_never_exceed_concurrency(
-    bucket: Bucket, catalog: SqlCatalogPlugin, monkeypatch: pytest.MonkeyPatch, limit: int
-) -> None:
-    for part in range(10):
-        bucket.put(f"wide/part-{part:02d}.parquet", parquet_bytes(range(part * 10, part * 10 + 10)))
-    conn = connector(bucket, concurrency=limit)
-    seen = count_downloads_in_flight(monkeypatch, conn, 0.02, gather=limit)
-    ingest(conn, catalog, "wide")
-    assert seen["max"] == limit
-    assert iceberg_ids(catalog, "wide") == list(range(100))
-
-
 @pytest.mark.parametrize(
     ("concurrency", "threads", "expected"),
     [
@@ -315,21 +302,6 @@ def test_concurrency_50_and_unlimited_on_the_ingest_path(
     report = ingest(conn, catalog, "many")
     assert seen["max"] == expected
     assert report.read == 60 and iceberg_ids(catalog, "many") == list(range(120))
-
-
-def spy_on_writer(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The row count of every batch the Iceberg writer receives, in order."""
-    from floe_dagster.writers.iceberg import IcebergAppender
-
-    received: list[int] = []
-    real = IcebergAppender.write
-
-    def write(self: IcebergAppender, batches: Any, size: int) -> None:
-        received.extend(batch.num_rows for batch in batches)
-        real(self, batches, size)
-
-    monkeypatch.setattr(IcebergAppender, "write", write)
-    return received
 
 
 @pytest.mark.parametrize(
