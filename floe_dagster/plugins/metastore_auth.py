@@ -50,6 +50,7 @@ __all__ = [
 GOOGLE_SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 # The storage properties of Google credentials (``GoogleCredentials.storage_properties``): PyIceberg's
 # names for the project and the endpoint, floe's for the credentials of each mode
+GCS_SCHEMES = ("gs", "gcs")
 GCS_PROJECT = "gcs.project-id"
 GCS_ENDPOINT = "gcs.service.host"
 GCS_KEY_JSON = "gcs.floe.service-account-json"
@@ -276,7 +277,7 @@ class GoogleCredentials:
     project: str | None = None
 
     # the DuckDB schemes these credentials serve (readers/duckdb_scan.py scopes a secret to them)
-    duckdb_schemes = ("gs", "gcs")
+    duckdb_schemes = GCS_SCHEMES
 
     @property
     def mode(self) -> str:

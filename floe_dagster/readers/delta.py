@@ -27,7 +27,14 @@ from urllib.parse import urlsplit
 from floe_dagster.core.errors import NotSupportedError
 from floe_dagster.plugins.table_model import ScanDescription
 from floe_dagster.readers.formats import FormatReader
-from floe_dagster.readers.storage import AZURE_SCHEMES, S3_SCHEMES, filesystem, object_store_options, uri
+from floe_dagster.readers.storage import (
+    AZURE_SCHEMES,
+    GCS_SCHEMES,
+    S3_SCHEMES,
+    filesystem,
+    object_store_options,
+    uri,
+)
 
 AZURITE_ACCOUNT = "devstoreaccount1"  # the Azure Storage emulator's well-known account
 _COMMIT = re.compile(r"^(\d{20})\.(json|checkpoint\.parquet|checkpoint\.\d+\.\d+\.parquet)$")
@@ -96,7 +103,7 @@ class DeltaReader(FormatReader):
 
     def check(self, scan: ScanDescription) -> None:
         scheme = urlsplit(table_folder(scan)).scheme
-        if scheme in ("gs", "gcs"):
+        if scheme in GCS_SCHEMES:
             raise NotSupportedError(
                 f"table {scan.table}: a Delta table on Google Cloud Storage ({table_folder(scan)}) is"
                 " discovered and versioned, but not read on DuckDB: its delta extension reaches gs://"

@@ -36,17 +36,15 @@ from floe_dagster.computes.duckdb_extensions import connect_with_extensions, ext
 from floe_dagster.core.errors import NotSupportedError
 from floe_dagster.plugins.locations import reader_path
 from floe_dagster.plugins.table_model import Column, Partition, ScanDescription
+from floe_dagster.readers.stores import azure, gcs, s3
 
 PROVIDER = "duckdb"
 FILES = "[!_.]*"  # data files only: not _SUCCESS, _committed_*, .crc, ...
 EXTENSIONS = {"iceberg": ("avro", "iceberg"), "avro": ("avro",)}
-REMOTE_SCHEMES = (
-    *("s3", "s3a", "s3n", "oss", "cosn", "gs", "gcs"),
-    *("az", "azure", "abfss", "abfs", "wasbs", "wasb", "http", "https", "r2"),
-)
-S3_SCHEMES = ("s3", "s3a", "s3n", "oss", "cosn")
-AZURE_SCHEMES = ("az", "azure", "abfss", "abfs", "wasbs", "wasb")
-FSSPEC_SCHEMES = ("gs", "gcs")  # read through a registered fsspec filesystem when one is given
+REMOTE_SCHEMES = (*s3.SCHEMES, *gcs.SCHEMES, *azure.SCHEMES, "http", "https", "r2")
+S3_SCHEMES = s3.SCHEMES
+AZURE_SCHEMES = azure.SCHEMES
+FSSPEC_SCHEMES = gcs.SCHEMES  # read through a registered fsspec filesystem when one is given
 # the DuckDB extension that reads a remote scheme (httpfs for the rest)
 _STORE_EXTENSIONS = {scheme: "azure" for scheme in AZURE_SCHEMES}
 _READERS = {"parquet": "read_parquet", "csv": "read_csv", "json": "read_json", "avro": "read_avro"}

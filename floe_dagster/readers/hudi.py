@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from floe_dagster.core.errors import NotSupportedError
 from floe_dagster.plugins.table_model import ScanDescription
 from floe_dagster.readers.formats import FormatReader
-from floe_dagster.readers.storage import filesystem, object_store_options, uri
+from floe_dagster.readers.storage import GCS_SCHEMES, filesystem, object_store_options, uri
 
 _COMPLETED = re.compile(r"^(\d{14,17})(?:_\d{14,17})?\.(commit|deltacommit|replacecommit)$")
 
@@ -77,7 +77,7 @@ class HudiReader(FormatReader):
 
     def check(self, scan: ScanDescription) -> None:
         location = scan.options.get("path") or scan.location
-        if urlsplit(location).scheme in ("gs", "gcs"):
+        if urlsplit(location).scheme in GCS_SCHEMES:
             raise NotSupportedError(
                 f"table {scan.table}: a Hudi table on Google Cloud Storage ({location}) is discovered"
                 " and versioned, but not read on DuckDB: hudi-rs reaches gs:// through GCS's XML API"

@@ -14,10 +14,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from floe_dagster.core.errors import NotSupportedError
-from floe_dagster.readers.stores import BY_SCHEME, STORES, ReaderStore, azure, s3
+from floe_dagster.readers.stores import BY_SCHEME, STORES, ReaderStore, azure, gcs, s3
 
 S3_SCHEMES = s3.SCHEMES
 AZURE_SCHEMES = azure.SCHEMES
+GCS_SCHEMES = gcs.SCHEMES
 
 
 def local_path(location: str) -> str | None:

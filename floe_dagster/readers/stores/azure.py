@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+from floe_dagster.plugins.azure import AZURE_SCHEMES
 from floe_dagster.readers.stores.store import ReaderStore
 
-SCHEMES = ("az", "azure", "abfs", "abfss", "wasb", "wasbs")
+SCHEMES = AZURE_SCHEMES
 
 _FILESYSTEM_ARGUMENTS = (
     ("adls.account-key", "account_key"),

@@ -20,10 +20,11 @@ from floe_dagster.plugins.metastore_auth import (
     GCS_KEY_FILE,
     GCS_KEY_JSON,
     GCS_PROJECT,
+    GCS_SCHEMES,
 )
 from floe_dagster.readers.stores.store import ReaderStore
 
-SCHEMES = ("gs", "gcs")
+SCHEMES = GCS_SCHEMES
 
 
 def gcsfs_filesystem(storage: Mapping[str, str]) -> Any:
