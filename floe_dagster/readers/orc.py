@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 from floe_dagster.core.errors import NotSupportedError
 from floe_dagster.plugins.table_model import Column, ScanDescription
 from floe_dagster.readers.formats import FormatReader
-from floe_dagster.readers.storage import filesystem
+from floe_dagster.readers.storage import filesystem, path_in_store
 
 _ARROW_TYPES = {
     "VARCHAR": "string",
@@ -124,7 +124,7 @@ class OrcReader(FormatReader):
         schema = pa.schema(fields)
         fmt = ds.OrcFileFormat()
         if not keys:  # every glob of the table (the S3 source's tables may have more than one)
-            folders = [root, *(filesystem(more, storage, scan.table)[1] for more in scan.locations[1:])]
+            folders = [root, *(path_in_store(more, scan.table) for more in scan.locations[1:])]
             files = sorted({path for folder in folders for path in _files(fs, folder)})
             return ds.FileSystemDataset.from_paths(files, schema=schema, format=fmt, filesystem=fs)
         if scan.partitions is None:
@@ -145,7 +145,7 @@ class OrcReader(FormatReader):
             location = (
                 partition.location or f"{scan.location.rstrip('/')}/{partition.name([c.name for c in keys])}"
             )
-            _, folder = filesystem(location, storage, scan.table)
+            folder = path_in_store(location, scan.table)
             expression = pc.scalar(True)
             for column, value in partition.pairs(keys):
                 typed = arrow_type(column.type) or pa.string()

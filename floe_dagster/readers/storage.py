@@ -29,11 +29,11 @@ def local_path(location: str) -> str | None:
     return None
 
 
-def _store(location: str, storage: Mapping[str, str], table: str) -> ReaderStore:
+def _store(location: str, storage: Mapping[str, str], table: str, check_storage: bool = True) -> ReaderStore:
     """The store module of ``location``'s scheme, ready for ``storage``; else NotSupportedError."""
     scheme = urlsplit(location).scheme
     store = BY_SCHEME.get(scheme)
-    reason = store.missing(storage) if store is not None else None
+    reason = store.missing(storage) if store is not None and check_storage else None
     if store is not None and reason is None:
         return store
     readable = "; ".join(f"{s.name} ({', '.join(f'{x}://' for x in s.schemes)})" for s in STORES)
@@ -55,6 +55,14 @@ def filesystem(location: str, storage: Mapping[str, str], table: str = "") -> tu
     if path is not None:
         return pafs.LocalFileSystem(), path
     return _store(location, storage, table).filesystem(location, storage)
+
+
+def path_in_store(location: str, table: str = "") -> str:
+    """The path ``filesystem`` gives for ``location``, without making the filesystem."""
+    local = local_path(location)
+    if local is not None:
+        return local
+    return _store(location, {}, table, check_storage=False).path(location)
 
 
 def object_store_options(location: str, storage: Mapping[str, str], table: str = "") -> dict[str, str]:

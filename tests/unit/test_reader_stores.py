@@ -15,7 +15,7 @@ import pytest
 from floe_dagster.core.errors import NotSupportedError
 from floe_dagster.plugins.factory import connect_metastore
 from floe_dagster.readers.formats import storage_properties
-from floe_dagster.readers.storage import filesystem, object_store_options, uri
+from floe_dagster.readers.storage import filesystem, object_store_options, path_in_store, uri
 from floe_dagster.readers.stores import BY_SCHEME, STORES, azure, gcs, s3
 
 CANARY = "canary-secret-4f1d"
@@ -141,3 +141,17 @@ def test_a_session_token_goes_with_the_keys_and_no_keys_leave_the_default_chain(
     assert not any(
         k.startswith("AWS_ACCESS") for k in object_store_options("s3://lake/t", {"s3.region": "x"})
     )
+
+
+def test_the_path_inside_a_store_is_the_filesystems_without_making_one() -> None:
+    storage = {"adls.account-name": "acct", "adls.account-key": CANARY}
+    for location, storage_of in (
+        ("abfss://lake@acct.dfs.core.windows.net/sales/ds=1/", storage),
+        ("oss://lake/sales/ds=1/", {}),
+        ("gs://lake/sales/ds=1/", {"gcs.floe.anonymous": "true", "gcs.project-id": "p"}),
+        ("file:///data/sales/ds=1/", {}),
+    ):
+        assert path_in_store(location) == filesystem(location, storage_of)[1]
+    with pytest.raises(NotSupportedError) as refused:
+        path_in_store("hdfs://nn/warehouse/sales", "hive.sales")
+    assert "hive.sales" in str(refused.value) and "hdfs://" in str(refused.value)

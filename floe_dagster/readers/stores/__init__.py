@@ -12,7 +12,7 @@ module here turns those properties into what its store's readers take:
 
 Each module's ``STORE`` (``stores/store.py`` ``ReaderStore``) has its name, the URL schemes it
 serves, ``missing(storage)`` (why the properties cannot open its files, or None),
-``filesystem(location, storage)`` (a
+``filesystem(location, storage)`` and ``path(location)`` (a
 PyArrow filesystem and the path inside it), ``object_store_options(storage)`` (the
 ``object_store`` crate's keys, for delta-rs and hudi-rs) and ``uri(location)`` (the URL those
 Rust readers open). ``readers/storage.py`` picks the module by scheme; a new store is a new module

@@ -56,8 +56,13 @@ def filesystem(location: str, storage: Mapping[str, str]) -> tuple[Any, str]:
     for key, argument in _FILESYSTEM_ARGUMENTS:
         if storage.get(key):
             options[argument] = storage[key]
+    return pafs.AzureFileSystem(**options), path(location)
+
+
+def path(location: str) -> str:
+    """``container/path`` of ``location``: the path inside the filesystem."""
     parts = urlsplit(location)
-    return pafs.AzureFileSystem(**options), f"{container(parts.netloc)}{parts.path}".rstrip("/")
+    return f"{container(parts.netloc)}{parts.path}".rstrip("/")
 
 
 def object_store_options(storage: Mapping[str, str]) -> dict[str, str]:
@@ -76,4 +81,4 @@ def uri(location: str) -> str:
     return location.rstrip("/")
 
 
-STORE = ReaderStore("Azure Blob / ADLS", SCHEMES, missing, filesystem, object_store_options, uri)
+STORE = ReaderStore("Azure Blob / ADLS", SCHEMES, missing, filesystem, path, object_store_options, uri)

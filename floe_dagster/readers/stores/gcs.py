@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from floe_dagster.plugins.metastore_auth import (
     GCS_ANONYMOUS,
@@ -22,7 +21,7 @@ from floe_dagster.plugins.metastore_auth import (
     GCS_PROJECT,
     GCS_SCHEMES,
 )
-from floe_dagster.readers.stores.store import ReaderStore
+from floe_dagster.readers.stores.store import ReaderStore, bucket_path
 
 SCHEMES = GCS_SCHEMES
 
@@ -54,9 +53,7 @@ def filesystem(location: str, storage: Mapping[str, str]) -> tuple[Any, str]:
     """gcsfs as a PyArrow filesystem, and ``bucket/path`` of ``location``."""
     import pyarrow.fs as pafs
 
-    parts = urlsplit(location)
-    handler = pafs.FSSpecHandler(gcsfs_filesystem(storage))
-    return pafs.PyFileSystem(handler), f"{parts.netloc}{parts.path}".rstrip("/")
+    return pafs.PyFileSystem(pafs.FSSpecHandler(gcsfs_filesystem(storage))), bucket_path(location)
 
 
 def object_store_options(storage: Mapping[str, str]) -> dict[str, str]:
@@ -69,8 +66,9 @@ def object_store_options(storage: Mapping[str, str]) -> dict[str, str]:
 
 
 def uri(location: str) -> str:
-    parts = urlsplit(location)
-    return f"gs://{parts.netloc}{parts.path}".rstrip("/")
+    return f"gs://{bucket_path(location)}"
 
 
-STORE = ReaderStore("Google Cloud Storage", SCHEMES, missing, filesystem, object_store_options, uri)
+STORE = ReaderStore(
+    "Google Cloud Storage", SCHEMES, missing, filesystem, bucket_path, object_store_options, uri
+)

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from floe_dagster.readers.stores.store import ReaderStore
+from floe_dagster.readers.stores.store import ReaderStore, bucket_path
 
 SCHEMES = ("s3", "s3a", "s3n", "oss", "cosn")
 
@@ -49,8 +49,7 @@ def filesystem(location: str, storage: Mapping[str, str]) -> tuple[Any, str]:
         options["scheme"] = endpoint_parts.scheme or "https"
     if _virtual(storage):
         options["force_virtual_addressing"] = True
-    parts = urlsplit(location)
-    return pafs.S3FileSystem(**options), f"{parts.netloc}{parts.path}".rstrip("/")
+    return pafs.S3FileSystem(**options), bucket_path(location)
 
 
 def object_store_options(storage: Mapping[str, str]) -> dict[str, str]:
@@ -71,8 +70,9 @@ def object_store_options(storage: Mapping[str, str]) -> dict[str, str]:
 
 def uri(location: str) -> str:
     """``s3://bucket/key``: the Rust readers know S3's own scheme only."""
-    parts = urlsplit(location)
-    return f"s3://{parts.netloc}{parts.path}".rstrip("/")
+    return f"s3://{bucket_path(location)}"
 
 
-STORE = ReaderStore("S3 (and S3-compatible)", SCHEMES, missing, filesystem, object_store_options, uri)
+STORE = ReaderStore(
+    "S3 (and S3-compatible)", SCHEMES, missing, filesystem, bucket_path, object_store_options, uri
+)
